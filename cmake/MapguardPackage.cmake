@@ -1,0 +1,26 @@
+# Generates mapguard.pc and mapguardConfig.cmake twice: for the build tree
+# (absolute paths into build/) and for `cmake --install` (the prefix).
+set(MG_BUILD_LIBDIR ${PROJECT_BINARY_DIR}/lib)
+set(MG_BUILD_INCLUDEDIR ${PROJECT_SOURCE_DIR}/runtime/include)
+set(MG_INSTALL_LIBDIR ${CMAKE_INSTALL_FULL_LIBDIR})
+set(MG_INSTALL_INCLUDEDIR ${CMAKE_INSTALL_FULL_INCLUDEDIR})
+
+foreach(flavor BUILD INSTALL)
+  set(MG_LIBDIR ${MG_${flavor}_LIBDIR})
+  set(MG_INCLUDEDIR ${MG_${flavor}_INCLUDEDIR})
+  set(MG_PLUGIN ${MG_LIBDIR}/mapguard.so)
+  set(MG_RUNTIME ${MG_LIBDIR}/libmapguard_rt.so)
+  string(TOLOWER ${flavor} dir)
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/mapguard.pc.in
+                 ${PROJECT_BINARY_DIR}/package-${dir}/mapguard.pc @ONLY)
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/mapguardConfig.cmake.in
+                 ${PROJECT_BINARY_DIR}/package-${dir}/mapguardConfig.cmake @ONLY)
+endforeach()
+# PKG_CONFIG_PATH=$PWD/build and find_package(mapguard PATHS build) both work.
+file(COPY ${PROJECT_BINARY_DIR}/package-build/mapguard.pc
+          ${PROJECT_BINARY_DIR}/package-build/mapguardConfig.cmake
+     DESTINATION ${PROJECT_BINARY_DIR})
+install(FILES ${PROJECT_BINARY_DIR}/package-install/mapguard.pc
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+install(FILES ${PROJECT_BINARY_DIR}/package-install/mapguardConfig.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/mapguard)

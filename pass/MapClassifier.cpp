@@ -1,0 +1,272 @@
+#include "MapClassifier.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "llvm/Demangle/Demangle.h"
+
+namespace mapguard {
+namespace {
+
+const char *const kStandardContainers[] = {
+    "std::unordered_map", "std::unordered_multimap", "std::map",      "std::multimap",
+    "std::unordered_set", "std::unordered_multiset", "std::set",      "std::multiset",
+};
+
+// Members that can change the structure of a standard container. Everything
+// else a user calls on one (find, count, at, size, begin, bucket queries...)
+// is a read. max_load_factor is a write only in its setter form.
+const char *const kStandardWrites[] = {
+    "insert",   "emplace", "emplace_hint", "try_emplace", "insert_or_assign", "operator[]",
+    "erase",    "clear",   "swap",         "merge",       "extract",          "rehash",
+    "reserve",  "operator=", "insert_range",
+};
+
+const char *const kBeginCalls[] = {"begin", "cbegin", "rbegin", "crbegin"};
+
+// Free functions in namespace std that take maps by reference.
+const char *const kStdFreeWrites[] = {"erase_if", "swap"};
+const char *const kStdFreeReads[] = {
+    "begin",      "end",        "cbegin",     "cend",       "rbegin",     "rend",
+    "crbegin",    "crend",      "size",       "ssize",      "empty",      "operator==",
+    "operator!=", "operator<",  "operator<=", "operator>",  "operator>=", "operator<=>",
+};
+
+template <size_t N>
+bool inList(const std::string &s, const char *const (&list)[N]) {
+  for (const char *e : list)
+    if (s == e) return true;
+  return false;
+}
+
+void eraseAll(std::string &s, const std::string &what) {
+  for (size_t p; (p = s.find(what)) != std::string::npos;) s.erase(p, what.size());
+}
+
+void replaceAll(std::string &s, const std::string &what, const std::string &with) {
+  for (size_t p = 0; (p = s.find(what, p)) != std::string::npos; p += with.size())
+    s.replace(p, what.size(), with);
+}
+
+std::string trim(const std::string &s) {
+  size_t b = s.find_first_not_of(' '), e = s.find_last_not_of(' ');
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+std::string dropInlineNamespaces(std::string s) {
+  eraseAll(s, "__cxx11::");
+  eraseAll(s, "__1::");
+  return s;
+}
+
+// Splits "a<b, c>, d" at the commas of depth 0.
+std::vector<std::string> splitTopLevel(const std::string &s) {
+  std::vector<std::string> out;
+  int depth = 0;
+  size_t start = 0;
+  for (size_t i = 0; i < s.size(); i++) {
+    char c = s[i];
+    if (c == '<' || c == '(' || c == '[') depth++;
+    else if (c == '>' || c == ')' || c == ']') depth--;
+    else if (c == ',' && depth == 0) {
+      out.push_back(trim(s.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  std::string last = trim(s.substr(start));
+  if (!last.empty()) out.push_back(last);
+  return out;
+}
+
+bool startsWith(const std::string &s, const char *prefix) {
+  return s.compare(0, strlen(prefix), prefix) == 0;
+}
+
+bool isDefaultArgument(const std::string &arg) {
+  return startsWith(arg, "std::allocator<") || startsWith(arg, "std::hash<") ||
+         startsWith(arg, "std::equal_to<") || startsWith(arg, "std::less<") ||
+         startsWith(arg, "std::char_traits<") || startsWith(arg, "std::default_delete<");
+}
+
+std::string shorten(const std::string &t) {
+  size_t open = t.find('<');
+  if (open == std::string::npos || startsWith(t, "operator")) return t;
+  int depth = 0;
+  size_t close = std::string::npos;
+  for (size_t i = open; i < t.size(); i++) {
+    if (t[i] == '<') depth++;
+    else if (t[i] == '>' && --depth == 0) {
+      close = i;
+      break;
+    }
+  }
+  if (close == std::string::npos) return t;
+  std::vector<std::string> args = splitTopLevel(t.substr(open + 1, close - open - 1));
+  for (std::string &a : args) a = shorten(a);
+  while (!args.empty() && isDefaultArgument(args.back())) args.pop_back();
+  std::string out = t.substr(0, open) + "<";
+  for (size_t i = 0; i < args.size(); i++) out += (i ? ", " : "") + args[i];
+  return out + ">" + shorten(t.substr(close + 1));
+}
+
+// The parameter's class and whether the callee may modify it. "T const&" is a
+// read; "T&", "T&&" and by-value moves are writes. Pointers and other types
+// are not map operands.
+std::optional<std::pair<std::string, AccessKind>> parameterMap(std::string p,
+                                                               const TrackedClasses &tracked) {
+  p = trim(p);
+  AccessKind kind;
+  if (p.size() > 6 && p.compare(p.size() - 6, 6, "const&") == 0) {
+    kind = AccessKind::Read;
+    p = trim(p.substr(0, p.size() - 6));
+  } else if (p.size() > 2 && p.compare(p.size() - 2, 2, "&&") == 0) {
+    kind = AccessKind::Write;
+    p = trim(p.substr(0, p.size() - 2));
+  } else if (!p.empty() && p.back() == '&') {
+    kind = AccessKind::Write;
+    p = trim(p.substr(0, p.size() - 1));
+  } else {
+    return std::nullopt;
+  }
+  std::string cls = normalizeClassName(p);
+  if (!tracked.isTracked(cls)) return std::nullopt;
+  return std::make_pair(cls, kind);
+}
+
+struct Demangled {
+  std::string context, base, params;
+  bool isConst = false;
+};
+
+std::optional<Demangled> demangleFunction(const std::string &mangled) {
+  if (mangled.compare(0, 2, "_Z") != 0) return std::nullopt;
+  llvm::ItaniumPartialDemangler d;
+  if (d.partialDemangle(mangled.c_str()) || !d.isFunction()) return std::nullopt;
+  Demangled out;
+  auto take = [](char *s) {
+    std::string r = s ? s : "";
+    std::free(s);
+    return r;
+  };
+  out.context = take(d.getFunctionDeclContextName(nullptr, nullptr));
+  out.base = take(d.getFunctionBaseName(nullptr, nullptr));
+  out.params = take(d.getFunctionParameters(nullptr, nullptr));
+  out.isConst = mangled.compare(0, 4, "_ZNK") == 0;
+  return out;
+}
+
+std::vector<std::string> parameterList(const std::string &params) {
+  if (params.size() < 2) return {};
+  return splitTopLevel(params.substr(1, params.size() - 2));
+}
+
+}  // namespace
+
+TrackedClasses TrackedClasses::withStandardContainers() {
+  TrackedClasses t;
+  for (const char *c : kStandardContainers) t.names.insert(c);
+  return t;
+}
+
+std::string normalizeClassName(const std::string &demangledType) {
+  std::string s = dropInlineNamespaces(demangledType);
+  size_t open = s.find('<');
+  if (open != std::string::npos) s.resize(open);
+  return trim(s);
+}
+
+// Library spellings people do not write: inline namespaces, and the full
+// template arguments of std::string.
+static std::string spellLikeSource(const std::string &demangled) {
+  std::string s = dropInlineNamespaces(demangled);
+  replaceAll(s, "> >", ">>");
+  replaceAll(s, "std::basic_string<char, std::char_traits<char>, std::allocator<char>>",
+             "std::string");
+  replaceAll(s, "std::basic_string_view<char, std::char_traits<char>>", "std::string_view");
+  return s;
+}
+
+std::string shortTypeName(const std::string &demangledType) {
+  return shorten(spellLikeSource(demangledType));
+}
+
+std::string prettyFunctionName(const std::string &demangledFunction) {
+  return spellLikeSource(demangledFunction);
+}
+
+std::optional<Classification> classifyCall(const std::string &mangledCallee,
+                                           const TrackedClasses &tracked) {
+  std::optional<Demangled> d = demangleFunction(mangledCallee);
+  if (!d) return std::nullopt;
+  std::vector<std::string> params = parameterList(d->params);
+
+  std::string cls = normalizeClassName(d->context);
+  if (tracked.isTracked(cls)) {
+    Classification c;
+    c.isMember = true;
+    c.className = cls;
+    c.mapType = shortTypeName(d->context);
+    c.op = d->base;
+    std::string shortName = cls.substr(cls.rfind("::") == std::string::npos ? 0 : cls.rfind("::") + 2);
+    AccessKind kind;
+    bool standard = startsWith(cls, "std::");
+    auto member = tracked.members.find(cls + "::" + d->base);
+    if (d->base == shortName) {
+      kind = AccessKind::Construct;
+      c.op = "constructor";
+    } else if (d->base == "~" + shortName) {
+      kind = AccessKind::Destroy;
+      c.op = "destructor";
+    } else if (member != tracked.members.end()) {
+      if (member->second == MemberOverride::Ignore) return std::nullopt;
+      kind = member->second == MemberOverride::Read ? AccessKind::Read : AccessKind::Write;
+    } else if (standard) {
+      bool write = inList(d->base, kStandardWrites) ||
+                   (d->base == "max_load_factor" && !params.empty());
+      kind = write ? AccessKind::Write : AccessKind::Read;
+    } else {
+      kind = d->isConst ? AccessKind::Read : AccessKind::Write;
+    }
+    c.isBeginCall = kind == AccessKind::Read && inList(d->base, kBeginCalls);
+    c.operands.push_back({0, kind});
+    // Other maps passed by reference: copy/move sources, swap, merge.
+    for (unsigned i = 0; i < params.size(); i++)
+      if (auto pm = parameterMap(params[i], tracked)) c.operands.push_back({i + 1, pm->second});
+    return c;
+  }
+
+  if (d->context == "std") {
+    bool write = inList(d->base, kStdFreeWrites);
+    if (!write && !inList(d->base, kStdFreeReads)) return std::nullopt;
+    Classification c;
+    c.op = "std::" + d->base;
+    for (unsigned i = 0; i < params.size(); i++) {
+      auto pm = parameterMap(params[i], tracked);
+      if (!pm) continue;
+      if (c.className.empty()) {
+        c.className = pm->first;
+        std::string p = params[i];
+        size_t amp = p.find_last_not_of("&");
+        p = p.substr(0, amp + 1);
+        if (p.size() > 6 && p.compare(p.size() - 6, 6, " const") == 0) p.resize(p.size() - 6);
+        c.mapType = shortTypeName(p);
+      }
+      c.operands.push_back({i, write ? AccessKind::Write : AccessKind::Read});
+    }
+    if (c.operands.empty()) return std::nullopt;
+    return c;
+  }
+  return std::nullopt;
+}
+
+bool isImplementationFunction(const std::string &mangledFunction, const TrackedClasses &tracked) {
+  std::optional<Demangled> d = demangleFunction(mangledFunction);
+  if (!d) return false;
+  const std::string &ctx = d->context;
+  if (ctx == "std" || startsWith(ctx, "std::") || startsWith(ctx, "__gnu_cxx") ||
+      startsWith(ctx, "__cxxabiv1"))
+    return true;
+  return tracked.isTracked(normalizeClassName(ctx));
+}
+
+}  // namespace mapguard

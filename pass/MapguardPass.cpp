@@ -1,0 +1,464 @@
+// Instruments calls to tracked maps. Per function:
+//  1. collect the calls that touch a map (MapClassifier) and, for begin()
+//     calls that open a loop, the loop they open (LoopInfo);
+//  2. give each region a stack slot holding the map while the region is
+//     active and null otherwise, so an end call may sit on any path (loop
+//     exits, landing pads, the function's cleanup pad) and is a no-op where
+//     the region never began;
+//  3. insert begin before each call, end after it on the normal path and on
+//     the unwind path, and turn calls that may throw while a region is open
+//     into invokes of a cleanup pad that ends every open region.
+#include "MapguardPass.h"
+
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/Statistic.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Analysis/LoopInfo.h"
+#include "llvm/Demangle/Demangle.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/DebugInfoMetadata.h"
+#include "llvm/IR/Dominators.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Instructions.h"
+#include "llvm/IR/IntrinsicInst.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Transforms/Utils/BasicBlockUtils.h"
+#include "llvm/Transforms/Utils/Local.h"
+
+#define DEBUG_TYPE "mapguard"
+
+using namespace llvm;
+
+STATISTIC(NumReads, "Map read regions instrumented");
+STATISTIC(NumWrites, "Map write regions instrumented");
+STATISTIC(NumIterations, "Map iteration regions instrumented");
+STATISTIC(NumLifetimes, "Map constructions and destructions instrumented");
+STATISTIC(NumSkippedImplementation, "Functions skipped as library or tracked-class implementation");
+STATISTIC(NumSkippedOptOut, "Functions skipped by MAPGUARD_NO_INSTRUMENT");
+
+static cl::opt<bool> ClInstrumentIterations("mapguard-instrument-iterations", cl::init(true),
+                                            cl::Hidden, cl::desc("Instrument loops over maps"));
+
+namespace mapguard {
+namespace {
+
+// Mirrors struct mg_site in runtime/include/mapguard/interface.h.
+constexpr unsigned kAbiVersion = 1;
+
+struct Runtime {
+  StructType *siteTy;
+  FunctionCallee readBegin, readEnd, writeBegin, writeEnd, iterBegin, iterEnd, construct,
+      destroyBegin, destroyEnd;
+
+  explicit Runtime(Module &M) {
+    LLVMContext &C = M.getContext();
+    Type *ptr = PointerType::getUnqual(C);
+    Type *i32 = Type::getInt32Ty(C);
+    siteTy = StructType::getTypeByName(C, "struct.mg_site");
+    if (!siteTy)
+      siteTy = StructType::create(C, {ptr, ptr, i32, i32, ptr, ptr, ptr, i32, i32}, "struct.mg_site");
+    FunctionType *fty = FunctionType::get(Type::getVoidTy(C), {ptr, ptr}, false);
+    auto decl = [&](const char *name) {
+      FunctionCallee f = M.getOrInsertFunction(name, fty);
+      if (auto *fn = dyn_cast<Function>(f.getCallee())) fn->addFnAttr(Attribute::NoUnwind);
+      return f;
+    };
+    readBegin = decl("__mapguard_read_begin");
+    readEnd = decl("__mapguard_read_end");
+    writeBegin = decl("__mapguard_write_begin");
+    writeEnd = decl("__mapguard_write_end");
+    iterBegin = decl("__mapguard_iter_begin");
+    iterEnd = decl("__mapguard_iter_end");
+    construct = decl("__mapguard_construct");
+    destroyBegin = decl("__mapguard_destroy_begin");
+    destroyEnd = decl("__mapguard_destroy_end");
+  }
+  FunctionCallee begin(AccessKind k) const {
+    switch (k) {
+      case AccessKind::Read: return readBegin;
+      case AccessKind::Write: return writeBegin;
+      case AccessKind::Iterate: return iterBegin;
+      case AccessKind::Destroy: return destroyBegin;
+      case AccessKind::Construct: return construct;
+    }
+    llvm_unreachable("bad access kind");
+  }
+  FunctionCallee end(AccessKind k) const {
+    switch (k) {
+      case AccessKind::Read: return readEnd;
+      case AccessKind::Write: return writeEnd;
+      case AccessKind::Iterate: return iterEnd;
+      case AccessKind::Destroy: return destroyEnd;
+      case AccessKind::Construct: return construct;
+    }
+    llvm_unreachable("bad access kind");
+  }
+};
+
+SourcePos positionOf(const DebugLoc &dl) {
+  SourcePos p;
+  if (DILocation *loc = dl.get()) {
+    p.file = sys::path::filename(loc->getFilename()).str();
+    p.line = loc->getLine();
+    p.column = loc->getColumn();
+  }
+  return p;
+}
+
+std::string fullFileName(const DebugLoc &dl) {
+  DILocation *loc = dl.get();
+  if (!loc) return "";
+  StringRef file = loc->getFilename();
+  if (sys::path::is_absolute(file) || loc->getDirectory().empty()) return file.str();
+  SmallString<256> full(loc->getDirectory());
+  sys::path::append(full, file);
+  return std::string(full);
+}
+
+// One map touched by one call.
+struct Region {
+  AccessKind kind;
+  Value *map;
+  Constant *site;
+  AllocaInst *slot = nullptr;  // set when an end may run on an unwind path
+};
+
+// A call with the regions it opens.
+struct InstrumentedCall {
+  CallBase *call;
+  std::vector<Region> regions;
+};
+
+// A begin() call that opens a loop: one iteration region up to the loop's exits.
+struct IterationRegion {
+  CallBase *beginCall;
+  Region region;
+  SmallVector<BasicBlock *, 8> exits;
+  SmallVector<CallInst *, 16> mayThrowInBody;  // calls that may leave the loop by unwinding
+};
+
+class FunctionInstrumenter {
+ public:
+  FunctionInstrumenter(Function &F, const Runtime &rt, TUState &state,
+                       StringMap<Constant *> &strings, std::map<std::string, Constant *> &sites)
+      : F(F), rt(rt), state(state), strings(strings), sites(sites) {}
+
+  bool run() {
+    collect();
+    if (calls.empty() && iterations.empty()) return false;
+    for (IterationRegion &it : iterations) instrumentIteration(it);
+    for (InstrumentedCall &ic : calls) instrumentCall(ic);
+    finish();
+    return true;
+  }
+
+ private:
+  Function &F;
+  const Runtime &rt;
+  TUState &state;
+  StringMap<Constant *> &strings;
+  std::map<std::string, Constant *> &sites;
+  std::vector<InstrumentedCall> calls;
+  std::vector<IterationRegion> iterations;
+  std::vector<Region> cleanupRegions;  // ended by the function's cleanup pad
+  BasicBlock *cleanupPad = nullptr;
+  std::string functionName;
+
+  bool functionMayUnwind() const { return !F.doesNotThrow(); }
+
+  Constant *string(StringRef s) {
+    auto it = strings.find(s);
+    if (it != strings.end()) return it->second;
+    Module &M = *F.getParent();
+    Constant *init = ConstantDataArray::getString(M.getContext(), s);
+    auto *gv = new GlobalVariable(M, init->getType(), true, GlobalValue::PrivateLinkage, init,
+                                  ".mapguard.str");
+    gv->setUnnamedAddr(GlobalValue::UnnamedAddr::Global);
+    gv->setAlignment(Align(1));
+    strings[s] = gv;
+    return gv;
+  }
+
+  Constant *site(AccessKind kind, StringRef op, const DebugLoc &dl, const std::string &mapType,
+                 const std::string &mapName) {
+    if (functionName.empty()) functionName = prettyFunctionName(demangle(F.getName().str()));
+    SourcePos pos = positionOf(dl);
+    std::string file = fullFileName(dl);
+    std::string key = std::to_string(int(kind)) + "|" + op.str() + "|" + file + "|" +
+                      std::to_string(pos.line) + ":" + std::to_string(pos.column) + "|" +
+                      functionName + "|" + mapType + "|" + mapName;
+    auto found = sites.find(key);
+    if (found != sites.end()) return found->second;
+    LLVMContext &C = F.getContext();
+    Type *i32 = Type::getInt32Ty(C);
+    Constant *init = ConstantStruct::get(
+        rt.siteTy, {string(op), string(file), ConstantInt::get(i32, pos.line),
+                    ConstantInt::get(i32, pos.column), string(functionName), string(mapType),
+                    string(mapName), ConstantInt::get(i32, unsigned(kind)),
+                    ConstantInt::get(i32, kAbiVersion)});
+    auto *gv = new GlobalVariable(*F.getParent(), rt.siteTy, true, GlobalValue::PrivateLinkage,
+                                  init, ".mapguard.site");
+    sites[key] = gv;
+    return gv;
+  }
+
+  std::string mapNameAt(const DebugLoc &dl) {
+    auto it = state.mapNames.find(positionOf(dl));
+    return it == state.mapNames.end() ? "" : it->second;
+  }
+
+  static Function *directCallee(CallBase *cb) {
+    return dyn_cast<Function>(cb->getCalledOperand()->stripPointerCasts());
+  }
+
+  void collect() {
+    DominatorTree DT(F);
+    LoopInfo LI(DT);
+    for (BasicBlock &BB : F) {
+      for (Instruction &I : BB) {
+        auto *cb = dyn_cast<CallBase>(&I);
+        if (!cb || isa<IntrinsicInst>(cb) || isa<CallBrInst>(cb)) continue;
+        Function *callee = directCallee(cb);
+        if (!callee || !callee->hasName()) continue;
+        std::optional<Classification> c = classifyCall(callee->getName().str(), state.tracked);
+        if (!c) continue;
+        unsigned shift = cb->arg_size() > 0 && cb->paramHasAttr(0, Attribute::StructRet) ? 1 : 0;
+        InstrumentedCall ic{cb, {}};
+        std::string name = mapNameAt(cb->getDebugLoc());
+        for (const MapOperand &op : c->operands) {
+          unsigned idx = op.argIndex + shift;
+          if (idx >= cb->arg_size() || !cb->getArgOperand(idx)->getType()->isPointerTy()) continue;
+          std::string opName = c->op;
+          if (op.argIndex > 0 && c->isMember) opName += " (argument)";
+          ic.regions.push_back({op.kind, cb->getArgOperand(idx),
+                                site(op.kind, opName, cb->getDebugLoc(), c->mapType,
+                                     op.argIndex == 0 || !c->isMember ? name : "")});
+        }
+        if (ic.regions.empty()) continue;
+        if (c->isBeginCall && ClInstrumentIterations &&
+            state.iterationBegins.count(positionOf(cb->getDebugLoc()))) {
+          if (Loop *L = loopOpenedBy(cb, LI)) {
+            IterationRegion it;
+            it.beginCall = cb;
+            Region r = ic.regions.front();
+            it.region = {AccessKind::Iterate, r.map,
+                         site(AccessKind::Iterate, "iteration (" + c->op + ")", cb->getDebugLoc(),
+                              c->mapType, name)};
+            L->getExitBlocks(it.exits);
+            for (BasicBlock *body : L->blocks())
+              for (Instruction &bi : *body)
+                if (auto *ci = dyn_cast<CallInst>(&bi))
+                  if (!ci->doesNotThrow() && !isa<IntrinsicInst>(ci)) it.mayThrowInBody.push_back(ci);
+            iterations.push_back(std::move(it));
+            ++NumIterations;
+            continue;  // the iteration region covers the begin() call itself
+          }
+        }
+        for (const Region &r : ic.regions) {
+          if (r.kind == AccessKind::Read) ++NumReads;
+          else if (r.kind == AccessKind::Write) ++NumWrites;
+          else ++NumLifetimes;
+        }
+        calls.push_back(std::move(ic));
+      }
+    }
+  }
+
+  // The loop whose preheader chain starts at `cb`: follow unconditional
+  // branches and invoke normal edges until a loop header not containing cb.
+  static Loop *loopOpenedBy(CallBase *cb, LoopInfo &LI) {
+    BasicBlock *start = cb->getParent();
+    BasicBlock *cur = start;
+    for (int steps = 0; steps < 16 && cur; steps++) {
+      Instruction *term = cur->getTerminator();
+      BasicBlock *next = nullptr;
+      if (auto *br = dyn_cast<BranchInst>(term)) {
+        if (br->isUnconditional()) next = br->getSuccessor(0);
+      } else if (auto *inv = dyn_cast<InvokeInst>(term)) {
+        next = inv->getNormalDest();
+      }
+      if (!next) return nullptr;
+      if (LI.isLoopHeader(next)) {
+        Loop *L = LI.getLoopFor(next);
+        if (!L->contains(start)) return L;
+      }
+      cur = next;
+    }
+    return nullptr;
+  }
+
+  AllocaInst *newSlot(const DebugLoc &dl) {
+    BasicBlock &entry = F.getEntryBlock();
+    IRBuilder<> b(&entry, entry.getFirstInsertionPt());
+    auto *ptrTy = PointerType::getUnqual(F.getContext());
+    AllocaInst *slot = b.CreateAlloca(ptrTy, nullptr, "mapguard.region");
+    b.CreateStore(ConstantPointerNull::get(ptrTy), slot);
+    (void)dl;
+    return slot;
+  }
+
+  // Ends `r` if it is active (slot non-null) and marks it ended.
+  void emitEndFromSlot(IRBuilder<> &b, const Region &r) {
+    auto *ptrTy = PointerType::getUnqual(F.getContext());
+    Value *m = b.CreateLoad(ptrTy, r.slot);
+    b.CreateCall(rt.end(r.kind), {m, r.site});
+    b.CreateStore(ConstantPointerNull::get(ptrTy), r.slot);
+  }
+
+  BasicBlock *getCleanupPad() {
+    if (cleanupPad) return cleanupPad;
+    LLVMContext &C = F.getContext();
+    if (!F.hasPersonalityFn()) {
+      FunctionCallee pers = F.getParent()->getOrInsertFunction(
+          "__gxx_personality_v0", FunctionType::get(Type::getInt32Ty(C), true));
+      F.setPersonalityFn(cast<Constant>(pers.getCallee()));
+    }
+    cleanupPad = BasicBlock::Create(C, "mapguard.cleanup", &F);
+    IRBuilder<> b(cleanupPad);
+    if (DISubprogram *sp = F.getSubprogram())
+      b.SetCurrentDebugLocation(DILocation::get(C, sp->getLine(), 0, sp));
+    Type *lpTy = StructType::get(PointerType::getUnqual(C), Type::getInt32Ty(C));
+    LandingPadInst *lp = b.CreateLandingPad(lpTy, 0);
+    lp->setCleanup(true);
+    // The region ends are added at the end (finishCleanupPad), once every
+    // region that may be open here is known.
+    b.CreateResume(lp);
+    return cleanupPad;
+  }
+
+  // Calls that may throw while a region is open; turned into invokes of the
+  // cleanup pad last, after every other change, because the conversion
+  // replaces the call instruction.
+  SetVector<CallInst *> toConvert;
+
+  void routeThroughCleanup(CallInst *ci) {
+    if (functionMayUnwind() && !ci->doesNotThrow()) toConvert.insert(ci);
+  }
+
+  void addToCleanup(const Region &r) {
+    if (!functionMayUnwind()) return;
+    getCleanupPad();
+    IRBuilder<> b(cleanupPad->getTerminator());
+    b.SetCurrentDebugLocation(cleanupPad->getTerminator()->getDebugLoc());
+    emitEndFromSlot(b, r);
+  }
+
+  void emitEnds(IRBuilder<> &b, std::vector<Region> &regions) {
+    auto *ptrTy = PointerType::getUnqual(F.getContext());
+    for (auto r = regions.rbegin(); r != regions.rend(); ++r) {
+      b.CreateCall(rt.end(r->kind), {r->map, r->site});
+      if (r->slot) b.CreateStore(ConstantPointerNull::get(ptrTy), r->slot);
+    }
+  }
+
+  void instrumentCall(InstrumentedCall &ic) {
+    CallBase *cb = ic.call;
+    auto *inv = dyn_cast<InvokeInst>(cb);
+    bool unwinds = inv || (functionMayUnwind() && !cb->doesNotThrow());
+    {
+      IRBuilder<> b(cb);
+      b.SetCurrentDebugLocation(cb->getDebugLoc());
+      for (Region &r : ic.regions) {
+        if (r.kind == AccessKind::Construct) continue;  // recorded once the constructor returned
+        b.CreateCall(rt.begin(r.kind), {r.map, r.site});
+        if (unwinds) {
+          r.slot = newSlot(cb->getDebugLoc());
+          b.CreateStore(r.map, r.slot);
+        }
+      }
+    }
+    if (inv) {
+      BasicBlock *dest = inv->getNormalDest();
+      if (!dest->getSinglePredecessor()) dest = SplitEdge(inv->getParent(), dest);
+      IRBuilder<> b(dest, dest->getFirstInsertionPt());
+      b.SetCurrentDebugLocation(cb->getDebugLoc());
+      emitEnds(b, ic.regions);
+      BasicBlock *pad = inv->getUnwindDest();
+      IRBuilder<> u(pad, pad->getFirstInsertionPt());
+      u.SetCurrentDebugLocation(cb->getDebugLoc());
+      for (Region &r : ic.regions)
+        if (r.slot) emitEndFromSlot(u, r);
+      return;
+    }
+    IRBuilder<> b(cb->getNextNode());
+    b.SetCurrentDebugLocation(cb->getDebugLoc());
+    emitEnds(b, ic.regions);
+    if (unwinds) {
+      for (Region &r : ic.regions)
+        if (r.slot) addToCleanup(r);
+      routeThroughCleanup(cast<CallInst>(cb));
+    }
+  }
+
+  void instrumentIteration(IterationRegion &it) {
+    Region &r = it.region;
+    r.slot = newSlot(it.beginCall->getDebugLoc());
+    {
+      IRBuilder<> b(it.beginCall);
+      b.SetCurrentDebugLocation(it.beginCall->getDebugLoc());
+      b.CreateCall(rt.iterBegin, {r.map, r.site});
+      b.CreateStore(r.map, r.slot);
+    }
+    for (BasicBlock *exit : it.exits) {
+      IRBuilder<> b(exit, exit->getFirstInsertionPt());
+      b.SetCurrentDebugLocation(it.beginCall->getDebugLoc());
+      emitEndFromSlot(b, r);
+    }
+    addToCleanup(r);
+    for (CallInst *ci : it.mayThrowInBody) routeThroughCleanup(ci);
+    if (auto *ci = dyn_cast<CallInst>(it.beginCall)) routeThroughCleanup(ci);
+  }
+
+ public:
+  void finish() {
+    for (CallInst *ci : toConvert) changeToInvokeAndSplitBasicBlock(ci, getCleanupPad());
+  }
+};
+
+std::set<Function *> optedOutFunctions(Module &M) {
+  std::set<Function *> out;
+  GlobalVariable *annotations = M.getGlobalVariable("llvm.global.annotations");
+  if (!annotations || !annotations->hasInitializer()) return out;
+  auto *array = dyn_cast<ConstantArray>(annotations->getInitializer());
+  if (!array) return out;
+  for (Value *op : array->operands()) {
+    auto *entry = dyn_cast<ConstantStruct>(op);
+    if (!entry || entry->getNumOperands() < 2) continue;
+    auto *fn = dyn_cast<Function>(entry->getOperand(0)->stripPointerCasts());
+    auto *strVar = dyn_cast<GlobalVariable>(entry->getOperand(1)->stripPointerCasts());
+    if (!fn || !strVar || !strVar->hasInitializer()) continue;
+    auto *str = dyn_cast<ConstantDataArray>(strVar->getInitializer());
+    if (str && str->isCString() && str->getAsCString() == "mapguard.no_instrument") out.insert(fn);
+  }
+  return out;
+}
+
+}  // namespace
+
+PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
+  Runtime rt(M);
+  StringMap<Constant *> strings;
+  std::map<std::string, Constant *> sites;
+  std::set<Function *> optedOut = optedOutFunctions(M);
+  bool changed = false;
+  std::vector<Function *> functions;
+  for (Function &F : M) functions.push_back(&F);
+  for (Function *F : functions) {
+    if (F->isDeclaration() || F->getName().starts_with("__mapguard")) continue;
+    if (optedOut.count(F)) {
+      ++NumSkippedOptOut;
+      continue;
+    }
+    if (isImplementationFunction(F->getName().str(), state_->tracked)) {
+      ++NumSkippedImplementation;
+      continue;
+    }
+    changed |= FunctionInstrumenter(*F, rt, *state_, strings, sites).run();
+  }
+  return changed ? PreservedAnalyses::none() : PreservedAnalyses::all();
+}
+
+}  // namespace mapguard

@@ -1,0 +1,245 @@
+// The clang side of mapguard, and the one entry point of the plugin.
+//
+// `-fplugin=mapguard.so` loads this file's PluginASTAction. It runs before
+// code generation (AddBeforeMainAction), walks the AST for what IR cannot
+// see (annotated classes, loops over maps, the names maps have in the source)
+// and registers MapguardPass at the pipeline-start extension point, which runs
+// at -O0 too and, at -O2, before inlining hides the calls to map members.
+#include <fstream>
+#include <memory>
+
+#include "MapguardPass.h"
+#include "TUState.h"
+#include "clang/AST/ASTConsumer.h"
+#include "clang/AST/Attr.h"
+#include "clang/AST/ExprCXX.h"
+#include "clang/AST/RecursiveASTVisitor.h"
+#include "clang/AST/StmtCXX.h"
+#include "clang/Basic/CodeGenOptions.h"
+#include "clang/Basic/DiagnosticFrontend.h"
+#include "clang/Frontend/CompilerInstance.h"
+#include "clang/Frontend/FrontendPluginRegistry.h"
+#include "clang/Lex/Lexer.h"
+#include "clang/Lex/Preprocessor.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/Path.h"
+
+namespace mapguard {
+namespace {
+
+std::string normalized(const std::string &qualified) { return normalizeClassName(qualified); }
+
+std::optional<MemberOverride> memberOverride(const clang::Decl *d) {
+  for (const auto *a : d->specific_attrs<clang::AnnotateAttr>()) {
+    llvm::StringRef s = a->getAnnotation();
+    if (s == "mapguard.read") return MemberOverride::Read;
+    if (s == "mapguard.write") return MemberOverride::Write;
+    if (s == "mapguard.ignore") return MemberOverride::Ignore;
+  }
+  return std::nullopt;
+}
+
+bool hasAnnotation(const clang::Decl *d, llvm::StringRef what) {
+  for (const auto *a : d->specific_attrs<clang::AnnotateAttr>())
+    if (a->getAnnotation() == what) return true;
+  return false;
+}
+
+class Collector : public clang::RecursiveASTVisitor<Collector> {
+ public:
+  Collector(clang::ASTContext &ctx, TUState &state) : ctx_(ctx), sm_(ctx.getSourceManager()), state_(state) {}
+
+  bool shouldVisitTemplateInstantiations() const { return true; }
+
+  bool VisitCXXRecordDecl(clang::CXXRecordDecl *rd) {
+    if (!hasAnnotation(rd, "mapguard.map")) return true;
+    std::string name = normalized(rd->getQualifiedNameAsString());
+    state_.tracked.names.insert(name);
+    if (!rd->hasDefinition()) return true;
+    for (const clang::CXXMethodDecl *m : rd->methods()) {
+      std::string key = name + "::" + m->getNameAsString();
+      if (m->isStatic()) {
+        state_.tracked.members[key] = MemberOverride::Ignore;
+      } else if (auto o = memberOverride(m)) {
+        state_.tracked.members[key] = *o;
+      }
+    }
+    // Member templates carry their annotations on the templated declaration.
+    for (const clang::Decl *d : rd->decls())
+      if (const auto *ft = llvm::dyn_cast<clang::FunctionTemplateDecl>(d))
+        if (auto o = memberOverride(ft->getTemplatedDecl()))
+          state_.tracked.members[name + "::" + ft->getNameAsString()] = *o;
+    return true;
+  }
+
+  bool VisitCXXForRangeStmt(clang::CXXForRangeStmt *s) {
+    if (sm_.isInSystemHeader(s->getColonLoc())) return true;
+    // clang gives the implicit begin()/end() calls the colon's location.
+    if (auto pos = positionOf(s->getColonLoc())) {
+      state_.iterationBegins.insert(*pos);
+      if (const clang::Expr *range = s->getRangeInit()) recordName(*pos, range);
+    }
+    return true;
+  }
+
+  bool VisitForStmt(clang::ForStmt *s) {
+    if (sm_.isInSystemHeader(s->getForLoc())) return true;
+    if (s->getInit()) findBeginCalls(s->getInit());
+    return true;
+  }
+
+  bool VisitCXXMemberCallExpr(clang::CXXMemberCallExpr *call) {
+    if (call->isTypeDependent() || sm_.isInSystemHeader(call->getExprLoc())) return true;
+    if (const clang::Expr *obj = call->getImplicitObjectArgument())
+      if (isTrackedType(obj->getType()))
+        if (auto pos = positionOf(call->getExprLoc())) recordName(*pos, obj);
+    return true;
+  }
+
+  bool VisitCXXOperatorCallExpr(clang::CXXOperatorCallExpr *call) {
+    if (call->isTypeDependent() || sm_.isInSystemHeader(call->getExprLoc())) return true;
+    if (call->getNumArgs() > 0 && llvm::isa_and_nonnull<clang::CXXMethodDecl>(call->getCalleeDecl()) &&
+        isTrackedType(call->getArg(0)->getType()))
+      if (auto pos = positionOf(call->getExprLoc())) recordName(*pos, call->getArg(0));
+    return true;
+  }
+
+ private:
+  clang::ASTContext &ctx_;
+  clang::SourceManager &sm_;
+  TUState &state_;
+
+  std::optional<SourcePos> positionOf(clang::SourceLocation loc) {
+    if (loc.isInvalid()) return std::nullopt;
+    clang::PresumedLoc p = sm_.getPresumedLoc(sm_.getExpansionLoc(loc));
+    if (p.isInvalid()) return std::nullopt;
+    SourcePos pos;
+    pos.file = llvm::sys::path::filename(p.getFilename()).str();
+    pos.line = p.getLine();
+    pos.column = p.getColumn();
+    return pos;
+  }
+
+  bool isTrackedType(clang::QualType t) {
+    t = t.getNonReferenceType();
+    if (const auto *p = t->getAs<clang::PointerType>()) t = p->getPointeeType();
+    const clang::CXXRecordDecl *rd = t->getAsCXXRecordDecl();
+    if (!rd) return false;
+    std::string name = normalized(rd->getQualifiedNameAsString());
+    return state_.tracked.isTracked(name) || hasAnnotation(rd, "mapguard.map");
+  }
+
+  // The map's name as the code spells it, e.g. "registry.entries_".
+  void recordName(const SourcePos &pos, const clang::Expr *obj) {
+    obj = obj->IgnoreImplicit();
+    clang::CharSourceRange range = clang::CharSourceRange::getTokenRange(obj->getSourceRange());
+    llvm::StringRef text = clang::Lexer::getSourceText(range, sm_, ctx_.getLangOpts());
+    if (text.empty() || text.size() > 80 || text.contains('\n')) return;
+    state_.mapNames.emplace(pos, text.str());
+  }
+
+  void findBeginCalls(const clang::Stmt *s) {
+    if (!s) return;
+    if (const auto *call = llvm::dyn_cast<clang::CXXMemberCallExpr>(s)) {
+      if (const clang::CXXMethodDecl *m = call->getMethodDecl()) {
+        llvm::StringRef n = m->getName();
+        if ((n == "begin" || n == "cbegin" || n == "rbegin" || n == "crbegin") &&
+            isTrackedType(call->getImplicitObjectArgument()->getType()))
+          if (auto pos = positionOf(call->getExprLoc())) state_.iterationBegins.insert(*pos);
+      }
+    }
+    for (const clang::Stmt *child : s->children()) findBeginCalls(child);
+  }
+};
+
+class Consumer : public clang::ASTConsumer {
+ public:
+  explicit Consumer(std::shared_ptr<TUState> state) : state_(std::move(state)) {}
+  void HandleTranslationUnit(clang::ASTContext &ctx) override {
+    // First the annotated classes, so names and loops of any tracked type are
+    // recognized in the second walk.
+    Collector(ctx, *state_).TraverseDecl(ctx.getTranslationUnitDecl());
+    Collector(ctx, *state_).TraverseDecl(ctx.getTranslationUnitDecl());
+  }
+
+ private:
+  std::shared_ptr<TUState> state_;
+};
+
+class MapguardAction : public clang::PluginASTAction {
+ public:
+  std::unique_ptr<clang::ASTConsumer> CreateASTConsumer(clang::CompilerInstance &CI,
+                                                        llvm::StringRef) override {
+    // Fresh state per translation unit: one process may compile several.
+    auto state = std::make_shared<TUState>();
+    for (const std::string &t : extraTracked_) state->tracked.names.insert(normalized(t));
+
+    clang::CodeGenOptions &cg = CI.getCodeGenOpts();
+    if (cg.DisableLLVMPasses) {
+      clang::DiagnosticsEngine &diags = CI.getDiagnostics();
+      unsigned id = diags.getCustomDiagID(
+          clang::DiagnosticsEngine::Warning,
+          "mapguard: LLVM passes are disabled here (-save-temps, -emit-llvm with "
+          "-Xclang -disable-llvm-passes, or a separate .bc step): this output is NOT "
+          "instrumented; compile to an object file in one step");
+      diags.Report(id);
+    }
+    // Call sites need source positions even without -g: ask for locations
+    // only, which emits no debug info into the object file.
+    if (cg.getDebugInfo() == llvm::codegenoptions::NoDebugInfo)
+      cg.setDebugInfo(llvm::codegenoptions::LocTrackingOnly);
+    cg.PassBuilderCallbacks.push_back([state](llvm::PassBuilder &PB) {
+      PB.registerPipelineStartEPCallback(
+          [state](llvm::ModulePassManager &MPM, llvm::OptimizationLevel) {
+            MPM.addPass(MapguardPass(state));
+          });
+    });
+    // Code can tell it is being instrumented.
+    clang::Preprocessor &pp = CI.getPreprocessor();
+    pp.setPredefines(pp.getPredefines() + "#define __MAPGUARD__ 1\n");
+    return std::make_unique<Consumer>(state);
+  }
+
+  bool ParseArgs(const clang::CompilerInstance &CI, const std::vector<std::string> &args) override {
+    clang::DiagnosticsEngine &diags = CI.getDiagnostics();
+    for (const std::string &arg : args) {
+      llvm::StringRef a(arg);
+      if (a.consume_front("track=")) {
+        llvm::SmallVector<llvm::StringRef, 4> names;
+        a.split(names, ',', -1, false);
+        for (llvm::StringRef n : names) extraTracked_.push_back(n.trim().str());
+      } else if (a.consume_front("track-file=")) {
+        std::ifstream in(a.str());
+        if (!in) {
+          diags.Report(diags.getCustomDiagID(clang::DiagnosticsEngine::Error,
+                                             "mapguard: cannot read track-file '%0'"))
+              << a;
+          return false;
+        }
+        std::string line;
+        while (std::getline(in, line)) {
+          llvm::StringRef l = llvm::StringRef(line).split('#').first.trim();
+          if (!l.empty()) extraTracked_.push_back(l.str());
+        }
+      } else {
+        diags.Report(diags.getCustomDiagID(
+            clang::DiagnosticsEngine::Error,
+            "mapguard: unknown plugin argument '%0' (known: track=NAME[,NAME...], track-file=PATH)"))
+            << a;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  ActionType getActionType() override { return AddBeforeMainAction; }
+
+ private:
+  std::vector<std::string> extraTracked_;
+};
+
+}  // namespace
+}  // namespace mapguard
+
+static clang::FrontendPluginRegistry::Add<mapguard::MapguardAction>
+    X("mapguard", "instrument map accesses for mapguard's race checks");

@@ -1,0 +1,27 @@
+// mapguard public annotations.
+//
+// Include this header to mark your own map-like classes for tracking and to
+// opt functions out of instrumentation. Every macro expands to nothing when the
+// code is not compiled with the mapguard plugin, so the header is safe to ship.
+#ifndef MAPGUARD_ANNOTATIONS_H
+#define MAPGUARD_ANNOTATIONS_H
+
+#if defined(__MAPGUARD__) && defined(__clang__)
+// A class whose objects mapguard tracks like std::unordered_map: const member
+// functions are reads, non-const ones writes, unless a member says otherwise.
+#define MAPGUARD_MAP __attribute__((annotate("mapguard.map")))
+// Per-member overrides inside a MAPGUARD_MAP class.
+#define MAPGUARD_READ __attribute__((annotate("mapguard.read")))
+#define MAPGUARD_WRITE __attribute__((annotate("mapguard.write")))
+#define MAPGUARD_IGNORE __attribute__((annotate("mapguard.ignore")))
+// A function whose body mapguard leaves uninstrumented.
+#define MAPGUARD_NO_INSTRUMENT __attribute__((annotate("mapguard.no_instrument")))
+#else
+#define MAPGUARD_MAP
+#define MAPGUARD_READ
+#define MAPGUARD_WRITE
+#define MAPGUARD_IGNORE
+#define MAPGUARD_NO_INSTRUMENT
+#endif
+
+#endif  // MAPGUARD_ANNOTATIONS_H

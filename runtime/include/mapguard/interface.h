@@ -1,0 +1,54 @@
+// The ABI between code instrumented by the mapguard plugin and the runtime.
+//
+// The plugin emits one constant mg_site per instrumented call and brackets the
+// call with a begin/end pair. The layout of mg_site is mirrored in
+// pass/RuntimeABI.h; change both together and bump MG_ABI_VERSION.
+#ifndef MAPGUARD_INTERFACE_H
+#define MAPGUARD_INTERFACE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MG_ABI_VERSION 1
+
+// What an instrumented call does to the map's structure.
+enum mg_access_kind {
+  MG_READ = 0,       // find, count, at, size, begin, ...
+  MG_WRITE = 1,      // insert, erase, operator[], clear, ...
+  MG_ITERATE = 2,    // a loop from begin() to the loop's exits
+  MG_CONSTRUCT = 3,  // a constructor returned: the map is new
+  MG_DESTROY = 4,    // the destructor: a write, then the shadow is retired
+};
+
+// One instrumented call site; emitted by the plugin as a private constant.
+typedef struct mg_site {
+  const char *op;        // "insert", "operator[]", "range-for", ...
+  const char *file;      // source file as the compiler saw it, or ""
+  uint32_t line, column; // 0 when unknown
+  const char *function;  // demangled enclosing function
+  const char *map_type;  // short readable type, "std::unordered_map<int, int>"
+  const char *map_name;  // what the code calls the map ("registry.entries"), or ""
+  uint32_t kind;         // enum mg_access_kind
+  uint32_t abi_version;  // MG_ABI_VERSION
+} mg_site;
+
+void __mapguard_read_begin(void *map, const mg_site *site);
+void __mapguard_read_end(void *map, const mg_site *site);
+void __mapguard_write_begin(void *map, const mg_site *site);
+void __mapguard_write_end(void *map, const mg_site *site);
+void __mapguard_iter_begin(void *map, const mg_site *site);
+// Ends the thread's innermost iteration of `map`; a null map is ignored, so
+// the plugin may call it on every exit path of the loop.
+void __mapguard_iter_end(void *map, const mg_site *site);
+void __mapguard_construct(void *map, const mg_site *site);
+void __mapguard_destroy_begin(void *map, const mg_site *site);
+void __mapguard_destroy_end(void *map, const mg_site *site);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // MAPGUARD_INTERFACE_H

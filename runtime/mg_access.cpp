@@ -1,0 +1,295 @@
+// The per-access hot path: begin and end of read, write and iteration regions.
+//
+// Each begin pushes the region on the thread's region stack and does one
+// atomic read-modify-write on the map's state word; each end does the
+// reverse. The common case (no other thread in a conflicting region, no
+// nesting) returns after that, with no lock and no allocation. Everything
+// else goes to the NOINLINE slow paths at the bottom of this file.
+#include "mg_access.h"
+
+#include <time.h>
+
+#include <optional>
+
+#include "mg_report.h"
+#include "mg_shadow.h"
+
+namespace mapguard {
+
+namespace {
+
+MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *site) {
+  int d = thr->depth.load(std::memory_order_relaxed);
+  if (MG_LIKELY(d < kMaxRegions)) {
+    thr->regions[d].map.store(map, std::memory_order_relaxed);
+    thr->regions[d].site.store(site, std::memory_order_relaxed);
+  }
+  thr->depth.store(d + 1, std::memory_order_relaxed);
+}
+
+// Index of the innermost region of `kind` on `map`, or -1 if there is none
+// (an end the plugin emits on a path where the region never began). The
+// region stays on the stack until RemoveRegion: while a report about the map
+// is in progress, the thread must still be seen inside it.
+MG_ALWAYS_INLINE int FindRegion(ThreadState *thr, void *map, uint32_t kind) {
+  int d = thr->depth.load(std::memory_order_relaxed);
+  if (MG_LIKELY(d > 0 && d <= kMaxRegions)) {
+    Region &top = thr->regions[d - 1];
+    if (MG_LIKELY(top.map.load(std::memory_order_relaxed) == map &&
+                  top.site.load(std::memory_order_relaxed)->kind == kind))
+      return d - 1;
+  }
+  return FindRegionSlow(thr, map, kind);
+}
+
+MG_ALWAYS_INLINE void RemoveRegion(ThreadState *thr, int index) {
+  int d = thr->depth.load(std::memory_order_relaxed);
+  if (MG_LIKELY(index == d - 1)) {
+    thr->depth.store(d - 1, std::memory_order_relaxed);
+    return;
+  }
+  RemoveRegionSlow(thr, index);
+}
+
+}  // namespace
+
+// Regions of this thread on `map` whose kind is in `kinds` (a bit set of
+// 1 << mg_access_kind), not counting the innermost `skip_top` entries.
+int CountOwnRegions(ThreadState *thr, void *map, unsigned kinds, int skip_top) {
+  int d = thr->depth.load(std::memory_order_relaxed);
+  if (d > kMaxRegions) d = kMaxRegions;
+  int n = 0;
+  for (int i = 0; i < d - skip_top; i++) {
+    if (thr->regions[i].map.load(std::memory_order_relaxed) != map) continue;
+    if (kinds & (1u << thr->regions[i].site.load(std::memory_order_relaxed)->kind)) n++;
+  }
+  return n;
+}
+
+MG_NOINLINE int FindRegionSlow(ThreadState *thr, void *map, uint32_t kind) {
+  int d = thr->depth.load(std::memory_order_relaxed);
+  // Past kMaxRegions entries were counted but not recorded: trust the end.
+  if (d > kMaxRegions) return d - 1;
+  // An inner region was left open (only if a callback longjmp'd out of a map
+  // call); search below it.
+  for (int i = d - 1; i >= 0; i--)
+    if (thr->regions[i].map.load(std::memory_order_relaxed) == map &&
+        thr->regions[i].site.load(std::memory_order_relaxed)->kind == kind)
+      return i;
+  return -1;
+}
+
+MG_NOINLINE void RemoveRegionSlow(ThreadState *thr, int index) {
+  int d = thr->depth.load(std::memory_order_relaxed);
+  for (int j = index; j + 1 < d && j + 1 < kMaxRegions; j++) {
+    thr->regions[j].map.store(thr->regions[j + 1].map.load(std::memory_order_relaxed),
+                              std::memory_order_relaxed);
+    thr->regions[j].site.store(thr->regions[j + 1].site.load(std::memory_order_relaxed),
+                               std::memory_order_relaxed);
+  }
+  thr->depth.store(d - 1, std::memory_order_relaxed);
+}
+
+// A report about this map is in progress: stay inside the region (so the
+// reporter's stack request sees this thread where it raced) until it is done.
+MG_NOINLINE void WaitWhileFrozen(MapShadow *s) {
+  while (s->state.load(std::memory_order_acquire) & state::kFrozen) {
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+// Marks the map frozen if its state is still `seen`, so the thread we
+// conflict with stays inside its region (and findable) during the report.
+// Returns false if the state moved on; the caller re-examines it.
+static bool Freeze(MapShadow *s, uint64_t seen) {
+  return s->state.compare_exchange_strong(seen, seen | state::kFrozen, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed);
+}
+
+MG_NOINLINE void ReadBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                               uint64_t old) {
+  const uint32_t me = thr->slot + 1;
+  ConflictKind kind =
+      site->kind == MG_ITERATE ? ConflictKind::kIterationWrite : ConflictKind::kReadWrite;
+  for (;;) {
+    uint64_t cur = s->state.load(std::memory_order_acquire);
+    if (cur & state::kFrozen) {  // another report on this map is being written
+      WaitWhileFrozen(s);
+      continue;
+    }
+    uint32_t writer = state::Writer(cur);
+    if (writer == 0 || writer == me) {
+      // The writer we saw at our begin has left already: the two regions did
+      // overlap, so report it, without the other thread's live stack.
+      if (state::Writer(old) != me)
+        ReportConflict(kind, thr, map, s, site, /*current_is_writer=*/false);
+      return;
+    }
+    if (Freeze(s, cur)) {
+      ReportConflict(kind, thr, map, s, site, false);
+      return;
+    }
+  }
+}
+
+MG_NOINLINE void WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
+  const uint64_t me = thr->slot + 1;
+  uint64_t old = s->state.load(std::memory_order_relaxed);
+  for (;;) {
+    if (old & state::kFrozen) {
+      WaitWhileFrozen(s);
+      old = s->state.load(std::memory_order_relaxed);
+      continue;
+    }
+    uint32_t writer = state::Writer(old);
+    // Readers and iterators of this thread's own (nested) regions are fine;
+    // the region just pushed is the write itself.
+    std::optional<ConflictKind> conflict;
+    if (writer != 0 && writer != me)
+      conflict = ConflictKind::kWrites;
+    else if (state::Iterators(old) >
+             uint32_t(CountOwnRegions(thr, map, 1u << MG_ITERATE, /*skip_top=*/1)))
+      conflict = ConflictKind::kIterationWrite;
+    else if (state::Readers(old) > uint32_t(CountOwnRegions(thr, map, 1u << MG_READ, 1)))
+      conflict = ConflictKind::kReadWrite;
+    if (conflict) {
+      if (Freeze(s, old)) {
+        ReportConflict(*conflict, thr, map, s, site, /*current_is_writer=*/true);
+        return;
+      }
+      old = s->state.load(std::memory_order_relaxed);
+      continue;
+    }
+    if (writer == me) return;  // nested write on our own map
+    if (s->state.compare_exchange_weak(old, old | me, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+      s->writer_site.store(site, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
+MG_NOINLINE void WriteEndSlow(ThreadState *thr, MapShadow *s, void *map, int region) {
+  // Still inside an outer write region of our own on this map: keep the flag.
+  if (CountOwnRegions(thr, map, (1u << MG_WRITE) | (1u << MG_DESTROY), 0) > 1) return;
+  uint64_t old = s->state.fetch_and(~state::kWriterMask, std::memory_order_release);
+  if (old & state::kFrozen) WaitWhileFrozen(s);
+}
+
+}  // namespace mapguard
+
+using namespace mapguard;
+
+extern "C" {
+
+void __mapguard_read_begin(void *map, const mg_site *site) {
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  ThreadState *thr = CurrentThread();
+  PushRegion(thr, map, site);
+  uint64_t old = s->state.fetch_add(state::kReaderOne, std::memory_order_acquire);
+  if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)))
+    ReadBeginSlow(thr, s, map, site, old);
+}
+
+void __mapguard_read_end(void *map, const mg_site *site) {
+  if (MG_UNLIKELY(!map)) return;
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  ThreadState *thr = CurrentThread();
+  int region = FindRegion(thr, map, site->kind);
+  if (MG_UNLIKELY(region < 0)) return;
+  uint64_t old = s->state.fetch_sub(state::kReaderOne, std::memory_order_release);
+  if (MG_UNLIKELY(old & state::kFrozen)) WaitWhileFrozen(s);
+  RemoveRegion(thr, region);
+}
+
+void __mapguard_iter_begin(void *map, const mg_site *site) {
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  ThreadState *thr = CurrentThread();
+  PushRegion(thr, map, site);
+  uint64_t old = s->state.fetch_add(state::kIterOne, std::memory_order_acquire);
+  if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)))
+    ReadBeginSlow(thr, s, map, site, old);
+}
+
+void __mapguard_iter_end(void *map, const mg_site *site) {
+  if (!map) return;  // the loop's region was not active on this path
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  ThreadState *thr = CurrentThread();
+  int region = FindRegion(thr, map, MG_ITERATE);
+  if (region < 0) return;
+  uint64_t old = s->state.fetch_sub(state::kIterOne, std::memory_order_release);
+  if (MG_UNLIKELY(old & state::kFrozen)) WaitWhileFrozen(s);
+  RemoveRegion(thr, region);
+  (void)site;
+}
+
+void __mapguard_write_begin(void *map, const mg_site *site) {
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  ThreadState *thr = CurrentThread();
+  PushRegion(thr, map, site);
+  uint64_t expected = 0;
+  if (MG_LIKELY(s->state.compare_exchange_strong(expected, thr->slot + 1,
+                                                 std::memory_order_acquire,
+                                                 std::memory_order_relaxed))) {
+    s->writer_site.store(site, std::memory_order_relaxed);
+    return;
+  }
+  WriteBeginSlow(thr, s, map, site);
+}
+
+void __mapguard_write_end(void *map, const mg_site *site) {
+  if (MG_UNLIKELY(!map)) return;
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  ThreadState *thr = CurrentThread();
+  int region = FindRegion(thr, map, site->kind);
+  if (MG_UNLIKELY(region < 0)) return;
+  uint64_t expected = thr->slot + 1;
+  if (MG_UNLIKELY(!s->state.compare_exchange_strong(expected, 0, std::memory_order_release,
+                                                    std::memory_order_relaxed)))
+    WriteEndSlow(thr, s, map, region);
+  RemoveRegion(thr, region);
+}
+
+void __mapguard_construct(void *map, const mg_site *site) {
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  ThreadState *thr = CurrentThread();
+  s->created_site.store(site, std::memory_order_relaxed);
+  s->created_by.store(thr->number + 1, std::memory_order_relaxed);
+}
+
+// Destruction is a write (destroying a map another thread uses is a race),
+// after which the shadow is reset for whatever is built there next.
+void __mapguard_destroy_begin(void *map, const mg_site *site) {
+  __mapguard_write_begin(map, site);
+}
+
+void __mapguard_destroy_end(void *map, const mg_site *site) {
+  if (MG_UNLIKELY(!map)) return;
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  ThreadState *thr = CurrentThread();
+  int region = FindRegion(thr, map, MG_DESTROY);
+  if (region < 0) return;
+  if (CountOwnRegions(thr, map, ~0u, 0) == 1) {
+    // The map is gone: whatever is built at this address next starts clean.
+    uint64_t old = s->state.load(std::memory_order_acquire);
+    if (old & state::kFrozen) WaitWhileFrozen(s);
+    s->writer_site.store(nullptr, std::memory_order_relaxed);
+    s->created_site.store(nullptr, std::memory_order_relaxed);
+    s->created_by.store(0, std::memory_order_relaxed);
+    s->state.store(0, std::memory_order_release);
+  } else {
+    WriteEndSlow(thr, s, map, region);
+  }
+  RemoveRegion(thr, region);
+}
+
+}  // extern "C"

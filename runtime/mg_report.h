@@ -1,0 +1,28 @@
+// Conflict reports: what was detected, collected as plain data, then printed.
+#ifndef MAPGUARD_REPORT_H
+#define MAPGUARD_REPORT_H
+
+#include "mg_rt.h"
+#include "mg_shadow.h"
+
+namespace mapguard {
+
+// The Go messages; stable text users and tests grep for.
+enum class ConflictKind {
+  kWrites,          // "concurrent map writes"
+  kReadWrite,       // "concurrent map read and map write"
+  kIterationWrite,  // "concurrent map iteration and map write"
+};
+const char *ConflictMessage(ConflictKind kind);
+
+// Called by the thread whose region begin found the conflict. Prints the
+// report; with halt_on_error, exits the process with `exitcode`.
+MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
+                                const mg_site *site, bool current_is_writer);
+
+// Number of reports printed so far (halt_on_error=0 keeps going).
+extern std::atomic<int> g_reports;
+
+}  // namespace mapguard
+
+#endif  // MAPGUARD_REPORT_H

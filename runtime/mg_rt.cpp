@@ -1,0 +1,48 @@
+// Runtime start-up and the low-level output helpers every file uses.
+#include "mg_rt.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+namespace mapguard {
+
+void WriteAll(const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(2, buf, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    buf += n;
+    len -= size_t(n);
+  }
+}
+
+void Die(const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof(msg) - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if (size_t(n) > sizeof(msg) - 2) n = int(sizeof(msg) - 2);
+  msg[n++] = '\n';
+  WriteAll(msg, size_t(n));
+  _exit(g_flags.exitcode ? g_flags.exitcode : 66);
+}
+
+namespace {
+// Runs before the program's own constructors (shared libraries are
+// initialized before the executable), so options apply to global maps too.
+__attribute__((constructor(101))) void InitRuntime() {
+  InitFlags();
+  CurrentThread();  // the main thread is T0
+  if (g_flags.verbosity >= 1) {
+    static const char kMsg[] = "mapguard: runtime initialized\n";
+    WriteAll(kMsg, sizeof(kMsg) - 1);
+  }
+}
+}  // namespace
+
+}  // namespace mapguard

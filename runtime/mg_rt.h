@@ -1,0 +1,100 @@
+// mapguard runtime: core state shared by every runtime file.
+//
+// Ground rules (the runtime's invariants):
+//  1. The per-access hot path (mg_access.cpp) takes no lock, allocates
+//     nothing and makes no system call. It touches the thread's own
+//     ThreadState and the one MapShadow of the map being accessed.
+//  2. Everything slow (stack capture, symbolization, formatting, waiting for
+//     the other thread) is NOINLINE and lives in mg_report.cpp / mg_stack.cpp.
+//  3. Runtime memory comes from mmap, never from the program's heap, so a
+//     report can still be written after the racing program corrupted its heap.
+//  4. A thread's region stack is written only by that thread; other threads
+//     read it (relaxed) only while building a report.
+#ifndef MAPGUARD_RT_H
+#define MAPGUARD_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <atomic>
+
+#include "mapguard/interface.h"
+
+#define MG_ALWAYS_INLINE inline __attribute__((always_inline))
+#define MG_NOINLINE __attribute__((noinline))
+#define MG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MG_TLS __attribute__((tls_model("initial-exec")))
+
+namespace mapguard {
+
+// ---- Options (declared in mg_flags.inc) ----
+struct Flags {
+#define MG_FLAG(type, name, def, desc) MG_FLAG_TYPE_##type name;
+#define MG_FLAG_TYPE_bool bool
+#define MG_FLAG_TYPE_int int
+#define MG_FLAG_TYPE_string const char *
+#include "mg_flags.inc"
+#undef MG_FLAG
+};
+extern Flags g_flags;
+void InitFlags();  // defaults, then __mapguard_default_options(), then MAPGUARD_OPTIONS
+
+// ---- Threads ----
+constexpr int kMaxRegions = 32;      // nesting depth recorded per thread
+constexpr uint32_t kMaxThreads = (1u << 16) - 1;  // live at once (slot ids)
+constexpr int kMaxFrames = 128;
+
+// One active access region of a thread: published for other threads' reports.
+struct Region {
+  std::atomic<void *> map;
+  std::atomic<const mg_site *> site;
+};
+
+struct StackTrace {
+  int size = 0;
+  uintptr_t pc[kMaxFrames];
+};
+
+struct ThreadState {
+  uint32_t slot;          // index in the registry; writer ids are slot + 1
+  uint32_t number;        // mapguard thread number: T0 is the main thread
+  pid_t os_tid;
+  uint32_t parent_number; // who created it (meaningless for T0)
+  StackTrace creation;    // parent's stack at pthread_create
+  // Region stack, innermost last. Only the owner writes it (rule 4).
+  std::atomic<int> depth;
+  Region regions[kMaxRegions];
+  // Report handshake: a reporting thread asks this thread for its stack.
+  std::atomic<int> stack_request;  // 0 idle, 1 asked, 2 captured
+  StackTrace requested_stack;
+  unsigned long pthread_self_id;
+};
+
+ThreadState *CreateThreadState();  // slow path of CurrentThread()
+extern MG_TLS thread_local ThreadState *t_thread;
+
+MG_ALWAYS_INLINE ThreadState *CurrentThread() {
+  ThreadState *thr = t_thread;
+  if (MG_UNLIKELY(!thr)) thr = CreateThreadState();
+  return thr;
+}
+ThreadState *ThreadBySlot(uint32_t slot);  // nullptr if the slot is free
+uint32_t ThreadSlotLimit();                // one past the highest slot in use
+
+// ---- Stacks and reports ----
+// Captures the calling thread's stack, innermost first, skipping `skip` frames.
+MG_NOINLINE void CaptureStack(StackTrace *out, int skip);
+// Asks `thr` (another live thread) for its current stack by signal; waits up
+// to report_wait_ms. Returns false if it did not answer.
+bool RequestStackOf(ThreadState *thr, StackTrace *out);
+void InstallStackSignalHandler();
+
+// Writes `len` bytes to the report stream with write(2), retrying short writes.
+void WriteAll(const char *buf, size_t len);
+[[noreturn]] void Die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+}  // namespace mapguard
+
+#endif  // MAPGUARD_RT_H

@@ -1,0 +1,83 @@
+// MapShadow: what mapguard knows about one map object, and where it lives.
+//
+// The shadow of a map is found by address, not by hashing: a two-level
+// direct-mapped table gives every 8-byte granule of the address space one
+// 64-byte MapShadow slot. Level one covers the 47-bit user address space in
+// 4 MiB regions; a region's level-two array is mapped (MAP_NORESERVE) the first
+// time a map lives there, so only pages holding live shadows cost memory.
+// Nothing is ever unlinked: destroying a map resets its slot in place, so a
+// later map at the same address starts clean and memory stays bounded by the
+// address range maps occupy, however many maps come and go.
+#ifndef MAPGUARD_SHADOW_H
+#define MAPGUARD_SHADOW_H
+
+#include "mg_rt.h"
+
+namespace mapguard {
+
+// The state word packs everything a begin/end must check into one atomic, so
+// each begin and end is a single read-modify-write:
+//   bits  0..19  writer: slot + 1 of the thread in a write region, 0 if none
+//   bits 20..39  readers: read regions in flight
+//   bits 40..59  iterators: iteration regions in flight
+//   bit  63      frozen: a report about this map is being written; threads
+//                leaving a region on it wait so their stack can be taken.
+namespace state {
+constexpr uint64_t kWriterMask = (1ull << 20) - 1;
+constexpr int kReaderShift = 20;
+constexpr uint64_t kReaderOne = 1ull << kReaderShift;
+constexpr uint64_t kReaderMask = kWriterMask << kReaderShift;
+constexpr int kIterShift = 40;
+constexpr uint64_t kIterOne = 1ull << kIterShift;
+constexpr uint64_t kIterMask = kWriterMask << kIterShift;
+constexpr uint64_t kFrozen = 1ull << 63;
+MG_ALWAYS_INLINE uint32_t Writer(uint64_t s) { return uint32_t(s & kWriterMask); }
+MG_ALWAYS_INLINE uint32_t Readers(uint64_t s) { return uint32_t((s & kReaderMask) >> kReaderShift); }
+MG_ALWAYS_INLINE uint32_t Iterators(uint64_t s) { return uint32_t((s & kIterMask) >> kIterShift); }
+}  // namespace state
+static_assert(kMaxThreads < state::kWriterMask, "writer ids must fit the writer field");
+
+struct MapShadow {
+  std::atomic<uint64_t> state;
+  std::atomic<const mg_site *> writer_site;   // the write in flight
+  std::atomic<const mg_site *> created_site;  // constructor call, if seen
+  std::atomic<uint32_t> created_by;           // thread number + 1, 0 unknown
+  uint32_t reserved0;
+  uint64_t reserved[4];  // room for happens-before state
+};
+static_assert(sizeof(MapShadow) == 64, "one MapShadow per cache line");
+
+class ShadowTable {
+ public:
+  static constexpr int kRegionBits = 22;  // 4 MiB of program memory per region
+  static constexpr int kGranuleBits = 3;  // one shadow per 8 bytes
+  static constexpr int kAddressBits = 47;
+  static constexpr uintptr_t kRegions = uintptr_t(1) << (kAddressBits - kRegionBits);
+  static constexpr uintptr_t kSlotsPerRegion = uintptr_t(1) << (kRegionBits - kGranuleBits);
+
+  // The shadow of the map at `addr`; nullptr only for addresses outside the
+  // user address space (never a real map).
+  MG_ALWAYS_INLINE MapShadow *Get(const void *addr) {
+    uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+    if (MG_UNLIKELY(a >> kAddressBits)) return nullptr;
+    MapShadow *region = regions_[a >> kRegionBits].load(std::memory_order_acquire);
+    if (MG_UNLIKELY(!region)) region = MapRegion(a >> kRegionBits);
+    return &region[(a & ((uintptr_t(1) << kRegionBits) - 1)) >> kGranuleBits];
+  }
+  // Shadow if one was ever mapped for `addr`, without mapping one.
+  MapShadow *Find(const void *addr);
+  size_t RegionsMapped() const { return regions_mapped_.load(std::memory_order_relaxed); }
+
+ private:
+  MG_NOINLINE MapShadow *MapRegion(uintptr_t index);
+  // Zero-initialized, so it lives in .bss: 256 MiB of address space whose
+  // pages the kernel supplies only where a region is actually mapped. Being
+  // static, it is usable before any constructor runs.
+  std::atomic<MapShadow *> regions_[kRegions];
+  std::atomic<size_t> regions_mapped_{0};
+};
+extern ShadowTable g_shadow;
+
+}  // namespace mapguard
+
+#endif  // MAPGUARD_SHADOW_H

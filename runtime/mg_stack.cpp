@@ -1,0 +1,360 @@
+// Stack capture (libgcc's unwinder, which also walks through signal frames),
+// the signal handshake that lets a reporting thread get another thread's
+// stack, and symbolization through an llvm-symbolizer child process.
+#include "mg_stack.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <unwind.h>
+
+extern char **environ;
+
+namespace mapguard {
+
+namespace {
+
+struct UnwindArg {
+  StackTrace *out;
+  int skip;
+};
+
+_Unwind_Reason_Code UnwindStep(struct _Unwind_Context *ctx, void *arg) {
+  UnwindArg *a = static_cast<UnwindArg *>(arg);
+  int before_insn = 0;
+  uintptr_t pc = _Unwind_GetIPInfo(ctx, &before_insn);
+  if (pc == 0) return _URC_END_OF_STACK;
+  if (a->skip > 0) {
+    a->skip--;
+    return _URC_NO_REASON;
+  }
+  if (a->out->size >= kMaxFrames) return _URC_END_OF_STACK;
+  // A return address points after the call; step back into it so the
+  // symbolizer names the call's line. A signal frame's pc is exact.
+  a->out->pc[a->out->size++] = before_insn ? pc : pc - 1;
+  return _URC_NO_REASON;
+}
+
+// The signal a reporting thread sends to make another thread capture its own
+// stack. Installed only when a report needs it, so programs that never race
+// never see it.
+int StackSignal() { return SIGRTMIN + 7; }
+
+void StackSignalHandler(int, siginfo_t *, void *) {
+  int saved_errno = errno;
+  ThreadState *thr = t_thread;
+  if (thr && thr->stack_request.load(std::memory_order_acquire) == 1) {
+    CaptureStack(&thr->requested_stack, 0);
+    thr->stack_request.store(2, std::memory_order_release);
+  }
+  errno = saved_errno;
+}
+
+}  // namespace
+
+MG_NOINLINE void CaptureStack(StackTrace *out, int skip) {
+  out->size = 0;
+  UnwindArg arg{out, skip};
+  _Unwind_Backtrace(UnwindStep, &arg);
+}
+
+void InstallStackSignalHandler() {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = StackSignalHandler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(StackSignal(), &sa, nullptr);
+}
+
+bool RequestStackOf(ThreadState *thr, StackTrace *out) {
+  thr->requested_stack.size = 0;
+  thr->stack_request.store(1, std::memory_order_release);
+  if (pthread_kill(static_cast<pthread_t>(thr->pthread_self_id), StackSignal()) != 0) {
+    thr->stack_request.store(0, std::memory_order_relaxed);
+    return false;
+  }
+  for (int waited_us = 0; waited_us < g_flags.report_wait_ms * 1000; waited_us += 200) {
+    if (thr->stack_request.load(std::memory_order_acquire) == 2) {
+      *out = thr->requested_stack;
+      thr->stack_request.store(0, std::memory_order_relaxed);
+      return true;
+    }
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, nullptr);
+  }
+  thr->stack_request.store(0, std::memory_order_relaxed);
+  return false;
+}
+
+// ---- Symbolization ----
+
+namespace {
+
+struct ModuleLookup {
+  uintptr_t pc;
+  bool found;
+  uintptr_t base;
+  char name[kSymbolLen];
+};
+
+int FindModule(struct dl_phdr_info *info, size_t, void *arg) {
+  ModuleLookup *m = static_cast<ModuleLookup *>(arg);
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    if (m->pc >= lo && m->pc < lo + ph.p_memsz) {
+      m->found = true;
+      m->base = info->dlpi_addr;
+      const char *name = info->dlpi_name;
+      if (!name || !*name) {  // the main executable
+        ssize_t n = readlink("/proc/self/exe", m->name, sizeof(m->name) - 1);
+        m->name[n > 0 ? n : 0] = 0;
+      } else {
+        snprintf(m->name, sizeof(m->name), "%s", name);
+      }
+      return 1;
+    }
+  }
+  return 0;
+}
+
+// The runtime's own module, to hide its frames.
+uintptr_t RuntimeBase() {
+  static uintptr_t base = [] {
+    Dl_info info;
+    return dladdr(reinterpret_cast<void *>(&CaptureStack), &info) ? uintptr_t(info.dli_fbase)
+                                                                  : uintptr_t(0);
+  }();
+  return base;
+}
+
+bool IsSystemLibrary(const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  static const char *const kPrefixes[] = {"libc.so", "libstdc++.so", "libc++.so", "libc++abi.so",
+                                          "libgcc_s.so", "ld-linux", "libm.so", "libunwind.so"};
+  for (const char *p : kPrefixes)
+    if (strncmp(base, p, strlen(p)) == 0) return true;
+  return false;
+}
+
+// A long-lived llvm-symbolizer child: one request line in, frames out, an
+// empty line ends each answer.
+struct SymbolizerProcess {
+  bool tried = false;
+  pid_t pid = -1;
+  int to_child = -1, from_child = -1;
+  char buf[1 << 16];
+  size_t buffered = 0;
+};
+SymbolizerProcess g_sym;
+
+bool Executable(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+bool FindOnPath(const char *name, char *out, size_t len) {
+  const char *path = getenv("PATH");
+  if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+  while (*path) {
+    const char *colon = strchr(path, ':');
+    size_t n = colon ? size_t(colon - path) : strlen(path);
+    snprintf(out, len, "%.*s/%s", int(n), path, name);
+    if (n && Executable(out)) return true;
+    if (!colon) break;
+    path = colon + 1;
+  }
+  return false;
+}
+
+// Order: external_symbolizer_path; llvm-symbolizer-19 on PATH;
+// /usr/lib/llvm-19/bin/llvm-symbolizer; llvm-symbolizer on PATH.
+bool FindSymbolizer(char *out, size_t len) {
+  const char *flag = g_flags.external_symbolizer_path;
+  if (flag && *flag) {
+    snprintf(out, len, "%s", flag);
+    return Executable(out);
+  }
+  if (FindOnPath("llvm-symbolizer-19", out, len)) return true;
+  snprintf(out, len, "/usr/lib/llvm-19/bin/llvm-symbolizer");
+  if (Executable(out)) return true;
+  return FindOnPath("llvm-symbolizer", out, len);
+}
+
+bool StartSymbolizer() {
+  if (g_sym.tried) return g_sym.pid > 0;
+  g_sym.tried = true;
+  char path[kSymbolLen];
+  if (!FindSymbolizer(path, sizeof(path))) {
+    if (g_flags.external_symbolizer_path && *g_flags.external_symbolizer_path) {
+      static const char kMsg[] = "mapguard: warning: external_symbolizer_path is not an executable file; stacks show module+offset\n";
+      WriteAll(kMsg, sizeof(kMsg) - 1);
+    }
+    return false;
+  }
+  int in[2], out[2];
+  if (pipe2(in, O_CLOEXEC) != 0) return false;
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    close(in[0]);
+    close(in[1]);
+    return false;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  char *argv[] = {path, const_cast<char *>("--inlines"), const_cast<char *>("--demangle"),
+                  const_cast<char *>("--functions=linkage"), nullptr};
+  // The child must not inherit LD_PRELOAD tricks or our options' side effects.
+  pid_t pid;
+  int rc = posix_spawn(&pid, path, &fa, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(in[0]);
+  close(out[1]);
+  if (rc != 0) {
+    close(in[1]);
+    close(out[0]);
+    return false;
+  }
+  g_sym.pid = pid;
+  g_sym.to_child = in[1];
+  g_sym.from_child = out[0];
+  return true;
+}
+
+// Reads one answer (up to the empty line) into g_sym.buf; returns its length
+// or -1 when the child died or took longer than 10 s.
+ssize_t ReadAnswer() {
+  g_sym.buffered = 0;
+  for (;;) {
+    if (g_sym.buffered >= 2 && memcmp(g_sym.buf + g_sym.buffered - 2, "\n\n", 2) == 0)
+      return ssize_t(g_sym.buffered);
+    if (g_sym.buffered == 1 && g_sym.buf[0] == '\n') return 1;
+    if (g_sym.buffered + 1 >= sizeof(g_sym.buf)) return -1;
+    struct pollfd p = {g_sym.from_child, POLLIN, 0};
+    if (poll(&p, 1, 10000) <= 0) return -1;
+    ssize_t n = read(g_sym.from_child, g_sym.buf + g_sym.buffered,
+                     sizeof(g_sym.buf) - 1 - g_sym.buffered);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    g_sym.buffered += size_t(n);
+  }
+}
+
+void StopSymbolizer() {
+  if (g_sym.pid > 0) {
+    close(g_sym.to_child);
+    close(g_sym.from_child);
+    kill(g_sym.pid, SIGKILL);
+    waitpid(g_sym.pid, nullptr, 0);
+  }
+  g_sym.pid = -1;
+}
+
+bool SymbolizeWithTool(SymbolizedPC *out) {
+  if (!StartSymbolizer()) return false;
+  char req[kSymbolLen + 64];
+  int n = snprintf(req, sizeof(req), "CODE \"%s\" 0x%lx\n", out->module,
+                   static_cast<unsigned long>(out->offset));
+  if (n <= 0 || size_t(n) >= sizeof(req)) return false;
+  for (ssize_t off = 0; off < n;) {
+    ssize_t w = write(g_sym.to_child, req + off, size_t(n - off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      StopSymbolizer();
+      return false;
+    }
+    off += w;
+  }
+  ssize_t len = ReadAnswer();
+  if (len < 0) {
+    StopSymbolizer();
+    return false;
+  }
+  g_sym.buf[len] = 0;
+  // Pairs of lines: function, then file:line:column.
+  char *line = g_sym.buf;
+  out->nframes = 0;
+  while (*line && *line != '\n' && out->nframes < kMaxInlined) {
+    char *fn_end = strchr(line, '\n');
+    if (!fn_end) break;
+    *fn_end = 0;
+    char *loc = fn_end + 1;
+    char *loc_end = strchr(loc, '\n');
+    if (!loc_end) break;
+    *loc_end = 0;
+    SourceFrame &f = out->frames[out->nframes];
+    snprintf(f.function, sizeof(f.function), "%s", line);
+    // file:line:column, where the file itself may contain ':'.
+    f.line = f.column = 0;
+    char *c2 = strrchr(loc, ':');
+    char *c1 = nullptr;
+    if (c2) {
+      *c2 = 0;
+      c1 = strrchr(loc, ':');
+      if (c1) {
+        *c1 = 0;
+        f.line = atoi(c1 + 1);
+        f.column = atoi(c2 + 1);
+      } else {
+        f.line = atoi(c2 + 1);
+      }
+    }
+    snprintf(f.file, sizeof(f.file), "%s", strcmp(loc, "??") == 0 ? "" : loc);
+    if (strcmp(f.function, "??") != 0 || f.file[0]) out->nframes++;
+    line = loc_end + 1;
+  }
+  return out->nframes > 0;
+}
+
+}  // namespace
+
+void SymbolizePC(uintptr_t pc, SymbolizedPC *out) {
+  memset(out, 0, offsetof(SymbolizedPC, frames));
+  out->pc = pc;
+  ModuleLookup m;
+  m.pc = pc;
+  m.found = false;
+  dl_iterate_phdr(FindModule, &m);
+  if (m.found) {
+    snprintf(out->module, sizeof(out->module), "%s", m.name);
+    out->offset = pc - m.base;
+    out->in_runtime = RuntimeBase() && m.base == RuntimeBase();
+    out->in_system_library = IsSystemLibrary(m.name);
+  }
+  if (g_flags.symbolize && m.found && SymbolizeWithTool(out)) return;
+  // Fallback: the nearest dynamic symbol, if any.
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void *>(pc), &info) && info.dli_sname) {
+    snprintf(out->frames[0].function, kSymbolLen, "%s", info.dli_sname);
+    out->frames[0].file[0] = 0;
+    out->nframes = 1;
+  }
+}
+
+bool IsLibraryImplementationFrame(const SourceFrame &f) {
+  bool std_name = strncmp(f.function, "std::", 5) == 0 ||
+                  strncmp(f.function, "__gnu_cxx::", 11) == 0 ||
+                  strncmp(f.function, "void std::", 10) == 0;
+  bool system_header = strncmp(f.file, "/usr/include/", 13) == 0 ||
+                       strncmp(f.file, "/usr/lib/llvm-", 14) == 0 ||
+                       strstr(f.file, "/include/c++/") != nullptr;
+  return system_header && (std_name || f.function[0] == '_' || strstr(f.function, " std::"));
+}
+
+}  // namespace mapguard

@@ -1,0 +1,40 @@
+// Stack capture and symbolization for reports (cold code only).
+#ifndef MAPGUARD_STACK_H
+#define MAPGUARD_STACK_H
+
+#include "mg_rt.h"
+
+namespace mapguard {
+
+constexpr int kMaxInlined = 8;
+constexpr int kSymbolLen = 512;
+
+// One source-level frame; a machine frame may expand to several when calls
+// were inlined (innermost first).
+struct SourceFrame {
+  char function[kSymbolLen];
+  char file[kSymbolLen];
+  int line, column;
+};
+
+struct SymbolizedPC {
+  uintptr_t pc;
+  char module[kSymbolLen];  // path of the object that holds pc
+  uintptr_t offset;         // pc relative to the object's load address
+  bool in_runtime;          // inside libmapguard_rt itself
+  bool in_system_library;   // libc, libstdc++, libgcc, the dynamic loader
+  int nframes;              // 0: nothing known beyond module+offset
+  SourceFrame frames[kMaxInlined];
+};
+
+// Fills `out` for `pc`. Uses llvm-symbolizer when symbolize=1 and one is
+// found, else dladdr. Never allocates from the program's heap.
+void SymbolizePC(uintptr_t pc, SymbolizedPC *out);
+
+// True for frames of the standard library's own implementation: functions in
+// namespace std / __gnu_cxx whose source is a system header.
+bool IsLibraryImplementationFrame(const SourceFrame &f);
+
+}  // namespace mapguard
+
+#endif  // MAPGUARD_STACK_H

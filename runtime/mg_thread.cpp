@@ -1,0 +1,142 @@
+// Thread registry: mapguard thread numbers, slots reused after exit, and the
+// pthread_create interceptor that records who created each thread and where.
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <mutex>
+
+#include "mg_rt.h"
+
+namespace mapguard {
+
+MG_TLS thread_local ThreadState *t_thread;
+
+namespace {
+
+// ThreadStates live in one mmap'd array indexed by slot and are never freed:
+// a report may read another thread's state while that thread exits. Slots of
+// exited threads are reused, so the array only grows to the peak number of
+// live threads.
+ThreadState *g_pool;
+std::atomic<uint32_t> g_slot_limit{0};
+std::atomic<bool> g_slot_live[kMaxThreads];
+uint32_t g_free_slots[kMaxThreads];
+uint32_t g_free_count;
+std::mutex g_registry_mu;  // slow path only: thread start and exit
+std::atomic<uint32_t> g_next_number{0};
+pthread_key_t g_exit_key;
+pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+void OnThreadExit(void *arg) {
+  ThreadState *thr = static_cast<ThreadState *>(arg);
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  g_slot_live[thr->slot].store(false, std::memory_order_release);
+  g_free_slots[g_free_count++] = thr->slot;
+  t_thread = nullptr;
+}
+
+void InitRegistry() {
+  size_t bytes = sizeof(ThreadState) * kMaxThreads;
+  void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) Die("mapguard: fatal: cannot map %zu bytes for thread state", bytes);
+  g_pool = static_cast<ThreadState *>(p);
+  pthread_key_create(&g_exit_key, OnThreadExit);
+}
+
+// Set by the pthread_create interceptor for the child to pick up.
+struct StartInfo {
+  void *(*fn)(void *);
+  void *arg;
+  uint32_t parent_number;
+  StackTrace creation;
+};
+
+ThreadState *NewThreadState(const StartInfo *info) {
+  pthread_once(&g_once, InitRegistry);
+  uint32_t slot;
+  {
+    std::lock_guard<std::mutex> lock(g_registry_mu);
+    if (g_free_count > 0) {
+      slot = g_free_slots[--g_free_count];
+    } else {
+      slot = g_slot_limit.load(std::memory_order_relaxed);
+      if (slot >= kMaxThreads) Die("mapguard: fatal: more than %u live threads", kMaxThreads);
+      g_slot_limit.store(slot + 1, std::memory_order_release);
+    }
+  }
+  ThreadState *thr = &g_pool[slot];
+  thr->slot = slot;
+  thr->number = g_next_number.fetch_add(1, std::memory_order_relaxed);
+  thr->os_tid = pid_t(syscall(SYS_gettid));
+  thr->pthread_self_id = static_cast<unsigned long>(pthread_self());
+  thr->depth.store(0, std::memory_order_relaxed);
+  thr->stack_request.store(0, std::memory_order_relaxed);
+  if (info) {
+    thr->parent_number = info->parent_number;
+    thr->creation = info->creation;
+  } else {
+    thr->parent_number = 0;
+    thr->creation.size = 0;
+  }
+  t_thread = thr;
+  g_slot_live[slot].store(true, std::memory_order_release);
+  pthread_setspecific(g_exit_key, thr);
+  return thr;
+}
+
+using PthreadCreateFn = int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+PthreadCreateFn RealPthreadCreate() {
+  static PthreadCreateFn real =
+      reinterpret_cast<PthreadCreateFn>(dlsym(RTLD_NEXT, "pthread_create"));
+  return real;
+}
+
+void *ThreadTrampoline(void *p) {
+  StartInfo *info = static_cast<StartInfo *>(p);
+  NewThreadState(info);
+  void *(*fn)(void *) = info->fn;
+  void *arg = info->arg;
+  munmap(info, sizeof(StartInfo));
+  return fn(arg);
+}
+
+}  // namespace
+
+ThreadState *CreateThreadState() { return NewThreadState(nullptr); }
+
+ThreadState *ThreadBySlot(uint32_t slot) {
+  if (slot >= kMaxThreads || !g_slot_live[slot].load(std::memory_order_acquire)) return nullptr;
+  return &g_pool[slot];
+}
+
+uint32_t ThreadSlotLimit() { return g_slot_limit.load(std::memory_order_acquire); }
+
+}  // namespace mapguard
+
+using namespace mapguard;
+
+// Intercepted so every thread knows its creator and creation stack. The
+// child's ThreadState is set up before the user's start routine runs.
+extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                              void *(*start)(void *), void *arg) {
+  PthreadCreateFn real = RealPthreadCreate();
+  if (!real) Die("mapguard: fatal: cannot find the real pthread_create");
+  ThreadState *parent = CurrentThread();
+  void *mem = mmap(nullptr, sizeof(StartInfo), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return real(thread, attr, start, arg);
+  StartInfo *info = static_cast<StartInfo *>(mem);
+  info->fn = start;
+  info->arg = arg;
+  info->parent_number = parent->number;
+  CaptureStack(&info->creation, 1);
+  int rc = real(thread, attr, ThreadTrampoline, info);
+  if (rc != 0) munmap(info, sizeof(StartInfo));
+  return rc;
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs everything mapguard needs to build and test on Debian 12 (run as root).
+# Idempotent: apt-get skips what is already installed.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+  cmake make pkg-config python3 \
+  clang-19 llvm-19 llvm-19-dev llvm-19-tools libclang-19-dev libclang-rt-19-dev \
+  libgtest-dev libgmock-dev \
+  libbpf-dev bpftool systemtap-sdt-dev \
+  libboost-dev nlohmann-json3-dev libfmt-dev \
+  >/dev/null
+echo "mapguard: dependencies installed"
