@@ -1,5 +1,6 @@
 // Runtime start-up and the low-level output helpers every file uses.
 #include "mg_rt.h"
+#include "mg_report.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -42,6 +43,18 @@ __attribute__((constructor(101))) void InitRuntime() {
     static const char kMsg[] = "mapguard: runtime initialized\n";
     WriteAll(kMsg, sizeof(kMsg) - 1);
   }
+}
+
+// With halt_on_error=0 the program runs on after reports, but its exit status
+// must still say that something was found.
+__attribute__((destructor)) void FinishRuntime() {
+  int reports = g_reports.load(std::memory_order_relaxed);
+  if (reports == 0) return;
+  char msg[128];
+  int n = snprintf(msg, sizeof(msg), "mapguard: %d report%s; exiting with status %d\n", reports,
+                   reports == 1 ? "" : "s", g_flags.exitcode);
+  WriteAll(msg, size_t(n));
+  _exit(g_flags.exitcode);
 }
 }  // namespace
 

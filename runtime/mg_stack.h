@@ -6,7 +6,7 @@
 
 namespace mapguard {
 
-constexpr int kMaxInlined = 8;
+constexpr int kMaxInlined = 32;  // inlined frames kept per machine frame
 constexpr int kSymbolLen = 512;
 
 // One source-level frame; a machine frame may expand to several when calls

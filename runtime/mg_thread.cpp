@@ -54,6 +54,7 @@ struct StartInfo {
   void *(*fn)(void *);
   void *arg;
   uint32_t parent_number;
+  uint32_t number;  // assigned by the parent, so numbers follow creation order
   StackTrace creation;
 };
 
@@ -72,7 +73,7 @@ ThreadState *NewThreadState(const StartInfo *info) {
   }
   ThreadState *thr = &g_pool[slot];
   thr->slot = slot;
-  thr->number = g_next_number.fetch_add(1, std::memory_order_relaxed);
+  thr->number = info ? info->number : g_next_number.fetch_add(1, std::memory_order_relaxed);
   thr->os_tid = pid_t(syscall(SYS_gettid));
   thr->pthread_self_id = static_cast<unsigned long>(pthread_self());
   thr->depth.store(0, std::memory_order_relaxed);
@@ -135,6 +136,7 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   info->fn = start;
   info->arg = arg;
   info->parent_number = parent->number;
+  info->number = g_next_number.fetch_add(1, std::memory_order_relaxed);
   CaptureStack(&info->creation, 1);
   int rc = real(thread, attr, ThreadTrampoline, info);
   if (rc != 0) munmap(info, sizeof(StartInfo));

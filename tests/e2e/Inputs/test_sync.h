@@ -1,0 +1,46 @@
+// Helpers that force the interleaving a racy test needs, so it fails the
+// same way on every run. They use relaxed atomics and sleeps only: they make
+// two threads overlap without ordering them (no happens-before).
+#ifndef MAPGUARD_TEST_SYNC_H
+#define MAPGUARD_TEST_SYNC_H
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+namespace mg_test {
+
+constexpr int kBlockKey = 42;
+inline std::atomic<bool> g_inside{false};
+inline thread_local bool t_armed = false;
+
+// Called by the blocking thread from inside a map operation (hash, compare,
+// loop body): says it is inside, then stays there. A report ends the process
+// long before the 10 s are up; if none comes, the test sees no report.
+__attribute__((noinline)) inline void stay_inside() {
+  g_inside.store(true, std::memory_order_relaxed);
+  for (int i = 0; i < 10000; i++) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+inline void maybe_block(int key) {
+  if (key == kBlockKey && t_armed) {
+    t_armed = false;
+    stay_inside();
+  }
+}
+
+// The second thread waits until the first is inside its map operation.
+inline void wait_until_inside() {
+  for (int i = 0; i < 10000 && !g_inside.load(std::memory_order_relaxed); i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!g_inside.load(std::memory_order_relaxed)) {
+    std::fprintf(stderr, "TEST TIMEOUT: the first thread never got inside\n");
+    std::exit(3);
+  }
+}
+
+}  // namespace mg_test
+
+#endif

@@ -1,0 +1,14 @@
+// Every conflict kind on std::unordered_set, at -O0 and -O2. The program and the
+// checks are shared by all container families: see Inputs/.
+// RUN: %clangxx_mg -O0 -DFAMILY_unordered_set %S/../Inputs/conflict_program.cpp -o %t.O0
+// RUN: %clangxx_mg -O2 -DFAMILY_unordered_set %S/../Inputs/conflict_program.cpp -o %t.O2
+// RUN: %expect_exit 66 %t.O0 writes 2>&1 | FileCheck %S/../Inputs/conflict_checks.txt --check-prefix=WRITES %{marks} -DMAPTYPE='std::unordered_set<int, BlockingHash>'
+// RUN: %expect_exit 66 %t.O0 read-write 2>&1 | FileCheck %S/../Inputs/conflict_checks.txt --check-prefix=READWRITE %{marks} -DMAPTYPE='std::unordered_set<int, BlockingHash>'
+// RUN: %expect_exit 66 %t.O0 write-read 2>&1 | FileCheck %S/../Inputs/conflict_checks.txt --check-prefix=WRITEREAD %{marks} -DMAPTYPE='std::unordered_set<int, BlockingHash>'
+// RUN: %expect_exit 66 %t.O0 iterate-write 2>&1 | FileCheck %S/../Inputs/conflict_checks.txt --check-prefix=ITERWRITE %{marks} -DMAPTYPE='std::unordered_set<int, BlockingHash>'
+// RUN: %expect_exit 66 %t.O0 write-iterate 2>&1 | FileCheck %S/../Inputs/conflict_checks.txt --check-prefix=WRITEITER %{marks} -DMAPTYPE='std::unordered_set<int, BlockingHash>'
+// RUN: %expect_exit 66 %t.O2 writes 2>&1 | FileCheck %S/../Inputs/conflict_checks.txt --check-prefix=WRITES %{marks} -DMAPTYPE='std::unordered_set<int, BlockingHash>'
+// RUN: %expect_exit 66 %t.O2 read-write 2>&1 | FileCheck %S/../Inputs/conflict_checks.txt --check-prefix=READWRITE %{marks} -DMAPTYPE='std::unordered_set<int, BlockingHash>'
+// RUN: %expect_exit 66 %t.O2 write-read 2>&1 | FileCheck %S/../Inputs/conflict_checks.txt --check-prefix=WRITEREAD %{marks} -DMAPTYPE='std::unordered_set<int, BlockingHash>'
+// RUN: %expect_exit 66 %t.O2 iterate-write 2>&1 | FileCheck %S/../Inputs/conflict_checks.txt --check-prefix=ITERWRITE %{marks} -DMAPTYPE='std::unordered_set<int, BlockingHash>'
+// RUN: %expect_exit 66 %t.O2 write-iterate 2>&1 | FileCheck %S/../Inputs/conflict_checks.txt --check-prefix=WRITEITER %{marks} -DMAPTYPE='std::unordered_set<int, BlockingHash>'

@@ -1,0 +1,46 @@
+# lit configuration for mapguard's end-to-end tests: each test compiles a real
+# program with the real plugin, runs it, and checks what it prints.
+import os
+import re
+import lit.formats
+
+config.name = "mapguard-e2e"
+config.test_format = lit.formats.ShTest(execute_external=True)
+config.suffixes = [".cpp", ".test"]
+config.excludes = ["Inputs"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.mapguard_build, "tests", "e2e")
+
+lib = os.path.join(config.mapguard_build, "lib")
+inc = os.path.join(config.mapguard_src, "runtime", "include")
+inputs = os.path.join(config.test_source_root, "Inputs")
+plugin = os.path.join(lib, "mapguard.so")
+base = f"{config.clangxx} -std=c++20 -g -I{inc} -I{inputs}"
+link = f"-L{lib} -Wl,-rpath,{lib} -lmapguard_rt -pthread"
+config.substitutions.append(("%clangxx_mg", f"{base} -fplugin={plugin} %{{mglink}}"))
+config.substitutions.append(("%clangxx_plain", f"{base}"))
+config.substitutions.append(("%{mglink}", link))
+config.substitutions.append(("%plugin", plugin))
+config.substitutions.append(("%mglib", lib))
+config.substitutions.append(("%mginc", inc))
+config.substitutions.append(("%expect_exit", f"python3 {os.path.join(inputs, 'expect_exit.py')}"))
+config.substitutions.append(("FileCheck", config.filecheck))
+
+# Source lines marked "// MARK: name" in Inputs/*.h become FileCheck numeric
+# variables (-D#NAME=LINE), so checks name exact lines without hard-coding them.
+marks = []
+for name in sorted(os.listdir(inputs)):
+    if not name.endswith((".h", ".cpp")):
+        continue
+    with open(os.path.join(inputs, name)) as f:
+        for number, line in enumerate(f, 1):
+            m = re.search(r"// MARK: (\w+)", line)
+            if m:
+                marks.append(f"-D#{m.group(1)}={number}")
+config.substitutions.append(("%{marks}", " ".join(marks)))
+
+# Keep the environment small and deterministic.
+config.environment["MAPGUARD_OPTIONS"] = ""
+for var in ("PATH", "HOME"):
+    if var in os.environ:
+        config.environment[var] = os.environ[var]

@@ -1,0 +1,139 @@
+// MapClassifier: which calls touch a tracked map, and how. The mangled names
+// below were taken from clang 19 + libstdc++ 12 output.
+#include "MapClassifier.h"
+
+#include <gtest/gtest.h>
+
+using mapguard::AccessKind;
+using mapguard::classifyCall;
+using mapguard::TrackedClasses;
+
+namespace {
+
+const TrackedClasses kStd = TrackedClasses::withStandardContainers();
+
+AccessKind kindOf(const char *mangled) {
+  auto c = classifyCall(mangled, kStd);
+  EXPECT_TRUE(c.has_value()) << mangled;
+  return c ? c->operands.at(0).kind : AccessKind::Read;
+}
+
+TEST(Classifier, WritesAndReadsOfStandardContainers) {
+  // unordered_map<std::string, int>::operator[](std::string&&)
+  EXPECT_EQ(kindOf("_ZNSt13unordered_mapINSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEEiSt4hashIS5_ESt8equal_toIS5_ESaISt4pairIKS5_iEEEixEOS5_"),
+            AccessKind::Write);
+  // ...::find
+  EXPECT_EQ(kindOf("_ZNSt13unordered_mapINSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEEiSt4hashIS5_ESt8equal_toIS5_ESaISt4pairIKS5_iEEE4findERSB_"),
+            AccessKind::Read);
+  // max_load_factor(float) sets, max_load_factor() const reads
+  EXPECT_EQ(kindOf("_ZNSt13unordered_mapINSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEEiSt4hashIS5_ESt8equal_toIS5_ESaISt4pairIKS5_iEEE15max_load_factorEf"),
+            AccessKind::Write);
+  EXPECT_EQ(kindOf("_ZNKSt13unordered_mapINSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEEiSt4hashIS5_ESt8equal_toIS5_ESaISt4pairIKS5_iEEE15max_load_factorEv"),
+            AccessKind::Read);
+  EXPECT_EQ(kindOf("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEE6insertEOS4_"), AccessKind::Write);
+  EXPECT_EQ(kindOf("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEE2atERS3_"), AccessKind::Read);
+  EXPECT_EQ(kindOf("_ZNKSt3mapIiiSt4lessIiESaISt4pairIKiiEEE5countERS3_"), AccessKind::Read);
+  EXPECT_EQ(kindOf("_ZNSt3setIiSt4lessIiESaIiEE5eraseERKi"), AccessKind::Write);
+  EXPECT_EQ(kindOf("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEED2Ev"), AccessKind::Destroy);
+}
+
+TEST(Classifier, BeginCallsMayOpenIterations) {
+  auto c = classifyCall("_ZNKSt3mapIiiSt4lessIiESaISt4pairIKiiEEE5beginEv", kStd);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->isBeginCall);
+  EXPECT_EQ(c->op, "begin");
+  auto e = classifyCall("_ZNKSt3mapIiiSt4lessIiESaISt4pairIKiiEEE3endEv", kStd);
+  ASSERT_TRUE(e);
+  EXPECT_FALSE(e->isBeginCall);
+}
+
+TEST(Classifier, OtherMapArgumentsAreOperandsToo) {
+  // map::swap(map&): both written.
+  auto swap = classifyCall("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEE4swapERS6_", kStd);
+  ASSERT_TRUE(swap);
+  ASSERT_EQ(swap->operands.size(), 2u);
+  EXPECT_EQ(swap->operands[1].argIndex, 1u);
+  EXPECT_EQ(swap->operands[1].kind, AccessKind::Write);
+  // map(const map&): constructs this, reads the source.
+  auto copy = classifyCall("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEEC2ERKS6_", kStd);
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy->operands[0].kind, AccessKind::Construct);
+  ASSERT_EQ(copy->operands.size(), 2u);
+  EXPECT_EQ(copy->operands[1].kind, AccessKind::Read);
+  // operator=(const map&): writes this, reads the source.
+  auto assign = classifyCall("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEEaSERKS6_", kStd);
+  ASSERT_TRUE(assign);
+  EXPECT_EQ(assign->operands[0].kind, AccessKind::Write);
+  EXPECT_EQ(assign->operands[1].kind, AccessKind::Read);
+  // merge(map<int,int,C2>&): both written.
+  auto merge = classifyCall("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEE5mergeIS1_EEvRS_IiiT_S5_E", kStd);
+  ASSERT_TRUE(merge);
+  ASSERT_EQ(merge->operands.size(), 2u);
+  EXPECT_EQ(merge->operands[1].kind, AccessKind::Write);
+}
+
+TEST(Classifier, FreeFunctionsInStd) {
+  auto swap = classifyCall("_ZSt4swapIiiSt4lessIiESaISt4pairIKiiEEEvRSt3mapIT_T0_T1_T2_ESC_", kStd);
+  ASSERT_TRUE(swap);
+  EXPECT_EQ(swap->op, "std::swap");
+  ASSERT_EQ(swap->operands.size(), 2u);
+  EXPECT_EQ(swap->operands[0].kind, AccessKind::Write);
+  EXPECT_EQ(swap->mapType, "std::map<int, int>");
+  auto eq = classifyCall("_ZSteqIiiSt4lessIiESaISt4pairIKiiEEEbRKSt3mapIT_T0_T1_T2_ESD_", kStd);
+  ASSERT_TRUE(eq);
+  EXPECT_EQ(eq->operands.size(), 2u);
+  EXPECT_EQ(eq->operands[1].kind, AccessKind::Read);
+  // std::swap of two comparators is not a map access.
+  EXPECT_FALSE(classifyCall("_ZSt4swapISt4lessIiEENSt9enable_ifIXsr6__and_ISt6__not_ISt15__is_tuple_likeIT_EESt21is_move_constructibleIS5_ESt18is_move_assignableIS5_EEE5valueEvE4typeERS5_SE_", kStd));
+}
+
+TEST(Classifier, ContainerInternalsAreNotAccesses) {
+  EXPECT_FALSE(classifyCall("_ZNKSt10_HashtableINSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEESt4pairIKS5_iESaIS8_ENSt8__detail10_Select1stESt8equal_toIS5_ESt4hashIS5_ENSA_18_Mod_range_hashingENSA_20_Default_ranged_hashENSA_20_Prime_rehash_policyENSA_17_Hashtable_traitsILb1ELb0ELb1EEEE4sizeEv", kStd));
+  EXPECT_FALSE(classifyCall("_ZNKSt17_Rb_tree_iteratorISt4pairIKiiEEdeEv", kStd));
+  EXPECT_FALSE(classifyCall("main", kStd));
+  EXPECT_FALSE(classifyCall("_Z3fooi", kStd));
+}
+
+TEST(Classifier, ImplementationFunctionsAreSkipped) {
+  EXPECT_TRUE(mapguard::isImplementationFunction("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEE6insertEOS4_", kStd));
+  EXPECT_TRUE(mapguard::isImplementationFunction("_ZNKSt17_Rb_tree_iteratorISt4pairIKiiEEdeEv", kStd));
+  EXPECT_FALSE(mapguard::isImplementationFunction("_Z3fooi", kStd));
+  EXPECT_FALSE(mapguard::isImplementationFunction("main", kStd));
+}
+
+TEST(Classifier, CustomMapsFollowConstnessAndAnnotations) {
+  TrackedClasses t = kStd;
+  t.names.insert("ns::Registry");
+  t.members["ns::Registry::lookup_or_null"] = mapguard::MemberOverride::Read;
+  t.members["ns::Registry::debug_dump"] = mapguard::MemberOverride::Ignore;
+  // ns::Registry::get(int) const
+  EXPECT_EQ(classifyCall("_ZNK2ns8Registry3getEi", t)->operands[0].kind, AccessKind::Read);
+  // ns::Registry::put(int, int)
+  EXPECT_EQ(classifyCall("_ZN2ns8Registry3putEii", t)->operands[0].kind, AccessKind::Write);
+  // non-const, but annotated as a read
+  EXPECT_EQ(classifyCall("_ZN2ns8Registry14lookup_or_nullEi", t)->operands[0].kind, AccessKind::Read);
+  EXPECT_FALSE(classifyCall("_ZN2ns8Registry10debug_dumpEv", t));
+  EXPECT_EQ(classifyCall("_ZN2ns8RegistryC2Ev", t)->operands[0].kind, AccessKind::Construct);
+  EXPECT_TRUE(mapguard::isImplementationFunction("_ZN2ns8Registry3putEii", t));
+}
+
+TEST(Classifier, ShortTypeNames) {
+  EXPECT_EQ(mapguard::shortTypeName(
+                "std::unordered_map<std::__cxx11::basic_string<char, std::char_traits<char>, "
+                "std::allocator<char> >, int, std::hash<std::__cxx11::basic_string<char, "
+                "std::char_traits<char>, std::allocator<char> > >, std::equal_to<std::__cxx11::"
+                "basic_string<char, std::char_traits<char>, std::allocator<char> > >, "
+                "std::allocator<std::pair<std::__cxx11::basic_string<char, std::char_traits<char>, "
+                "std::allocator<char> > const, int> > >"),
+            "std::unordered_map<std::string, int>");
+  EXPECT_EQ(mapguard::shortTypeName("std::__1::map<int, std::__1::vector<int, std::__1::allocator<int>>, "
+                                    "std::__1::less<int>, std::__1::allocator<std::__1::pair<int const, "
+                                    "std::__1::vector<int, std::__1::allocator<int>>>>>"),
+            "std::map<int, std::vector<int>>");
+  // A custom hash stays: it is not the default.
+  EXPECT_EQ(mapguard::shortTypeName("std::unordered_set<int, MyHash, std::equal_to<int>, std::allocator<int> >"),
+            "std::unordered_set<int, MyHash>");
+  EXPECT_EQ(mapguard::normalizeClassName("std::__1::unordered_map<int, int>"), "std::unordered_map");
+}
+
+}  // namespace

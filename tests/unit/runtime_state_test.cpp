@@ -1,0 +1,195 @@
+// The runtime's region state machine, driven through the same C ABI the
+// plugin's code calls. Conflicts end the process, so they are death tests.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <thread>
+
+#include "mapguard/interface.h"
+#include "mg_report.h"
+#include "mg_shadow.h"
+
+namespace {
+
+mg_site Site(mg_access_kind kind, const char *op, unsigned line) {
+  return mg_site{op, "unit.cpp", line, 3, "test_function()", "std::map<int, int>", "m", uint32_t(kind),
+                 MG_ABI_VERSION};
+}
+const mg_site kRead = Site(MG_READ, "find", 10);
+const mg_site kWrite = Site(MG_WRITE, "insert", 20);
+const mg_site kIter = Site(MG_ITERATE, "range-for", 30);
+const mg_site kCtor = Site(MG_CONSTRUCT, "constructor", 40);
+const mg_site kDtor = Site(MG_DESTROY, "destructor", 50);
+
+uint64_t StateOf(void *map) { return mapguard::g_shadow.Get(map)->state.load(); }
+
+// Runs `in_region` on another thread between begin(map) and end(map).
+template <typename Fn>
+void WithOtherThreadInside(void (*begin)(void *, const mg_site *), const mg_site *site, void *map,
+                           Fn in_region) {
+  std::atomic<bool> inside{false}, done{false};
+  std::thread t([&] {
+    begin(map, site);
+    inside = true;
+    while (!done) std::this_thread::yield();
+  });
+  while (!inside) std::this_thread::yield();
+  in_region();
+  done = true;
+  t.join();
+}
+
+class RuntimeState : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  alignas(64) char map_[64] = {};
+  void *map() { return map_; }
+};
+
+TEST_F(RuntimeState, RegionsLeaveNoStateBehind) {
+  __mapguard_read_begin(map(), &kRead);
+  EXPECT_EQ(mapguard::state::Readers(StateOf(map())), 1u);
+  __mapguard_read_end(map(), &kRead);
+  __mapguard_write_begin(map(), &kWrite);
+  EXPECT_NE(mapguard::state::Writer(StateOf(map())), 0u);
+  __mapguard_write_end(map(), &kWrite);
+  __mapguard_iter_begin(map(), &kIter);
+  EXPECT_EQ(mapguard::state::Iterators(StateOf(map())), 1u);
+  __mapguard_iter_end(map(), &kIter);
+  EXPECT_EQ(StateOf(map()), 0u);
+}
+
+TEST_F(RuntimeState, OneThreadNestingOnItsOwnMapIsNotAConflict) {
+  __mapguard_iter_begin(map(), &kIter);
+  __mapguard_read_begin(map(), &kRead);
+  __mapguard_write_begin(map(), &kWrite);  // insert while iterating: same thread
+  __mapguard_write_begin(map(), &kWrite);  // nested write (e.g. a callback)
+  __mapguard_write_end(map(), &kWrite);
+  EXPECT_NE(mapguard::state::Writer(StateOf(map())), 0u) << "outer write must keep the flag";
+  __mapguard_write_end(map(), &kWrite);
+  __mapguard_read_end(map(), &kRead);
+  __mapguard_iter_end(map(), &kIter);
+  EXPECT_EQ(StateOf(map()), 0u);
+}
+
+TEST_F(RuntimeState, EndsWithoutBeginsAreIgnored) {
+  __mapguard_read_end(map(), &kRead);
+  __mapguard_write_end(map(), &kWrite);
+  __mapguard_iter_end(map(), &kIter);
+  __mapguard_iter_end(nullptr, &kIter);
+  __mapguard_read_end(nullptr, &kRead);
+  EXPECT_EQ(StateOf(map()), 0u);
+}
+
+TEST_F(RuntimeState, SequentialAccessesFromTwoThreadsDoNotOverlap) {
+  std::thread([&] {
+    __mapguard_write_begin(map(), &kWrite);
+    __mapguard_write_end(map(), &kWrite);
+  }).join();
+  __mapguard_write_begin(map(), &kWrite);
+  __mapguard_write_end(map(), &kWrite);
+  EXPECT_EQ(StateOf(map()), 0u);
+}
+
+TEST_F(RuntimeState, ConcurrentReadersAreFine) {
+  WithOtherThreadInside(__mapguard_read_begin, &kRead, map(), [&] {
+    __mapguard_read_begin(map(), &kRead);
+    EXPECT_EQ(mapguard::state::Readers(StateOf(map())), 2u);
+    __mapguard_read_end(map(), &kRead);
+  });
+}
+
+TEST_F(RuntimeState, DestroyRetiresTheShadow) {
+  __mapguard_construct(map(), &kCtor);
+  EXPECT_EQ(mapguard::g_shadow.Get(map())->created_site.load(), &kCtor);
+  __mapguard_destroy_begin(map(), &kDtor);
+  __mapguard_destroy_end(map(), &kDtor);
+  EXPECT_EQ(StateOf(map()), 0u);
+  EXPECT_EQ(mapguard::g_shadow.Get(map())->created_site.load(), nullptr);
+}
+
+TEST_F(RuntimeState, TwoWritersDie) {
+  EXPECT_EXIT(WithOtherThreadInside(__mapguard_write_begin, &kWrite, map(),
+                                    [&] { __mapguard_write_begin(map(), &kWrite); }),
+              ::testing::ExitedWithCode(66),
+              "fatal error: concurrent map writes(.|\n)*Write \\(insert\\) in progress in thread T");
+}
+
+TEST_F(RuntimeState, WriteDuringReadDies) {
+  EXPECT_EXIT(WithOtherThreadInside(__mapguard_read_begin, &kRead, map(),
+                                    [&] { __mapguard_write_begin(map(), &kWrite); }),
+              ::testing::ExitedWithCode(66), "fatal error: concurrent map read and map write");
+}
+
+TEST_F(RuntimeState, ReadDuringWriteDies) {
+  EXPECT_EXIT(WithOtherThreadInside(__mapguard_write_begin, &kWrite, map(),
+                                    [&] { __mapguard_read_begin(map(), &kRead); }),
+              ::testing::ExitedWithCode(66), "fatal error: concurrent map read and map write");
+}
+
+TEST_F(RuntimeState, WriteDuringIterationDies) {
+  EXPECT_EXIT(WithOtherThreadInside(__mapguard_iter_begin, &kIter, map(),
+                                    [&] { __mapguard_write_begin(map(), &kWrite); }),
+              ::testing::ExitedWithCode(66), "fatal error: concurrent map iteration and map write");
+}
+
+TEST_F(RuntimeState, DestroyDuringReadDies) {
+  EXPECT_EXIT(WithOtherThreadInside(__mapguard_read_begin, &kRead, map(),
+                                    [&] { __mapguard_destroy_begin(map(), &kDtor); }),
+              ::testing::ExitedWithCode(66), "Destruction \\(destructor\\) by thread");
+}
+
+TEST_F(RuntimeState, ExitcodeOptionIsHonoured) {
+  EXPECT_EXIT(
+      {
+        setenv("MAPGUARD_OPTIONS", "exitcode=42", 1);
+        mapguard::InitFlags();
+        WithOtherThreadInside(__mapguard_write_begin, &kWrite, map(),
+                              [&] { __mapguard_write_begin(map(), &kWrite); });
+      },
+      ::testing::ExitedWithCode(42), "concurrent map writes");
+}
+
+TEST_F(RuntimeState, BadOptionsStopWithOneClearLine) {
+  EXPECT_EXIT(
+      {
+        setenv("MAPGUARD_OPTIONS", "exitcode=66:no_such_option=1", 1);
+        mapguard::InitFlags();
+      },
+      ::testing::ExitedWithCode(64), "mapguard: error: unknown option 'no_such_option'");
+  EXPECT_EXIT(
+      {
+        setenv("MAPGUARD_OPTIONS", "halt_on_error=maybe", 1);
+        mapguard::InitFlags();
+      },
+      ::testing::ExitedWithCode(64), "option 'halt_on_error' needs 0 or 1, got 'maybe'");
+  EXPECT_EXIT(
+      {
+        setenv("MAPGUARD_OPTIONS", "stack_depth=abc", 1);
+        mapguard::InitFlags();
+      },
+      ::testing::ExitedWithCode(64), "option 'stack_depth' needs an integer, got 'abc'");
+  EXPECT_EXIT(
+      {
+        setenv("MAPGUARD_OPTIONS", "verbosity", 1);
+        mapguard::InitFlags();
+      },
+      ::testing::ExitedWithCode(64), "option 'verbosity' has no value");
+}
+
+TEST_F(RuntimeState, HaltOnErrorZeroKeepsGoingAndCounts) {
+  setenv("MAPGUARD_OPTIONS", "halt_on_error=0:report_wait_ms=100", 1);
+  mapguard::InitFlags();
+  int before = mapguard::g_reports.load();
+  WithOtherThreadInside(__mapguard_write_begin, &kWrite, map(), [&] {
+    __mapguard_write_begin(map(), &kWrite);
+    __mapguard_write_end(map(), &kWrite);
+  });
+  EXPECT_EQ(mapguard::g_reports.load(), before + 1);
+  unsetenv("MAPGUARD_OPTIONS");
+  mapguard::InitFlags();
+  mapguard::g_reports.store(before);  // this test's report is expected
+}
+
+}  // namespace
