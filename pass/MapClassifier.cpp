@@ -191,7 +191,12 @@ std::string shortTypeName(const std::string &demangledType) {
 }
 
 std::string prettyFunctionName(const std::string &demangledFunction) {
-  return spellLikeSource(demangledFunction);
+  std::string s = spellLikeSource(demangledFunction);
+  // operator<, operator<<, operator-> ... would confuse the bracket matching.
+  if (s.find("operator<") != std::string::npos || s.find("operator>") != std::string::npos ||
+      s.find("operator-") != std::string::npos)
+    return s;
+  return shorten(s);
 }
 
 std::optional<Classification> classifyCall(const std::string &mangledCallee,

@@ -205,6 +205,11 @@ class FunctionInstrumenter {
     return gv;
   }
 
+  std::string mapTypeAt(const DebugLoc &dl, const std::string &fallback) {
+    auto it = state.mapTypes.find(positionOf(dl));
+    return it == state.mapTypes.end() ? fallback : it->second;
+  }
+
   std::string mapNameAt(const DebugLoc &dl) {
     auto it = state.mapNames.find(positionOf(dl));
     return it == state.mapNames.end() ? "" : it->second;
@@ -228,6 +233,7 @@ class FunctionInstrumenter {
         unsigned shift = cb->arg_size() > 0 && cb->paramHasAttr(0, Attribute::StructRet) ? 1 : 0;
         InstrumentedCall ic{cb, {}};
         std::string name = mapNameAt(cb->getDebugLoc());
+        c->mapType = mapTypeAt(cb->getDebugLoc(), c->mapType);
         for (const MapOperand &op : c->operands) {
           unsigned idx = op.argIndex + shift;
           if (idx >= cb->arg_size() || !cb->getArgOperand(idx)->getType()->isPointerTy()) continue;

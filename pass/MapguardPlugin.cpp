@@ -96,6 +96,19 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     return true;
   }
 
+  // Free functions such as std::erase_if(map, pred) and std::swap(a, b).
+  bool VisitCallExpr(clang::CallExpr *call) {
+    if (llvm::isa<clang::CXXMemberCallExpr>(call) || llvm::isa<clang::CXXOperatorCallExpr>(call))
+      return true;
+    if (call->isTypeDependent() || sm_.isInSystemHeader(call->getExprLoc())) return true;
+    for (const clang::Expr *arg : call->arguments())
+      if (isTrackedType(arg->getType())) {
+        if (auto pos = positionOf(call->getExprLoc())) recordName(*pos, arg);
+        break;
+      }
+    return true;
+  }
+
   bool VisitCXXOperatorCallExpr(clang::CXXOperatorCallExpr *call) {
     if (call->isTypeDependent() || sm_.isInSystemHeader(call->getExprLoc())) return true;
     if (call->getNumArgs() > 0 && llvm::isa_and_nonnull<clang::CXXMethodDecl>(call->getCalleeDecl()) &&
@@ -129,9 +142,19 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     return state_.tracked.isTracked(name) || hasAnnotation(rd, "mapguard.map");
   }
 
-  // The map's name as the code spells it, e.g. "registry.entries_".
+  // The map's name as the code spells it, e.g. "registry.entries_", and its
+  // type as the user would write it.
   void recordName(const SourcePos &pos, const clang::Expr *obj) {
     obj = obj->IgnoreImplicit();
+    clang::QualType t = obj->getType().getNonReferenceType();
+    if (const auto *p = t->getAs<clang::PointerType>()) t = p->getPointeeType();
+    clang::PrintingPolicy policy(ctx_.getLangOpts());
+    policy.SuppressDefaultTemplateArgs = true;
+    policy.SuppressScope = false;
+    policy.SuppressInlineNamespace = true;
+    policy.FullyQualifiedName = true;
+    std::string typeName = t.getCanonicalType().getUnqualifiedType().getAsString(policy);
+    state_.mapTypes.emplace(pos, prettyFunctionName(typeName));
     clang::CharSourceRange range = clang::CharSourceRange::getTokenRange(obj->getSourceRange());
     llvm::StringRef text = clang::Lexer::getSourceText(range, sm_, ctx_.getLangOpts());
     if (text.empty() || text.size() > 80 || text.contains('\n')) return;

@@ -30,6 +30,8 @@ struct TUState {
   std::set<SourcePos> iterationBegins;
   // What the code calls the map at a member call ("registry.entries_").
   std::map<SourcePos, std::string> mapNames;
+  // The map's type as clang prints it, default template arguments left out.
+  std::map<SourcePos, std::string> mapTypes;
   // Names the user asked to track with -fplugin-arg-mapguard-track=.
   std::set<std::string> extraTracked;
   bool verbose = false;

@@ -127,6 +127,22 @@ void PrettifyName(char *s) {
       memcpy(p, kTo[k], to);
     }
   }
+  // Default template arguments nobody writes: ", std::allocator<...>" etc.
+  static const char *const kDefaults[] = {", std::allocator<", ", std::equal_to<", ", std::less<",
+                                          ", std::hash<", ", std::char_traits<"};
+  for (const char *d : kDefaults) {
+    for (char *p = strstr(s, d); p; p = strstr(p, d)) {
+      char *q = p + strlen(d);
+      int depth = 1;
+      while (*q && depth > 0) {
+        if (*q == '<') depth++;
+        else if (*q == '>') depth--;
+        q++;
+      }
+      if (depth != 0) break;
+      memmove(p, q, strlen(q) + 1);
+    }
+  }
 }
 
 // Prints a stack innermost first. Unless show_library_frames=1, frames of the

@@ -41,6 +41,31 @@ inline void wait_until_inside() {
   }
 }
 
+// A hash that parks the armed thread inside the map operation.
+struct BlockingHash {
+  size_t operator()(int k) const {
+    maybe_block(k);
+    return size_t(k);
+  }
+};
+
+// Runs `inside` on a new thread, armed, so that it stays inside its map
+// operation on kBlockKey; then runs `racer` on a second thread. Returns only
+// if no report stopped the process.
+template <typename Inside, typename Racer>
+void race(Inside inside, Racer racer) {
+  std::thread a([&] {
+    t_armed = true;
+    inside();
+  });
+  std::thread b([&] {
+    wait_until_inside();
+    racer();
+  });
+  a.join();
+  b.join();
+}
+
 }  // namespace mg_test
 
 #endif
