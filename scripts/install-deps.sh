@@ -9,6 +9,6 @@ apt-get install -y -qq --no-install-recommends \
   clang-19 llvm-19 llvm-19-dev llvm-19-tools libclang-19-dev libclang-rt-19-dev \
   libgtest-dev libgmock-dev \
   libbpf-dev bpftool systemtap-sdt-dev \
-  libboost-dev nlohmann-json3-dev libfmt-dev \
+  libboost-dev nlohmann-json3-dev libfmt-dev libc++-19-dev libc++abi-19-dev \
   >/dev/null
 echo "mapguard: dependencies installed"

@@ -8,6 +8,7 @@ config.name = "mapguard-e2e"
 config.test_format = lit.formats.ShTest(execute_external=True)
 config.suffixes = [".cpp", ".test"]
 config.excludes = ["Inputs"]
+config.environment["PATH"] = "/usr/lib/llvm-19/bin:" + os.environ.get("PATH", "")
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.mapguard_build, "tests", "e2e")
 
@@ -15,8 +16,10 @@ lib = os.path.join(config.mapguard_build, "lib")
 inc = os.path.join(config.mapguard_src, "runtime", "include")
 inputs = os.path.join(config.test_source_root, "Inputs")
 plugin = os.path.join(lib, "mapguard.so")
-base = f"{config.clangxx} -std=c++20 -g -I{inc} -I{inputs}"
+nog = f"{config.clangxx} -std=c++20 -I{inc} -I{inputs} -I{os.path.join(config.test_source_root, 'plugin', 'Inputs')}"
+base = f"{nog} -g"
 link = f"-L{lib} -Wl,-rpath,{lib} -lmapguard_rt -pthread"
+config.substitutions.append(("%clangxx_mg_nog", f"{nog} -fplugin={plugin} %{{mglink}}"))
 config.substitutions.append(("%clangxx_mg", f"{base} -fplugin={plugin} %{{mglink}}"))
 config.substitutions.append(("%clangxx_plain", f"{base}"))
 config.substitutions.append(("%{mglink}", link))
@@ -41,6 +44,6 @@ config.substitutions.append(("%{marks}", " ".join(marks)))
 
 # Keep the environment small and deterministic.
 config.environment["MAPGUARD_OPTIONS"] = ""
-for var in ("PATH", "HOME"):
+for var in ("HOME",):
     if var in os.environ:
         config.environment[var] = os.environ[var]
