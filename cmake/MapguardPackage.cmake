@@ -2,12 +2,21 @@
 # (absolute paths into build/) and for `cmake --install` (the prefix).
 set(MG_BUILD_LIBDIR ${PROJECT_BINARY_DIR}/lib)
 set(MG_BUILD_INCLUDEDIR ${PROJECT_SOURCE_DIR}/runtime/include)
-set(MG_INSTALL_LIBDIR ${CMAKE_INSTALL_FULL_LIBDIR})
-set(MG_INSTALL_INCLUDEDIR ${CMAKE_INSTALL_FULL_INCLUDEDIR})
+# Installed files find the prefix from their own location, so an install tree
+# can be moved: mapguardConfig.cmake sits in <prefix>/<libdir>/cmake/mapguard,
+# mapguard.pc in <prefix>/<libdir>/pkgconfig.
+set(MG_INSTALL_LIBDIR "\${_mapguard_prefix}/${CMAKE_INSTALL_LIBDIR}")
+set(MG_INSTALL_INCLUDEDIR "\${_mapguard_prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
+set(MG_BUILD_PREFIX_CMAKE "")
+set(MG_INSTALL_PREFIX_CMAKE "get_filename_component(_mapguard_prefix \"\${CMAKE_CURRENT_LIST_DIR}/../../..\" ABSOLUTE)")
+set(MG_BUILD_PC_PREFIX "")
+set(MG_INSTALL_PC_PREFIX "_mapguard_prefix=\${pcfiledir}/../..")
 
 foreach(flavor BUILD INSTALL)
   set(MG_LIBDIR ${MG_${flavor}_LIBDIR})
   set(MG_INCLUDEDIR ${MG_${flavor}_INCLUDEDIR})
+  set(MG_PREFIX_CMAKE ${MG_${flavor}_PREFIX_CMAKE})
+  set(MG_PC_PREFIX ${MG_${flavor}_PC_PREFIX})
   set(MG_PLUGIN ${MG_LIBDIR}/mapguard.so)
   set(MG_RUNTIME ${MG_LIBDIR}/libmapguard_rt.so)
   string(TOLOWER ${flavor} dir)

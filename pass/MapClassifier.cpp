@@ -183,6 +183,8 @@ static std::string spellLikeSource(const std::string &demangled) {
   replaceAll(s, "std::basic_string<char, std::char_traits<char>, std::allocator<char>>",
              "std::string");
   replaceAll(s, "std::basic_string_view<char, std::char_traits<char>>", "std::string_view");
+  replaceAll(s, "std::basic_string<char>", "std::string");
+  replaceAll(s, "std::basic_string_view<char>", "std::string_view");
   return s;
 }
 
