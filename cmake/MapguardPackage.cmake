@@ -10,7 +10,7 @@ set(MG_INSTALL_INCLUDEDIR "\${_mapguard_prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 set(MG_BUILD_PREFIX_CMAKE "")
 set(MG_INSTALL_PREFIX_CMAKE "get_filename_component(_mapguard_prefix \"\${CMAKE_CURRENT_LIST_DIR}/../../..\" ABSOLUTE)")
 set(MG_BUILD_PC_PREFIX "")
-set(MG_INSTALL_PC_PREFIX "_mapguard_prefix=\${pcfiledir}/../..")
+set(MG_INSTALL_PC_PREFIX "prefix=\${pcfiledir}/../..")
 
 foreach(flavor BUILD INSTALL)
   set(MG_LIBDIR ${MG_${flavor}_LIBDIR})
@@ -21,7 +21,11 @@ foreach(flavor BUILD INSTALL)
   set(MG_RUNTIME ${MG_LIBDIR}/libmapguard_rt.so)
   string(TOLOWER ${flavor} dir)
   configure_file(${PROJECT_SOURCE_DIR}/cmake/mapguard.pc.in
-                 ${PROJECT_BINARY_DIR}/package-${dir}/mapguard.pc @ONLY)
+                 ${PROJECT_BINARY_DIR}/package-${dir}/mapguard.pc.tmp @ONLY)
+  # pkg-config spells the prefix variable ${prefix}.
+  file(READ ${PROJECT_BINARY_DIR}/package-${dir}/mapguard.pc.tmp _pc)
+  string(REPLACE "\${_mapguard_prefix}" "\${prefix}" _pc "${_pc}")
+  file(WRITE ${PROJECT_BINARY_DIR}/package-${dir}/mapguard.pc "${_pc}")
   configure_file(${PROJECT_SOURCE_DIR}/cmake/mapguardConfig.cmake.in
                  ${PROJECT_BINARY_DIR}/package-${dir}/mapguardConfig.cmake @ONLY)
 endforeach()
