@@ -143,8 +143,9 @@ struct IterationRegion {
 class FunctionInstrumenter {
  public:
   FunctionInstrumenter(Function &F, const Runtime &rt, TUState &state,
-                       StringMap<Constant *> &strings, std::map<std::string, Constant *> &sites)
-      : F(F), rt(rt), state(state), strings(strings), sites(sites) {}
+                       StringMap<Constant *> &strings, std::map<std::string, Constant *> &sites,
+                       bool lifetimeOnly)
+      : F(F), rt(rt), state(state), strings(strings), sites(sites), lifetimeOnly(lifetimeOnly) {}
 
   bool run() {
     collect();
@@ -161,6 +162,10 @@ class FunctionInstrumenter {
   TUState &state;
   StringMap<Constant *> &strings;
   std::map<std::string, Constant *> &sites;
+  // Library and tracked-class implementation code: only constructions and
+  // destructions of maps are recorded there (make_unique, vector<map>...),
+  // so a map built at a reused address starts with a clean history.
+  bool lifetimeOnly;
   std::vector<InstrumentedCall> calls;
   std::vector<IterationRegion> iterations;
   std::vector<Region> cleanupRegions;  // ended by the function's cleanup pad
@@ -235,6 +240,9 @@ class FunctionInstrumenter {
         std::string name = mapNameAt(cb->getDebugLoc());
         c->mapType = mapTypeAt(cb->getDebugLoc(), c->mapType);
         for (const MapOperand &op : c->operands) {
+          if (lifetimeOnly && (op.argIndex != 0 || (op.kind != AccessKind::Construct &&
+                                                    op.kind != AccessKind::Destroy)))
+            continue;
           unsigned idx = op.argIndex + shift;
           if (idx >= cb->arg_size() || !cb->getArgOperand(idx)->getType()->isPointerTy()) continue;
           std::string opName = c->op;
@@ -244,7 +252,7 @@ class FunctionInstrumenter {
                                      op.argIndex == 0 || !c->isMember ? name : "")});
         }
         if (ic.regions.empty()) continue;
-        if (c->isBeginCall && ClInstrumentIterations &&
+        if (c->isBeginCall && ClInstrumentIterations && !lifetimeOnly &&
             state.iterationBegins.count(positionOf(cb->getDebugLoc()))) {
           if (Loop *L = loopOpenedBy(cb, LI)) {
             IterationRegion it;
@@ -458,11 +466,9 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
       ++NumSkippedOptOut;
       continue;
     }
-    if (isImplementationFunction(F->getName().str(), state_->tracked)) {
-      ++NumSkippedImplementation;
-      continue;
-    }
-    changed |= FunctionInstrumenter(*F, rt, *state_, strings, sites).run();
+    bool implementation = isImplementationFunction(F->getName().str(), state_->tracked);
+    if (implementation) ++NumSkippedImplementation;
+    changed |= FunctionInstrumenter(*F, rt, *state_, strings, sites, implementation).run();
   }
   return changed ? PreservedAnalyses::none() : PreservedAnalyses::all();
 }

@@ -11,6 +11,7 @@
 
 #include <optional>
 
+#include "mg_hb.h"
 #include "mg_report.h"
 #include "mg_shadow.h"
 
@@ -107,7 +108,9 @@ static bool Freeze(MapShadow *s, uint64_t seen) {
                                           std::memory_order_relaxed);
 }
 
-MG_NOINLINE void ReadBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+// Returns true if it reported (then the happens-before check is skipped:
+// it would only report the same pair again).
+MG_NOINLINE bool ReadBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                                uint64_t old) {
   const uint32_t me = thr->slot + 1;
   ConflictKind kind =
@@ -122,18 +125,18 @@ MG_NOINLINE void ReadBeginSlow(ThreadState *thr, MapShadow *s, void *map, const 
     if (writer == 0 || writer == me) {
       // The writer we saw at our begin has left already: the two regions did
       // overlap, so report it, without the other thread's live stack.
-      if (state::Writer(old) != me)
-        ReportConflict(kind, thr, map, s, site, /*current_is_writer=*/false);
-      return;
+      if (state::Writer(old) == me) return false;
+      ReportConflict(kind, thr, map, s, site, /*current_is_writer=*/false);
+      return true;
     }
     if (Freeze(s, cur)) {
       ReportConflict(kind, thr, map, s, site, false);
-      return;
+      return true;
     }
   }
 }
 
-MG_NOINLINE void WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
+MG_NOINLINE bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
   const uint64_t me = thr->slot + 1;
   uint64_t old = s->state.load(std::memory_order_relaxed);
   for (;;) {
@@ -156,16 +159,16 @@ MG_NOINLINE void WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const
     if (conflict) {
       if (Freeze(s, old)) {
         ReportConflict(*conflict, thr, map, s, site, /*current_is_writer=*/true);
-        return;
+        return true;
       }
       old = s->state.load(std::memory_order_relaxed);
       continue;
     }
-    if (writer == me) return;  // nested write on our own map
+    if (writer == me) return false;  // nested write on our own map
     if (s->state.compare_exchange_weak(old, old | me, std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
       s->writer_site.store(site, std::memory_order_relaxed);
-      return;
+      return false;
     }
   }
 }
@@ -189,8 +192,10 @@ void __mapguard_read_begin(void *map, const mg_site *site) {
   ThreadState *thr = CurrentThread();
   PushRegion(thr, map, site);
   uint64_t old = s->state.fetch_add(state::kReaderOne, std::memory_order_acquire);
-  if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)))
-    ReadBeginSlow(thr, s, map, site, old);
+  if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)) &&
+      ReadBeginSlow(thr, s, map, site, old))
+    return;
+  if (g_detect_hb) HbOnRead(thr, s, map, site);
 }
 
 void __mapguard_read_end(void *map, const mg_site *site) {
@@ -211,8 +216,10 @@ void __mapguard_iter_begin(void *map, const mg_site *site) {
   ThreadState *thr = CurrentThread();
   PushRegion(thr, map, site);
   uint64_t old = s->state.fetch_add(state::kIterOne, std::memory_order_acquire);
-  if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)))
-    ReadBeginSlow(thr, s, map, site, old);
+  if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)) &&
+      ReadBeginSlow(thr, s, map, site, old))
+    return;
+  if (g_detect_hb) HbOnRead(thr, s, map, site);
 }
 
 void __mapguard_iter_end(void *map, const mg_site *site) {
@@ -222,6 +229,9 @@ void __mapguard_iter_end(void *map, const mg_site *site) {
   ThreadState *thr = CurrentThread();
   int region = FindRegion(thr, map, MG_ITERATE);
   if (region < 0) return;
+  // The loop read the map up to here: a write not ordered after this point
+  // races with the iteration.
+  if (g_detect_hb) HbOnRead(thr, s, map, thr->regions[region].site.load(std::memory_order_relaxed));
   uint64_t old = s->state.fetch_sub(state::kIterOne, std::memory_order_release);
   if (MG_UNLIKELY(old & state::kFrozen)) WaitWhileFrozen(s);
   RemoveRegion(thr, region);
@@ -236,11 +246,11 @@ void __mapguard_write_begin(void *map, const mg_site *site) {
   uint64_t expected = 0;
   if (MG_LIKELY(s->state.compare_exchange_strong(expected, thr->slot + 1,
                                                  std::memory_order_acquire,
-                                                 std::memory_order_relaxed))) {
+                                                 std::memory_order_relaxed)))
     s->writer_site.store(site, std::memory_order_relaxed);
+  else if (WriteBeginSlow(thr, s, map, site))
     return;
-  }
-  WriteBeginSlow(thr, s, map, site);
+  if (g_detect_hb) HbOnWrite(thr, s, map, site);
 }
 
 void __mapguard_write_end(void *map, const mg_site *site) {
@@ -263,6 +273,8 @@ void __mapguard_construct(void *map, const mg_site *site) {
   ThreadState *thr = CurrentThread();
   s->created_site.store(site, std::memory_order_relaxed);
   s->created_by.store(thr->number + 1, std::memory_order_relaxed);
+  // A new map: nothing that happened at this address before concerns it.
+  if (g_detect_hb) HbReset(s);
 }
 
 // Destruction is a write (destroying a map another thread uses is a race),
@@ -285,6 +297,7 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
     s->writer_site.store(nullptr, std::memory_order_relaxed);
     s->created_site.store(nullptr, std::memory_order_relaxed);
     s->created_by.store(0, std::memory_order_relaxed);
+    if (g_detect_hb) HbReset(s);
     s->state.store(0, std::memory_order_release);
   } else {
     WriteEndSlow(thr, s, map, region);

@@ -11,8 +11,8 @@ int CountOwnRegions(ThreadState *thr, void *map, unsigned kinds, int skip_top);
 int FindRegionSlow(ThreadState *thr, void *map, uint32_t kind);
 void RemoveRegionSlow(ThreadState *thr, int index);
 void WaitWhileFrozen(MapShadow *s);
-void ReadBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site, uint64_t old);
-void WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site);
+bool ReadBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site, uint64_t old);
+bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site);
 void WriteEndSlow(ThreadState *thr, MapShadow *s, void *map, int region);
 
 }  // namespace mapguard

@@ -21,6 +21,7 @@ Flags g_flags = {
 #include "mg_flags.inc"
 #undef MG_FLAG
 };
+bool g_detect_hb = true;
 constexpr int kBadOptionsExit = 64;  // EX_USAGE: distinct from a report's exitcode
 
 namespace {
@@ -121,6 +122,9 @@ void CheckRanges(const char *source) {
     BadOption(source, "option '%s' must be between 1 and 128, got %s", "stack_depth", "another value");
   if (g_flags.exitcode < 0 || g_flags.exitcode > 255)
     BadOption(source, "option '%s' must be between 0 and 255%s", "exitcode", "");
+  if (strcmp(g_flags.detect, "hb") != 0 && strcmp(g_flags.detect, "overlap") != 0)
+    BadOption(source, "option 'detect' must be hb or overlap, got '%s'%s", g_flags.detect, "");
+  g_detect_hb = strcmp(g_flags.detect, "hb") == 0;
   if (g_flags.report_wait_ms < 0)
     BadOption(source, "option '%s' must not be negative%s", "report_wait_ms", "");
 }

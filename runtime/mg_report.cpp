@@ -26,6 +26,12 @@ const char *ConflictMessage(ConflictKind kind) {
       return "concurrent map read and map write";
     case ConflictKind::kIterationWrite:
       return "concurrent map iteration and map write";
+    case ConflictKind::kUnsyncWrites:
+      return "unsynchronized map writes";
+    case ConflictKind::kUnsyncReadWrite:
+      return "unsynchronized map read and map write";
+    case ConflictKind::kUnsyncIterationWrite:
+      return "unsynchronized map iteration and map write";
   }
   return "concurrent map access";
 }
@@ -215,6 +221,69 @@ ThreadState *FindThreadInRegion(ThreadState *me, void *map, unsigned kinds,
 
 StackTrace g_current_stack, g_other_stack;
 
+void AppendMapHeader(Appender &out, const char *message, void *map, MapShadow *s,
+                     const mg_site *site) {
+  out("==================\n");
+  out("fatal error: %s\n\n", message);
+  out("Map: %s", site->map_type && site->map_type[0] ? site->map_type : "<unknown map type>");
+  if (site->map_name && site->map_name[0]) out(" '%s'", site->map_name);
+  out(" at %p\n", map);
+  const mg_site *created = s->created_site.load(std::memory_order_relaxed);
+  uint32_t created_by = s->created_by.load(std::memory_order_relaxed);
+  if (created) {
+    out("  created at ");
+    AppendSite(out, created);
+    if (created_by) out(" by thread T%u", created_by - 1);
+    out("\n");
+  } else {
+    out("  created at <not seen: built by uninstrumented code>\n");
+  }
+}
+
+void AppendCurrentAccess(Appender &out, ThreadState *thr, const mg_site *site,
+                         const StackTrace &stack) {
+  out("\n%s (%s) by ", AccessNoun(site), site->op);
+  AppendThread(out, thr);
+  out(" at ");
+  AppendSite(out, site);
+  out(":\n");
+  AppendStack(out, stack);
+}
+
+void AppendThreadOrigin(Appender &out, const ThreadState *t) {
+  if (t->number == 0) {
+    out("\nThread T0 (tid %d) is the main thread.\n", int(t->os_tid));
+    return;
+  }
+  out("\nThread T%u (tid %d) created by thread T%u at:\n", t->number, int(t->os_tid),
+      t->parent_number);
+  AppendStack(out, t->creation);
+}
+
+void AppendSummary(Appender &out, const char *message, const mg_site *site) {
+  out("\nSUMMARY: mapguard: %s ", message);
+  AppendSite(out, site);
+  out("\n==================\n");
+}
+
+// The live thread with mapguard number `number`, if it has not exited.
+ThreadState *ThreadByNumber(uint32_t number) {
+  uint32_t limit = ThreadSlotLimit();
+  for (uint32_t slot = 0; slot < limit; slot++) {
+    ThreadState *t = ThreadBySlot(slot);
+    if (t && t->number == number) return t;
+  }
+  return nullptr;
+}
+
+void FinishReport(Appender &out, MapShadow *s) {
+  WriteAll(out.data(), out.size());
+  g_reports.fetch_add(1, std::memory_order_relaxed);
+  if (g_flags.halt_on_error) _exit(g_flags.exitcode);
+  s->state.fetch_and(~state::kFrozen, std::memory_order_acq_rel);
+  UnlockReports();
+}
+
 }  // namespace
 
 MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
@@ -255,28 +324,8 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
 
   Appender out(g_report_buf, sizeof(g_report_buf));
   const char *message = ConflictMessage(kind);
-  out("==================\n");
-  out("fatal error: %s\n\n", message);
-  out("Map: %s", site->map_type && site->map_type[0] ? site->map_type : "<unknown map type>");
-  if (site->map_name && site->map_name[0]) out(" '%s'", site->map_name);
-  out(" at %p\n", map);
-  const mg_site *created = s->created_site.load(std::memory_order_relaxed);
-  uint32_t created_by = s->created_by.load(std::memory_order_relaxed);
-  if (created) {
-    out("  created at ");
-    AppendSite(out, created);
-    if (created_by) out(" by thread T%u", created_by - 1);
-    out("\n");
-  } else {
-    out("  created at <not seen: built by uninstrumented code>\n");
-  }
-
-  out("\n%s (%s) by ", AccessNoun(site), site->op);
-  AppendThread(out, thr);
-  out(" at ");
-  AppendSite(out, site);
-  out(":\n");
-  AppendStack(out, current);
+  AppendMapHeader(out, message, map, s, site);
+  AppendCurrentAccess(out, thr, site, current);
 
   if (other) {
     out("\n%s (%s) in progress in ", other_site ? AccessNoun(other_site) : "Access",
@@ -296,27 +345,41 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
     out("\nThe other access's thread had already left the map when the report was written.\n");
   }
 
-  const ThreadState *threads[2] = {thr, other};
-  for (const ThreadState *t : threads) {
-    if (!t) continue;
-    if (t->number == 0) {
-      out("\nThread T0 (tid %d) is the main thread.\n", int(t->os_tid));
-      continue;
-    }
-    out("\nThread T%u (tid %d) created by thread T%u at:\n", t->number, int(t->os_tid),
-        t->parent_number);
-    AppendStack(out, t->creation);
-  }
+  AppendThreadOrigin(out, thr);
+  if (other) AppendThreadOrigin(out, other);
+  AppendSummary(out, message, site);
+  FinishReport(out, s);
+}
 
-  out("\nSUMMARY: mapguard: %s ", message);
-  AppendSite(out, site);
-  out("\n==================\n");
-  WriteAll(out.data(), out.size());
-  g_reports.fetch_add(1, std::memory_order_relaxed);
+MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
+                                      const mg_site *site, const AccessInfo &earlier) {
+  CaptureStack(&g_current_stack, 0);
+  StackTrace current = g_current_stack;
+  LockReports();
+  Appender out(g_report_buf, sizeof(g_report_buf));
+  const char *message = ConflictMessage(kind);
+  AppendMapHeader(out, message, map, s, site);
+  AppendCurrentAccess(out, thr, site, current);
 
-  if (g_flags.halt_on_error) _exit(g_flags.exitcode);
-  s->state.fetch_and(~state::kFrozen, std::memory_order_acq_rel);
-  UnlockReports();
+  out("\nPrevious %s (%s) by thread T%u at ", AccessNoun(earlier.site), earlier.site->op,
+      earlier.thread_number);
+  AppendSite(out, earlier.site);
+  out(":\n");
+  StackTrace previous;
+  if (StackDepotGet(earlier.stack_id, &previous))
+    AppendStack(out, previous);
+  else
+    out("    <stack not recorded: MAPGUARD_OPTIONS=history_stacks=1 records it>\n");
+  out("\nNo synchronization orders these two accesses (no common lock, join, or atomic\n"
+      "release/acquire between them): they race even if they did not overlap in time.\n");
+
+  AppendThreadOrigin(out, thr);
+  if (ThreadState *prev = ThreadByNumber(earlier.thread_number))
+    AppendThreadOrigin(out, prev);
+  else
+    out("\nThread T%u has exited.\n", earlier.thread_number);
+  AppendSummary(out, message, site);
+  FinishReport(out, s);
 }
 
 }  // namespace mapguard

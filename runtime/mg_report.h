@@ -12,6 +12,11 @@ enum class ConflictKind {
   kWrites,          // "concurrent map writes"
   kReadWrite,       // "concurrent map read and map write"
   kIterationWrite,  // "concurrent map iteration and map write"
+  // Happens-before (detect=hb): no synchronization orders the two accesses,
+  // whether or not they overlapped in time.
+  kUnsyncWrites,          // "unsynchronized map writes"
+  kUnsyncReadWrite,       // "unsynchronized map read and map write"
+  kUnsyncIterationWrite,  // "unsynchronized map iteration and map write"
 };
 const char *ConflictMessage(ConflictKind kind);
 
@@ -19,6 +24,11 @@ const char *ConflictMessage(ConflictKind kind);
 // report; with halt_on_error, exits the process with `exitcode`.
 MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
                                 const mg_site *site, bool current_is_writer);
+
+// The current access is not ordered after `earlier` (a finished access by
+// another thread, recorded when it happened).
+MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
+                                      const mg_site *site, const AccessInfo &earlier);
 
 // Number of reports printed so far (halt_on_error=0 keeps going).
 extern std::atomic<int> g_reports;

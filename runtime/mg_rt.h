@@ -20,6 +20,7 @@
 #include <atomic>
 
 #include "mapguard/interface.h"
+#include "mg_vector_clock.h"
 
 #define MG_ALWAYS_INLINE inline __attribute__((always_inline))
 #define MG_NOINLINE __attribute__((noinline))
@@ -70,7 +71,20 @@ struct ThreadState {
   std::atomic<int> stack_request;  // 0 idle, 1 asked, 2 captured
   StackTrace requested_stack;
   unsigned long pthread_self_id;
+  // Happens-before (detect=hb): what this thread knows happened before now.
+  // vc[slot] is this thread's own clock; it ticks at every release.
+  VectorClock vc;
 };
+
+// An epoch names one thread's clock value: (slot + 1) << 32 | clock; 0 is none.
+MG_ALWAYS_INLINE uint64_t MakeEpoch(uint32_t slot, uint32_t clock) {
+  return (uint64_t(slot + 1) << 32) | clock;
+}
+MG_ALWAYS_INLINE uint32_t EpochSlot(uint64_t e) { return uint32_t(e >> 32) - 1; }
+MG_ALWAYS_INLINE uint32_t EpochClock(uint64_t e) { return uint32_t(e); }
+
+// detect=hb (default) or detect=overlap (Go parity only); set by InitFlags.
+extern bool g_detect_hb;
 
 ThreadState *CreateThreadState();  // slow path of CurrentThread()
 extern MG_TLS thread_local ThreadState *t_thread;

@@ -11,6 +11,7 @@
 #ifndef MAPGUARD_SHADOW_H
 #define MAPGUARD_SHADOW_H
 
+#include "mg_arena.h"
 #include "mg_rt.h"
 
 namespace mapguard {
@@ -37,15 +38,35 @@ MG_ALWAYS_INLINE uint32_t Iterators(uint64_t s) { return uint32_t((s & kIterMask
 }  // namespace state
 static_assert(kMaxThreads < state::kWriterMask, "writer ids must fit the writer field");
 
+// Who made an access, for the report about a later one.
+struct AccessInfo {
+  const mg_site *site;
+  uint32_t thread_number;
+  uint32_t stack_id;  // StackDepot id, 0 if not recorded
+};
+
+struct SyncVar;
+struct ReadSet;
+
 struct MapShadow {
+  // ---- overlap detection (Go parity): the hot path ----
   std::atomic<uint64_t> state;
   std::atomic<const mg_site *> writer_site;   // the write in flight
   std::atomic<const mg_site *> created_site;  // constructor call, if seen
   std::atomic<uint32_t> created_by;           // thread number + 1, 0 unknown
-  uint32_t reserved0;
-  uint64_t reserved[4];  // room for happens-before state
+  // ---- happens-before (detect=hb), FastTrack style; guarded by hb_lock ----
+  SpinLock hb_lock;
+  std::atomic<uint64_t> hb_write;  // epoch of the last write, 0 if none
+  // Epoch of the last read if the reads since the last write are ordered;
+  // otherwise a ReadSet* tagged with bit 63 (concurrent readers).
+  std::atomic<uint64_t> hb_read;
+  AccessInfo write_info;
+  AccessInfo read_info;
+  // ---- when this address is a synchronization object, not a map ----
+  std::atomic<SyncVar *> sync;
+  uint64_t reserved[5];
 };
-static_assert(sizeof(MapShadow) == 64, "one MapShadow per cache line");
+static_assert(sizeof(MapShadow) == 128, "two cache lines per MapShadow");
 
 class ShadowTable {
  public:

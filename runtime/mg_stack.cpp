@@ -3,6 +3,8 @@
 // stack, and symbolization through an llvm-symbolizer child process.
 #include "mg_stack.h"
 
+#include "mg_arena.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +99,57 @@ bool RequestStackOf(ThreadState *thr, StackTrace *out) {
   }
   thr->stack_request.store(0, std::memory_order_relaxed);
   return false;
+}
+
+// ---- Stack depot ----
+// Traces live in arena memory, found again through an open-addressing table
+// of 2^20 entries keyed by the trace's hash; ids index a parallel array.
+namespace {
+constexpr uint32_t kDepotSlots = 1u << 20;
+struct StoredTrace {
+  uint64_t hash;
+  int size;
+  uintptr_t pc[1];
+};
+std::atomic<StoredTrace *> g_depot[kDepotSlots];
+
+uint64_t HashTrace(const StackTrace &st) {
+  uint64_t h = 1469598103934665603ull;
+  for (int i = 0; i < st.size; i++) h = (h ^ st.pc[i]) * 1099511628211ull;
+  return h | 1;
+}
+}  // namespace
+
+uint32_t StackDepotPut(const StackTrace &st) {
+  if (st.size == 0) return 0;
+  uint64_t h = HashTrace(st);
+  for (uint32_t probe = 0; probe < 64; probe++) {
+    uint32_t i = uint32_t((h + probe) & (kDepotSlots - 1));
+    if (i == 0) continue;  // id 0 means "none"
+    StoredTrace *t = g_depot[i].load(std::memory_order_acquire);
+    if (!t) {
+      size_t bytes = sizeof(StoredTrace) + (st.size - 1) * sizeof(uintptr_t);
+      StoredTrace *fresh = static_cast<StoredTrace *>(ArenaAlloc(bytes));
+      fresh->hash = h;
+      fresh->size = st.size;
+      memcpy(fresh->pc, st.pc, st.size * sizeof(uintptr_t));
+      if (g_depot[i].compare_exchange_strong(t, fresh, std::memory_order_acq_rel)) return i;
+      ArenaFree(fresh, bytes);
+    }
+    if (t->hash == h && t->size == st.size &&
+        memcmp(t->pc, st.pc, st.size * sizeof(uintptr_t)) == 0)
+      return i;
+  }
+  return 0;  // table crowded: the report will say the stack was not kept
+}
+
+bool StackDepotGet(uint32_t id, StackTrace *out) {
+  if (id == 0 || id >= kDepotSlots) return false;
+  StoredTrace *t = g_depot[id].load(std::memory_order_acquire);
+  if (!t) return false;
+  out->size = t->size;
+  memcpy(out->pc, t->pc, t->size * sizeof(uintptr_t));
+  return true;
 }
 
 // ---- Symbolization ----

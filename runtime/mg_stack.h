@@ -35,6 +35,10 @@ void SymbolizePC(uintptr_t pc, SymbolizedPC *out);
 // namespace std / __gnu_cxx whose source is a system header.
 bool IsLibraryImplementationFrame(const SourceFrame &f);
 
+// Stores a stack once and names it by a small id (0 is "none"); lock-free.
+uint32_t StackDepotPut(const StackTrace &st);
+bool StackDepotGet(uint32_t id, StackTrace *out);
+
 }  // namespace mapguard
 
 #endif  // MAPGUARD_STACK_H

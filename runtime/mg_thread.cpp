@@ -8,8 +8,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <mutex>
+#include <new>
 
+#include "mg_hb.h"
 #include "mg_rt.h"
 
 namespace mapguard {
@@ -27,16 +28,22 @@ std::atomic<uint32_t> g_slot_limit{0};
 std::atomic<bool> g_slot_live[kMaxThreads];
 uint32_t g_free_slots[kMaxThreads];
 uint32_t g_free_count;
-std::mutex g_registry_mu;  // slow path only: thread start and exit
+// Not std::mutex: pthread_mutex_lock is intercepted, and the interceptor may
+// need a ThreadState, which is created under this lock.
+SpinLock g_registry_mu;  // slow path only: thread start and exit
 std::atomic<uint32_t> g_next_number{0};
 pthread_key_t g_exit_key;
-pthread_once_t g_once = PTHREAD_ONCE_INIT;
+std::atomic<int> g_registry_ready{0};  // 0 no, 1 being set up, 2 yes
 
 void OnThreadExit(void *arg) {
   ThreadState *thr = static_cast<ThreadState *>(arg);
-  std::lock_guard<std::mutex> lock(g_registry_mu);
+  // Everything this thread did happens before a join of it.
+  if (g_detect_hb) Release(thr, reinterpret_cast<void *>(pthread_self()));
+  RetireThreadClock(thr);
+  g_registry_mu.Lock();
   g_slot_live[thr->slot].store(false, std::memory_order_release);
   g_free_slots[g_free_count++] = thr->slot;
+  g_registry_mu.Unlock();
   t_thread = nullptr;
 }
 
@@ -56,21 +63,30 @@ struct StartInfo {
   uint32_t parent_number;
   uint32_t number;  // assigned by the parent, so numbers follow creation order
   StackTrace creation;
+  VectorClock parent_clock;  // what the creator knew: happens before the child
 };
 
-ThreadState *NewThreadState(const StartInfo *info) {
-  pthread_once(&g_once, InitRegistry);
-  uint32_t slot;
-  {
-    std::lock_guard<std::mutex> lock(g_registry_mu);
-    if (g_free_count > 0) {
-      slot = g_free_slots[--g_free_count];
-    } else {
-      slot = g_slot_limit.load(std::memory_order_relaxed);
-      if (slot >= kMaxThreads) Die("mapguard: fatal: more than %u live threads", kMaxThreads);
-      g_slot_limit.store(slot + 1, std::memory_order_release);
-    }
+ThreadState *NewThreadState(StartInfo *info) {
+  int ready = 0;
+  if (g_registry_ready.compare_exchange_strong(ready, 1)) {
+    InitRegistry();
+    g_registry_ready.store(2);
   }
+  while (g_registry_ready.load() != 2) {
+  }
+  uint32_t slot;
+  g_registry_mu.Lock();
+  if (g_free_count > 0) {
+    slot = g_free_slots[--g_free_count];
+  } else {
+    slot = g_slot_limit.load(std::memory_order_relaxed);
+    if (slot >= kMaxThreads) {
+      g_registry_mu.Unlock();
+      Die("mapguard: fatal: more than %u live threads", kMaxThreads);
+    }
+    g_slot_limit.store(slot + 1, std::memory_order_release);
+  }
+  g_registry_mu.Unlock();
   ThreadState *thr = &g_pool[slot];
   thr->slot = slot;
   thr->number = info ? info->number : g_next_number.fetch_add(1, std::memory_order_relaxed);
@@ -81,9 +97,12 @@ ThreadState *NewThreadState(const StartInfo *info) {
   if (info) {
     thr->parent_number = info->parent_number;
     thr->creation = info->creation;
+    InitThreadClock(thr, &info->parent_clock);
+    info->parent_clock.Free();
   } else {
     thr->parent_number = 0;
     thr->creation.size = 0;
+    InitThreadClock(thr, nullptr);
   }
   t_thread = thr;
   g_slot_live[slot].store(true, std::memory_order_release);
@@ -138,7 +157,14 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   info->parent_number = parent->number;
   info->number = g_next_number.fetch_add(1, std::memory_order_relaxed);
   CaptureStack(&info->creation, 1);
+  // Everything the creator did so far happens before the new thread starts.
+  new (&info->parent_clock) VectorClock();
+  info->parent_clock.CopyFrom(parent->vc);
+  parent->vc.Set(parent->slot, parent->vc.Get(parent->slot) + 1);
   int rc = real(thread, attr, ThreadTrampoline, info);
-  if (rc != 0) munmap(info, sizeof(StartInfo));
+  if (rc != 0) {
+    info->parent_clock.Free();
+    munmap(info, sizeof(StartInfo));
+  }
   return rc;
 }

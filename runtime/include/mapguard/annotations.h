@@ -24,4 +24,17 @@
 #define MAPGUARD_NO_INSTRUMENT
 #endif
 
+// Synchronization mapguard cannot see, for example a lock-free queue inside
+// an uninstrumented library: everything the thread did before
+// MAPGUARD_HAPPENS_BEFORE(p) happens before what another thread does after a
+// later MAPGUARD_HAPPENS_AFTER(p) with the same address.
+#if defined(__MAPGUARD__)
+#include "mapguard/interface.h"
+#define MAPGUARD_HAPPENS_BEFORE(addr) __mapguard_happens_before((const void *)(addr))
+#define MAPGUARD_HAPPENS_AFTER(addr) __mapguard_happens_after((const void *)(addr))
+#else
+#define MAPGUARD_HAPPENS_BEFORE(addr) ((void)(addr))
+#define MAPGUARD_HAPPENS_AFTER(addr) ((void)(addr))
+#endif
+
 #endif  // MAPGUARD_ANNOTATIONS_H

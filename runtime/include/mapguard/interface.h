@@ -47,6 +47,16 @@ void __mapguard_construct(void *map, const mg_site *site);
 void __mapguard_destroy_begin(void *map, const mg_site *site);
 void __mapguard_destroy_end(void *map, const mg_site *site);
 
+// Happens-before edges from atomics in instrumented code (detect=hb).
+void __mapguard_atomic_acquire(const void *addr);
+void __mapguard_atomic_release(const void *addr);
+void __mapguard_fence_acquire(void);
+void __mapguard_fence_release(void);
+
+// Synchronization mapguard cannot see (see MAPGUARD_HAPPENS_BEFORE).
+void __mapguard_happens_before(const void *addr);
+void __mapguard_happens_after(const void *addr);
+
 #ifdef __cplusplus
 }
 #endif

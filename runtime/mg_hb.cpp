@@ -1,0 +1,201 @@
+#include "mg_hb.h"
+
+#include <new>
+
+#include "mg_report.h"
+#include "mg_stack.h"
+
+namespace mapguard {
+
+// Readers since the last write that are not ordered with each other.
+struct ReadSet {
+  uint32_t count, capacity;
+  struct Entry {
+    uint64_t epoch;
+    AccessInfo info;
+  } entries[1];
+  static size_t Bytes(uint32_t capacity) {
+    return sizeof(ReadSet) + (capacity - 1) * sizeof(Entry);
+  }
+};
+
+
+namespace {
+
+// Last clock of each slot's previous owner: a new thread in the slot starts
+// above it, so epochs of the old thread stay distinguishable.
+uint32_t g_slot_last_clock[kMaxThreads];
+
+SyncVar *GetSync(const void *addr, bool create) {
+  MapShadow *s = create ? g_shadow.Get(addr) : g_shadow.Find(addr);
+  if (!s) return nullptr;
+  SyncVar *sv = s->sync.load(std::memory_order_acquire);
+  if (sv || !create) return sv;
+  SyncVar *fresh = static_cast<SyncVar *>(ArenaAlloc(sizeof(SyncVar)));
+  new (fresh) SyncVar();
+  if (!s->sync.compare_exchange_strong(sv, fresh, std::memory_order_acq_rel)) {
+    ArenaFree(fresh, sizeof(SyncVar));
+    return sv;
+  }
+  return fresh;
+}
+
+bool HappensBefore(uint64_t epoch, ThreadState *thr) {
+  return epoch == 0 || EpochClock(epoch) <= thr->vc.Get(EpochSlot(epoch));
+}
+
+// hb_read holds an epoch (below 2^52) or a ReadSet* tagged with bit 63.
+constexpr uint64_t kReadSetTag = uint64_t(1) << 63;
+bool IsReadSet(uint64_t r) { return r & kReadSetTag; }
+ReadSet *AsReadSet(uint64_t r) { return reinterpret_cast<ReadSet *>(r & ~kReadSetTag); }
+
+void FreeReadSet(uint64_t r) {
+  if (IsReadSet(r)) ArenaFree(AsReadSet(r), ReadSet::Bytes(AsReadSet(r)->capacity));
+}
+
+AccessInfo Describe(ThreadState *thr, const mg_site *site) {
+  AccessInfo info{site, thr->number, 0};
+  if (g_flags.history_stacks) {
+    StackTrace st;
+    CaptureStack(&st, 2);
+    if (st.size > 16) st.size = 16;
+    info.stack_id = StackDepotPut(st);
+  }
+  return info;
+}
+
+void AddReader(ReadSet **set, uint64_t epoch, const AccessInfo &info) {
+  ReadSet *rs = *set;
+  for (uint32_t i = 0; i < rs->count; i++)
+    if (EpochSlot(rs->entries[i].epoch) == EpochSlot(epoch)) {
+      rs->entries[i] = {epoch, info};
+      return;
+    }
+  if (rs->count == rs->capacity) {
+    uint32_t cap = rs->capacity * 2;
+    ReadSet *bigger = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(cap)));
+    memcpy(bigger, rs, ReadSet::Bytes(rs->capacity));
+    bigger->capacity = cap;
+    ArenaFree(rs, ReadSet::Bytes(rs->capacity));
+    *set = rs = bigger;
+  }
+  rs->entries[rs->count++] = {epoch, info};
+}
+
+ConflictKind KindOf(const mg_site *earlier, const mg_site *later) {
+  bool write_pair = (earlier->kind == MG_WRITE || earlier->kind == MG_DESTROY) &&
+                    (later->kind == MG_WRITE || later->kind == MG_DESTROY);
+  if (write_pair) return ConflictKind::kUnsyncWrites;
+  if (earlier->kind == MG_ITERATE || later->kind == MG_ITERATE)
+    return ConflictKind::kUnsyncIterationWrite;
+  return ConflictKind::kUnsyncReadWrite;
+}
+
+}  // namespace
+
+void Release(ThreadState *thr, const void *addr) {
+  SyncVar *sv = GetSync(addr, true);
+  if (!sv) return;
+  sv->lock.Lock();
+  sv->vc.Join(thr->vc);
+  sv->lock.Unlock();
+  thr->vc.Set(thr->slot, thr->vc.Get(thr->slot) + 1);
+}
+
+void Acquire(ThreadState *thr, const void *addr) {
+  SyncVar *sv = GetSync(addr, false);
+  if (!sv) return;
+  sv->lock.Lock();
+  thr->vc.Join(sv->vc);
+  sv->lock.Unlock();
+}
+
+void InitThreadClock(ThreadState *thr, const VectorClock *parent) {
+  if (parent)
+    thr->vc.CopyFrom(*parent);
+  else
+    thr->vc.Reset();
+  uint32_t start = g_slot_last_clock[thr->slot];
+  if (thr->vc.Get(thr->slot) > start) start = thr->vc.Get(thr->slot);
+  thr->vc.Set(thr->slot, start + 1);
+}
+
+void RetireThreadClock(ThreadState *thr) { g_slot_last_clock[thr->slot] = thr->vc.Get(thr->slot); }
+
+void HbReset(MapShadow *s) {
+  s->hb_lock.Lock();
+  FreeReadSet(s->hb_read.load(std::memory_order_relaxed));
+  s->hb_read.store(0, std::memory_order_relaxed);
+  s->hb_write.store(0, std::memory_order_relaxed);
+  s->hb_lock.Unlock();
+}
+
+void HbOnRead(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
+  const uint64_t me = CurrentEpoch(thr);
+  // Same epoch as this thread's last read: nothing new to check or record.
+  if (s->hb_read.load(std::memory_order_relaxed) == me) return;
+  s->hb_lock.Lock();
+  uint64_t w = s->hb_write.load(std::memory_order_relaxed);
+  if (w && EpochSlot(w) != thr->slot && !HappensBefore(w, thr)) {
+    AccessInfo earlier = s->write_info;
+    s->hb_lock.Unlock();
+    ReportUnsynchronized(KindOf(earlier.site, site), thr, map, s, site, earlier);
+    return;
+  }
+  uint64_t r = s->hb_read.load(std::memory_order_relaxed);
+  AccessInfo info = Describe(thr, site);
+  if (r == 0 || (!IsReadSet(r) && (EpochSlot(r) == thr->slot || HappensBefore(r, thr)))) {
+    s->hb_read.store(me, std::memory_order_relaxed);
+    s->read_info = info;
+  } else if (!IsReadSet(r)) {
+    // A second reader not ordered with the first: keep both.
+    ReadSet *rs = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(4)));
+    rs->capacity = 4;
+    rs->count = 0;
+    AddReader(&rs, r, s->read_info);
+    AddReader(&rs, me, info);
+    s->hb_read.store(reinterpret_cast<uint64_t>(rs) | kReadSetTag, std::memory_order_relaxed);
+  } else {
+    ReadSet *rs = AsReadSet(r);
+    AddReader(&rs, me, info);
+    s->hb_read.store(reinterpret_cast<uint64_t>(rs) | kReadSetTag, std::memory_order_relaxed);
+  }
+  s->hb_lock.Unlock();
+}
+
+void HbOnWrite(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
+  const uint64_t me = CurrentEpoch(thr);
+  s->hb_lock.Lock();
+  uint64_t w = s->hb_write.load(std::memory_order_relaxed);
+  if (w == me && s->hb_read.load(std::memory_order_relaxed) == 0) {  // same epoch, no reads since
+    s->hb_lock.Unlock();
+    return;
+  }
+  const AccessInfo *earlier = nullptr;
+  if (w && EpochSlot(w) != thr->slot && !HappensBefore(w, thr)) earlier = &s->write_info;
+  uint64_t r = s->hb_read.load(std::memory_order_relaxed);
+  if (!earlier && r) {
+    if (!IsReadSet(r)) {
+      if (EpochSlot(r) != thr->slot && !HappensBefore(r, thr)) earlier = &s->read_info;
+    } else {
+      ReadSet *rs = AsReadSet(r);
+      for (uint32_t i = 0; i < rs->count && !earlier; i++)
+        if (EpochSlot(rs->entries[i].epoch) != thr->slot &&
+            !HappensBefore(rs->entries[i].epoch, thr))
+          earlier = &rs->entries[i].info;
+    }
+  }
+  if (earlier) {
+    AccessInfo copy = *earlier;
+    s->hb_lock.Unlock();
+    ReportUnsynchronized(KindOf(copy.site, site), thr, map, s, site, copy);
+    return;
+  }
+  FreeReadSet(r);
+  s->hb_read.store(0, std::memory_order_relaxed);
+  s->hb_write.store(me, std::memory_order_relaxed);
+  s->write_info = Describe(thr, site);
+  s->hb_lock.Unlock();
+}
+
+}  // namespace mapguard

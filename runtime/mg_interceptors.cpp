@@ -1,0 +1,260 @@
+// Synchronization that creates happens-before, seen by intercepting the
+// POSIX calls (std::mutex, std::shared_mutex, std::condition_variable,
+// std::call_once and std::thread are built on them), plus the entry points
+// the plugin calls for atomics and the user annotations.
+//
+// Rules, as in ThreadSanitizer: a release is recorded before the real
+// function runs (unlock, post, signal), an acquire after it returned
+// successfully (lock, wait, join). With detect=overlap nothing is recorded.
+#include <dlfcn.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <time.h>
+
+#include "mapguard/annotations.h"
+#include "mg_hb.h"
+
+using namespace mapguard;
+
+namespace {
+
+template <typename Fn>
+Fn Real(const char *name, const char *version = nullptr) {
+  void *p = version ? dlvsym(RTLD_NEXT, name, version) : nullptr;
+  if (!p) p = dlsym(RTLD_NEXT, name);
+  if (!p) Die("mapguard: fatal: cannot find the real %s", name);
+  return reinterpret_cast<Fn>(p);
+}
+
+// Looks the real function up on first use. No function-local static: its
+// initialization guard (__cxa_guard_acquire) may itself lock a mutex and
+// recurse into this interceptor. Two threads may both look it up; they store
+// the same pointer.
+#define MG_REAL(ret, name, params, ...)                                        \
+  using name##_fn = ret(*) params;                                             \
+  static std::atomic<name##_fn> real_##name##_slot{nullptr};                   \
+  name##_fn real_##name = real_##name##_slot.load(std::memory_order_relaxed);  \
+  if (!real_##name) {                                                          \
+    real_##name = Real<name##_fn>(#name, ##__VA_ARGS__);                       \
+    real_##name##_slot.store(real_##name, std::memory_order_relaxed);          \
+  }
+
+MG_ALWAYS_INLINE void AcquireIf(bool ok, const void *addr) {
+  if (ok && g_detect_hb) Acquire(CurrentThread(), addr);
+}
+MG_ALWAYS_INLINE void ReleaseOn(const void *addr) {
+  if (g_detect_hb) Release(CurrentThread(), addr);
+}
+
+// Every acquire fence synchronizes with every earlier release fence: an
+// over-approximation of C++ fence semantics that can hide a race but never
+// invent one.
+char g_fence_object;
+
+}  // namespace
+
+extern "C" {
+
+// ---- mutexes ----
+int pthread_mutex_lock(pthread_mutex_t *m) {
+  MG_REAL(int, pthread_mutex_lock, (pthread_mutex_t *));
+  int rc = real_pthread_mutex_lock(m);
+  AcquireIf(rc == 0, m);
+  return rc;
+}
+int pthread_mutex_trylock(pthread_mutex_t *m) {
+  MG_REAL(int, pthread_mutex_trylock, (pthread_mutex_t *));
+  int rc = real_pthread_mutex_trylock(m);
+  AcquireIf(rc == 0, m);
+  return rc;
+}
+int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *t) {
+  MG_REAL(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *));
+  int rc = real_pthread_mutex_timedlock(m, t);
+  AcquireIf(rc == 0, m);
+  return rc;
+}
+int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t c, const struct timespec *t) {
+  MG_REAL(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *));
+  int rc = real_pthread_mutex_clocklock(m, c, t);
+  AcquireIf(rc == 0, m);
+  return rc;
+}
+int pthread_mutex_unlock(pthread_mutex_t *m) {
+  MG_REAL(int, pthread_mutex_unlock, (pthread_mutex_t *));
+  ReleaseOn(m);
+  return real_pthread_mutex_unlock(m);
+}
+
+// ---- reader-writer locks ----
+#define MG_RWLOCK_ACQUIRE(name, params, args)             \
+  int name params {                                      \
+    MG_REAL(int, name, params);                          \
+    int rc = real_##name args;                           \
+    AcquireIf(rc == 0, l);                               \
+    return rc;                                           \
+  }
+MG_RWLOCK_ACQUIRE(pthread_rwlock_rdlock, (pthread_rwlock_t * l), (l))
+MG_RWLOCK_ACQUIRE(pthread_rwlock_tryrdlock, (pthread_rwlock_t * l), (l))
+MG_RWLOCK_ACQUIRE(pthread_rwlock_timedrdlock, (pthread_rwlock_t * l, const struct timespec *t), (l, t))
+MG_RWLOCK_ACQUIRE(pthread_rwlock_clockrdlock,
+                  (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t))
+MG_RWLOCK_ACQUIRE(pthread_rwlock_wrlock, (pthread_rwlock_t * l), (l))
+MG_RWLOCK_ACQUIRE(pthread_rwlock_trywrlock, (pthread_rwlock_t * l), (l))
+MG_RWLOCK_ACQUIRE(pthread_rwlock_timedwrlock, (pthread_rwlock_t * l, const struct timespec *t), (l, t))
+MG_RWLOCK_ACQUIRE(pthread_rwlock_clockwrlock,
+                  (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t))
+int pthread_rwlock_unlock(pthread_rwlock_t *l) {
+  MG_REAL(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
+  ReleaseOn(l);
+  return real_pthread_rwlock_unlock(l);
+}
+
+// ---- spin locks ----
+int pthread_spin_lock(pthread_spinlock_t *l) {
+  MG_REAL(int, pthread_spin_lock, (pthread_spinlock_t *));
+  int rc = real_pthread_spin_lock(l);
+  AcquireIf(rc == 0, (const void *)(l));
+  return rc;
+}
+int pthread_spin_trylock(pthread_spinlock_t *l) {
+  MG_REAL(int, pthread_spin_trylock, (pthread_spinlock_t *));
+  int rc = real_pthread_spin_trylock(l);
+  AcquireIf(rc == 0, (const void *)(l));
+  return rc;
+}
+int pthread_spin_unlock(pthread_spinlock_t *l) {
+  MG_REAL(int, pthread_spin_unlock, (pthread_spinlock_t *));
+  ReleaseOn((const void *)(l));
+  return real_pthread_spin_unlock(l);
+}
+
+// ---- condition variables (the GLIBC_2.3.2 versions are the current ones) ----
+int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
+  MG_REAL(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *), "GLIBC_2.3.2");
+  ReleaseOn(m);
+  int rc = real_pthread_cond_wait(c, m);
+  AcquireIf(true, m);  // the mutex is held again, whatever rc says
+  AcquireIf(rc == 0, c);
+  return rc;
+}
+int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t) {
+  MG_REAL(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *),
+          "GLIBC_2.3.2");
+  ReleaseOn(m);
+  int rc = real_pthread_cond_timedwait(c, m, t);
+  AcquireIf(true, m);
+  AcquireIf(rc == 0, c);
+  return rc;
+}
+int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+                           const struct timespec *t) {
+  MG_REAL(int, pthread_cond_clockwait,
+          (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *));
+  ReleaseOn(m);
+  int rc = real_pthread_cond_clockwait(c, m, clk, t);
+  AcquireIf(true, m);
+  AcquireIf(rc == 0, c);
+  return rc;
+}
+int pthread_cond_signal(pthread_cond_t *c) {
+  MG_REAL(int, pthread_cond_signal, (pthread_cond_t *), "GLIBC_2.3.2");
+  ReleaseOn(c);
+  return real_pthread_cond_signal(c);
+}
+int pthread_cond_broadcast(pthread_cond_t *c) {
+  MG_REAL(int, pthread_cond_broadcast, (pthread_cond_t *), "GLIBC_2.3.2");
+  ReleaseOn(c);
+  return real_pthread_cond_broadcast(c);
+}
+
+// ---- barriers, semaphores, once ----
+int pthread_barrier_wait(pthread_barrier_t *b) {
+  MG_REAL(int, pthread_barrier_wait, (pthread_barrier_t *));
+  ReleaseOn(b);
+  int rc = real_pthread_barrier_wait(b);
+  AcquireIf(rc == 0 || rc == PTHREAD_BARRIER_SERIAL_THREAD, b);
+  return rc;
+}
+int sem_post(sem_t *s) {
+  MG_REAL(int, sem_post, (sem_t *));
+  ReleaseOn(s);
+  return real_sem_post(s);
+}
+int sem_wait(sem_t *s) {
+  MG_REAL(int, sem_wait, (sem_t *));
+  int rc = real_sem_wait(s);
+  AcquireIf(rc == 0, s);
+  return rc;
+}
+int sem_trywait(sem_t *s) {
+  MG_REAL(int, sem_trywait, (sem_t *));
+  int rc = real_sem_trywait(s);
+  AcquireIf(rc == 0, s);
+  return rc;
+}
+int sem_timedwait(sem_t *s, const struct timespec *t) {
+  MG_REAL(int, sem_timedwait, (sem_t *, const struct timespec *));
+  int rc = real_sem_timedwait(s, t);
+  AcquireIf(rc == 0, s);
+  return rc;
+}
+int sem_clockwait(sem_t *s, clockid_t c, const struct timespec *t) {
+  MG_REAL(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *));
+  int rc = real_sem_clockwait(s, c, t);
+  AcquireIf(rc == 0, s);
+  return rc;
+}
+
+// pthread_once's routine takes no argument, so the once-control travels to
+// the trampoline in a thread-local (the routine runs on the calling thread).
+static thread_local pthread_once_t *t_once_control;
+static thread_local void (*t_once_routine)(void);
+static void OnceTrampoline() {
+  pthread_once_t *control = t_once_control;
+  void (*routine)(void) = t_once_routine;
+  routine();
+  ReleaseOn(control);  // the initialization happens before every return
+}
+int pthread_once(pthread_once_t *control, void (*routine)(void)) {
+  MG_REAL(int, pthread_once, (pthread_once_t *, void (*)(void)));
+  pthread_once_t *saved_control = t_once_control;
+  void (*saved_routine)(void) = t_once_routine;
+  t_once_control = control;
+  t_once_routine = routine;
+  int rc = real_pthread_once(control, OnceTrampoline);
+  t_once_control = saved_control;
+  t_once_routine = saved_routine;
+  AcquireIf(rc == 0, control);
+  return rc;
+}
+
+// ---- threads: creation is in mg_thread.cpp; exit releases on pthread_self ----
+int pthread_join(pthread_t th, void **ret) {
+  MG_REAL(int, pthread_join, (pthread_t, void **));
+  int rc = real_pthread_join(th, ret);
+  AcquireIf(rc == 0, reinterpret_cast<void *>(th));
+  return rc;
+}
+int pthread_tryjoin_np(pthread_t th, void **ret) {
+  MG_REAL(int, pthread_tryjoin_np, (pthread_t, void **));
+  int rc = real_pthread_tryjoin_np(th, ret);
+  AcquireIf(rc == 0, reinterpret_cast<void *>(th));
+  return rc;
+}
+int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *t) {
+  MG_REAL(int, pthread_timedjoin_np, (pthread_t, void **, const struct timespec *));
+  int rc = real_pthread_timedjoin_np(th, ret, t);
+  AcquireIf(rc == 0, reinterpret_cast<void *>(th));
+  return rc;
+}
+
+// ---- called by instrumented code ----
+void __mapguard_atomic_acquire(const void *addr) { AcquireIf(true, addr); }
+void __mapguard_atomic_release(const void *addr) { ReleaseOn(addr); }
+void __mapguard_fence_acquire(void) { AcquireIf(true, &g_fence_object); }
+void __mapguard_fence_release(void) { ReleaseOn(&g_fence_object); }
+void __mapguard_happens_before(const void *addr) { ReleaseOn(addr); }
+void __mapguard_happens_after(const void *addr) { AcquireIf(true, addr); }
+
+}  // extern "C"
