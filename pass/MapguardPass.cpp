@@ -38,6 +38,10 @@ STATISTIC(NumIterations, "Map iteration regions instrumented");
 STATISTIC(NumLifetimes, "Map constructions and destructions instrumented");
 STATISTIC(NumSkippedImplementation, "Functions skipped as library or tracked-class implementation");
 STATISTIC(NumSkippedOptOut, "Functions skipped by MAPGUARD_NO_INSTRUMENT");
+STATISTIC(NumAtomics, "Atomic operations and fences instrumented for happens-before");
+
+static cl::opt<bool> ClInstrumentAtomics("mapguard-instrument-atomics", cl::init(true), cl::Hidden,
+                                         cl::desc("Record release/acquire edges of atomics"));
 
 static cl::opt<bool> ClInstrumentIterations("mapguard-instrument-iterations", cl::init(true),
                                             cl::Hidden, cl::desc("Instrument loops over maps"));
@@ -52,6 +56,7 @@ struct Runtime {
   StructType *siteTy;
   FunctionCallee readBegin, readEnd, writeBegin, writeEnd, iterBegin, iterEnd, construct,
       destroyBegin, destroyEnd;
+  FunctionCallee atomicAcquire, atomicRelease, fenceAcquire, fenceRelease;
 
   explicit Runtime(Module &M) {
     LLVMContext &C = M.getContext();
@@ -75,6 +80,17 @@ struct Runtime {
     construct = decl("__mapguard_construct");
     destroyBegin = decl("__mapguard_destroy_begin");
     destroyEnd = decl("__mapguard_destroy_end");
+    auto declAddr = [&](const char *name, bool withAddress) {
+      FunctionType *t = withAddress ? FunctionType::get(Type::getVoidTy(C), {ptr}, false)
+                                    : FunctionType::get(Type::getVoidTy(C), false);
+      FunctionCallee f = M.getOrInsertFunction(name, t);
+      if (auto *fn = dyn_cast<Function>(f.getCallee())) fn->addFnAttr(Attribute::NoUnwind);
+      return f;
+    };
+    atomicAcquire = declAddr("__mapguard_atomic_acquire", true);
+    atomicRelease = declAddr("__mapguard_atomic_release", true);
+    fenceAcquire = declAddr("__mapguard_fence_acquire", false);
+    fenceRelease = declAddr("__mapguard_fence_release", false);
   }
   FunctionCallee begin(AccessKind k) const {
     switch (k) {
@@ -432,6 +448,59 @@ class FunctionInstrumenter {
   }
 };
 
+// Atomics and fences with release or acquire semantics become happens-before
+// edges on their address (fences: on one global object). This runs in every
+// function, library code included: std::latch, std::barrier, semaphores,
+// futures and shared_ptr are built on atomics in headers.
+bool instrumentAtomics(Function &F, const Runtime &rt) {
+  std::vector<Instruction *> atomics;
+  for (BasicBlock &BB : F)
+    for (Instruction &I : BB)
+      if (I.isAtomic()) atomics.push_back(&I);
+  for (Instruction *I : atomics) {
+    AtomicOrdering before = AtomicOrdering::NotAtomic, after = AtomicOrdering::NotAtomic;
+    Value *addr = nullptr;
+    SyncScope::ID scope = SyncScope::System;
+    if (auto *ld = dyn_cast<LoadInst>(I)) {
+      after = ld->getOrdering();
+      addr = ld->getPointerOperand();
+      scope = ld->getSyncScopeID();
+    } else if (auto *st = dyn_cast<StoreInst>(I)) {
+      before = st->getOrdering();
+      addr = st->getPointerOperand();
+      scope = st->getSyncScopeID();
+    } else if (auto *rmw = dyn_cast<AtomicRMWInst>(I)) {
+      before = after = rmw->getOrdering();
+      addr = rmw->getPointerOperand();
+      scope = rmw->getSyncScopeID();
+    } else if (auto *cx = dyn_cast<AtomicCmpXchgInst>(I)) {
+      before = cx->getSuccessOrdering();
+      after = isAcquireOrStronger(cx->getFailureOrdering()) ? cx->getFailureOrdering()
+                                                             : cx->getSuccessOrdering();
+      addr = cx->getPointerOperand();
+      scope = cx->getSyncScopeID();
+    } else if (auto *fence = dyn_cast<FenceInst>(I)) {
+      before = after = fence->getOrdering();
+      scope = fence->getSyncScopeID();
+    }
+    if (scope == SyncScope::SingleThread) continue;  // signal fences order nothing across threads
+    bool release = isReleaseOrStronger(before), acquire = isAcquireOrStronger(after);
+    if (!release && !acquire) continue;
+    if (release) {
+      IRBuilder<> b(I);
+      if (addr) b.CreateCall(rt.atomicRelease, {addr});
+      else b.CreateCall(rt.fenceRelease, {});
+    }
+    if (acquire) {
+      IRBuilder<> b(I->getNextNode());
+      if (addr) b.CreateCall(rt.atomicAcquire, {addr});
+      else b.CreateCall(rt.fenceAcquire, {});
+    }
+    ++NumAtomics;
+  }
+  return !atomics.empty();
+}
+
 std::set<Function *> optedOutFunctions(Module &M) {
   std::set<Function *> out;
   GlobalVariable *annotations = M.getGlobalVariable("llvm.global.annotations");
@@ -466,6 +535,7 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
       ++NumSkippedOptOut;
       continue;
     }
+    if (ClInstrumentAtomics) changed |= instrumentAtomics(*F, rt);
     bool implementation = isImplementationFunction(F->getName().str(), state_->tracked);
     if (implementation) ++NumSkippedImplementation;
     changed |= FunctionInstrumenter(*F, rt, *state_, strings, sites, implementation).run();

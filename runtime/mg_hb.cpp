@@ -40,8 +40,15 @@ SyncVar *GetSync(const void *addr, bool create) {
   return fresh;
 }
 
+// An access of this very thread (not of an earlier owner of its slot).
+bool IsMine(uint64_t epoch, ThreadState *thr) {
+  return EpochSlot(epoch) == thr->slot && EpochClock(epoch) >= thr->own_start;
+}
+
 bool HappensBefore(uint64_t epoch, ThreadState *thr) {
-  return epoch == 0 || EpochClock(epoch) <= thr->vc.Get(EpochSlot(epoch));
+  if (epoch == 0 || IsMine(epoch, thr)) return true;
+  if (EpochSlot(epoch) == thr->slot) return EpochClock(epoch) <= thr->inherited_own;
+  return EpochClock(epoch) <= thr->vc.Get(EpochSlot(epoch));
 }
 
 // hb_read holds an epoch (below 2^52) or a ReadSet* tagged with bit 63.
@@ -115,9 +122,11 @@ void InitThreadClock(ThreadState *thr, const VectorClock *parent) {
     thr->vc.CopyFrom(*parent);
   else
     thr->vc.Reset();
+  thr->inherited_own = thr->vc.Get(thr->slot);
   uint32_t start = g_slot_last_clock[thr->slot];
-  if (thr->vc.Get(thr->slot) > start) start = thr->vc.Get(thr->slot);
-  thr->vc.Set(thr->slot, start + 1);
+  if (thr->inherited_own > start) start = thr->inherited_own;
+  thr->own_start = start + 1;
+  thr->vc.Set(thr->slot, thr->own_start);
 }
 
 void RetireThreadClock(ThreadState *thr) { g_slot_last_clock[thr->slot] = thr->vc.Get(thr->slot); }
@@ -136,7 +145,7 @@ void HbOnRead(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
   if (s->hb_read.load(std::memory_order_relaxed) == me) return;
   s->hb_lock.Lock();
   uint64_t w = s->hb_write.load(std::memory_order_relaxed);
-  if (w && EpochSlot(w) != thr->slot && !HappensBefore(w, thr)) {
+  if (w && !HappensBefore(w, thr)) {
     AccessInfo earlier = s->write_info;
     s->hb_lock.Unlock();
     ReportUnsynchronized(KindOf(earlier.site, site), thr, map, s, site, earlier);
@@ -144,7 +153,7 @@ void HbOnRead(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
   }
   uint64_t r = s->hb_read.load(std::memory_order_relaxed);
   AccessInfo info = Describe(thr, site);
-  if (r == 0 || (!IsReadSet(r) && (EpochSlot(r) == thr->slot || HappensBefore(r, thr)))) {
+  if (r == 0 || (!IsReadSet(r) && HappensBefore(r, thr))) {
     s->hb_read.store(me, std::memory_order_relaxed);
     s->read_info = info;
   } else if (!IsReadSet(r)) {
@@ -172,16 +181,15 @@ void HbOnWrite(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
     return;
   }
   const AccessInfo *earlier = nullptr;
-  if (w && EpochSlot(w) != thr->slot && !HappensBefore(w, thr)) earlier = &s->write_info;
+  if (w && !HappensBefore(w, thr)) earlier = &s->write_info;
   uint64_t r = s->hb_read.load(std::memory_order_relaxed);
   if (!earlier && r) {
     if (!IsReadSet(r)) {
-      if (EpochSlot(r) != thr->slot && !HappensBefore(r, thr)) earlier = &s->read_info;
+      if (!HappensBefore(r, thr)) earlier = &s->read_info;
     } else {
       ReadSet *rs = AsReadSet(r);
       for (uint32_t i = 0; i < rs->count && !earlier; i++)
-        if (EpochSlot(rs->entries[i].epoch) != thr->slot &&
-            !HappensBefore(rs->entries[i].epoch, thr))
+        if (!HappensBefore(rs->entries[i].epoch, thr))
           earlier = &rs->entries[i].info;
     }
   }

@@ -40,10 +40,14 @@ Fn Real(const char *name, const char *version = nullptr) {
   }
 
 MG_ALWAYS_INLINE void AcquireIf(bool ok, const void *addr) {
-  if (ok && g_detect_hb) Acquire(CurrentThread(), addr);
+  if (!ok || !g_detect_hb) return;
+  ThreadState *thr = CurrentThread();
+  if (!thr->ignore_sync) Acquire(thr, addr);
 }
 MG_ALWAYS_INLINE void ReleaseOn(const void *addr) {
-  if (g_detect_hb) Release(CurrentThread(), addr);
+  if (!g_detect_hb) return;
+  ThreadState *thr = CurrentThread();
+  if (!thr->ignore_sync) Release(thr, addr);
 }
 
 // Every acquire fence synchronizes with every earlier release fence: an

@@ -74,6 +74,14 @@ struct ThreadState {
   // Happens-before (detect=hb): what this thread knows happened before now.
   // vc[slot] is this thread's own clock; it ticks at every release.
   VectorClock vc;
+  // Non-zero while the runtime itself runs code that takes locks (the
+  // unwinder locks a mutex of libgcc's): such locking orders nothing the
+  // program did and must not create happens-before.
+  int ignore_sync;
+  // Slots are reused, so epochs in this thread's slot below own_start belong
+  // to an earlier thread; this thread knows those up to inherited_own (what
+  // its creator knew of that slot).
+  uint32_t own_start, inherited_own;
 };
 
 // An epoch names one thread's clock value: (slot + 1) << 32 | clock; 0 is none.

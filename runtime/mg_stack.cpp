@@ -69,7 +69,10 @@ void StackSignalHandler(int, siginfo_t *, void *) {
 MG_NOINLINE void CaptureStack(StackTrace *out, int skip) {
   out->size = 0;
   UnwindArg arg{out, skip};
+  ThreadState *thr = t_thread;
+  if (thr) thr->ignore_sync++;
   _Unwind_Backtrace(UnwindStep, &arg);
+  if (thr) thr->ignore_sync--;
 }
 
 void InstallStackSignalHandler() {

@@ -94,6 +94,7 @@ ThreadState *NewThreadState(StartInfo *info) {
   thr->pthread_self_id = static_cast<unsigned long>(pthread_self());
   thr->depth.store(0, std::memory_order_relaxed);
   thr->stack_request.store(0, std::memory_order_relaxed);
+  thr->ignore_sync = 0;
   if (info) {
     thr->parent_number = info->parent_number;
     thr->creation = info->creation;

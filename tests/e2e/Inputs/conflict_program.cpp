@@ -82,12 +82,22 @@ int main(int argc, char **argv) {
       do_find(m, mg_test::kBlockKey);
     else if (!strcmp(mode, "iterate-write"))
       do_iterate(m, true);
+    // The unsynchronized modes: A finishes its access, then only a relaxed
+    // flag and sleeps separate it from B's. No overlap, no happens-before.
+    else if (!strcmp(mode, "unsync-writes") || !strcmp(mode, "unsync-write-read"))
+      do_insert(m, 5), mg_test::g_inside.store(true, std::memory_order_relaxed);
+    else if (!strcmp(mode, "unsync-read-write"))
+      do_find(m, 5), mg_test::g_inside.store(true, std::memory_order_relaxed);
+    else if (!strcmp(mode, "unsync-iterate-write"))
+      do_iterate(m, false), mg_test::g_inside.store(true, std::memory_order_relaxed);
   });
   std::thread b([&] {
     mg_test::wait_until_inside();
-    if (!strcmp(mode, "writes") || !strcmp(mode, "read-write") || !strcmp(mode, "iterate-write"))
+    if (!strcmp(mode, "writes") || !strcmp(mode, "read-write") || !strcmp(mode, "iterate-write") ||
+        !strcmp(mode, "unsync-writes") || !strcmp(mode, "unsync-read-write") ||
+        !strcmp(mode, "unsync-iterate-write"))
       do_insert(m, 7);
-    else if (!strcmp(mode, "write-read"))
+    else if (!strcmp(mode, "write-read") || !strcmp(mode, "unsync-write-read"))
       do_find(m, 7);
     else if (!strcmp(mode, "write-iterate"))
       do_iterate(m, false);
