@@ -113,6 +113,11 @@ void Acquire(ThreadState *thr, const void *addr) {
   SyncVar *sv = GetSync(addr, false);
   if (!sv) return;
   sv->lock.Lock();
+  // The entry for our own slot below own_start is knowledge of the slot's
+  // earlier owner; our own clock there must not be overwritten, so that
+  // knowledge is kept in inherited_own instead.
+  uint32_t theirs = sv->vc.Get(thr->slot);
+  if (theirs < thr->own_start && theirs > thr->inherited_own) thr->inherited_own = theirs;
   thr->vc.Join(sv->vc);
   sv->lock.Unlock();
 }

@@ -25,6 +25,7 @@ namespace {
 // live threads.
 ThreadState *g_pool;
 std::atomic<uint32_t> g_slot_limit{0};
+constexpr uint32_t kSlotsBeforeReuse = 64;
 std::atomic<bool> g_slot_live[kMaxThreads];
 uint32_t g_free_slots[kMaxThreads];
 uint32_t g_free_count;
@@ -76,7 +77,10 @@ ThreadState *NewThreadState(StartInfo *info) {
   }
   uint32_t slot;
   g_registry_mu.Lock();
-  if (g_free_count > 0) {
+  // Reuse the slot of a finished thread only once 64 slots exist: with few
+  // threads every thread keeps a slot (and clock entry) of its own, which
+  // keeps their epochs apart without the inherited_own bookkeeping.
+  if (g_free_count > 0 && g_slot_limit.load(std::memory_order_relaxed) >= kSlotsBeforeReuse) {
     slot = g_free_slots[--g_free_count];
   } else {
     slot = g_slot_limit.load(std::memory_order_relaxed);
