@@ -72,6 +72,11 @@ void LockReports() {
   }
 }
 void UnlockReports() { g_report_lock.store(0, std::memory_order_release); }
+}  // namespace
+
+void ResetReportLockAfterFork() { g_report_lock.store(0, std::memory_order_relaxed); }
+
+namespace {
 
 const char *AccessNoun(const mg_site *site) {
   switch (site->kind) {

@@ -115,6 +115,7 @@ void InstallStackSignalHandler();
 
 // Writes `len` bytes to the report stream with write(2), retrying short writes.
 void WriteAll(const char *buf, size_t len);
+void ResetReportLockAfterFork();
 [[noreturn]] void Die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 }  // namespace mapguard

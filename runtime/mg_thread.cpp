@@ -48,6 +48,21 @@ void OnThreadExit(void *arg) {
   t_thread = nullptr;
 }
 
+// In a child of fork() only the forking thread exists: every other slot is
+// dead, and locks other threads held are reset so the child cannot deadlock.
+void AfterForkInChild() {
+  ThreadState *me = t_thread;
+  g_registry_mu.Unlock();
+  g_free_count = 0;
+  uint32_t limit = g_slot_limit.load(std::memory_order_relaxed);
+  for (uint32_t slot = 0; slot < limit; slot++) {
+    if (me && slot == me->slot) continue;
+    g_slot_live[slot].store(false, std::memory_order_relaxed);
+    g_free_slots[g_free_count++] = slot;
+  }
+  ResetReportLockAfterFork();
+}
+
 void InitRegistry() {
   size_t bytes = sizeof(ThreadState) * kMaxThreads;
   void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -55,6 +70,7 @@ void InitRegistry() {
   if (p == MAP_FAILED) Die("mapguard: fatal: cannot map %zu bytes for thread state", bytes);
   g_pool = static_cast<ThreadState *>(p);
   pthread_key_create(&g_exit_key, OnThreadExit);
+  pthread_atfork([] { g_registry_mu.Lock(); }, [] { g_registry_mu.Unlock(); }, AfterForkInChild);
 }
 
 // Set by the pthread_create interceptor for the child to pick up.
