@@ -7,7 +7,9 @@
 #include <thread>
 
 #include "mapguard/interface.h"
+#include "mg_hb.h"
 #include "mg_report.h"
+#include "mg_vector_clock.h"
 #include "mg_shadow.h"
 
 namespace {
@@ -190,6 +192,97 @@ TEST_F(RuntimeState, HaltOnErrorZeroKeepsGoingAndCounts) {
   unsetenv("MAPGUARD_OPTIONS");
   mapguard::InitFlags();
   mapguard::g_reports.store(before);  // this test's report is expected
+}
+
+TEST(VectorClockTest, JoinCopyAndGrow) {
+  mapguard::VectorClock a, b;
+  a.Set(0, 5);
+  a.Set(3, 1);
+  b.Set(1, 7);
+  b.Set(3, 4);
+  b.Set(40, 2);  // grows past the initial capacity
+  a.Join(b);
+  EXPECT_EQ(a.Get(0), 5u);
+  EXPECT_EQ(a.Get(1), 7u);
+  EXPECT_EQ(a.Get(3), 4u);
+  EXPECT_EQ(a.Get(40), 2u);
+  EXPECT_EQ(a.Get(1000), 0u);
+  mapguard::VectorClock c;
+  c.Set(50, 9);
+  c.CopyFrom(b);
+  EXPECT_EQ(c.Get(50), 0u) << "CopyFrom must clear entries the source lacks";
+  EXPECT_EQ(c.Get(1), 7u);
+  a.Free();
+  b.Free();
+  c.Free();
+}
+
+// Happens-before: a write on one thread and a write on another, ordered
+// only by a relaxed flag, are reported however far apart they are.
+TEST_F(RuntimeState, UnorderedWritesAreReportedWithoutOverlap) {
+  EXPECT_EXIT(
+      {
+        std::atomic<bool> done{false};
+        std::thread t([&] {
+          __mapguard_write_begin(map(), &kWrite);
+          __mapguard_write_end(map(), &kWrite);
+          done.store(true, std::memory_order_relaxed);
+        });
+        while (!done.load(std::memory_order_relaxed)) std::this_thread::yield();
+        __mapguard_write_begin(map(), &kWrite);
+        t.join();
+      },
+      ::testing::ExitedWithCode(66), "fatal error: unsynchronized map writes(.|\n)*Previous Write \\(insert\\) by thread T");
+}
+
+TEST_F(RuntimeState, ReleaseAcquireOrdersTheWrites) {
+  static char channel;
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    __mapguard_write_begin(map(), &kWrite);
+    __mapguard_write_end(map(), &kWrite);
+    __mapguard_happens_before(&channel);
+    done.store(true, std::memory_order_relaxed);
+  });
+  while (!done.load(std::memory_order_relaxed)) std::this_thread::yield();
+  __mapguard_happens_after(&channel);
+  __mapguard_write_begin(map(), &kWrite);
+  __mapguard_write_end(map(), &kWrite);
+  t.join();
+  EXPECT_EQ(StateOf(map()), 0u);
+}
+
+TEST_F(RuntimeState, ConcurrentReadersThenAWriterAfterJoiningOnlyOne) {
+  // Two unordered readers; the writer joined only the first: the second
+  // reader's read is unordered with the write.
+  EXPECT_EXIT(
+      {
+        std::atomic<bool> second_done{false};
+        std::thread r1([&] { __mapguard_read_begin(map(), &kRead); __mapguard_read_end(map(), &kRead); });
+        std::thread r2([&] {
+          __mapguard_read_begin(map(), &kRead);
+          __mapguard_read_end(map(), &kRead);
+          second_done.store(true, std::memory_order_relaxed);
+        });
+        r1.join();
+        while (!second_done.load(std::memory_order_relaxed)) std::this_thread::yield();
+        __mapguard_write_begin(map(), &kWrite);
+        r2.join();
+      },
+      ::testing::ExitedWithCode(66), "unsynchronized map read and map write");
+}
+
+TEST_F(RuntimeState, ConstructionForgetsTheAddressHistory) {
+  std::thread([&] {
+    __mapguard_write_begin(map(), &kWrite);
+    __mapguard_write_end(map(), &kWrite);
+  }).detach();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // A new map is built here (as after free + malloc in another thread).
+  __mapguard_construct(map(), &kCtor);
+  __mapguard_write_begin(map(), &kWrite);
+  __mapguard_write_end(map(), &kWrite);
+  EXPECT_EQ(StateOf(map()), 0u);
 }
 
 }  // namespace
