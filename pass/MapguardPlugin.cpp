@@ -217,6 +217,9 @@ class MapguardAction : public clang::PluginASTAction {
             MPM.addPass(MapguardPass(state));
           });
     });
+    // Frame pointers let the runtime record the stack of each map access
+    // cheaply (a frame-pointer walk), for reports about a later access.
+    cg.setFramePointer(clang::CodeGenOptions::FramePointerKind::All);
     // Code can tell it is being instrumented.
     clang::Preprocessor &pp = CI.getPreprocessor();
     pp.setPredefines(pp.getPredefines() + "#define __MAPGUARD__ 1\n");

@@ -60,12 +60,14 @@ void FreeReadSet(uint64_t r) {
   if (IsReadSet(r)) ArenaFree(AsReadSet(r), ReadSet::Bytes(AsReadSet(r)->capacity));
 }
 
+// Who is accessing, for a later report. With history_stacks, also the stack,
+// by frame-pointer walk: the plugin compiles user code with frame pointers,
+// and this runs once per thread, map and epoch, so it must stay cheap.
 AccessInfo Describe(ThreadState *thr, const mg_site *site) {
   AccessInfo info{site, thr->number, 0};
   if (g_flags.history_stacks) {
     StackTrace st;
-    CaptureStack(&st, 2);
-    if (st.size > 16) st.size = 16;
+    CaptureStackFast(thr, &st, 16);
     info.stack_id = StackDepotPut(st);
   }
   return info;
@@ -147,7 +149,11 @@ void HbReset(MapShadow *s) {
 void HbOnRead(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
   const uint64_t me = CurrentEpoch(thr);
   // Same epoch as this thread's last read: nothing new to check or record.
-  if (s->hb_read.load(std::memory_order_relaxed) == me) return;
+  uint64_t r0 = s->hb_read.load(std::memory_order_relaxed);
+  if (r0 == me) return;
+  // Reading what this thread wrote in this epoch: any thread ordered after
+  // the write is ordered after this read too, so there is nothing to record.
+  if (r0 == 0 && s->hb_write.load(std::memory_order_relaxed) == me) return;
   s->hb_lock.Lock();
   uint64_t w = s->hb_write.load(std::memory_order_relaxed);
   if (w && !HappensBefore(w, thr)) {
@@ -181,7 +187,11 @@ void HbOnWrite(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
   const uint64_t me = CurrentEpoch(thr);
   s->hb_lock.Lock();
   uint64_t w = s->hb_write.load(std::memory_order_relaxed);
-  if (w == me && s->hb_read.load(std::memory_order_relaxed) == 0) {  // same epoch, no reads since
+  uint64_t r_now = s->hb_read.load(std::memory_order_relaxed);
+  if (w == me && (r_now == 0 || r_now == me)) {
+    // Same epoch as this thread's last write, and no other thread read since:
+    // the recorded write stands for this one too.
+    s->hb_read.store(0, std::memory_order_relaxed);
     s->hb_lock.Unlock();
     return;
   }

@@ -82,6 +82,7 @@ struct ThreadState {
   // to an earlier thread; this thread knows those up to inherited_own (what
   // its creator knew of that slot).
   uint32_t own_start, inherited_own;
+  uintptr_t stack_lo, stack_hi;  // bounds for frame-pointer walks
 };
 
 // An epoch names one thread's clock value: (slot + 1) << 32 | clock; 0 is none.
@@ -108,6 +109,9 @@ uint32_t ThreadSlotLimit();                // one past the highest slot in use
 // ---- Stacks and reports ----
 // Captures the calling thread's stack, innermost first, skipping `skip` frames.
 MG_NOINLINE void CaptureStack(StackTrace *out, int skip);
+// Cheap capture by frame-pointer walk within the thread's stack; stops at
+// the first frame without a frame pointer (system libraries).
+void CaptureStackFast(ThreadState *thr, StackTrace *out, int max_frames);
 // Asks `thr` (another live thread) for its current stack by signal; waits up
 // to report_wait_ms. Returns false if it did not answer.
 bool RequestStackOf(ThreadState *thr, StackTrace *out);

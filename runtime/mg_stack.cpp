@@ -75,6 +75,22 @@ MG_NOINLINE void CaptureStack(StackTrace *out, int skip) {
   if (thr) thr->ignore_sync--;
 }
 
+MG_NOINLINE void CaptureStackFast(ThreadState *thr, StackTrace *out, int max_frames) {
+  out->size = 0;
+  uintptr_t lo = thr->stack_lo, hi = thr->stack_hi;
+  uintptr_t fp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  if (max_frames > kMaxFrames) max_frames = kMaxFrames;
+  while (out->size < max_frames) {
+    if (fp < lo || fp + 2 * sizeof(uintptr_t) > hi || (fp & (sizeof(uintptr_t) - 1))) break;
+    uintptr_t next = reinterpret_cast<uintptr_t *>(fp)[0];
+    uintptr_t ret = reinterpret_cast<uintptr_t *>(fp)[1];
+    if (ret < 4096) break;
+    out->pc[out->size++] = ret - 1;
+    if (next <= fp) break;  // frames grow towards higher addresses
+    fp = next;
+  }
+}
+
 void InstallStackSignalHandler() {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));

@@ -115,6 +115,17 @@ ThreadState *NewThreadState(StartInfo *info) {
   thr->depth.store(0, std::memory_order_relaxed);
   thr->stack_request.store(0, std::memory_order_relaxed);
   thr->ignore_sync = 0;
+  pthread_attr_t attr;
+  thr->stack_lo = thr->stack_hi = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void *addr = nullptr;
+    size_t size = 0;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+      thr->stack_lo = reinterpret_cast<uintptr_t>(addr);
+      thr->stack_hi = thr->stack_lo + size;
+    }
+    pthread_attr_destroy(&attr);
+  }
   if (info) {
     thr->parent_number = info->parent_number;
     thr->creation = info->creation;
