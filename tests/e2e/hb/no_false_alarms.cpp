@@ -7,6 +7,7 @@
 // RUN: %clangxx_mg -O2 %s -o %t.O2
 // RUN: for m in move fork signal custom fill-then-read; do \
 // RUN:   %t.O0 $m 2>&1 | FileCheck %s -DMODE=$m && %t.O2 $m 2>&1 | FileCheck %s -DMODE=$m || exit 1; done
+// RUN: %expect_exit 66 %t.O0 custom-racy 2>&1 | FileCheck %s --check-prefix=CUSTOMRACY
 // RUN: %expect_exit 66 %t.O2 custom-racy 2>&1 | FileCheck %s --check-prefix=CUSTOMRACY
 // CHECK-NOT: fatal error
 // CHECK: DONE [[MODE]]

@@ -10,7 +10,9 @@
 // RUN:   %t.O0 $m 2>&1 | FileCheck %s --check-prefix=CLEAN -DMODE=$m && \
 // RUN:   %t.O2 $m 2>&1 | FileCheck %s --check-prefix=CLEAN -DMODE=$m || exit 1; done
 // RUN: for m in none mutex-racy atomic-relaxed fence-missing annotation-missing join-missing \
-// RUN:     condvar-racy sem-racy latch-racy future-racy; do \
+// RUN:     condvar-racy sem-racy latch-racy future-racy shared_mutex-racy pthread_rwlock-racy \
+// RUN:     pthread_spin-racy pthread_mutex-racy pthread_barrier-racy std_barrier-racy \
+// RUN:     counting_semaphore-racy atomic_wait-racy call_once-racy lockfree_queue-racy; do \
 // RUN:   %expect_exit 66 %t.O0 $m 2>&1 | FileCheck %s --check-prefix=RACY && \
 // RUN:   %expect_exit 66 %t.O2 $m 2>&1 | FileCheck %s --check-prefix=RACY || exit 1; done
 // CLEAN-NOT: fatal error
@@ -103,6 +105,43 @@ int main(int argc, char **argv) {
   } else if (mode == "mutex-racy") {
     two_threads([&] { std::lock_guard<std::mutex> g(mu); write(1); signal_unsynchronized(); },
                 [&] { wait_unsynchronized(); write(2); });
+  } else if (mode == "shared_mutex-racy") {
+    two_threads([&] { std::unique_lock<std::shared_mutex> g(smu); write(1); signal_unsynchronized(); },
+                [&] { wait_unsynchronized(); (void)m.count(1); });
+  } else if (mode == "pthread_rwlock-racy" || mode == "pthread_spin-racy" || mode == "pthread_mutex-racy") {
+    static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+    static pthread_spinlock_t sl;
+    static pthread_mutex_t pm = PTHREAD_MUTEX_INITIALIZER;
+    pthread_spin_init(&sl, 0);
+    std::string which = mode;
+    // Only the first thread takes the lock.
+    two_threads([&] {
+                  if (which == "pthread_rwlock-racy") { pthread_rwlock_wrlock(&rw); write(1); pthread_rwlock_unlock(&rw); }
+                  else if (which == "pthread_spin-racy") { pthread_spin_lock(&sl); write(1); pthread_spin_unlock(&sl); }
+                  else { pthread_mutex_lock(&pm); write(1); pthread_mutex_unlock(&pm); }
+                  signal_unsynchronized();
+                },
+                [] { wait_unsynchronized(); write(2); });
+  } else if (mode == "pthread_barrier-racy" || mode == "std_barrier-racy" || mode == "counting_semaphore-racy" ||
+             mode == "atomic_wait-racy" || mode == "call_once-racy" || mode == "lockfree_queue-racy") {
+    // The second thread skips the synchronization the first one performs.
+    static pthread_barrier_t b;
+    pthread_barrier_init(&b, nullptr, 1);
+    std::counting_semaphore<4> sem(0);
+    static std::atomic<int> flag{0};
+    std::once_flag once;
+    static SpscQueue<int, 8> q;
+    std::string which = mode;
+    two_threads([&] {
+                  write(1);
+                  if (which == "pthread_barrier-racy") pthread_barrier_wait(&b);
+                  else if (which == "counting_semaphore-racy") sem.release();
+                  else if (which == "atomic_wait-racy") { flag.store(1, std::memory_order_release); flag.notify_one(); }
+                  else if (which == "call_once-racy") std::call_once(once, [] {});
+                  else if (which == "lockfree_queue-racy") q.push(1);
+                  signal_unsynchronized();
+                },
+                [] { wait_unsynchronized(); write(2); });
   } else if (mode == "recursive_mutex") {
     auto body = [&](int k) { std::lock_guard<std::recursive_mutex> g(rmu); std::lock_guard<std::recursive_mutex> g2(rmu); write(k); };
     two_threads([&] { body(1); }, [&] { body(2); });
