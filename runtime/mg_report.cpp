@@ -9,10 +9,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <errno.h>
 #include <fcntl.h>
 
 #include "mg_access.h"
 #include "mg_stack.h"
+#include "mg_suppressions.h"
 
 namespace mapguard {
 
@@ -94,33 +96,6 @@ const char *AccessNoun(const mg_site *site) {
   return "Access";
 }
 
-void AppendSite(Appender &out, const mg_site *site) {
-  if (site->file && site->file[0] && site->line)
-    out("%s:%u:%u", site->file, site->line, site->column);
-  else
-    out("<unknown location>");
-  if (site->function && site->function[0]) out(" in %s", site->function);
-}
-
-void AppendThreadName(Appender &out, const ThreadState *thr) {
-  char path[64], name[32];
-  snprintf(path, sizeof(path), "/proc/self/task/%d/comm", int(thr->os_tid));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  ssize_t n = read(fd, name, sizeof(name) - 1);
-  close(fd);
-  if (n <= 0) return;
-  name[n] = 0;
-  if (char *nl = strchr(name, '\n')) *nl = 0;
-  out(" \"%s\"", name);
-}
-
-void AppendThread(Appender &out, const ThreadState *thr) {
-  out("thread T%u (tid %d", thr->number, int(thr->os_tid));
-  AppendThreadName(out, thr);
-  out(")");
-}
-
 // Spells library types the way people write them, in place:
 // "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char>>"
 // becomes "std::string".
@@ -156,52 +131,6 @@ void PrettifyName(char *s) {
   }
 }
 
-// Prints a stack innermost first. Unless show_library_frames=1, frames of the
-// runtime, of system libraries and of the standard library's container code
-// are left out, so the first frame is the user's own code.
-void AppendStack(Appender &out, const StackTrace &st) {
-  int printed = 0, hidden = 0;
-  for (int i = 0; i < st.size && printed < g_flags.stack_depth; i++) {
-    SymbolizedPC &s = g_sym_scratch;
-    SymbolizePC(st.pc[i], &s);
-    bool show_all = g_flags.show_library_frames;
-    if (!show_all && (s.in_runtime || s.in_system_library)) {
-      hidden++;
-      continue;
-    }
-    if (!show_all && s.nframes > 0 && (!strcmp(s.frames[0].function, "_start") ||
-                                       !strncmp(s.frames[0].function, "__libc_start", 12))) {
-      hidden++;
-      continue;
-    }
-    if (s.nframes == 0) {
-      out("    #%d 0x%lx (%s+0x%lx)\n", printed++, (unsigned long)s.pc,
-          s.module[0] ? s.module : "<unknown module>", (unsigned long)s.offset);
-      continue;
-    }
-    for (int k = 0; k < s.nframes && printed < g_flags.stack_depth; k++) {
-      const SourceFrame &f = s.frames[k];
-      if (!show_all && IsLibraryImplementationFrame(f)) {
-        hidden++;
-        continue;
-      }
-      char name[kSymbolLen];
-      snprintf(name, sizeof(name), "%s", f.function);
-      PrettifyName(name);
-      out("    #%d %s", printed++, name);
-      if (f.file[0]) {
-        out(" %s:%d", f.file, f.line);
-        if (f.column) out(":%d", f.column);
-      } else {
-        out(" (%s+0x%lx)", s.module, (unsigned long)s.offset);
-      }
-      out("\n");
-    }
-  }
-  if (printed == 0) out("    <no frames in user code>\n");
-  (void)hidden;
-}
-
 // The thread (other than `me`) with an active region on `map` whose kind is
 // in `kinds`, and that region's site.
 ThreadState *FindThreadInRegion(ThreadState *me, void *map, unsigned kinds,
@@ -224,53 +153,6 @@ ThreadState *FindThreadInRegion(ThreadState *me, void *map, unsigned kinds,
   return nullptr;
 }
 
-StackTrace g_current_stack, g_other_stack;
-
-void AppendMapHeader(Appender &out, const char *message, void *map, MapShadow *s,
-                     const mg_site *site) {
-  out("==================\n");
-  out("fatal error: %s\n\n", message);
-  out("Map: %s", site->map_type && site->map_type[0] ? site->map_type : "<unknown map type>");
-  if (site->map_name && site->map_name[0]) out(" '%s'", site->map_name);
-  out(" at %p\n", map);
-  const mg_site *created = s->created_site.load(std::memory_order_relaxed);
-  uint32_t created_by = s->created_by.load(std::memory_order_relaxed);
-  if (created) {
-    out("  created at ");
-    AppendSite(out, created);
-    if (created_by) out(" by thread T%u", created_by - 1);
-    out("\n");
-  } else {
-    out("  created at <not seen: built by uninstrumented code>\n");
-  }
-}
-
-void AppendCurrentAccess(Appender &out, ThreadState *thr, const mg_site *site,
-                         const StackTrace &stack) {
-  out("\n%s (%s) by ", AccessNoun(site), site->op);
-  AppendThread(out, thr);
-  out(" at ");
-  AppendSite(out, site);
-  out(":\n");
-  AppendStack(out, stack);
-}
-
-void AppendThreadOrigin(Appender &out, const ThreadState *t) {
-  if (t->number == 0) {
-    out("\nThread T0 (tid %d) is the main thread.\n", int(t->os_tid));
-    return;
-  }
-  out("\nThread T%u (tid %d) created by thread T%u at:\n", t->number, int(t->os_tid),
-      t->parent_number);
-  AppendStack(out, t->creation);
-}
-
-void AppendSummary(Appender &out, const char *message, const mg_site *site) {
-  out("\nSUMMARY: mapguard: %s ", message);
-  AppendSite(out, site);
-  out("\n==================\n");
-}
-
 // The live thread with mapguard number `number`, if it has not exited.
 ThreadState *ThreadByNumber(uint32_t number) {
   uint32_t limit = ThreadSlotLimit();
@@ -281,15 +163,447 @@ ThreadState *ThreadByNumber(uint32_t number) {
   return nullptr;
 }
 
-void FinishReport(Appender &out, MapShadow *s) {
-  WriteAll(out.data(), out.size());
-  g_reports.fetch_add(1, std::memory_order_relaxed);
-  if (g_flags.halt_on_error) _exit(g_flags.exitcode);
+
+// ---- The report as plain data ----
+
+struct Frame {
+  char function[kSymbolLen];
+  char file[kSymbolLen];
+  int line, column;
+  char module[kSymbolLen];
+  uintptr_t offset;
+};
+
+constexpr int kKeptFrames = 64;
+struct SymStack {
+  int size;
+  Frame frames[kKeptFrames];
+};
+
+struct ThreadInfo {
+  bool known;
+  uint32_t number, parent;
+  int tid;
+  char name[32];
+  bool has_origin;  // false for T0 and for threads that exited
+  SymStack *origin;
+};
+
+enum class Role { kCurrent, kInProgress, kPrevious };
+
+struct Access {
+  const mg_site *site;
+  Role role;
+  ThreadInfo thread;
+  SymStack *stack;
+  const char *no_stack_reason;  // when stack is null
+};
+
+struct ReportData {
+  ConflictKind kind;
+  void *map;
+  const mg_site *site;  // the current access: map type and name come from it
+  const mg_site *created;
+  uint32_t created_by;  // thread number + 1, 0 unknown
+  Access current;
+  bool have_other;
+  Access other;
+};
+
+SymStack g_stacks[4];  // current, other, and the two threads' creation stacks
+ReportData g_data;
+
+// Symbolizes `st` into `out`, dropping frames nobody needs to read unless
+// show_library_frames=1: the runtime's own, system libraries', and the
+// standard library's container internals. The first frame left is user code.
+void SymbolizeStack(const StackTrace &st, SymStack *out) {
+  out->size = 0;
+  int limit = g_flags.stack_depth < kKeptFrames ? g_flags.stack_depth : kKeptFrames;
+  for (int i = 0; i < st.size && out->size < limit; i++) {
+    SymbolizedPC &s = g_sym_scratch;
+    SymbolizePC(st.pc[i], &s);
+    bool all = g_flags.show_library_frames;
+    if (!all && (s.in_runtime || s.in_system_library)) continue;
+    if (!all && s.nframes > 0 &&
+        (!strcmp(s.frames[0].function, "_start") || !strncmp(s.frames[0].function, "__libc_start", 12)))
+      continue;
+    if (s.nframes == 0) {
+      Frame &f = out->frames[out->size++];
+      f.function[0] = f.file[0] = 0;
+      f.line = f.column = 0;
+      snprintf(f.module, sizeof(f.module), "%s", s.module);
+      f.offset = s.offset;
+      continue;
+    }
+    for (int k = 0; k < s.nframes && out->size < limit; k++) {
+      if (!all && IsLibraryImplementationFrame(s.frames[k])) continue;
+      Frame &f = out->frames[out->size++];
+      snprintf(f.function, sizeof(f.function), "%s", s.frames[k].function);
+      PrettifyName(f.function);
+      snprintf(f.file, sizeof(f.file), "%s", s.frames[k].file);
+      f.line = s.frames[k].line;
+      f.column = s.frames[k].column;
+      snprintf(f.module, sizeof(f.module), "%s", s.module);
+      f.offset = s.offset;
+    }
+  }
+}
+
+void ReadThreadName(const ThreadState *thr, char *name, size_t len) {
+  name[0] = 0;
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/self/task/%d/comm", int(thr->os_tid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, name, len - 1);
+  close(fd);
+  name[n > 0 ? n : 0] = 0;
+  if (char *nl = strchr(name, '\n')) *nl = 0;
+}
+
+void DescribeThread(const ThreadState *t, ThreadInfo *out, SymStack *origin) {
+  out->known = true;
+  out->number = t->number;
+  out->parent = t->parent_number;
+  out->tid = int(t->os_tid);
+  ReadThreadName(t, out->name, sizeof(out->name));
+  out->has_origin = t->number != 0;
+  out->origin = origin;
+  if (out->has_origin) SymbolizeStack(t->creation, origin);
+}
+
+// ---- Printing: text ----
+
+const char *StripPrefix(const char *path) {
+  const char *prefix = g_flags.strip_path_prefix;
+  size_t n = prefix ? strlen(prefix) : 0;
+  if (n && strncmp(path, prefix, n) == 0) return path + n;
+  return path;
+}
+
+void TextSite(Appender &out, const mg_site *site) {
+  if (site->file && site->file[0] && site->line)
+    out("%s:%u:%u", StripPrefix(site->file), site->line, site->column);
+  else
+    out("<unknown location>");
+  if (site->function && site->function[0]) out(" in %s", site->function);
+}
+
+void TextThread(Appender &out, const ThreadInfo &t) {
+  out("thread T%u (tid %d", t.number, t.tid);
+  if (t.name[0]) out(" \"%s\"", t.name);
+  out(")");
+}
+
+void TextStack(Appender &out, const SymStack &st) {
+  for (int i = 0; i < st.size; i++) {
+    const Frame &f = st.frames[i];
+    if (!f.function[0] && !f.file[0]) {
+      out("    #%d (%s+0x%lx)\n", i, f.module[0] ? f.module : "<unknown module>",
+          (unsigned long)f.offset);
+      continue;
+    }
+    out("    #%d %s", i, f.function[0] ? f.function : "??");
+    if (f.file[0]) {
+      out(" %s:%d", StripPrefix(f.file), f.line);
+      if (f.column) out(":%d", f.column);
+    } else {
+      out(" (%s+0x%lx)", f.module, (unsigned long)f.offset);
+    }
+    out("\n");
+  }
+  if (st.size == 0) out("    <no frames in user code>\n");
+}
+
+void TextAccess(Appender &out, const Access &a) {
+  switch (a.role) {
+    case Role::kCurrent:
+      out("\n%s (%s) by ", AccessNoun(a.site), a.site->op);
+      break;
+    case Role::kInProgress:
+      out("\n%s (%s) in progress in ", AccessNoun(a.site), a.site->op);
+      break;
+    case Role::kPrevious:
+      out("\nPrevious %s (%s) by ", AccessNoun(a.site), a.site->op);
+      break;
+  }
+  // The previous access's thread may have exited (or its tid been reused):
+  // its mapguard number is what identifies it.
+  if (a.role == Role::kPrevious)
+    out("thread T%u", a.thread.number);
+  else
+    TextThread(out, a.thread);
+  out(" at ");
+  TextSite(out, a.site);
+  out(":\n");
+  if (a.stack)
+    TextStack(out, *a.stack);
+  else
+    out("    <%s>\n", a.no_stack_reason);
+}
+
+void TextOrigin(Appender &out, const ThreadInfo &t) {
+  if (!t.known) return;
+  if (t.number == 0) {
+    out("\nThread T0 (tid %d) is the main thread.\n", t.tid);
+    return;
+  }
+  if (!t.has_origin) {
+    out("\nThread T%u has exited.\n", t.number);
+    return;
+  }
+  out("\nThread T%u (tid %d) created by thread T%u at:\n", t.number, t.tid, t.parent);
+  TextStack(out, *t.origin);
+}
+
+void PrintText(const ReportData &d, Appender &out) {
+  const char *message = ConflictMessage(d.kind);
+  out("==================\n");
+  out("fatal error: %s\n\n", message);
+  out("Map: %s", d.site->map_type && d.site->map_type[0] ? d.site->map_type : "<unknown map type>");
+  if (d.site->map_name && d.site->map_name[0]) out(" '%s'", d.site->map_name);
+  out(" at %p\n", d.map);
+  if (d.created) {
+    out("  created at ");
+    TextSite(out, d.created);
+    if (d.created_by) out(" by thread T%u", d.created_by - 1);
+    out("\n");
+  } else {
+    out("  created at <not seen: built by uninstrumented code>\n");
+  }
+  TextAccess(out, d.current);
+  if (d.have_other)
+    TextAccess(out, d.other);
+  else
+    out("\nThe other access's thread had already left the map when the report was written.\n");
+  if (d.have_other && d.other.role == Role::kPrevious)
+    out("\nNo synchronization orders these two accesses (no common lock, join, or atomic\n"
+        "release/acquire between them): they race even if they did not overlap in time.\n");
+  TextOrigin(out, d.current.thread);
+  if (d.have_other) TextOrigin(out, d.other.thread);
+  out("\nSUMMARY: mapguard: %s ", message);
+  TextSite(out, d.site);
+  out("\n==================\n");
+}
+
+// ---- Printing: JSON (one object per line; schema in docs/report-format.md) ----
+
+void JsonString(Appender &out, const char *s) {
+  out("\"");
+  for (; s && *s; s++) {
+    unsigned char c = static_cast<unsigned char>(*s);
+    if (c == '"' || c == '\\') out("\\%c", c);
+    else if (c == '\n') out("\\n");
+    else if (c == '\t') out("\\t");
+    else if (c < 0x20) out("\\u%04x", c);
+    else out("%c", c);
+  }
+  out("\"");
+}
+
+const char *KindId(ConflictKind k) {
+  switch (k) {
+    case ConflictKind::kWrites: return "concurrent-map-writes";
+    case ConflictKind::kReadWrite: return "concurrent-map-read-write";
+    case ConflictKind::kIterationWrite: return "concurrent-map-iteration-write";
+    case ConflictKind::kUnsyncWrites: return "unsynchronized-map-writes";
+    case ConflictKind::kUnsyncReadWrite: return "unsynchronized-map-read-write";
+    case ConflictKind::kUnsyncIterationWrite: return "unsynchronized-map-iteration-write";
+  }
+  return "unknown";
+}
+
+const char *AccessKindId(const mg_site *site) {
+  switch (site->kind) {
+    case MG_READ: return "read";
+    case MG_WRITE: return "write";
+    case MG_ITERATE: return "iteration";
+    case MG_CONSTRUCT: return "construction";
+    case MG_DESTROY: return "destruction";
+  }
+  return "unknown";
+}
+
+void JsonLocation(Appender &out, const mg_site *site) {
+  out("{\"file\":");
+  JsonString(out, site->file ? StripPrefix(site->file) : "");
+  out(",\"line\":%u,\"column\":%u,\"function\":", site->line, site->column);
+  JsonString(out, site->function);
+  out("}");
+}
+
+void JsonStack(Appender &out, const SymStack *st) {
+  out("[");
+  for (int i = 0; st && i < st->size; i++) {
+    const Frame &f = st->frames[i];
+    out(i ? ",{\"function\":" : "{\"function\":");
+    JsonString(out, f.function);
+    out(",\"file\":");
+    JsonString(out, StripPrefix(f.file));
+    out(",\"line\":%d,\"column\":%d,\"module\":", f.line, f.column);
+    JsonString(out, f.module);
+    out(",\"offset\":\"0x%lx\"}", (unsigned long)f.offset);
+  }
+  out("]");
+}
+
+void JsonThread(Appender &out, const ThreadInfo &t) {
+  out("{\"id\":\"T%u\",\"tid\":%d,\"name\":", t.number, t.tid);
+  JsonString(out, t.name);
+  if (t.has_origin) {
+    out(",\"created_by\":\"T%u\",\"created_at\":", t.parent);
+    JsonStack(out, t.origin);
+  }
+  out("}");
+}
+
+void JsonAccess(Appender &out, const Access &a) {
+  static const char *const kRoles[] = {"current", "in_progress", "previous"};
+  out("{\"role\":\"%s\",\"kind\":\"%s\",\"op\":", kRoles[int(a.role)], AccessKindId(a.site));
+  JsonString(out, a.site->op);
+  out(",\"location\":");
+  JsonLocation(out, a.site);
+  out(",\"thread\":");
+  JsonThread(out, a.thread);
+  out(",\"stack\":");
+  JsonStack(out, a.stack);
+  out("}");
+}
+
+void PrintJson(const ReportData &d, Appender &out) {
+  out("{\"mapguard_report\":1,\"kind\":\"%s\",\"message\":", KindId(d.kind));
+  JsonString(out, ConflictMessage(d.kind));
+  out(",\"pid\":%d,\"map\":{\"type\":", int(getpid()));
+  JsonString(out, d.site->map_type);
+  out(",\"name\":");
+  JsonString(out, d.site->map_name);
+  out(",\"address\":\"%p\",\"created_at\":", d.map);
+  if (d.created) JsonLocation(out, d.created); else out("null");
+  out("},\"access\":");
+  JsonAccess(out, d.current);
+  out(",\"other\":");
+  if (d.have_other) JsonAccess(out, d.other); else out("null");
+  out("}\n");
+}
+
+// ---- Suppressions and de-duplication ----
+
+int MatchStack(SuppressionKind kind, const SymStack *st) {
+  for (int i = 0; st && i < st->size; i++) {
+    int r = MatchSuppression(kind, kind == SuppressionKind::kFun ? st->frames[i].function
+                                                                  : st->frames[i].file);
+    if (r >= 0) return r;
+  }
+  return -1;
+}
+
+int MatchAccess(const Access &a) {
+  int r = MatchSuppression(SuppressionKind::kFun, a.site->function);
+  if (r < 0) r = MatchSuppression(SuppressionKind::kSrc, a.site->file);
+  if (r < 0) r = MatchStack(SuppressionKind::kFun, a.stack);
+  if (r < 0) r = MatchStack(SuppressionKind::kSrc, a.stack);
+  return r;
+}
+
+int Suppressed(const ReportData &d) {
+  int r = MatchSuppression(SuppressionKind::kMap, d.site->map_type);
+  if (r < 0) r = MatchAccess(d.current);
+  if (r < 0 && d.have_other) r = MatchAccess(d.other);
+  return r;
+}
+
+// dedup=1: one report per unordered pair of source locations.
+const void *g_seen_pairs[4096][2];
+int g_seen_count;
+bool SeenBefore(const mg_site *a, const mg_site *b) {
+  if (!g_flags.dedup) return false;
+  if (a > b) {
+    const mg_site *t = a;
+    a = b;
+    b = t;
+  }
+  for (int i = 0; i < g_seen_count; i++)
+    if (g_seen_pairs[i][0] == a && g_seen_pairs[i][1] == b) return true;
+  if (g_seen_count < 4096) {
+    g_seen_pairs[g_seen_count][0] = a;
+    g_seen_pairs[g_seen_count][1] = b;
+    g_seen_count++;
+  }
+  return false;
+}
+
+int g_log_fd = -1;
+
+// Prints (unless suppressed or a duplicate), then stops the process or
+// unfreezes the map and lets the program go on.
+void Emit(const ReportData &d, MapShadow *s) {
+  int rule = Suppressed(d);
+  bool duplicate = rule < 0 && SeenBefore(d.site, d.have_other ? d.other.site : nullptr);
+  if (rule >= 0) {
+    CountSuppressionHit(rule);
+  } else if (!duplicate) {
+    Appender out(g_report_buf, sizeof(g_report_buf));
+    if (!strcmp(g_flags.format, "json")) PrintJson(d, out); else PrintText(d, out);
+    if (g_log_fd >= 0) {
+      for (size_t off = 0; off < out.size();) {
+        ssize_t n = write(g_log_fd, out.data() + off, out.size() - off);
+        if (n <= 0) break;
+        off += size_t(n);
+      }
+    } else {
+      WriteAll(out.data(), out.size());
+    }
+    g_reports.fetch_add(1, std::memory_order_relaxed);
+    if (g_flags.halt_on_error) {
+      if (g_flags.print_suppressions) PrintSuppressionStats();
+      _exit(g_flags.exitcode);
+    }
+  }
   s->state.fetch_and(~state::kFrozen, std::memory_order_acq_rel);
   UnlockReports();
 }
 
+StackTrace g_current_stack, g_other_stack;
+
+void SetAccess(Access *a, const mg_site *site, Role role, ThreadState *t, SymStack *stack,
+               SymStack *origin) {
+  a->site = site;
+  a->role = role;
+  a->stack = stack;
+  a->no_stack_reason = "stack unavailable";
+  if (t) DescribeThread(t, &a->thread, origin);
+}
+
+void BeginData(ConflictKind kind, void *map, MapShadow *s, const mg_site *site) {
+  memset(&g_data, 0, sizeof(g_data));
+  g_data.kind = kind;
+  g_data.map = map;
+  g_data.site = site;
+  g_data.created = s->created_site.load(std::memory_order_relaxed);
+  g_data.created_by = s->created_by.load(std::memory_order_relaxed);
+}
+
 }  // namespace
+
+void InitReportOutput() {
+  if (g_flags.suppressions && *g_flags.suppressions) LoadSuppressions(g_flags.suppressions);
+  if (g_flags.log_path && *g_flags.log_path) {
+    char path[600];
+    snprintf(path, sizeof(path), "%s.%d", g_flags.log_path, int(getpid()));
+    g_log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (g_log_fd < 0) {
+      char msg[800];
+      int n = snprintf(msg, sizeof(msg), "mapguard: error: cannot open log_path file '%s': %s\n",
+                       path, strerror(errno));
+      WriteAll(msg, size_t(n) < sizeof(msg) ? size_t(n) : sizeof(msg) - 1);
+      _exit(64);
+    }
+  }
+}
+
+void FinishReportOutput() {
+  if (g_flags.print_suppressions) PrintSuppressionStats();
+}
 
 MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
                                 const mg_site *site, bool current_is_writer) {
@@ -304,19 +618,21 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
   // The caller froze the map (see Freeze in mg_access.cpp): the other thread
   // cannot leave its region, so its stack is still the racing one.
   uint64_t st = s->state.load(std::memory_order_relaxed);
-
   const mg_site *other_site = nullptr;
   ThreadState *other = nullptr;
   unsigned write_kinds = (1u << MG_WRITE) | (1u << MG_DESTROY);
   switch (kind) {
     case ConflictKind::kWrites:
+    case ConflictKind::kUnsyncWrites:
       other = FindThreadInRegion(thr, map, write_kinds, &other_site);
       break;
     case ConflictKind::kReadWrite:
+    case ConflictKind::kUnsyncReadWrite:
       other = FindThreadInRegion(thr, map, current_is_writer ? 1u << MG_READ : write_kinds,
                                  &other_site);
       break;
     case ConflictKind::kIterationWrite:
+    case ConflictKind::kUnsyncIterationWrite:
       other = FindThreadInRegion(thr, map, current_is_writer ? 1u << MG_ITERATE : write_kinds,
                                  &other_site);
       break;
@@ -327,33 +643,17 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
   }
   bool have_other_stack = other && RequestStackOf(other, &g_other_stack);
 
-  Appender out(g_report_buf, sizeof(g_report_buf));
-  const char *message = ConflictMessage(kind);
-  AppendMapHeader(out, message, map, s, site);
-  AppendCurrentAccess(out, thr, site, current);
-
-  if (other) {
-    out("\n%s (%s) in progress in ", other_site ? AccessNoun(other_site) : "Access",
-        other_site ? other_site->op : "?");
-    AppendThread(out, other);
-    if (other_site) {
-      out(" at ");
-      AppendSite(out, other_site);
-    }
-    out(":\n");
-    if (have_other_stack)
-      AppendStack(out, g_other_stack);
-    else
-      out("    <stack unavailable: the thread did not answer within %d ms>\n",
-          g_flags.report_wait_ms);
-  } else {
-    out("\nThe other access's thread had already left the map when the report was written.\n");
+  BeginData(kind, map, s, site);
+  SymbolizeStack(current, &g_stacks[0]);
+  SetAccess(&g_data.current, site, Role::kCurrent, thr, &g_stacks[0], &g_stacks[2]);
+  if (other && other_site) {
+    g_data.have_other = true;
+    if (have_other_stack) SymbolizeStack(g_other_stack, &g_stacks[1]);
+    SetAccess(&g_data.other, other_site, Role::kInProgress, other,
+              have_other_stack ? &g_stacks[1] : nullptr, &g_stacks[3]);
+    g_data.other.no_stack_reason = "stack unavailable: the thread did not answer in time";
   }
-
-  AppendThreadOrigin(out, thr);
-  if (other) AppendThreadOrigin(out, other);
-  AppendSummary(out, message, site);
-  FinishReport(out, s);
+  Emit(g_data, s);
 }
 
 MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
@@ -361,30 +661,24 @@ MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void 
   CaptureStack(&g_current_stack, 0);
   StackTrace current = g_current_stack;
   LockReports();
-  Appender out(g_report_buf, sizeof(g_report_buf));
-  const char *message = ConflictMessage(kind);
-  AppendMapHeader(out, message, map, s, site);
-  AppendCurrentAccess(out, thr, site, current);
-
-  out("\nPrevious %s (%s) by thread T%u at ", AccessNoun(earlier.site), earlier.site->op,
-      earlier.thread_number);
-  AppendSite(out, earlier.site);
-  out(":\n");
+  BeginData(kind, map, s, site);
+  SymbolizeStack(current, &g_stacks[0]);
+  SetAccess(&g_data.current, site, Role::kCurrent, thr, &g_stacks[0], &g_stacks[2]);
+  g_data.have_other = true;
   StackTrace previous;
-  if (StackDepotGet(earlier.stack_id, &previous))
-    AppendStack(out, previous);
-  else
-    out("    <stack not recorded: MAPGUARD_OPTIONS=history_stacks=1 records it>\n");
-  out("\nNo synchronization orders these two accesses (no common lock, join, or atomic\n"
-      "release/acquire between them): they race even if they did not overlap in time.\n");
-
-  AppendThreadOrigin(out, thr);
-  if (ThreadState *prev = ThreadByNumber(earlier.thread_number))
-    AppendThreadOrigin(out, prev);
-  else
-    out("\nThread T%u has exited.\n", earlier.thread_number);
-  AppendSummary(out, message, site);
-  FinishReport(out, s);
+  bool have_previous = StackDepotGet(earlier.stack_id, &previous);
+  if (have_previous) SymbolizeStack(previous, &g_stacks[1]);
+  ThreadState *prev = ThreadByNumber(earlier.thread_number);
+  SetAccess(&g_data.other, earlier.site, Role::kPrevious, prev,
+            have_previous ? &g_stacks[1] : nullptr, &g_stacks[3]);
+  g_data.other.no_stack_reason = "stack not recorded: MAPGUARD_OPTIONS=history_stacks=1 records it";
+  if (!prev) {
+    g_data.other.thread.known = true;
+    g_data.other.thread.number = earlier.thread_number;
+    g_data.other.thread.tid = 0;
+    g_data.other.thread.has_origin = false;
+  }
+  Emit(g_data, s);
 }
 
 }  // namespace mapguard

@@ -30,6 +30,11 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
 MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
                                       const mg_site *site, const AccessInfo &earlier);
 
+// Opens log_path and loads suppressions (start-up); prints what
+// print_suppressions asks for (exit).
+void InitReportOutput();
+void FinishReportOutput();
+
 // Number of reports printed so far (halt_on_error=0 keeps going).
 extern std::atomic<int> g_reports;
 

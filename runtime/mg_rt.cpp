@@ -38,6 +38,7 @@ namespace {
 // initialized before the executable), so options apply to global maps too.
 __attribute__((constructor(101))) void InitRuntime() {
   InitFlags();
+  InitReportOutput();
   CurrentThread();  // the main thread is T0
   if (g_flags.verbosity >= 1) {
     static const char kMsg[] = "mapguard: runtime initialized\n";
@@ -48,12 +49,14 @@ __attribute__((constructor(101))) void InitRuntime() {
 // With halt_on_error=0 the program runs on after reports, but its exit status
 // must still say that something was found.
 __attribute__((destructor)) void FinishRuntime() {
+  FinishReportOutput();
   int reports = g_reports.load(std::memory_order_relaxed);
   if (reports == 0) return;
   char msg[128];
   int n = snprintf(msg, sizeof(msg), "mapguard: %d report%s; exiting with status %d\n", reports,
                    reports == 1 ? "" : "s", g_flags.exitcode);
   WriteAll(msg, size_t(n));
+  fflush(nullptr);  // _exit skips stdio's own flush, which comes after us
   _exit(g_flags.exitcode);
 }
 }  // namespace

@@ -14,6 +14,7 @@ namespace mg_test {
 
 constexpr int kBlockKey = 42;
 inline std::atomic<bool> g_inside{false};
+inline std::atomic<bool> g_release{false};  // lets a parked thread go (halt_on_error=0 runs)
 inline thread_local bool t_armed = false;
 
 // Called by the blocking thread from inside a map operation (hash, compare,
@@ -21,7 +22,8 @@ inline thread_local bool t_armed = false;
 // long before the 10 s are up; if none comes, the test sees no report.
 __attribute__((noinline)) inline void stay_inside() {
   g_inside.store(true, std::memory_order_relaxed);
-  for (int i = 0; i < 10000; i++) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 10000 && !g_release.load(std::memory_order_relaxed); i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 inline void maybe_block(int key) {
@@ -61,9 +63,12 @@ void race(Inside inside, Racer racer) {
   std::thread b([&] {
     wait_until_inside();
     racer();
+    g_release.store(true, std::memory_order_relaxed);
   });
   a.join();
   b.join();
+  g_inside.store(false, std::memory_order_relaxed);
+  g_release.store(false, std::memory_order_relaxed);
 }
 
 }  // namespace mg_test
