@@ -125,8 +125,9 @@ void CheckRanges(const char *source) {
   if (strcmp(g_flags.detect, "hb") != 0 && strcmp(g_flags.detect, "overlap") != 0)
     BadOption(source, "option 'detect' must be hb or overlap, got '%s'%s", g_flags.detect, "");
   g_detect_hb = strcmp(g_flags.detect, "hb") == 0;
-  if (strcmp(g_flags.format, "text") != 0 && strcmp(g_flags.format, "json") != 0)
-    BadOption(source, "option 'format' must be text or json, got '%s'%s", g_flags.format, "");
+  if (strcmp(g_flags.format, "text") != 0 && strcmp(g_flags.format, "json") != 0 &&
+      strcmp(g_flags.format, "sarif") != 0)
+    BadOption(source, "option 'format' must be text, json or sarif, got '%s'%s", g_flags.format, "");
   if (g_flags.report_wait_ms < 0)
     BadOption(source, "option '%s' must not be negative%s", "report_wait_ms", "");
 }

@@ -52,6 +52,11 @@ class Appender {
     va_end(ap);
     if (n > 0) len_ += size_t(n) < cap_ - len_ ? size_t(n) : cap_ - len_ - 1;
   }
+  // Drops the last n characters (to reopen a just-closed JSON object).
+  void Unappend(size_t n) {
+    len_ = n < len_ ? len_ - n : 0;
+    buf_[len_] = 0;
+  }
   const char *data() const { return buf_; }
   size_t size() const { return len_; }
 
@@ -486,6 +491,180 @@ void PrintJson(const ReportData &d, Appender &out) {
   out("}\n");
 }
 
+// ---- Printing: SARIF 2.1.0 (format=sarif) ----
+// Results accumulate in runtime memory; the whole log is written when the
+// process stops (at the report with halt_on_error=1, else at exit).
+
+char g_sarif_results[1 << 18];
+Appender g_sarif(g_sarif_results, sizeof(g_sarif_results));
+int g_sarif_count;
+
+const ConflictKind kAllKinds[] = {ConflictKind::kWrites,         ConflictKind::kReadWrite,
+                                  ConflictKind::kIterationWrite, ConflictKind::kUnsyncWrites,
+                                  ConflictKind::kUnsyncReadWrite, ConflictKind::kUnsyncIterationWrite};
+
+// Paths relative to the repository: strip_path_prefix if given, else the
+// working directory when the path is under it.
+const char *RelativePath(const char *path) {
+  if (!path) return "";
+  const char *stripped = StripPrefix(path);
+  if (stripped != path) return stripped;
+  static char cwd[1024];
+  static size_t cwd_len = 0;
+  if (!cwd_len && getcwd(cwd, sizeof(cwd) - 1)) {
+    cwd_len = strlen(cwd);
+    if (cwd_len && cwd[cwd_len - 1] != '/') cwd[cwd_len++] = '/';
+    cwd[cwd_len] = 0;
+  }
+  if (cwd_len && strncmp(path, cwd, cwd_len) == 0) return path + cwd_len;
+  return path;
+}
+
+void SarifPhysical(Appender &out, const char *file, int line, int column) {
+  out("{\"physicalLocation\":{\"artifactLocation\":{\"uri\":");
+  const char *rel = RelativePath(file);
+  if (rel[0] == '/') {  // outside the repository: an absolute file URI
+    char uri[kSymbolLen + 8];
+    snprintf(uri, sizeof(uri), "file://%s", rel);
+    JsonString(out, uri);
+  } else {
+    JsonString(out, rel);
+    out(",\"uriBaseId\":\"SRCROOT\"");
+  }
+  out("},\"region\":{\"startLine\":%d", line > 0 ? line : 1);
+  if (column > 0) out(",\"startColumn\":%d", column);
+  out("}}}");
+}
+
+void SarifSiteLocation(Appender &out, const mg_site *site, const char *message) {
+  SarifPhysical(out, site->file, int(site->line), int(site->column));
+  out.Unappend(1);  // reopen the location object to add a message
+  out(",\"message\":{\"text\":");
+  JsonString(out, message);
+  out("}}");
+}
+
+void SarifThreadFlow(Appender &out, const Access &a, const char *what) {
+  out("{\"locations\":[");
+  char msg[256];
+  snprintf(msg, sizeof(msg), "%s: %s (%s) by thread T%u", what, AccessKindId(a.site), a.site->op,
+           a.thread.number);
+  out("{\"location\":");
+  SarifSiteLocation(out, a.site, msg);
+  out("}");
+  for (int i = 0; a.stack && i < a.stack->size; i++) {
+    const Frame &f = a.stack->frames[i];
+    if (!f.file[0]) continue;
+    out(",{\"location\":");
+    SarifPhysical(out, f.file, f.line, f.column);
+    out.Unappend(1);
+    out(",\"message\":{\"text\":");
+    JsonString(out, f.function);
+    out("}}}");
+  }
+  out("]}");
+}
+
+// Stable across runs: the kind and the unordered pair of source locations.
+uint64_t Fingerprint(const ReportData &d) {
+  auto hash_site = [](const mg_site *site) {
+    uint64_t h = 1469598103934665603ull;
+    const char *parts[] = {RelativePath(site->file), site->function, site->op};
+    for (const char *p : parts)
+      for (; p && *p; p++) h = (h ^ static_cast<unsigned char>(*p)) * 1099511628211ull;
+    return (h ^ site->line) * 1099511628211ull;
+  };
+  uint64_t a = hash_site(d.site), b = d.have_other ? hash_site(d.other.site) : 0;
+  if (a > b) {
+    uint64_t t = a;
+    a = b;
+    b = t;
+  }
+  return (a * 31 + b) ^ (uint64_t(d.kind) * 0x9e3779b97f4a7c15ull);
+}
+
+void AppendSarifResult(const ReportData &d) {
+  Appender &out = g_sarif;
+  int rule = 0;
+  for (int i = 0; i < 6; i++)
+    if (kAllKinds[i] == d.kind) rule = i;
+  out("%s{\"ruleId\":\"%s\",\"ruleIndex\":%d,\"level\":\"error\",\"message\":{\"text\":",
+      g_sarif_count ? "," : "", KindId(d.kind), rule);
+  char msg[1024];
+  snprintf(msg, sizeof(msg), "%s on %s%s%s%s: %s (%s) by thread T%u", ConflictMessage(d.kind),
+           d.site->map_type, d.site->map_name[0] ? " '" : "", d.site->map_name,
+           d.site->map_name[0] ? "'" : "", AccessKindId(d.site), d.site->op,
+           d.current.thread.number);
+  if (d.have_other) {
+    size_t n = strlen(msg);
+    snprintf(msg + n, sizeof(msg) - n, "; %s %s (%s) by thread T%u",
+             d.other.role == Role::kPrevious ? "previous" : "in progress",
+             AccessKindId(d.other.site), d.other.site->op, d.other.thread.number);
+  }
+  JsonString(out, msg);
+  out("},\"locations\":[");
+  SarifPhysical(out, d.site->file, int(d.site->line), int(d.site->column));
+  out("]");
+  if (d.have_other) {
+    out(",\"relatedLocations\":[");
+    SarifPhysical(out, d.other.site->file, int(d.other.site->line), int(d.other.site->column));
+    out.Unappend(1);
+    out(",\"id\":1,\"message\":{\"text\":\"the other access\"}}]");
+  }
+  out(",\"codeFlows\":[{\"threadFlows\":[");
+  SarifThreadFlow(out, d.current, "this access");
+  if (d.have_other) {
+    out(",");
+    SarifThreadFlow(out, d.other, "other access");
+  }
+  out("]}],\"partialFingerprints\":{\"mapguardConflict/v1\":\"%016llx\"}}",
+      (unsigned long long)Fingerprint(d));
+  g_sarif_count++;
+}
+
+int g_log_fd = -1;
+
+void WriteOut(const char *data, size_t len) {
+  if (g_log_fd < 0) {
+    WriteAll(data, len);
+    return;
+  }
+  for (size_t off = 0; off < len;) {
+    ssize_t n = write(g_log_fd, data + off, len - off);
+    if (n <= 0) break;
+    off += size_t(n);
+  }
+}
+
+// The whole SARIF log: rules for every kind, then the results so far.
+void WriteSarifLog() {
+  static bool written = false;
+  if (written || strcmp(g_flags.format, "sarif") != 0) return;
+  written = true;
+  static char head[8192];
+  Appender out(head, sizeof(head));
+  out("{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\","
+      "\"runs\":[{\"tool\":{\"driver\":{\"name\":\"mapguard\",\"version\":\"0.1.0\","
+      "\"semanticVersion\":\"0.1.0\",\"informationUri\":\"https://github.com/mapguard/mapguard\","
+      "\"rules\":[");
+  for (int i = 0; i < 6; i++) {
+    out("%s{\"id\":\"%s\",\"name\":\"", i ? "," : "", KindId(kAllKinds[i]));
+    for (const char *p = KindId(kAllKinds[i]); *p; p++)
+      if (*p != '-') out("%c", p == KindId(kAllKinds[i]) || p[-1] == '-' ? *p - 32 : *p);
+    out("\",\"shortDescription\":{\"text\":\"%s\"},", ConflictMessage(kAllKinds[i]));
+    out("\"fullDescription\":{\"text\":\"%s: two threads access one map, at least one of them "
+        "writing, %s.\"},", ConflictMessage(kAllKinds[i]),
+        i < 3 ? "at the same moment" : "with no synchronization ordering the accesses");
+    out("\"defaultConfiguration\":{\"level\":\"error\"},\"helpUri\":"
+        "\"https://github.com/mapguard/mapguard/blob/main/docs/report-format.md\"}");
+  }
+  out("]}},\"originalUriBaseIds\":{\"SRCROOT\":{\"uri\":\"file:///\"}},\"results\":[");
+  WriteOut(out.data(), out.size());
+  WriteOut(g_sarif.data(), g_sarif.size());
+  static const char kTail[] = "]}]}\n";
+  WriteOut(kTail, sizeof(kTail) - 1);
+}
+
 // ---- Suppressions and de-duplication ----
 
 int MatchStack(SuppressionKind kind, const SymStack *st) {
@@ -532,8 +711,6 @@ bool SeenBefore(const mg_site *a, const mg_site *b) {
   return false;
 }
 
-int g_log_fd = -1;
-
 // Prints (unless suppressed or a duplicate), then stops the process or
 // unfreezes the map and lets the program go on.
 void Emit(const ReportData &d, MapShadow *s) {
@@ -542,19 +719,16 @@ void Emit(const ReportData &d, MapShadow *s) {
   if (rule >= 0) {
     CountSuppressionHit(rule);
   } else if (!duplicate) {
-    Appender out(g_report_buf, sizeof(g_report_buf));
-    if (!strcmp(g_flags.format, "json")) PrintJson(d, out); else PrintText(d, out);
-    if (g_log_fd >= 0) {
-      for (size_t off = 0; off < out.size();) {
-        ssize_t n = write(g_log_fd, out.data() + off, out.size() - off);
-        if (n <= 0) break;
-        off += size_t(n);
-      }
+    if (!strcmp(g_flags.format, "sarif")) {
+      AppendSarifResult(d);
     } else {
-      WriteAll(out.data(), out.size());
+      Appender out(g_report_buf, sizeof(g_report_buf));
+      if (!strcmp(g_flags.format, "json")) PrintJson(d, out); else PrintText(d, out);
+      WriteOut(out.data(), out.size());
     }
     g_reports.fetch_add(1, std::memory_order_relaxed);
     if (g_flags.halt_on_error) {
+      WriteSarifLog();
       if (g_flags.print_suppressions) PrintSuppressionStats();
       _exit(g_flags.exitcode);
     }
@@ -602,6 +776,7 @@ void InitReportOutput() {
 }
 
 void FinishReportOutput() {
+  WriteSarifLog();
   if (g_flags.print_suppressions) PrintSuppressionStats();
 }
 

@@ -11,4 +11,11 @@ apt-get install -y -qq --no-install-recommends \
   libbpf-dev bpftool systemtap-sdt-dev \
   libboost-dev nlohmann-json3-dev libfmt-dev libc++-19-dev libc++abi-19-dev \
   >/dev/null
+# The SARIF validator used by the tests (Microsoft's SARIF multitool, from
+# the npm registry), kept inside the checkout in .tools/.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if ! command -v npm >/dev/null; then apt-get install -y -qq --no-install-recommends npm >/dev/null; fi
+if [ ! -x "$root/.tools/node_modules/.bin/sarif-multitool" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$root/.tools" @microsoft/sarif-multitool@5.7.0 >/dev/null
+fi
 echo "mapguard: dependencies installed"

@@ -60,7 +60,7 @@
 // HELP: mapguard options
 // HELP: suppressions
 // HELP: halt_on_error
-// BADFORMAT: mapguard: error: option 'format' must be text or json, got 'xml'
+// BADFORMAT: mapguard: error: option 'format' must be text, json or sarif, got 'xml'
 #include <cstdio>
 #include <cstring>
 #include <unordered_map>
