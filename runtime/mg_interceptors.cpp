@@ -91,26 +91,40 @@ int pthread_mutex_unlock(pthread_mutex_t *m) {
 }
 
 // ---- reader-writer locks ----
-#define MG_RWLOCK_ACQUIRE(name, params, args)             \
+// Remembers the rwlocks a thread holds for reading (for a report hint).
+void NoteSharedLock(const void *l, bool held) {
+  ThreadState *thr = CurrentThread();
+  for (auto &slot : thr->shared_locks) {
+    const void *cur = slot.load(std::memory_order_relaxed);
+    if (held ? cur == nullptr : cur == l) {
+      slot.store(held ? l : nullptr, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
+#define MG_RWLOCK_ACQUIRE(name, params, args, shared)     \
   int name params {                                      \
     MG_REAL(int, name, params);                          \
     int rc = real_##name args;                           \
     AcquireIf(rc == 0, l);                               \
+    if (shared && rc == 0) NoteSharedLock(l, true);      \
     return rc;                                           \
   }
-MG_RWLOCK_ACQUIRE(pthread_rwlock_rdlock, (pthread_rwlock_t * l), (l))
-MG_RWLOCK_ACQUIRE(pthread_rwlock_tryrdlock, (pthread_rwlock_t * l), (l))
-MG_RWLOCK_ACQUIRE(pthread_rwlock_timedrdlock, (pthread_rwlock_t * l, const struct timespec *t), (l, t))
+MG_RWLOCK_ACQUIRE(pthread_rwlock_rdlock, (pthread_rwlock_t * l), (l), true)
+MG_RWLOCK_ACQUIRE(pthread_rwlock_tryrdlock, (pthread_rwlock_t * l), (l), true)
+MG_RWLOCK_ACQUIRE(pthread_rwlock_timedrdlock, (pthread_rwlock_t * l, const struct timespec *t), (l, t), true)
 MG_RWLOCK_ACQUIRE(pthread_rwlock_clockrdlock,
-                  (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t))
-MG_RWLOCK_ACQUIRE(pthread_rwlock_wrlock, (pthread_rwlock_t * l), (l))
-MG_RWLOCK_ACQUIRE(pthread_rwlock_trywrlock, (pthread_rwlock_t * l), (l))
-MG_RWLOCK_ACQUIRE(pthread_rwlock_timedwrlock, (pthread_rwlock_t * l, const struct timespec *t), (l, t))
+                  (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t), true)
+MG_RWLOCK_ACQUIRE(pthread_rwlock_wrlock, (pthread_rwlock_t * l), (l), false)
+MG_RWLOCK_ACQUIRE(pthread_rwlock_trywrlock, (pthread_rwlock_t * l), (l), false)
+MG_RWLOCK_ACQUIRE(pthread_rwlock_timedwrlock, (pthread_rwlock_t * l, const struct timespec *t), (l, t), false)
 MG_RWLOCK_ACQUIRE(pthread_rwlock_clockwrlock,
-                  (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t))
+                  (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t), false)
 int pthread_rwlock_unlock(pthread_rwlock_t *l) {
   MG_REAL(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
   ReleaseOn(l);
+  NoteSharedLock(l, false);
   return real_pthread_rwlock_unlock(l);
 }
 

@@ -205,6 +205,7 @@ struct Access {
 };
 
 struct ReportData {
+  const char *hint;  // a classic mistake this pattern looks like, or null
   ConflictKind kind;
   void *map;
   const mg_site *site;  // the current access: map type and name come from it
@@ -381,6 +382,7 @@ void PrintText(const ReportData &d, Appender &out) {
     TextAccess(out, d.other);
   else
     out("\nThe other access's thread had already left the map when the report was written.\n");
+  if (d.hint) out("\nHint: %s\n", d.hint);
   if (d.have_other && d.other.role == Role::kPrevious)
     out("\nNo synchronization orders these two accesses (no common lock, join, or atomic\n"
         "release/acquire between them): they race even if they did not overlap in time.\n");
@@ -488,6 +490,8 @@ void PrintJson(const ReportData &d, Appender &out) {
   JsonAccess(out, d.current);
   out(",\"other\":");
   if (d.have_other) JsonAccess(out, d.other); else out("null");
+  out(",\"hint\":");
+  if (d.hint) JsonString(out, d.hint); else out("null");
   out("}\n");
 }
 
@@ -601,6 +605,10 @@ void AppendSarifResult(const ReportData &d) {
              d.other.role == Role::kPrevious ? "previous" : "in progress",
              AccessKindId(d.other.site), d.other.site->op, d.other.thread.number);
   }
+  if (d.hint) {
+    size_t n = strlen(msg);
+    snprintf(msg + n, sizeof(msg) - n, ". Hint: %s", d.hint);
+  }
   JsonString(out, msg);
   out("},\"locations\":[");
   SarifPhysical(out, d.site->file, int(d.site->line), int(d.site->column));
@@ -709,6 +717,24 @@ bool SeenBefore(const mg_site *a, const mg_site *b) {
     g_seen_count++;
   }
   return false;
+}
+
+bool HoldsSharedLock(const ThreadState *t) {
+  for (const auto &slot : t->shared_locks)
+    if (slot.load(std::memory_order_relaxed)) return true;
+  return false;
+}
+
+// operator[] inserts when the key is missing: under a reader lock it is a
+// write that the lock does not exclude.
+const char *SharedLockHint(const mg_site *site, const ThreadState *t) {
+  if (!t || !site || site->kind != MG_WRITE || !HoldsSharedLock(t)) return nullptr;
+  if (!strcmp(site->op, "operator[]"))
+    return "operator[] inserts when the key is missing, so it is a write, but this thread holds "
+           "only a shared (reader) lock; use find() under the shared lock, or take the exclusive "
+           "lock to insert";
+  return "this write runs while its thread holds only a shared (reader) lock, which does not "
+         "exclude other readers or writers; take the exclusive lock";
 }
 
 // Prints (unless suppressed or a duplicate), then stops the process or
@@ -828,6 +854,8 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
               have_other_stack ? &g_stacks[1] : nullptr, &g_stacks[3]);
     g_data.other.no_stack_reason = "stack unavailable: the thread did not answer in time";
   }
+  g_data.hint = SharedLockHint(site, thr);
+  if (!g_data.hint && other) g_data.hint = SharedLockHint(other_site, other);
   Emit(g_data, s);
 }
 
@@ -853,6 +881,7 @@ MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void 
     g_data.other.thread.tid = 0;
     g_data.other.thread.has_origin = false;
   }
+  g_data.hint = SharedLockHint(site, thr);
   Emit(g_data, s);
 }
 

@@ -83,6 +83,10 @@ struct ThreadState {
   // its creator knew of that slot).
   uint32_t own_start, inherited_own;
   uintptr_t stack_lo, stack_hi;  // bounds for frame-pointer walks
+  // Reader-writer locks this thread holds in shared (read) mode, for the
+  // report hint "operator[] under a reader lock". Written by this thread only.
+  static constexpr int kMaxSharedLocks = 8;
+  std::atomic<const void *> shared_locks[kMaxSharedLocks];
 };
 
 // An epoch names one thread's clock value: (slot + 1) << 32 | clock; 0 is none.
