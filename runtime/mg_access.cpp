@@ -13,6 +13,7 @@
 
 #include "mg_hb.h"
 #include "mg_report.h"
+#include "mg_stats.h"
 #include "mg_shadow.h"
 
 namespace mapguard {
@@ -192,6 +193,7 @@ void __mapguard_read_begin(void *map, const mg_site *site) {
   ThreadState *thr = CurrentThread();
   PushRegion(thr, map, site);
   uint64_t old = s->state.fetch_add(state::kReaderOne, std::memory_order_acquire);
+  if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, state::Readers(old));
   if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)) &&
       ReadBeginSlow(thr, s, map, site, old))
     return;
@@ -216,6 +218,7 @@ void __mapguard_iter_begin(void *map, const mg_site *site) {
   ThreadState *thr = CurrentThread();
   PushRegion(thr, map, site);
   uint64_t old = s->state.fetch_add(state::kIterOne, std::memory_order_acquire);
+  if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
   if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)) &&
       ReadBeginSlow(thr, s, map, site, old))
     return;
@@ -243,6 +246,7 @@ void __mapguard_write_begin(void *map, const mg_site *site) {
   if (MG_UNLIKELY(!s)) return;
   ThreadState *thr = CurrentThread();
   PushRegion(thr, map, site);
+  if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
   uint64_t expected = 0;
   if (MG_LIKELY(s->state.compare_exchange_strong(expected, thr->slot + 1,
                                                  std::memory_order_acquire,
@@ -275,6 +279,7 @@ void __mapguard_construct(void *map, const mg_site *site) {
   s->created_by.store(thr->number + 1, std::memory_order_relaxed);
   // A new map: nothing that happened at this address before concerns it.
   if (g_detect_hb) HbReset(s);
+  if (g_print_stats) ForgetStats(s);
 }
 
 // Destruction is a write (destroying a map another thread uses is a race),
@@ -298,6 +303,7 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
     s->created_site.store(nullptr, std::memory_order_relaxed);
     s->created_by.store(0, std::memory_order_relaxed);
     if (g_detect_hb) HbReset(s);
+    if (g_print_stats) ForgetStats(s);
     s->state.store(0, std::memory_order_release);
   } else {
     WriteEndSlow(thr, s, map, region);

@@ -22,6 +22,7 @@ Flags g_flags = {
 #undef MG_FLAG
 };
 bool g_detect_hb = true;
+extern bool g_print_stats;
 constexpr int kBadOptionsExit = 64;  // EX_USAGE: distinct from a report's exitcode
 
 namespace {
@@ -125,6 +126,7 @@ void CheckRanges(const char *source) {
   if (strcmp(g_flags.detect, "hb") != 0 && strcmp(g_flags.detect, "overlap") != 0)
     BadOption(source, "option 'detect' must be hb or overlap, got '%s'%s", g_flags.detect, "");
   g_detect_hb = strcmp(g_flags.detect, "hb") == 0;
+  g_print_stats = g_flags.print_stats;
   if (strcmp(g_flags.format, "text") != 0 && strcmp(g_flags.format, "json") != 0 &&
       strcmp(g_flags.format, "sarif") != 0)
     BadOption(source, "option 'format' must be text, json or sarif, got '%s'%s", g_flags.format, "");

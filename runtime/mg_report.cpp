@@ -14,6 +14,7 @@
 
 #include "mg_access.h"
 #include "mg_stack.h"
+#include "mg_stats.h"
 #include "mg_suppressions.h"
 
 namespace mapguard {
@@ -802,6 +803,7 @@ void InitReportOutput() {
 }
 
 void FinishReportOutput() {
+  PrintStats();
   WriteSarifLog();
   if (g_flags.print_suppressions) PrintSuppressionStats();
 }

@@ -64,7 +64,9 @@ struct MapShadow {
   AccessInfo read_info;
   // ---- when this address is a synchronization object, not a map ----
   std::atomic<SyncVar *> sync;
-  uint64_t reserved[5];
+  // ---- print_stats=1 only ----
+  std::atomic<struct MapStats *> stats;
+  uint64_t reserved[4];
 };
 static_assert(sizeof(MapShadow) == 128, "two cache lines per MapShadow");
 

@@ -1,0 +1,23 @@
+// print_stats=1: per-map access statistics and a lock-strategy hint at exit.
+// Nothing here runs unless the option is on (one predictable branch per
+// access otherwise).
+#ifndef MAPGUARD_STATS_H
+#define MAPGUARD_STATS_H
+
+#include "mg_rt.h"
+#include "mg_shadow.h"
+
+namespace mapguard {
+
+extern bool g_print_stats;
+
+// Counts one access; `readers_before` is the reader count the begin saw.
+MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                             uint32_t readers_before);
+// The map is new or gone: later accesses at this address count for a new map.
+void ForgetStats(MapShadow *s);
+void PrintStats();
+
+}  // namespace mapguard
+
+#endif
