@@ -5,7 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  cmake make pkg-config python3 python3-psutil \
+  cmake make pkg-config python3 python3-psutil python3-matplotlib \
   clang-19 llvm-19 llvm-19-dev llvm-19-tools libclang-19-dev libclang-rt-19-dev \
   libgtest-dev libgmock-dev \
   libbpf-dev bpftool systemtap-sdt-dev \

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""mapguard's benchmark: every workload built natively, with mapguard
+(detect=overlap and detect=hb, one binary) and with ThreadSanitizer, run side
+by side in one session. Prints a table of median wall time and peak RSS with
+ratios to native, plus the plugin's compile-time ratio.
+
+  bench/run.py                 full run (about a second per native workload),
+                               writes docs/performance.md and docs/performance.png
+  bench/run.py --smoke         tiny sizes, one run each: checks every variant
+                               runs and prints its figures (used by ctest)
+"""
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLANG = "clang++-19"
+VARIANTS = ["native", "overlap", "hb", "tsan"]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+
+
+def build(build_dir, out_dir):
+    lib = os.path.join(build_dir, "lib")
+    src = os.path.join(ROOT, "bench", "workloads.cpp")
+    common = [CLANG, "-std=c++20", "-O2", "-g", "-pthread", src]
+    bins = {
+        "native": os.path.join(out_dir, "native"),
+        "mapguard": os.path.join(out_dir, "mapguard"),
+        "tsan": os.path.join(out_dir, "tsan"),
+    }
+    sh(common + ["-o", bins["native"]])
+    sh(common + [f"-fplugin={lib}/mapguard.so", f"-I{ROOT}/runtime/include", f"-L{lib}",
+                 f"-Wl,-rpath,{lib}", "-lmapguard_rt", "-o", bins["mapguard"]])
+    sh(common + ["-fsanitize=thread", "-o", bins["tsan"]])
+    return bins
+
+
+def run_once(binary, workload, scale, env):
+    start = time.perf_counter()
+    proc = subprocess.Popen([binary, workload, str(scale)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _, _, rusage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out, err = proc.communicate()
+    if proc.returncode not in (0, None) or "checksum" not in out:
+        raise SystemExit(f"bench: {binary} {workload} failed (status {proc.returncode}): {err.strip()[:500]}")
+    return wall, rusage.ru_maxrss  # seconds, KiB
+
+
+def compile_ratio(build_dir, repeats):
+    lib = os.path.join(build_dir, "lib")
+    tu = os.path.join(ROOT, "tests", "e2e", "plugin", "third_party_headers.cpp")
+    base = [CLANG, "-std=c++20", "-O2", "-c", tu, "-o", os.devnull]
+    times = {"plain": [], "plugin": []}
+    for _ in range(repeats):
+        for kind, extra in (("plain", []), ("plugin", [f"-fplugin={lib}/mapguard.so"])):
+            start = time.perf_counter()
+            sh(base + extra)
+            times[kind].append(time.perf_counter() - start)
+    plain, plugin = statistics.median(times["plain"]), statistics.median(times["plugin"])
+    return plain, plugin
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    args = ap.parse_args()
+    scale = 0.01 if args.smoke else 1.0
+    repeats = 1 if args.smoke else args.repeats
+    if not os.path.exists(os.path.join(args.build, "lib", "mapguard.so")):
+        raise SystemExit(f"bench: {args.build}/lib/mapguard.so not found: build mapguard first (scripts/build.sh)")
+    with tempfile.TemporaryDirectory() as tmp:
+        bins = build(args.build, tmp)
+        workloads = sh([bins["native"]]).stdout.split()
+        results = {}
+        for w in workloads:
+            for v in VARIANTS:
+                binary = bins["mapguard"] if v in ("overlap", "hb") else bins[v]
+                env = dict(os.environ)
+                env["MAPGUARD_OPTIONS"] = f"detect={v}" if v in ("overlap", "hb") else ""
+                runs = [run_once(binary, w, scale, env) for _ in range(repeats)]
+                results[(w, v)] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
+                print(f"  {w:14s} {v:8s} {results[(w, v)][0]:8.3f} s  {results[(w, v)][1] / 1024:7.1f} MiB",
+                      flush=True)
+        plain, plugin = compile_ratio(args.build, 1 if args.smoke else 3)
+
+    lines = ["| workload | native s | overlap | hb | tsan | hb added time vs tsan | RSS overlap | RSS hb | RSS tsan |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for w in workloads:
+        n, nr = results[(w, "native")]
+        cells = [f"{results[(w, v)][0] / n:.2f}x" for v in ("overlap", "hb", "tsan")]
+        hb_added = results[(w, "hb")][0] - n
+        tsan_added = results[(w, "tsan")][0] - n
+        less = f"{tsan_added / hb_added:.1f}x less" if hb_added > 0 else "n/a"
+        rss = [f"{results[(w, v)][1] / nr:.2f}x" for v in ("overlap", "hb", "tsan")]
+        lines.append(f"| {w} | {n:.3f} | " + " | ".join(cells) + f" | {less} | " + " | ".join(rss) + " |")
+    table = "\n".join(lines)
+    print()
+    print(table)
+    print(f"\ncompile time, template-heavy TU (boost, nlohmann-json, fmt): plain {plain:.2f} s, "
+          f"with plugin {plugin:.2f} s, ratio {plugin / plain:.2f}x")
+    print("bench: all variants ran")
+    if args.smoke:
+        return
+    write_docs(workloads, results, table, plain, plugin)
+
+
+def write_docs(workloads, results, table, plain, plugin):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.27
+    for i, v in enumerate(("overlap", "hb", "tsan")):
+        ratios = [results[(w, v)][0] / results[(w, "native")][0] for w in workloads]
+        ax.bar([x + (i - 1) * width for x in range(len(workloads))], ratios, width, label=v)
+    ax.axhline(1.1, color="green", linestyle="--", linewidth=1, label="overlap target 1.1x")
+    ax.axhline(1.5, color="orange", linestyle="--", linewidth=1, label="hb target 1.5x")
+    ax.set_xticks(range(len(workloads)))
+    ax.set_xticklabels(workloads, rotation=15)
+    ax.set_ylabel("wall time / native")
+    ax.set_yscale("log")
+    ax.set_title("mapguard overhead vs ThreadSanitizer (lower is better)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(ROOT, "docs", "performance.png"), dpi=110)
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    with open(os.path.join(ROOT, "docs", "performance.md"), "w") as f:
+        f.write(f"""# Performance
+
+Measured by `bench/run.py` on {time.strftime('%Y-%m-%d')}: {cpu}, {os.cpu_count()} cores,
+{platform.platform()}. Each workload is built once natively, once with mapguard (run with
+`detect=overlap` and with `detect=hb`) and once with `-fsanitize=thread`, all `-O2 -g` with
+clang 19, and run side by side in one session; times are the median wall time of 3 runs,
+RSS the peak resident set. Ratios are to native. Re-run with `python3 bench/run.py`.
+
+{table}
+
+Compile time of a template-heavy translation unit (boost unordered, nlohmann-json, fmt):
+plain {plain:.2f} s, with the plugin {plugin:.2f} s: **{plugin / plain:.2f}x**.
+
+![ratios](performance.png)
+
+## Targets and where the time goes
+
+Targets (issue 6): `detect=overlap` ≤ 1.1x, `detect=hb` ≤ 1.5x and at least 5x less added time
+than ThreadSanitizer, peak RSS ≤ 1.5x, compile time ≤ 1.15x. Where the table misses them, the
+known causes are:
+
+- every instrumented call costs two out-of-line calls through the PLT into `libmapguard_rt.so`
+  plus one atomic read-modify-write on the map's state word at begin and at end; for cheap
+  operations on small hot maps (`private_maps`, `word_count`) that is the whole overhead. Fixes
+  that keep precision: merge adjacent read regions of one map in the pass, skip trivial reads
+  such as `end()`, and inline the fast path (a static runtime or LTO) instead of a PLT call;
+- `detect=hb` adds, per lock and unlock, a vector-clock join and an increment (intercepted
+  pthread calls), and after every release a per-map spin lock plus a frame-pointer stack walk
+  for the first access of the new epoch: synchronization-heavy workloads (`mutex_shared`,
+  `sync_heavy`) pay most. Caching the last map per thread and recording history stacks lazily
+  would cut it;
+- `iteration` pays per loop, not per element, so it stays close to native.
+
+The sidecar-attached column comes with the BPF sidecar (issue 5).
+""")
+
+
+if __name__ == "__main__":
+    main()
