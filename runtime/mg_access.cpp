@@ -187,58 +187,62 @@ using namespace mapguard;
 
 extern "C" {
 
-void __mapguard_read_begin(void *map, const mg_site *site) {
+}  // extern "C"
+
+namespace {
+
+// Read and iteration regions share one shape: count the region in the state
+// word (kReaderOne or kIterOne), then check for a writer. They never exclude
+// each other, so begin and end are a single fetch_add / fetch_sub.
+MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t unit) {
   MapShadow *s = g_shadow.Get(map);
   if (MG_UNLIKELY(!s)) return;
   ThreadState *thr = CurrentThread();
   PushRegion(thr, map, site);
-  uint64_t old = s->state.fetch_add(state::kReaderOne, std::memory_order_acquire);
-  if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, state::Readers(old));
+  uint64_t old = s->state.fetch_add(unit, std::memory_order_acquire);
+  if (MG_UNLIKELY(g_print_stats))
+    CountAccess(thr, s, map, site, unit == state::kReaderOne ? state::Readers(old) : 0);
   if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)) &&
       ReadBeginSlow(thr, s, map, site, old))
     return;
   if (g_detect_hb) HbOnRead(thr, s, map, site);
+}
+
+MG_ALWAYS_INLINE void EndSharedRegion(void *map, uint32_t kind, uint64_t unit) {
+  if (MG_UNLIKELY(!map)) return;  // the region was not active on this path
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  ThreadState *thr = CurrentThread();
+  int region = FindRegion(thr, map, kind);
+  if (MG_UNLIKELY(region < 0)) return;
+  // An iteration read the map up to its end: a write not ordered after this
+  // point races with the loop.
+  if (kind == MG_ITERATE && g_detect_hb)
+    HbOnRead(thr, s, map, thr->regions[region].site.load(std::memory_order_relaxed));
+  uint64_t old = s->state.fetch_sub(unit, std::memory_order_release);
+  if (MG_UNLIKELY(old & state::kFrozen)) WaitWhileFrozen(s);
+  RemoveRegion(thr, region);
+}
+
+}  // namespace
+
+extern "C" {
+
+void __mapguard_read_begin(void *map, const mg_site *site) {
+  BeginSharedRegion(map, site, state::kReaderOne);
 }
 
 void __mapguard_read_end(void *map, const mg_site *site) {
-  if (MG_UNLIKELY(!map)) return;
-  MapShadow *s = g_shadow.Get(map);
-  if (MG_UNLIKELY(!s)) return;
-  ThreadState *thr = CurrentThread();
-  int region = FindRegion(thr, map, site->kind);
-  if (MG_UNLIKELY(region < 0)) return;
-  uint64_t old = s->state.fetch_sub(state::kReaderOne, std::memory_order_release);
-  if (MG_UNLIKELY(old & state::kFrozen)) WaitWhileFrozen(s);
-  RemoveRegion(thr, region);
+  EndSharedRegion(map, site->kind, state::kReaderOne);
 }
 
 void __mapguard_iter_begin(void *map, const mg_site *site) {
-  MapShadow *s = g_shadow.Get(map);
-  if (MG_UNLIKELY(!s)) return;
-  ThreadState *thr = CurrentThread();
-  PushRegion(thr, map, site);
-  uint64_t old = s->state.fetch_add(state::kIterOne, std::memory_order_acquire);
-  if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
-  if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)) &&
-      ReadBeginSlow(thr, s, map, site, old))
-    return;
-  if (g_detect_hb) HbOnRead(thr, s, map, site);
+  BeginSharedRegion(map, site, state::kIterOne);
 }
 
 void __mapguard_iter_end(void *map, const mg_site *site) {
-  if (!map) return;  // the loop's region was not active on this path
-  MapShadow *s = g_shadow.Get(map);
-  if (MG_UNLIKELY(!s)) return;
-  ThreadState *thr = CurrentThread();
-  int region = FindRegion(thr, map, MG_ITERATE);
-  if (region < 0) return;
-  // The loop read the map up to here: a write not ordered after this point
-  // races with the iteration.
-  if (g_detect_hb) HbOnRead(thr, s, map, thr->regions[region].site.load(std::memory_order_relaxed));
-  uint64_t old = s->state.fetch_sub(state::kIterOne, std::memory_order_release);
-  if (MG_UNLIKELY(old & state::kFrozen)) WaitWhileFrozen(s);
-  RemoveRegion(thr, region);
   (void)site;
+  EndSharedRegion(map, MG_ITERATE, state::kIterOne);
 }
 
 void __mapguard_write_begin(void *map, const mg_site *site) {
