@@ -120,7 +120,7 @@ void ParseOptions(const char *text, const char *source, char *storage, size_t st
 
 void CheckRanges(const char *source) {
   if (g_flags.stack_depth < 1 || g_flags.stack_depth > kMaxFrames)
-    BadOption(source, "option '%s' must be between 1 and 128, got %s", "stack_depth", "another value");
+    BadOption(source, "option '%s' must be between 1 and 128%s", "stack_depth", "");
   if (g_flags.exitcode < 0 || g_flags.exitcode > 255)
     BadOption(source, "option '%s' must be between 0 and 255%s", "exitcode", "");
   if (strcmp(g_flags.detect, "hb") != 0 && strcmp(g_flags.detect, "overlap") != 0)

@@ -178,6 +178,30 @@ TEST_F(RuntimeState, BadOptionsStopWithOneClearLine) {
         mapguard::InitFlags();
       },
       ::testing::ExitedWithCode(64), "option 'verbosity' has no value");
+  EXPECT_EXIT(
+      {
+        setenv("MAPGUARD_OPTIONS", "stack_depth=0", 1);
+        mapguard::InitFlags();
+      },
+      ::testing::ExitedWithCode(64), "option 'stack_depth' must be between 1 and 128");
+  EXPECT_EXIT(
+      {
+        setenv("MAPGUARD_OPTIONS", "exitcode=300", 1);
+        mapguard::InitFlags();
+      },
+      ::testing::ExitedWithCode(64), "option 'exitcode' must be between 0 and 255");
+  EXPECT_EXIT(
+      {
+        setenv("MAPGUARD_OPTIONS", "report_wait_ms=-5", 1);
+        mapguard::InitFlags();
+      },
+      ::testing::ExitedWithCode(64), "option 'report_wait_ms' must not be negative");
+  EXPECT_EXIT(
+      {
+        setenv("MAPGUARD_OPTIONS", "detect=fast", 1);
+        mapguard::InitFlags();
+      },
+      ::testing::ExitedWithCode(64), "option 'detect' must be hb or overlap, got 'fast'");
 }
 
 TEST_F(RuntimeState, HaltOnErrorZeroKeepsGoingAndCounts) {
