@@ -24,6 +24,14 @@ const char *const kStandardWrites[] = {
 
 const char *const kBeginCalls[] = {"begin", "cbegin", "rbegin", "crbegin"};
 
+// Members that read nothing another thread's write can change: end() is a
+// sentinel (an address or a null node in both libstdc++ and libc++), the rest
+// return the container's functors, allocator or fixed limits. Not counting
+// them halves the cost of the common `m.find(k) != m.end()`.
+const char *const kStandardNonAccesses[] = {"end",           "cend",     "max_size",
+                                            "get_allocator", "key_comp", "value_comp",
+                                            "hash_function", "key_eq",   "max_bucket_count"};
+
 // Free functions in namespace std that take maps by reference.
 const char *const kStdFreeWrites[] = {"erase_if", "swap"};
 const char *const kStdFreeReads[] = {
@@ -227,6 +235,8 @@ std::optional<Classification> classifyCall(const std::string &mangledCallee,
     } else if (member != tracked.members.end()) {
       if (member->second == MemberOverride::Ignore) return std::nullopt;
       kind = member->second == MemberOverride::Read ? AccessKind::Read : AccessKind::Write;
+    } else if (standard && inList(d->base, kStandardNonAccesses)) {
+      return std::nullopt;
     } else if (standard) {
       bool write = inList(d->base, kStandardWrites) ||
                    (d->base == "max_load_factor" && !params.empty());
