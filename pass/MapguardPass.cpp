@@ -36,7 +36,7 @@ STATISTIC(NumReads, "Map read regions instrumented");
 STATISTIC(NumWrites, "Map write regions instrumented");
 STATISTIC(NumIterations, "Map iteration regions instrumented");
 STATISTIC(NumLifetimes, "Map constructions and destructions instrumented");
-STATISTIC(NumSkippedImplementation, "Functions skipped as library or tracked-class implementation");
+STATISTIC(NumLifetimeOnly, "Library or tracked-class functions where only map lifetimes are recorded");
 STATISTIC(NumSkippedOptOut, "Functions skipped by MAPGUARD_NO_INSTRUMENT");
 STATISTIC(NumAtomics, "Atomic operations and fences instrumented for happens-before");
 
@@ -320,13 +320,12 @@ class FunctionInstrumenter {
     return nullptr;
   }
 
-  AllocaInst *newSlot(const DebugLoc &dl) {
+  AllocaInst *newSlot() {
     BasicBlock &entry = F.getEntryBlock();
     IRBuilder<> b(&entry, entry.getFirstInsertionPt());
     auto *ptrTy = PointerType::getUnqual(F.getContext());
     AllocaInst *slot = b.CreateAlloca(ptrTy, nullptr, "mapguard.region");
     b.CreateStore(ConstantPointerNull::get(ptrTy), slot);
-    (void)dl;
     return slot;
   }
 
@@ -395,7 +394,7 @@ class FunctionInstrumenter {
         if (r.kind == AccessKind::Construct) continue;  // recorded once the constructor returned
         b.CreateCall(rt.begin(r.kind), {r.map, r.site});
         if (unwinds) {
-          r.slot = newSlot(cb->getDebugLoc());
+          r.slot = newSlot();
           b.CreateStore(r.map, r.slot);
         }
       }
@@ -425,7 +424,7 @@ class FunctionInstrumenter {
 
   void instrumentIteration(IterationRegion &it) {
     Region &r = it.region;
-    r.slot = newSlot(it.beginCall->getDebugLoc());
+    r.slot = newSlot();
     {
       IRBuilder<> b(it.beginCall);
       b.SetCurrentDebugLocation(it.beginCall->getDebugLoc());
@@ -537,7 +536,7 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
     }
     if (ClInstrumentAtomics) changed |= instrumentAtomics(*F, rt);
     bool implementation = isImplementationFunction(F->getName().str(), state_->tracked);
-    if (implementation) ++NumSkippedImplementation;
+    if (implementation) ++NumLifetimeOnly;
     changed |= FunctionInstrumenter(*F, rt, *state_, strings, sites, implementation).run();
   }
   return changed ? PreservedAnalyses::none() : PreservedAnalyses::all();

@@ -174,7 +174,7 @@ MG_NOINLINE bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const
   }
 }
 
-MG_NOINLINE void WriteEndSlow(ThreadState *thr, MapShadow *s, void *map, int region) {
+MG_NOINLINE void WriteEndSlow(ThreadState *thr, MapShadow *s, void *map) {
   // Still inside an outer write region of our own on this map: keep the flag.
   if (CountOwnRegions(thr, map, (1u << MG_WRITE) | (1u << MG_DESTROY), 0) > 1) return;
   uint64_t old = s->state.fetch_and(~state::kWriterMask, std::memory_order_release);
@@ -271,7 +271,7 @@ void __mapguard_write_end(void *map, const mg_site *site) {
   uint64_t expected = thr->slot + 1;
   if (MG_UNLIKELY(!s->state.compare_exchange_strong(expected, 0, std::memory_order_release,
                                                     std::memory_order_relaxed)))
-    WriteEndSlow(thr, s, map, region);
+    WriteEndSlow(thr, s, map);
   RemoveRegion(thr, region);
 }
 
@@ -310,7 +310,7 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
     if (g_print_stats) ForgetStats(s);
     s->state.store(0, std::memory_order_release);
   } else {
-    WriteEndSlow(thr, s, map, region);
+    WriteEndSlow(thr, s, map);
   }
   RemoveRegion(thr, region);
 }

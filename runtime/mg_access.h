@@ -13,7 +13,7 @@ void RemoveRegionSlow(ThreadState *thr, int index);
 void WaitWhileFrozen(MapShadow *s);
 bool ReadBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site, uint64_t old);
 bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site);
-void WriteEndSlow(ThreadState *thr, MapShadow *s, void *map, int region);
+void WriteEndSlow(ThreadState *thr, MapShadow *s, void *map);
 
 }  // namespace mapguard
 
