@@ -209,6 +209,23 @@ std::string prettyFunctionName(const std::string &demangledFunction) {
   return shorten(s);
 }
 
+// "std::unordered_map<K, V, std::hash<K>, std::equal_to<K>, A>" and the set
+// and multi forms: the layouts MG_SITE_HASHTABLE_LAYOUT describes. A custom
+// hasher or key_equal may hold state, which moves the counts in libstdc++.
+bool hasStandardHashtableLayout(const std::string &demangledContext) {
+  std::string cls = normalizeClassName(demangledContext);
+  bool isMap = cls == "std::unordered_map" || cls == "std::unordered_multimap";
+  bool isSet = cls == "std::unordered_set" || cls == "std::unordered_multiset";
+  if (!isMap && !isSet) return false;
+  std::string t = dropInlineNamespaces(demangledContext);
+  size_t open = t.find('<'), close = t.rfind('>');
+  if (open == std::string::npos || close == std::string::npos || close < open) return false;
+  std::vector<std::string> args = splitTopLevel(t.substr(open + 1, close - open - 1));
+  size_t hashArg = isMap ? 2 : 1;
+  return args.size() > hashArg + 1 && startsWith(args[hashArg], "std::hash<") &&
+         startsWith(args[hashArg + 1], "std::equal_to<");
+}
+
 std::optional<Classification> classifyCall(const std::string &mangledCallee,
                                            const TrackedClasses &tracked) {
   std::optional<Demangled> d = demangleFunction(mangledCallee);
@@ -221,6 +238,7 @@ std::optional<Classification> classifyCall(const std::string &mangledCallee,
     c.isMember = true;
     c.className = cls;
     c.mapType = shortTypeName(d->context);
+    c.hashtableLayout = hasStandardHashtableLayout(d->context);
     c.op = d->base;
     std::string shortName = cls.substr(cls.rfind("::") == std::string::npos ? 0 : cls.rfind("::") + 2);
     AccessKind kind;

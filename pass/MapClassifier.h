@@ -40,6 +40,9 @@ struct Classification {
   std::string mapType;    // short readable type, "std::map<int, int>"
   bool isMember = false;
   bool isBeginCall = false;  // begin/cbegin/rbegin/crbegin: may start an iteration
+  // A standard unordered container with the default hasher and key_equal,
+  // whose bucket and element counts sit where mg_site_flags says.
+  bool hashtableLayout = false;
   std::vector<MapOperand> operands;  // the map(s) touched, `this` first
 };
 

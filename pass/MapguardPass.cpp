@@ -50,7 +50,8 @@ namespace mapguard {
 namespace {
 
 // Mirrors struct mg_site in runtime/include/mapguard/interface.h.
-constexpr unsigned kAbiVersion = 1;
+constexpr unsigned kAbiVersion = 2;
+constexpr unsigned kSiteHashtableLayout = 1;  // MG_SITE_HASHTABLE_LAYOUT
 
 struct Runtime {
   StructType *siteTy;
@@ -64,7 +65,8 @@ struct Runtime {
     Type *i32 = Type::getInt32Ty(C);
     siteTy = StructType::getTypeByName(C, "struct.mg_site");
     if (!siteTy)
-      siteTy = StructType::create(C, {ptr, ptr, i32, i32, ptr, ptr, ptr, i32, i32}, "struct.mg_site");
+      siteTy = StructType::create(C, {ptr, ptr, i32, i32, ptr, ptr, ptr, i32, i32, i32, i32},
+                                  "struct.mg_site");
     FunctionType *fty = FunctionType::get(Type::getVoidTy(C), {ptr, ptr}, false);
     auto decl = [&](const char *name) {
       FunctionCallee f = M.getOrInsertFunction(name, fty);
@@ -204,13 +206,13 @@ class FunctionInstrumenter {
   }
 
   Constant *site(AccessKind kind, StringRef op, const DebugLoc &dl, const std::string &mapType,
-                 const std::string &mapName) {
+                 const std::string &mapName, unsigned flags = 0) {
     if (functionName.empty()) functionName = prettyFunctionName(demangle(F.getName().str()));
     SourcePos pos = positionOf(dl);
     std::string file = fullFileName(dl);
     std::string key = std::to_string(int(kind)) + "|" + op.str() + "|" + file + "|" +
                       std::to_string(pos.line) + ":" + std::to_string(pos.column) + "|" +
-                      functionName + "|" + mapType + "|" + mapName;
+                      functionName + "|" + mapType + "|" + mapName + "|" + std::to_string(flags);
     auto found = sites.find(key);
     if (found != sites.end()) return found->second;
     LLVMContext &C = F.getContext();
@@ -219,7 +221,8 @@ class FunctionInstrumenter {
         rt.siteTy, {string(op), string(file), ConstantInt::get(i32, pos.line),
                     ConstantInt::get(i32, pos.column), string(functionName), string(mapType),
                     string(mapName), ConstantInt::get(i32, unsigned(kind)),
-                    ConstantInt::get(i32, kAbiVersion)});
+                    ConstantInt::get(i32, kAbiVersion), ConstantInt::get(i32, flags),
+                    ConstantInt::get(i32, 0)});
     auto *gv = new GlobalVariable(*F.getParent(), rt.siteTy, true, GlobalValue::PrivateLinkage,
                                   init, ".mapguard.site");
     sites[key] = gv;
@@ -263,9 +266,10 @@ class FunctionInstrumenter {
           if (idx >= cb->arg_size() || !cb->getArgOperand(idx)->getType()->isPointerTy()) continue;
           std::string opName = c->op;
           if (op.argIndex > 0 && c->isMember) opName += " (argument)";
+          unsigned flags = op.argIndex == 0 && c->hashtableLayout ? kSiteHashtableLayout : 0;
           ic.regions.push_back({op.kind, cb->getArgOperand(idx),
                                 site(op.kind, opName, cb->getDebugLoc(), c->mapType,
-                                     op.argIndex == 0 || !c->isMember ? name : "")});
+                                     op.argIndex == 0 || !c->isMember ? name : "", flags)});
         }
         if (ic.regions.empty()) continue;
         if (c->isBeginCall && ClInstrumentIterations && !lifetimeOnly &&

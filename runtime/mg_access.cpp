@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "mg_hb.h"
+#include "mg_probes.h"
 #include "mg_report.h"
 #include "mg_stats.h"
 #include "mg_shadow.h"
@@ -25,6 +26,7 @@ MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *sit
   if (MG_LIKELY(d < kMaxRegions)) {
     thr->regions[d].map.store(map, std::memory_order_relaxed);
     thr->regions[d].site.store(site, std::memory_order_relaxed);
+    thr->regions[d].traced = false;
   }
   thr->depth.store(d + 1, std::memory_order_relaxed);
 }
@@ -199,6 +201,7 @@ MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t
   if (MG_UNLIKELY(!s)) return;
   ThreadState *thr = CurrentThread();
   PushRegion(thr, map, site);
+  if (MG_PROBE_ACTIVE(region_begin)) TraceRegionBegin(thr, map, site);
   uint64_t old = s->state.fetch_add(unit, std::memory_order_acquire);
   if (MG_UNLIKELY(g_print_stats))
     CountAccess(thr, s, map, site, unit == state::kReaderOne ? state::Readers(old) : 0);
@@ -221,6 +224,7 @@ MG_ALWAYS_INLINE void EndSharedRegion(void *map, uint32_t kind, uint64_t unit) {
     HbOnRead(thr, s, map, thr->regions[region].site.load(std::memory_order_relaxed));
   uint64_t old = s->state.fetch_sub(unit, std::memory_order_release);
   if (MG_UNLIKELY(old & state::kFrozen)) WaitWhileFrozen(s);
+  if (MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(thr, region, map, kind);
   RemoveRegion(thr, region);
 }
 
@@ -250,6 +254,7 @@ void __mapguard_write_begin(void *map, const mg_site *site) {
   if (MG_UNLIKELY(!s)) return;
   ThreadState *thr = CurrentThread();
   PushRegion(thr, map, site);
+  if (MG_PROBE_ACTIVE(region_begin)) TraceRegionBegin(thr, map, site);
   if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
   uint64_t expected = 0;
   if (MG_LIKELY(s->state.compare_exchange_strong(expected, thr->slot + 1,
@@ -268,10 +273,15 @@ void __mapguard_write_end(void *map, const mg_site *site) {
   ThreadState *thr = CurrentThread();
   int region = FindRegion(thr, map, site->kind);
   if (MG_UNLIKELY(region < 0)) return;
+  // Still the writer: the map's counts are ours to read.
+  if (MG_UNLIKELY(g_print_stats || mapguard_rehash_semaphore) &&
+      (site->flags & MG_SITE_HASHTABLE_LAYOUT))
+    NoteBucketCount(s, map);
   uint64_t expected = thr->slot + 1;
   if (MG_UNLIKELY(!s->state.compare_exchange_strong(expected, 0, std::memory_order_release,
                                                     std::memory_order_relaxed)))
     WriteEndSlow(thr, s, map);
+  if (MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(thr, region, map, site->kind);
   RemoveRegion(thr, region);
 }
 
@@ -281,6 +291,12 @@ void __mapguard_construct(void *map, const mg_site *site) {
   ThreadState *thr = CurrentThread();
   s->created_site.store(site, std::memory_order_relaxed);
   s->created_by.store(thr->number + 1, std::memory_order_relaxed);
+  // The constructor's bucket count, so the first growth counts as a rehash.
+  s->buckets.store((site->flags & MG_SITE_HASHTABLE_LAYOUT)
+                       ? *reinterpret_cast<const uint64_t *>(static_cast<char *>(map) + 8) + 1
+                       : 0,
+                   std::memory_order_relaxed);
+  if (MG_PROBE_ACTIVE(map_create)) TraceMapCreate(map, site);
   // A new map: nothing that happened at this address before concerns it.
   if (g_detect_hb) HbReset(s);
   if (g_print_stats) ForgetStats(s);
@@ -306,11 +322,15 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
     s->writer_site.store(nullptr, std::memory_order_relaxed);
     s->created_site.store(nullptr, std::memory_order_relaxed);
     s->created_by.store(0, std::memory_order_relaxed);
+    s->buckets.store(0, std::memory_order_relaxed);
     if (g_detect_hb) HbReset(s);
     if (g_print_stats) ForgetStats(s);
     s->state.store(0, std::memory_order_release);
+    if (MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(thr, region, map, MG_DESTROY);
+    if (MG_PROBE_ACTIVE(map_destroy)) TraceMapDestroy(map);
   } else {
     WriteEndSlow(thr, s, map);
+    if (MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(thr, region, map, MG_DESTROY);
   }
   RemoveRegion(thr, region);
 }

@@ -130,6 +130,8 @@ void CheckRanges(const char *source) {
   if (strcmp(g_flags.format, "text") != 0 && strcmp(g_flags.format, "json") != 0 &&
       strcmp(g_flags.format, "sarif") != 0)
     BadOption(source, "option 'format' must be text, json or sarif, got '%s'%s", g_flags.format, "");
+  if (g_flags.usdt_read_sample < 1)
+    BadOption(source, "option '%s' must be at least 1%s", "usdt_read_sample", "");
   if (g_flags.report_wait_ms < 0)
     BadOption(source, "option '%s' must not be negative%s", "report_wait_ms", "");
 }

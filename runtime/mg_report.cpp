@@ -16,6 +16,7 @@
 #include "mg_stack.h"
 #include "mg_stats.h"
 #include "mg_suppressions.h"
+#include "mg_probes.h"
 
 namespace mapguard {
 
@@ -743,6 +744,16 @@ const char *SharedLockHint(const mg_site *site, const ThreadState *t) {
 void Emit(const ReportData &d, MapShadow *s) {
   int rule = Suppressed(d);
   bool duplicate = rule < 0 && SeenBefore(d.site, d.have_other ? d.other.site : nullptr);
+  {
+    // Tell a tracing sidecar first: with halt_on_error the process ends below.
+    int k = int(d.kind);
+    uint32_t flags = (k >= 3 ? kProbeHappensBefore : 0) | (rule >= 0 ? kProbeSuppressed : 0) |
+                     (duplicate ? kProbeDuplicate : 0) |
+                     (rule < 0 && !duplicate && g_flags.halt_on_error ? kProbeHalting : 0);
+    TraceConflict(d.map, uint32_t(k % 3), d.current.thread.tid,
+                  d.have_other && d.other.thread.known ? d.other.thread.tid : 0, d.site,
+                  d.have_other ? d.other.site : nullptr, flags);
+  }
   if (rule >= 0) {
     CountSuppressionHit(rule);
   } else if (!duplicate) {

@@ -1,6 +1,7 @@
 // Runtime start-up and the low-level output helpers every file uses.
 #include "mg_rt.h"
 #include "mg_report.h"
+#include "mg_probes.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -40,6 +41,7 @@ __attribute__((constructor(101))) void InitRuntime() {
   InitFlags();
   InitReportOutput();
   CurrentThread();  // the main thread is T0
+  TraceInit();
   if (g_flags.verbosity >= 1) {
     static const char kMsg[] = "mapguard: runtime initialized\n";
     WriteAll(kMsg, sizeof(kMsg) - 1);

@@ -51,6 +51,7 @@ constexpr int kMaxFrames = 128;
 struct Region {
   std::atomic<void *> map;
   std::atomic<const mg_site *> site;
+  bool traced;  // its begin fired the region_begin probe (owner-only)
 };
 
 struct StackTrace {
@@ -87,6 +88,7 @@ struct ThreadState {
   // report hint "operator[] under a reader lock". Written by this thread only.
   static constexpr int kMaxSharedLocks = 8;
   std::atomic<const void *> shared_locks[kMaxSharedLocks];
+  uint32_t usdt_sample_tick;  // read regions seen while traced (usdt_read_sample)
 };
 
 // An epoch names one thread's clock value: (slot + 1) << 32 | clock; 0 is none.

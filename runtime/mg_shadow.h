@@ -66,7 +66,10 @@ struct MapShadow {
   std::atomic<SyncVar *> sync;
   // ---- print_stats=1 only ----
   std::atomic<struct MapStats *> stats;
-  uint64_t reserved[4];
+  // ---- print_stats=1 or a traced rehash probe: the bucket count the last
+  // write left, plus one; 0 while unknown (MG_SITE_HASHTABLE_LAYOUT maps only) ----
+  std::atomic<uint64_t> buckets;
+  uint64_t reserved[3];
 };
 static_assert(sizeof(MapShadow) == 128, "two cache lines per MapShadow");
 

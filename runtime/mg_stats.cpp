@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "mg_arena.h"
+#include "mg_lock_hint.h"
+#include "mg_probes.h"
 
 namespace mapguard {
 
@@ -14,6 +16,9 @@ struct MapStats {
   std::atomic<uint64_t> reads, writes, iterations;
   std::atomic<uint64_t> thread_mask;  // bit (slot % 64) per thread that touched the map
   std::atomic<uint32_t> max_readers;
+  std::atomic<uint64_t> rehashes;         // bucket-count changes after the first write
+  std::atomic<uint32_t> max_load_milli;   // largest size / bucket_count seen, x1000
+  bool has_buckets;                       // the type's layout lets us see buckets
   void *map;
   const mg_site *site;  // first access: type and name
   const mg_site *created;
@@ -48,19 +53,6 @@ uint64_t Total(const MapStats *m) {
   return m->reads.load() + m->writes.load() + m->iterations.load();
 }
 
-const char *StrategyHint(const MapStats *m, int threads) {
-  uint64_t total = Total(m);
-  uint64_t writes = m->writes.load();
-  if (threads <= 1) return "one thread: no lock needed";
-  if (writes * 10 <= total)
-    return "read-mostly from several threads: a reader-writer lock (std::shared_mutex) or a "
-           "copy-on-write snapshot";
-  if (writes * 10 >= total * 3)
-    return "write-heavy from several threads: shard the map by key (one lock per shard)";
-  return "mixed reads and writes from several threads: one mutex, held for short critical "
-         "sections";
-}
-
 }  // namespace
 
 MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
@@ -81,6 +73,26 @@ MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg
   uint32_t readers = readers_before + (site->kind == MG_READ ? 1 : 0);
   uint32_t seen = st->max_readers.load(std::memory_order_relaxed);
   while (readers > seen && !st->max_readers.compare_exchange_weak(seen, readers)) {
+  }
+}
+
+MG_NOINLINE void NoteBucketCount(MapShadow *s, void *map) {
+  // MG_SITE_HASHTABLE_LAYOUT: both standard libraries keep these here.
+  const uint64_t buckets = *reinterpret_cast<const uint64_t *>(static_cast<char *>(map) + 8);
+  const uint64_t size = *reinterpret_cast<const uint64_t *>(static_cast<char *>(map) + 24);
+  uint64_t before = s->buckets.exchange(buckets + 1, std::memory_order_relaxed);
+  bool rehashed = before != 0 && before - 1 != buckets;
+  if (rehashed) TraceRehash(map, before - 1, buckets, size);
+  if (!g_print_stats) return;
+  MapStats *st = s->stats.load(std::memory_order_acquire);
+  if (!st) return;  // CountAccess at the write's begin creates it
+  st->has_buckets = true;
+  if (rehashed) st->rehashes.fetch_add(1, std::memory_order_relaxed);
+  if (buckets) {
+    uint32_t load = uint32_t(size * 1000 / buckets);
+    uint32_t seen = st->max_load_milli.load(std::memory_order_relaxed);
+    while (load > seen && !st->max_load_milli.compare_exchange_weak(seen, load)) {
+    }
   }
 }
 
@@ -121,10 +133,19 @@ void PrintStats() {
                       m->created->line, m->created->column);
     len += snprintf(line + len, sizeof(line) - size_t(len),
                     "\n  accesses: %llu reads, %llu writes, %llu iterations; threads: %d; most "
-                    "concurrent readers: %u\n  hint: %s\n",
+                    "concurrent readers: %u\n",
                     (unsigned long long)m->reads.load(), (unsigned long long)m->writes.load(),
-                    (unsigned long long)m->iterations.load(), threads, m->max_readers.load(),
-                    StrategyHint(m, threads));
+                    (unsigned long long)m->iterations.load(), threads, m->max_readers.load());
+    if (m->has_buckets) {
+      unsigned load = m->max_load_milli.load();
+      len += snprintf(line + len, sizeof(line) - size_t(len),
+                      "  growth: %llu rehash%s; largest load factor: %u.%02u\n",
+                      (unsigned long long)m->rehashes.load(), m->rehashes.load() == 1 ? "" : "es",
+                      load / 1000, (load % 1000) / 10);
+    }
+    len += snprintf(line + len, sizeof(line) - size_t(len), "  hint: %s\n",
+                    LockStrategyHint(m->reads.load() + m->iterations.load(), m->writes.load(),
+                                     threads, 0));
     WriteAll(line, size_t(len) < sizeof(line) ? size_t(len) : sizeof(line) - 1);
   }
   static const char kEnd[] = "==================\n";

@@ -14,6 +14,9 @@ extern bool g_print_stats;
 // Counts one access; `readers_before` is the reader count the begin saw.
 MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                              uint32_t readers_before);
+// End of a write to a map with MG_SITE_HASHTABLE_LAYOUT, still inside the
+// write region: notes a changed bucket count (a rehash) and the load factor.
+MG_NOINLINE void NoteBucketCount(MapShadow *s, void *map);
 // The map is new or gone: later accesses at this address count for a new map.
 void ForgetStats(MapShadow *s);
 void PrintStats();

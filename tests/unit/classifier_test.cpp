@@ -47,6 +47,22 @@ TEST(Classifier, BeginCallsMayOpenIterations) {
   EXPECT_FALSE(classifyCall("_ZNKSt3mapIiiSt4lessIiESaISt4pairIKiiEEE8key_compEv", kStd));
 }
 
+TEST(Classifier, HashtableLayoutNeedsTheDefaultHasherAndEqual) {
+  auto set = classifyCall("_ZNSt13unordered_setIiSt4hashIiESt8equal_toIiESaIiEE6insertEOi", kStd);
+  ASSERT_TRUE(set);
+  EXPECT_TRUE(set->hashtableLayout);
+  auto umap = classifyCall("_ZNSt13unordered_mapINSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEEiSt4hashIS5_ESt8equal_toIS5_ESaISt4pairIKS5_iEEEixEOS5_", kStd);
+  ASSERT_TRUE(umap);
+  EXPECT_TRUE(umap->hashtableLayout);
+  // A stateful hasher may sit before the counts: no layout promise.
+  auto custom = classifyCall("_ZNSt13unordered_mapIii6MyHashSt8equal_toIiESaISt4pairIKiiEEE4findERS4_", kStd);
+  ASSERT_TRUE(custom);
+  EXPECT_FALSE(custom->hashtableLayout);
+  auto ordered = classifyCall("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEE6insertEOS4_", kStd);
+  ASSERT_TRUE(ordered);
+  EXPECT_FALSE(ordered->hashtableLayout);
+}
+
 TEST(Classifier, OtherMapArgumentsAreOperandsToo) {
   // map::swap(map&): both written.
   auto swap = classifyCall("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEE4swapERS6_", kStd);

@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define MG_ABI_VERSION 1
+#define MG_ABI_VERSION 2
 
 // What an instrumented call does to the map's structure.
 enum mg_access_kind {
@@ -21,6 +21,15 @@ enum mg_access_kind {
   MG_ITERATE = 2,    // a loop from begin() to the loop's exits
   MG_CONSTRUCT = 3,  // a constructor returned: the map is new
   MG_DESTROY = 4,    // the destructor: a write, then the shadow is retired
+};
+
+// What the plugin knows about the map's type at a site.
+enum mg_site_flags {
+  // A std::unordered_{map,set,multimap,multiset} with the default hasher and
+  // key_equal: libstdc++'s _Hashtable and libc++'s __hash_table then both keep
+  // the bucket count at byte offset 8 and the element count at offset 24,
+  // which lets the runtime see rehashes without calling into the map.
+  MG_SITE_HASHTABLE_LAYOUT = 1,
 };
 
 // One instrumented call site; emitted by the plugin as a private constant.
@@ -33,6 +42,8 @@ typedef struct mg_site {
   const char *map_name;  // what the code calls the map ("registry.entries"), or ""
   uint32_t kind;         // enum mg_access_kind
   uint32_t abi_version;  // MG_ABI_VERSION
+  uint32_t flags;        // enum mg_site_flags
+  uint32_t reserved;     // 0
 } mg_site;
 
 void __mapguard_read_begin(void *map, const mg_site *site);

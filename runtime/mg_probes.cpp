@@ -1,0 +1,77 @@
+// USDT probe sites and their semaphores; see mg_probes.h.
+#define _SDT_HAS_SEMAPHORES 1
+#include "mg_probes.h"
+
+#include <sys/sdt.h>
+#include <unistd.h>
+
+// The semaphores live in .probes, where <sys/sdt.h> tools look for them.
+#define MG_SEMAPHORE(name)                                                              \
+  __attribute__((section(".probes"), visibility("hidden"))) volatile unsigned short \
+      mapguard_##name##_semaphore = 0
+extern "C" {
+MG_SEMAPHORE(region_begin);
+MG_SEMAPHORE(region_end);
+MG_SEMAPHORE(map_create);
+MG_SEMAPHORE(map_destroy);
+MG_SEMAPHORE(rehash);
+MG_SEMAPHORE(conflict);
+MG_SEMAPHORE(init);
+}
+
+namespace mapguard {
+
+MG_NOINLINE void TraceRegionBegin(ThreadState *thr, void *map, const mg_site *site) {
+  int d = thr->depth.load(std::memory_order_relaxed);
+  if (d <= 0 || d > kMaxRegions) return;  // not recorded: its end could not match
+  int sample = g_flags.usdt_read_sample;
+  if (site->kind != MG_WRITE && site->kind != MG_DESTROY && sample > 1 &&
+      thr->usdt_sample_tick++ % uint32_t(sample) != 0)
+    return;
+  thr->regions[d - 1].traced = true;
+  unsigned long long m = reinterpret_cast<uintptr_t>(map), s = reinterpret_cast<uintptr_t>(site);
+  unsigned kind = site->kind;
+  int rate = sample > 1 ? sample : 1;
+  DTRACE_PROBE4(mapguard, region_begin, m, kind, s, rate);
+}
+
+MG_NOINLINE void TraceRegionEnd(ThreadState *thr, int region, void *map, uint32_t kind) {
+  if (region >= kMaxRegions || !thr->regions[region].traced) return;
+  thr->regions[region].traced = false;
+  unsigned long long m = reinterpret_cast<uintptr_t>(map);
+  DTRACE_PROBE2(mapguard, region_end, m, kind);
+}
+
+MG_NOINLINE void TraceMapCreate(void *map, const mg_site *site) {
+  unsigned long long m = reinterpret_cast<uintptr_t>(map), s = reinterpret_cast<uintptr_t>(site);
+  DTRACE_PROBE2(mapguard, map_create, m, s);
+}
+
+MG_NOINLINE void TraceMapDestroy(void *map) {
+  unsigned long long m = reinterpret_cast<uintptr_t>(map);
+  DTRACE_PROBE1(mapguard, map_destroy, m);
+}
+
+void TraceRehash(void *map, uint64_t old_buckets, uint64_t new_buckets, uint64_t size) {
+  if (!mapguard_rehash_semaphore) return;
+  unsigned long long m = reinterpret_cast<uintptr_t>(map);
+  DTRACE_PROBE4(mapguard, rehash, m, old_buckets, new_buckets, size);
+}
+
+void TraceConflict(void *map, uint32_t kind, int tid, int other_tid, const mg_site *site,
+                   const mg_site *other_site, uint32_t flags) {
+  if (!mapguard_conflict_semaphore) return;
+  unsigned long long m = reinterpret_cast<uintptr_t>(map), s = reinterpret_cast<uintptr_t>(site),
+                     o = reinterpret_cast<uintptr_t>(other_site);
+  DTRACE_PROBE7(mapguard, conflict, m, kind, tid, other_tid, s, o, flags);
+}
+
+// Fires at start-up, so a sidecar that launched the program knows the
+// runtime is there and how reads are sampled.
+void TraceInit() {
+  if (!mapguard_init_semaphore) return;
+  int pid = getpid(), sample = g_flags.usdt_read_sample, abi = MG_ABI_VERSION;
+  DTRACE_PROBE3(mapguard, init, pid, sample, abi);
+}
+
+}  // namespace mapguard

@@ -1,0 +1,54 @@
+// USDT probes (provider "mapguard") for the BPF sidecar in bpf/.
+//
+// Every probe has a semaphore that the kernel raises while a tracer is
+// attached (uprobe ref_ctr_offset; libbpf's attach_usdt sets it). The hot
+// path only tests the semaphore: untraced, a probe costs one load of a
+// read-mostly global and a not-taken branch, and its arguments are never
+// computed. Traced, everything happens in the NOINLINE Trace* functions.
+//
+// Ordering invariant the sidecar's overlap check relies on: a region's begin
+// probe fires before the region enters the map's state word, and its end
+// probe after it left, so the kernel's view of every region contains the
+// runtime's. Any overlap the runtime sees, the kernel sees too.
+#ifndef MAPGUARD_PROBES_H
+#define MAPGUARD_PROBES_H
+
+#include "mg_rt.h"
+
+extern "C" {
+// Names fixed by <sys/sdt.h>: <provider>_<probe>_semaphore.
+extern volatile unsigned short mapguard_region_begin_semaphore;
+extern volatile unsigned short mapguard_region_end_semaphore;
+extern volatile unsigned short mapguard_map_create_semaphore;
+extern volatile unsigned short mapguard_map_destroy_semaphore;
+extern volatile unsigned short mapguard_rehash_semaphore;
+}
+
+#define MG_PROBE_ACTIVE(name) MG_UNLIKELY(mapguard_##name##_semaphore != 0)
+
+namespace mapguard {
+
+// Conflict kinds as the probes number them (the overlap kind, whichever
+// detector found it): 0 writes, 1 read and write, 2 iteration and write.
+// Flags of the conflict probe:
+enum ConflictProbeFlags : uint32_t {
+  kProbeHappensBefore = 1,  // found by detect=hb, the accesses need not overlap
+  kProbeSuppressed = 2,     // matched a suppression: not printed
+  kProbeDuplicate = 4,      // dedup: same pair of source locations as before
+  kProbeHalting = 8,        // the process stops after this report
+};
+
+// Fire the probe (read and iteration regions 1 in usdt_read_sample) and mark
+// the region, so its end fires exactly when its begin did.
+MG_NOINLINE void TraceRegionBegin(ThreadState *thr, void *map, const mg_site *site);
+MG_NOINLINE void TraceRegionEnd(ThreadState *thr, int region, void *map, uint32_t kind);
+MG_NOINLINE void TraceMapCreate(void *map, const mg_site *site);
+MG_NOINLINE void TraceMapDestroy(void *map);
+void TraceRehash(void *map, uint64_t old_buckets, uint64_t new_buckets, uint64_t size);
+void TraceConflict(void *map, uint32_t kind, int tid, int other_tid, const mg_site *site,
+                   const mg_site *other_site, uint32_t flags);
+void TraceInit();
+
+}  // namespace mapguard
+
+#endif  // MAPGUARD_PROBES_H
