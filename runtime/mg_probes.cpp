@@ -3,7 +3,19 @@
 #include "mg_probes.h"
 
 #include <sys/sdt.h>
+#include <initializer_list>
 #include <unistd.h>
+
+// Probe sites as the 5-byte nop (0f 1f 44 00 00) rather than <sys/sdt.h>'s
+// 1-byte one: kernels with uprobe optimization (x86-64, Linux 6.16+) turn a
+// uprobe on a nop5 into a call to a trampoline after its first hit, several
+// times cheaper than the int3 trap every hit costs otherwise. Older kernels
+// and libbpf treat it as any other probed instruction. (_SDT_NOP is used
+// when a probe expands, so redefining it after the include takes effect.)
+#if defined(__x86_64__)
+#undef _SDT_NOP
+#define _SDT_NOP .nops 5
+#endif
 
 // The semaphores live in .probes, where <sys/sdt.h> tools look for them.
 #define MG_SEMAPHORE(name)                                                              \
@@ -21,6 +33,17 @@ MG_SEMAPHORE(init);
 
 namespace mapguard {
 
+namespace {
+// The sidecar's BPF program reads the site's strings with
+// bpf_probe_read_user, which cannot fault pages in: touch them first, so a
+// site whose strings were never read by the program still shows its name.
+void PrefaultSite(const mg_site *site) {
+  if (!site) return;
+  for (const char *s : {site->op, site->file, site->map_type, site->map_name})
+    if (s) (void)*static_cast<const volatile char *>(s);
+}
+}  // namespace
+
 MG_NOINLINE void TraceRegionBegin(ThreadState *thr, void *map, const mg_site *site) {
   int d = thr->depth.load(std::memory_order_relaxed);
   if (d <= 0 || d > kMaxRegions) return;  // not recorded: its end could not match
@@ -29,6 +52,7 @@ MG_NOINLINE void TraceRegionBegin(ThreadState *thr, void *map, const mg_site *si
       thr->usdt_sample_tick++ % uint32_t(sample) != 0)
     return;
   thr->regions[d - 1].traced = true;
+  PrefaultSite(site);
   unsigned long long m = reinterpret_cast<uintptr_t>(map), s = reinterpret_cast<uintptr_t>(site);
   unsigned kind = site->kind;
   int rate = sample > 1 ? sample : 1;
@@ -61,6 +85,8 @@ void TraceRehash(void *map, uint64_t old_buckets, uint64_t new_buckets, uint64_t
 void TraceConflict(void *map, uint32_t kind, int tid, int other_tid, const mg_site *site,
                    const mg_site *other_site, uint32_t flags) {
   if (!mapguard_conflict_semaphore) return;
+  PrefaultSite(site);
+  PrefaultSite(other_site);
   unsigned long long m = reinterpret_cast<uintptr_t>(map), s = reinterpret_cast<uintptr_t>(site),
                      o = reinterpret_cast<uintptr_t>(other_site);
   DTRACE_PROBE7(mapguard, conflict, m, kind, tid, other_tid, s, o, flags);

@@ -32,6 +32,7 @@ config.substitutions.append(("%mglib", lib))
 config.substitutions.append(("%mginc", inc))
 config.substitutions.append(("%expect_exit", f"python3 {os.path.join(inputs, 'expect_exit.py')}"))
 config.substitutions.append(("FileCheck", config.filecheck))
+config.substitutions.append(("%sidecar", os.path.join(config.mapguard_build, "bin", "mapguard-sidecar")))
 config.substitutions.append(("%sarif_multitool", os.path.join(config.mapguard_src, ".tools", "node_modules", ".bin", "sarif-multitool")))
 
 # Source lines marked "// MARK: name" in Inputs/*.h become FileCheck numeric

@@ -1,0 +1,84 @@
+// The sidecar under a racy program: the kernel's own overlap check sees the
+// same conflict the runtime reports (same process, map, kind and threads), so
+// the cross-check agrees and the sidecar exits with the program's status.
+// Each kind of overlap is forced with a parked thread (Inputs/test_sync.h).
+// A race the runtime finds only by happens-before (the accesses never
+// overlap) is listed as not comparable, not as a disagreement.
+// RUN: %clangxx_mg -O1 %s -o %t
+// RUN: %expect_exit 66 %sidecar --json %t.writes.json -- %t writes 2>&1 | FileCheck %s --check-prefix=WRITES
+// RUN: python3 %S/Inputs/check_summary.py %t.writes.json --matched writes --kernel-conflicts 1
+// RUN: %expect_exit 66 %sidecar -- %t read 2>&1 | FileCheck %s --check-prefix=READ
+// RUN: %expect_exit 66 %sidecar -- %t iterate 2>&1 | FileCheck %s --check-prefix=ITER
+// RUN: %expect_exit 66 %sidecar --json %t.hb.json -- %t hb-only 2>&1 | FileCheck %s --check-prefix=HB
+// RUN: python3 %S/Inputs/check_summary.py %t.hb.json --kernel-conflicts 0 --not-compared 1
+// WRITES: fatal error: concurrent map writes
+// WRITES: conflict heatmap (kernel, by pair of call sites):
+// WRITES-NEXT: 1x  racy_cross_check.cpp:[[#]] insert  <->  racy_cross_check.cpp:[[#]] operator[]
+// WRITES: cross-check: the kernel saw 1 conflict, the runtime reported 1: they agree
+// WRITES-NEXT: both: concurrent map writes on std::unordered_map<int, int, mg_test::BlockingHash> 'table' at 0x{{[0-9a-f]+}} (pid {{[0-9]+}}, tid {{[0-9]+}} and tid {{[0-9]+}})
+// READ: fatal error: concurrent map read and map write
+// READ: cross-check: the kernel saw 1 conflict, the runtime reported 1: they agree
+// READ-NEXT: both: concurrent map read and map write
+// ITER: fatal error: concurrent map iteration and map write
+// ITER: cross-check: the kernel saw 1 conflict, the runtime reported 1: they agree
+// ITER-NEXT: both: concurrent map iteration and map write
+// HB: fatal error: unsynchronized map writes
+// HB: cross-check: the kernel saw 0 conflicts, the runtime reported 1: they agree
+// HB-NEXT: not compared: concurrent map writes on {{.*}} (found by happens-before analysis
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <thread>
+#include <unordered_map>
+
+#include "test_sync.h"
+
+std::unordered_map<int, int, mg_test::BlockingHash> table;
+
+// A comparator that parks the armed thread inside the loop's first step.
+struct BlockingLess {
+  bool operator()(int a, int b) const {
+    mg_test::maybe_block(a);
+    mg_test::maybe_block(b);
+    return a < b;
+  }
+};
+
+int main(int argc, char **argv) {
+  const char *mode = argc > 1 ? argv[1] : "writes";
+  table.reserve(64);
+  table[1] = 1;  // not empty: lookups hash their key
+  if (!strcmp(mode, "writes")) {
+    mg_test::race([] { table.insert({mg_test::kBlockKey, 1}); }, [] { table[7] = 2; });
+  } else if (!strcmp(mode, "read")) {
+    mg_test::race([] { (void)table.count(mg_test::kBlockKey); }, [] { table[7] = 2; });
+  } else if (!strcmp(mode, "iterate")) {
+    std::map<int, int, BlockingLess> ordered{{1, 1}, {2, 2}};
+    mg_test::race(
+        [&] {
+          long sum = 0;
+          for (auto &kv : ordered) {
+            sum += kv.second;
+            mg_test::maybe_block(mg_test::kBlockKey);
+          }
+          (void)sum;
+        },
+        [&] { ordered[7] = 3; });
+  } else {
+    // Ordered in time by a relaxed flag and sleeps, never overlapping.
+    std::atomic<bool> done{false};
+    std::thread a([&] {
+      table[1] = 1;
+      done.store(true, std::memory_order_relaxed);
+    });
+    std::thread b([&] {
+      while (!done.load(std::memory_order_relaxed)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      table[2] = 2;
+    });
+    a.join();
+    b.join();
+  }
+  return 0;
+}
