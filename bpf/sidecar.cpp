@@ -128,7 +128,7 @@ Options ParseArgs(int argc, char **argv) {
       Usage(stdout);
       exit(0);
     } else if (a == "--pid") {
-      o.pid = ParseInt(a, next, 1, 1 << 30);
+      o.pid = ParseInt(a, next, 1, 2147483647);
       i++;
     } else if (a == "--runtime") {
       if (!next) Fail("option --runtime needs a path");
@@ -195,8 +195,10 @@ std::string RealPath(const std::string &p) {
 
 // The runtime library mapped into `pid`, or "" if it has none.
 std::string RuntimeOfProcess(int pid) {
-  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  if (!maps) Fail("no process with pid " + std::to_string(pid) + " (cannot read /proc/" + std::to_string(pid) + "/maps)");
+  if (kill(pid, 0) != 0 && errno == ESRCH) Fail("no process with pid " + std::to_string(pid));
+  std::string path = "/proc/" + std::to_string(pid) + "/maps";
+  std::ifstream maps(path);
+  if (!maps) Fail("cannot read " + path + ": " + strerror(errno));
   std::string line;
   while (std::getline(maps, line)) {
     size_t slash = line.find('/');
@@ -708,8 +710,14 @@ int main(int argc, char **argv) {
   std::vector<MapRow> rows = ReadMapStats();
 
   std::lock_guard<std::mutex> lock(g_state.mu);
-  // Launch mode: the program must have started the runtime we probed.
+  // Launch mode: the program must have started the runtime we probed. (127:
+  // it could not even be run, which the child already said.)
   if (child > 0 && g_state.inits.empty() && probe_hits == 0) {
+    if (target_status == 127) {
+      ring_buffer__free(rb);
+      mgs_bpf_destroy(g_bpf);
+      return 127;
+    }
     ring_buffer__free(rb);
     mgs_bpf_destroy(g_bpf);
     fprintf(stderr,

@@ -6,6 +6,9 @@ then waits until the file named by its first argument exists.
 
   pid      start the program, wait for READY, attach with --pid, wait for the
            sidecar's 'attached' line, let the program go on.
+  detach   as pid, but interrupt the sidecar (SIGINT) before letting the
+           program go on: the sidecar must summarize and detach, and the
+           program must run on to its normal end.
   metrics  launch the program under the sidecar with --metrics-port 0, wait for
            READY, scrape /metrics with curl, parse it strictly, print the
            samples ('metrics: ...'), check that /nope is a 404, let it go on.
@@ -15,13 +18,14 @@ Fails loudly (non-zero) on a timeout or a malformed response."""
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 ap = argparse.ArgumentParser()
-ap.add_argument("mode", choices=["pid", "metrics"])
+ap.add_argument("mode", choices=["pid", "detach", "metrics"])
 ap.add_argument("--sidecar", required=True)
 ap.add_argument("--json")
 if "--" not in sys.argv:
@@ -84,7 +88,7 @@ def parse_prometheus(text):
 err_path = os.path.join(tmp, "sidecar.err")
 err = open(err_path, "w")
 json_args = ["--json", args.json] if args.json else []
-if args.mode == "pid":
+if args.mode in ("pid", "detach"):
     prog = subprocess.Popen(program + [go], stdout=subprocess.PIPE, text=True)
     line = prog.stdout.readline()
     if not line.startswith("READY"):
@@ -94,9 +98,17 @@ if args.mode == "pid":
     if side.poll() is not None:
         print(read(err_path))
         die(f"the sidecar exited early with {side.returncode}")
-    open(go, "w").close()
-    prog_rc = prog.wait(timeout=60)
-    side_rc = side.wait(timeout=60)
+    if args.mode == "detach":
+        side.send_signal(signal.SIGINT)
+        side_rc = side.wait(timeout=60)
+        if prog.poll() is not None:
+            die(f"the program died with the sidecar ({prog.returncode})")
+        open(go, "w").close()
+        prog_rc = prog.wait(timeout=60)
+    else:
+        open(go, "w").close()
+        prog_rc = prog.wait(timeout=60)
+        side_rc = side.wait(timeout=60)
 else:
     ready = os.path.join(tmp, "ready")
     out = open(ready, "w")
