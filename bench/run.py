@@ -20,7 +20,13 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLANG = "clang++-19"
-VARIANTS = ["native", "overlap", "hb", "tsan"]
+VARIANTS = ["native", "overlap", "hb", "hb_noprobes", "tsan"]
+# Under the BPF sidecar every traced probe traps into the kernel (about 2 us
+# here), so these run at a smaller scale, each against native at that scale,
+# timed by the workload itself (the sidecar's own start-up is not counted).
+SIDECAR_VARIANTS = ["sidecar", "sidecar_sampled"]
+SIDECAR_SCALE = 0.005
+SIDECAR_READ_SAMPLE = 64
 
 
 def sh(cmd, **kw):
@@ -34,25 +40,31 @@ def build(build_dir, out_dir):
     bins = {
         "native": os.path.join(out_dir, "native"),
         "mapguard": os.path.join(out_dir, "mapguard"),
+        "mapguard_noprobes": os.path.join(out_dir, "mapguard_noprobes"),
         "tsan": os.path.join(out_dir, "tsan"),
     }
     sh(common + ["-o", bins["native"]])
     sh(common + [f"-fplugin={lib}/mapguard.so", f"-I{ROOT}/runtime/include", f"-L{lib}",
                  f"-Wl,-rpath,{lib}", "-lmapguard_rt", "-o", bins["mapguard"]])
+    noprobes = os.path.join(lib, "noprobes")
+    sh(common + [f"-fplugin={lib}/mapguard.so", f"-I{ROOT}/runtime/include", f"-L{noprobes}",
+                 f"-Wl,-rpath,{noprobes}", "-lmapguard_rt", "-o", bins["mapguard_noprobes"]])
     sh(common + ["-fsanitize=thread", "-o", bins["tsan"]])
     return bins
 
 
-def run_once(binary, workload, scale, env):
+def run_once(binary, workload, scale, env, prefix=()):
     start = time.perf_counter()
-    proc = subprocess.Popen([binary, workload, str(scale)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(list(prefix) + [binary, workload, str(scale)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, _, rusage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     out, err = proc.communicate()
     if proc.returncode not in (0, None) or "checksum" not in out:
-        raise SystemExit(f"bench: {binary} {workload} failed (status {proc.returncode}): {err.strip()[:500]}")
-    return wall, rusage.ru_maxrss  # seconds, KiB
+        raise SystemExit(f"bench: {' '.join(prefix)} {binary} {workload} failed (status {proc.returncode}): "
+                         f"{err.strip()[:500]}")
+    elapsed = float(out.split("elapsed")[1].split()[0])
+    return wall, rusage.ru_maxrss, elapsed  # seconds, KiB, the workload's own seconds
 
 
 def compile_ratio(build_dir, repeats):
@@ -83,15 +95,33 @@ def main():
         bins = build(args.build, tmp)
         workloads = sh([bins["native"]]).stdout.split()
         results = {}
+        sidecar = os.path.join(args.build, "bin", "mapguard-sidecar")
+        if not os.path.exists(sidecar):
+            raise SystemExit(f"bench: {sidecar} not found: build mapguard first (scripts/build.sh)")
+        side_scale = SIDECAR_SCALE * (0.2 if args.smoke else 1.0)
         for w in workloads:
             for v in VARIANTS:
-                binary = bins["mapguard"] if v in ("overlap", "hb") else bins[v]
+                binary = {"overlap": bins["mapguard"], "hb": bins["mapguard"],
+                          "hb_noprobes": bins["mapguard_noprobes"]}.get(v, bins.get(v))
                 env = dict(os.environ)
-                env["MAPGUARD_OPTIONS"] = f"detect={v}" if v in ("overlap", "hb") else ""
+                env["MAPGUARD_OPTIONS"] = {"overlap": "detect=overlap"}.get(v, "detect=hb" if v.startswith("hb") else "")
                 runs = [run_once(binary, w, scale, env) for _ in range(repeats)]
                 results[(w, v)] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
-                print(f"  {w:14s} {v:8s} {results[(w, v)][0]:8.3f} s  {results[(w, v)][1] / 1024:7.1f} MiB",
+                print(f"  {w:14s} {v:15s} {results[(w, v)][0]:8.3f} s  {results[(w, v)][1] / 1024:7.1f} MiB",
                       flush=True)
+            # The sidecar columns: the workload's own time, native vs traced.
+            env = dict(os.environ)
+            env["MAPGUARD_OPTIONS"] = ""
+            base = statistics.median(run_once(bins["native"], w, side_scale, env)[2] for _ in range(repeats))
+            for v in SIDECAR_VARIANTS:
+                prefix = [sidecar, "--quiet"]
+                if v == "sidecar_sampled":
+                    prefix += ["--read-sample", str(SIDECAR_READ_SAMPLE)]
+                env["MAPGUARD_OPTIONS"] = "detect=hb"
+                t = statistics.median(run_once(bins["mapguard"], w, side_scale, env, prefix + ["--"])[2]
+                                      for _ in range(repeats))
+                results[(w, v)] = (t / base, 0)
+                print(f"  {w:14s} {v:15s} {t:8.3f} s  ({t / base:.1f}x native at scale {side_scale})", flush=True)
         plain, plugin = compile_ratio(args.build, 1 if args.smoke else 3)
 
     lines = ["| workload | native s | overlap | hb | tsan | hb added time vs tsan | RSS overlap | RSS hb | RSS tsan |",
@@ -105,17 +135,28 @@ def main():
         rss = [f"{results[(w, v)][1] / nr:.2f}x" for v in ("overlap", "hb", "tsan")]
         lines.append(f"| {w} | {n:.3f} | " + " | ".join(cells) + f" | {less} | " + " | ".join(rss) + " |")
     table = "\n".join(lines)
+    probe_lines = ["| workload | hb, probes compiled out | hb, probes untraced | untraced probe cost | "
+                   f"sidecar attached | sidecar, reads 1 in {SIDECAR_READ_SAMPLE} |",
+                   "|---|---|---|---|---|---|"]
+    for w in workloads:
+        n = results[(w, "native")][0]
+        off, on = results[(w, "hb_noprobes")][0], results[(w, "hb")][0]
+        probe_lines.append(f"| {w} | {off / n:.2f}x | {on / n:.2f}x | {(on - off) / off * 100:+.1f}% | "
+                           f"{results[(w, 'sidecar')][0]:.1f}x | {results[(w, 'sidecar_sampled')][0]:.1f}x |")
+    probe_table = "\n".join(probe_lines)
     print()
     print(table)
+    print()
+    print(probe_table)
     print(f"\ncompile time, template-heavy TU (boost, nlohmann-json, fmt): plain {plain:.2f} s, "
           f"with plugin {plugin:.2f} s, ratio {plugin / plain:.2f}x")
     print("bench: all variants ran")
     if args.smoke:
         return
-    write_docs(workloads, results, table, plain, plugin)
+    write_docs(workloads, results, table, probe_table, plain, plugin)
 
 
-def write_docs(workloads, results, table, plain, plugin):
+def write_docs(workloads, results, table, probe_table, plain, plugin):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -184,7 +225,16 @@ per-workload numbers; not yet confirmed by a `perf` profile):
   happens-before lock.
 - `iteration` pays per loop, not per element, and stays within 3% of native.
 
-The sidecar-attached column comes with the BPF sidecar (issue 5).
+## USDT probes and the BPF sidecar
+
+The same `detect=hb` binary, run with the runtime's probe checks compiled out (`lib/noprobes/`, a
+build only the benchmark uses) and with them in place but no tracer attached: the difference is
+what the probes cost a program nobody traces. Then the same binary under `mapguard-sidecar`
+(every probe traced, and with reads sampled 1 in {SIDECAR_READ_SAMPLE} via `--read-sample`), at
+scale {SIDECAR_SCALE} against native at that scale, timed by the workload itself so the
+sidecar's start-up is not counted. See docs/sidecar.md for what the numbers mean in practice.
+
+{probe_table}
 """)
 
 

@@ -2,6 +2,7 @@
 // Each prints a checksum so the work cannot be optimized away. SCALE 1 runs
 // about a second natively on a 2-core machine; the smoke test uses less.
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -169,7 +170,12 @@ int main(int argc, char **argv) {
   double scale = argc > 2 ? std::atof(argv[2]) : 1.0;
   for (const auto &w : kWorkloads)
     if (!std::strcmp(w.name, argv[1])) {
-      std::printf("%s checksum %ld\n", w.name, w.fn(scale));
+      // Its own elapsed time too: under the sidecar, wall time would include
+      // loading and attaching the BPF program.
+      auto start = std::chrono::steady_clock::now();
+      long checksum = w.fn(scale);
+      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::printf("%s checksum %ld elapsed %.6f\n", w.name, checksum, elapsed);
       return 0;
     }
   std::fprintf(stderr, "workloads: unknown workload '%s' (run without arguments for the list)\n", argv[1]);

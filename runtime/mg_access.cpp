@@ -274,7 +274,7 @@ void __mapguard_write_end(void *map, const mg_site *site) {
   int region = FindRegion(thr, map, site->kind);
   if (MG_UNLIKELY(region < 0)) return;
   // Still the writer: the map's counts are ours to read.
-  if (MG_UNLIKELY(g_print_stats || mapguard_rehash_semaphore) &&
+  if ((MG_UNLIKELY(g_print_stats) || MG_PROBE_ACTIVE(rehash)) &&
       (site->flags & MG_SITE_HASHTABLE_LAYOUT))
     NoteBucketCount(s, map);
   uint64_t expected = thr->slot + 1;
