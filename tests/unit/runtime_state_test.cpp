@@ -198,6 +198,12 @@ TEST_F(RuntimeState, BadOptionsStopWithOneClearLine) {
       ::testing::ExitedWithCode(64), "option 'report_wait_ms' must not be negative");
   EXPECT_EXIT(
       {
+        setenv("MAPGUARD_OPTIONS", "usdt_read_sample=0", 1);
+        mapguard::InitFlags();
+      },
+      ::testing::ExitedWithCode(64), "option 'usdt_read_sample' must be at least 1");
+  EXPECT_EXIT(
+      {
         setenv("MAPGUARD_OPTIONS", "detect=fast", 1);
         mapguard::InitFlags();
       },
