@@ -202,6 +202,10 @@ MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t
   ThreadState *thr = CurrentThread();
   PushRegion(thr, map, site);
   if (MG_PROBE_ACTIVE(region_begin)) TraceRegionBegin(thr, map, site);
+  if (unit == state::kReaderOne) {
+    thr->last_read_map.store(map, std::memory_order_relaxed);
+    thr->last_read_site.store(site, std::memory_order_relaxed);
+  }
   uint64_t old = s->state.fetch_add(unit, std::memory_order_acquire);
   if (MG_UNLIKELY(g_print_stats))
     CountAccess(thr, s, map, site, unit == state::kReaderOne ? state::Readers(old) : 0);

@@ -16,6 +16,8 @@
 #include "mg_stack.h"
 #include "mg_stats.h"
 #include "mg_suppressions.h"
+
+#include <initializer_list>
 #include "mg_probes.h"
 
 namespace mapguard {
@@ -739,6 +741,35 @@ const char *SharedLockHint(const mg_site *site, const ThreadState *t) {
          "exclude other readers or writers; take the exclusive lock";
 }
 
+bool OpIn(const char *op, std::initializer_list<const char *> names) {
+  for (const char *n : names)
+    if (!strcmp(op, n)) return true;
+  return false;
+}
+
+// A lookup and then an insert on the same map by the same thread: the
+// classic check-then-act. The pair is only atomic if one exclusive lock
+// covers both; a lock held for the lookup alone ("partial lock") is not
+// enough. Names both call sites, so the hint lives in a runtime buffer.
+char g_hint_buf[768];
+const char *CheckThenInsertHint(const mg_site *write_site, const ThreadState *t, void *map) {
+  if (!t || !write_site || write_site->kind != MG_WRITE ||
+      !OpIn(write_site->op, {"insert", "emplace", "try_emplace", "operator[]", "insert_or_assign",
+                             "emplace_hint"}))
+    return nullptr;
+  if (t->last_read_map.load(std::memory_order_relaxed) != map) return nullptr;
+  const mg_site *lookup = t->last_read_site.load(std::memory_order_relaxed);
+  if (!lookup || !OpIn(lookup->op, {"count", "find", "contains"})) return nullptr;
+  snprintf(g_hint_buf, sizeof(g_hint_buf),
+           "check-then-insert: thread T%u looked the key up with %s() at %s:%u and then called "
+           "%s at %s:%u; unless one exclusive lock covers both calls, another thread can use the "
+           "map in between. Hold one std::unique_lock across the lookup and the insert, or drop "
+           "the lookup and use what insert()/try_emplace() returns",
+           t->number, lookup->op, StripPrefix(lookup->file), lookup->line, write_site->op,
+           StripPrefix(write_site->file), write_site->line);
+  return g_hint_buf;
+}
+
 // Prints (unless suppressed or a duplicate), then stops the process or
 // unfreezes the map and lets the program go on.
 void Emit(const ReportData &d, MapShadow *s) {
@@ -869,6 +900,8 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
   }
   g_data.hint = SharedLockHint(site, thr);
   if (!g_data.hint && other) g_data.hint = SharedLockHint(other_site, other);
+  if (!g_data.hint) g_data.hint = CheckThenInsertHint(site, thr, map);
+  if (!g_data.hint && other) g_data.hint = CheckThenInsertHint(other_site, other, map);
   Emit(g_data, s);
 }
 
@@ -895,6 +928,7 @@ MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void 
     g_data.other.thread.has_origin = false;
   }
   g_data.hint = SharedLockHint(site, thr);
+  if (!g_data.hint) g_data.hint = CheckThenInsertHint(site, thr, map);
   Emit(g_data, s);
 }
 

@@ -89,6 +89,11 @@ struct ThreadState {
   static constexpr int kMaxSharedLocks = 8;
   std::atomic<const void *> shared_locks[kMaxSharedLocks];
   uint32_t usdt_sample_tick;  // read regions seen while traced (usdt_read_sample)
+  // This thread's latest read region, for the check-then-insert hint: a
+  // report about its next write to the same map can say what it looked up.
+  // Written by the owner only; read by a reporter while the owner is frozen.
+  std::atomic<void *> last_read_map;
+  std::atomic<const mg_site *> last_read_site;
 };
 
 // An epoch names one thread's clock value: (slot + 1) << 32 | clock; 0 is none.
