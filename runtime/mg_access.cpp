@@ -1,10 +1,14 @@
 // The per-access hot path: begin and end of read, write and iteration regions.
 //
-// Each begin pushes the region on the thread's region stack and does one
-// atomic read-modify-write on the map's state word; each end does the
-// reverse. The common case (no other thread in a conflicting region, no
-// nesting) returns after that, with no lock and no allocation. Everything
-// else goes to the NOINLINE slow paths at the bottom of this file.
+// Each begin pushes the region on the thread's region stack. While only one
+// thread has used a map, that thread owns it (MapShadow::owner) and the stack
+// is the whole record: no atomic read-modify-write at all. Once a second
+// thread comes, ownership is revoked (the owner counts its open regions into
+// the state word from a signal handler) and from then on each begin does one
+// atomic read-modify-write on the map's state word and each end the reverse.
+// The common case (no other thread in a conflicting region, no nesting)
+// returns after that, with no lock and no allocation. Everything else goes to
+// the NOINLINE slow paths.
 #include "mg_access.h"
 
 #include <time.h>
@@ -21,14 +25,20 @@ namespace mapguard {
 
 namespace {
 
-MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *site) {
+MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *site, bool counted) {
   int d = thr->depth.load(std::memory_order_relaxed);
   if (MG_LIKELY(d < kMaxRegions)) {
     thr->regions[d].map.store(map, std::memory_order_relaxed);
     thr->regions[d].site.store(site, std::memory_order_relaxed);
     thr->regions[d].traced = false;
+    thr->regions[d].counted.store(counted, std::memory_order_relaxed);
   }
   thr->depth.store(d + 1, std::memory_order_relaxed);
+}
+
+// Past kMaxRegions nothing is recorded, so such regions are always counted.
+MG_ALWAYS_INLINE bool RegionCounted(ThreadState *thr, int index) {
+  return index >= kMaxRegions || thr->regions[index].counted.load(std::memory_order_relaxed);
 }
 
 // Index of the innermost region of `kind` on `map`, or -1 if there is none
@@ -58,13 +68,15 @@ MG_ALWAYS_INLINE void RemoveRegion(ThreadState *thr, int index) {
 }  // namespace
 
 // Regions of this thread on `map` whose kind is in `kinds` (a bit set of
-// 1 << mg_access_kind), not counting the innermost `skip_top` entries.
-int CountOwnRegions(ThreadState *thr, void *map, unsigned kinds, int skip_top) {
+// 1 << mg_access_kind), not counting the innermost `skip_top` entries; with
+// `counted_only`, just those in the map's state word.
+int CountOwnRegions(ThreadState *thr, void *map, unsigned kinds, int skip_top, bool counted_only) {
   int d = thr->depth.load(std::memory_order_relaxed);
   if (d > kMaxRegions) d = kMaxRegions;
   int n = 0;
   for (int i = 0; i < d - skip_top; i++) {
     if (thr->regions[i].map.load(std::memory_order_relaxed) != map) continue;
+    if (counted_only && !thr->regions[i].counted.load(std::memory_order_relaxed)) continue;
     if (kinds & (1u << thr->regions[i].site.load(std::memory_order_relaxed)->kind)) n++;
   }
   return n;
@@ -90,6 +102,9 @@ MG_NOINLINE void RemoveRegionSlow(ThreadState *thr, int index) {
                               std::memory_order_relaxed);
     thr->regions[j].site.store(thr->regions[j + 1].site.load(std::memory_order_relaxed),
                                std::memory_order_relaxed);
+    thr->regions[j].traced = thr->regions[j + 1].traced;
+    thr->regions[j].counted.store(thr->regions[j + 1].counted.load(std::memory_order_relaxed),
+                                  std::memory_order_relaxed);
   }
   thr->depth.store(d - 1, std::memory_order_relaxed);
 }
@@ -155,9 +170,9 @@ MG_NOINLINE bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const
     if (writer != 0 && writer != me)
       conflict = ConflictKind::kWrites;
     else if (state::Iterators(old) >
-             uint32_t(CountOwnRegions(thr, map, 1u << MG_ITERATE, /*skip_top=*/1)))
+             uint32_t(CountOwnRegions(thr, map, 1u << MG_ITERATE, /*skip_top=*/1, true)))
       conflict = ConflictKind::kIterationWrite;
-    else if (state::Readers(old) > uint32_t(CountOwnRegions(thr, map, 1u << MG_READ, 1)))
+    else if (state::Readers(old) > uint32_t(CountOwnRegions(thr, map, 1u << MG_READ, 1, true)))
       conflict = ConflictKind::kReadWrite;
     if (conflict) {
       if (Freeze(s, old)) {
@@ -178,9 +193,114 @@ MG_NOINLINE bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const
 
 MG_NOINLINE void WriteEndSlow(ThreadState *thr, MapShadow *s, void *map) {
   // Still inside an outer write region of our own on this map: keep the flag.
-  if (CountOwnRegions(thr, map, (1u << MG_WRITE) | (1u << MG_DESTROY), 0) > 1) return;
+  if (CountOwnRegions(thr, map, (1u << MG_WRITE) | (1u << MG_DESTROY), 0, true) > 1) return;
   uint64_t old = s->state.fetch_and(~state::kWriterMask, std::memory_order_release);
   if (old & state::kFrozen) WaitWhileFrozen(s);
+}
+
+// ---- Ownership ----
+
+namespace {
+
+constexpr uint64_t UnitOf(uint32_t kind) {
+  return kind == MG_READ ? state::kReaderOne : kind == MG_ITERATE ? state::kIterOne : 0;
+}
+
+// Counts one open region into the state word, as its begin would have.
+void CountRegion(ThreadState *thr, MapShadow *s, const mg_site *site) {
+  if (uint64_t unit = UnitOf(site->kind)) {
+    s->state.fetch_add(unit, std::memory_order_acq_rel);
+    return;
+  }
+  // A write (or destruction): take the writer field unless our own outer
+  // write holds it already. No other thread writes the state during a
+  // revocation, so this cannot fail for another writer.
+  uint64_t old = s->state.load(std::memory_order_relaxed);
+  while (state::Writer(old) == 0) {
+    if (s->state.compare_exchange_weak(old, old | (thr->slot + 1), std::memory_order_acq_rel,
+                                       std::memory_order_relaxed)) {
+      s->writer_site.store(site, std::memory_order_relaxed);
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+// Runs in this thread's signal handler, or in this thread itself once a
+// revocation has finished: every uncounted region on `map` enters the state.
+void ConvertOwnedRegions(ThreadState *thr, void *map) {
+  MapShadow *s = g_shadow.Get(map);
+  if (!s) return;
+  int d = thr->depth.load(std::memory_order_relaxed);
+  if (d > kMaxRegions) d = kMaxRegions;
+  for (int i = 0; i < d; i++) {
+    Region &r = thr->regions[i];
+    if (r.map.load(std::memory_order_relaxed) != map ||
+        r.counted.load(std::memory_order_relaxed))
+      continue;
+    CountRegion(thr, s, r.site.load(std::memory_order_relaxed));
+    r.counted.store(true, std::memory_order_relaxed);
+  }
+}
+
+// Another thread is about to use a map that `owner` (slot + 1) has used
+// alone so far. Ask the owner, by signal, to count its open regions on it;
+// then the map is shared. Concurrent revokers wait for the first.
+MG_NOINLINE void RevokeOwner(ThreadState *thr, MapShadow *s, void *map, uint32_t owner) {
+  uint32_t expected = owner;
+  if (owner != kOwnerRevoking &&
+      s->owner.compare_exchange_strong(expected, kOwnerRevoking, std::memory_order_acq_rel)) {
+    ThreadState *o = ThreadBySlot(owner - 1);
+    if (o && o != thr) {
+      // One request at a time per target thread.
+      int idle = 0;
+      while (!o->convert_state.compare_exchange_weak(idle, 1, std::memory_order_acq_rel)) {
+        idle = 0;
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, nullptr);
+      }
+      o->convert_map.store(map, std::memory_order_relaxed);
+      o->convert_state.store(1, std::memory_order_release);
+      bool asked = SignalThread(o);
+      for (int waited_us = 0; asked && waited_us < g_flags.report_wait_ms * 1000; waited_us += 20) {
+        if (o->convert_state.load(std::memory_order_acquire) == 2) break;
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, nullptr);
+      }
+      // Done, or given up (a thread with the signal blocked): either way no
+      // conversion may run after this. A late handler sees 0 and does nothing.
+      int st = o->convert_state.exchange(0, std::memory_order_acq_rel);
+      (void)st;
+    }
+    s->owner.store(kOwnerShared, std::memory_order_release);
+    return;
+  }
+  while (s->owner.load(std::memory_order_acquire) == kOwnerRevoking) {
+    struct timespec ts = {0, 20000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+// The region just pushed (uncounted, as the map looked owned) lost its map
+// to a revocation. Once the revocation is over (its signal, if any, has been
+// handled: no handler can run for it afterwards), count the thread's other
+// regions on the map that the handler did not. Returns true if the handler
+// counted the new region already; otherwise it is marked counted and the
+// caller counts it with its usual read-modify-write.
+MG_NOINLINE bool CountAfterRevocation(ThreadState *thr, MapShadow *s, void *map) {
+  while (s->owner.load(std::memory_order_acquire) == kOwnerRevoking) {
+    struct timespec ts = {0, 20000};
+    nanosleep(&ts, nullptr);
+  }
+  Region &top = thr->regions[thr->depth.load(std::memory_order_relaxed) - 1];
+  if (top.counted.load(std::memory_order_relaxed)) {
+    ConvertOwnedRegions(thr, map);
+    return true;
+  }
+  top.counted.store(true, std::memory_order_relaxed);
+  ConvertOwnedRegions(thr, map);
+  return false;
 }
 
 }  // namespace mapguard
@@ -193,6 +313,37 @@ extern "C" {
 
 namespace {
 
+enum class Opened {
+  kOwned,           // the thread owns the map: the region stays uncounted
+  kCountNow,        // shared: the caller counts it in the state word
+  kAlreadyCounted,  // a revocation's handler counted it: only check for conflicts
+};
+
+// Opens the region on the thread's stack, owned or counted (see Opened).
+MG_ALWAYS_INLINE Opened PushOwnedOrCounted(ThreadState *thr, MapShadow *s, void *map,
+                                           const mg_site *site) {
+  const uint32_t me = thr->slot + 1;
+  uint32_t owner = s->owner.load(std::memory_order_relaxed);
+  if (MG_UNLIKELY(owner != me)) {
+    if (owner == 0 && s->owner.compare_exchange_strong(owner, me, std::memory_order_relaxed)) {
+      owner = me;  // first user: it owns the map
+    } else if (owner != kOwnerShared && owner != me) {
+      RevokeOwner(thr, s, map, owner);
+      owner = kOwnerShared;
+    }
+  }
+  if (owner != me || MG_UNLIKELY(thr->depth.load(std::memory_order_relaxed) >= kMaxRegions)) {
+    PushRegion(thr, map, site, /*counted=*/true);
+    return Opened::kCountNow;
+  }
+  PushRegion(thr, map, site, /*counted=*/false);
+  // Published on our stack; a revocation signalled from now on will count it.
+  // If one started before, wait for it to end and count the region ourselves.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (MG_LIKELY(s->owner.load(std::memory_order_relaxed) == me)) return Opened::kOwned;
+  return CountAfterRevocation(thr, s, map) ? Opened::kAlreadyCounted : Opened::kCountNow;
+}
+
 // Read and iteration regions share one shape: count the region in the state
 // word (kReaderOne or kIterOne), then check for a writer. They never exclude
 // each other, so begin and end are a single fetch_add / fetch_sub.
@@ -200,18 +351,24 @@ MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t
   MapShadow *s = g_shadow.Get(map);
   if (MG_UNLIKELY(!s)) return;
   ThreadState *thr = CurrentThread();
-  PushRegion(thr, map, site);
+  Opened opened = PushOwnedOrCounted(thr, s, map, site);
   if (MG_PROBE_ACTIVE(region_begin)) TraceRegionBegin(thr, map, site);
   if (unit == state::kReaderOne) {
     thr->last_read_map.store(map, std::memory_order_relaxed);
     thr->last_read_site.store(site, std::memory_order_relaxed);
   }
-  uint64_t old = s->state.fetch_add(unit, std::memory_order_acquire);
-  if (MG_UNLIKELY(g_print_stats))
-    CountAccess(thr, s, map, site, unit == state::kReaderOne ? state::Readers(old) : 0);
-  if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)) &&
-      ReadBeginSlow(thr, s, map, site, old))
-    return;
+  if (MG_LIKELY(opened == Opened::kOwned)) {
+    if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
+  } else {
+    uint64_t old = opened == Opened::kCountNow
+                       ? s->state.fetch_add(unit, std::memory_order_acquire)
+                       : s->state.load(std::memory_order_acquire) - unit;
+    if (MG_UNLIKELY(g_print_stats))
+      CountAccess(thr, s, map, site, unit == state::kReaderOne ? state::Readers(old) : 0);
+    if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)) &&
+        ReadBeginSlow(thr, s, map, site, old))
+      return;
+  }
   if (g_detect_hb) HbOnRead(thr, s, map, site);
 }
 
@@ -226,8 +383,10 @@ MG_ALWAYS_INLINE void EndSharedRegion(void *map, uint32_t kind, uint64_t unit) {
   // point races with the loop.
   if (kind == MG_ITERATE && g_detect_hb)
     HbOnRead(thr, s, map, thr->regions[region].site.load(std::memory_order_relaxed));
-  uint64_t old = s->state.fetch_sub(unit, std::memory_order_release);
-  if (MG_UNLIKELY(old & state::kFrozen)) WaitWhileFrozen(s);
+  if (MG_UNLIKELY(RegionCounted(thr, region))) {
+    uint64_t old = s->state.fetch_sub(unit, std::memory_order_release);
+    if (MG_UNLIKELY(old & state::kFrozen)) WaitWhileFrozen(s);
+  }
   if (MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(thr, region, map, kind);
   RemoveRegion(thr, region);
 }
@@ -257,16 +416,18 @@ void __mapguard_write_begin(void *map, const mg_site *site) {
   MapShadow *s = g_shadow.Get(map);
   if (MG_UNLIKELY(!s)) return;
   ThreadState *thr = CurrentThread();
-  PushRegion(thr, map, site);
+  Opened opened = PushOwnedOrCounted(thr, s, map, site);
   if (MG_PROBE_ACTIVE(region_begin)) TraceRegionBegin(thr, map, site);
   if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
-  uint64_t expected = 0;
-  if (MG_LIKELY(s->state.compare_exchange_strong(expected, thr->slot + 1,
-                                                 std::memory_order_acquire,
-                                                 std::memory_order_relaxed)))
-    s->writer_site.store(site, std::memory_order_relaxed);
-  else if (WriteBeginSlow(thr, s, map, site))
-    return;
+  if (MG_UNLIKELY(opened != Opened::kOwned)) {
+    uint64_t expected = 0;
+    if (opened == Opened::kCountNow &&
+        s->state.compare_exchange_strong(expected, thr->slot + 1, std::memory_order_acquire,
+                                         std::memory_order_relaxed))
+      s->writer_site.store(site, std::memory_order_relaxed);
+    else if (WriteBeginSlow(thr, s, map, site))  // also: already counted by a revocation
+      return;
+  }
   if (g_detect_hb) HbOnWrite(thr, s, map, site);
 }
 
@@ -281,10 +442,12 @@ void __mapguard_write_end(void *map, const mg_site *site) {
   if ((MG_UNLIKELY(g_print_stats) || MG_PROBE_ACTIVE(rehash)) &&
       (site->flags & MG_SITE_HASHTABLE_LAYOUT))
     NoteBucketCount(s, map);
-  uint64_t expected = thr->slot + 1;
-  if (MG_UNLIKELY(!s->state.compare_exchange_strong(expected, 0, std::memory_order_release,
-                                                    std::memory_order_relaxed)))
-    WriteEndSlow(thr, s, map);
+  if (MG_UNLIKELY(RegionCounted(thr, region))) {
+    uint64_t expected = thr->slot + 1;
+    if (MG_UNLIKELY(!s->state.compare_exchange_strong(expected, 0, std::memory_order_release,
+                                                      std::memory_order_relaxed)))
+      WriteEndSlow(thr, s, map);
+  }
   if (MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(thr, region, map, site->kind);
   RemoveRegion(thr, region);
 }
@@ -295,6 +458,7 @@ void __mapguard_construct(void *map, const mg_site *site) {
   ThreadState *thr = CurrentThread();
   s->created_site.store(site, std::memory_order_relaxed);
   s->created_by.store(thr->number + 1, std::memory_order_relaxed);
+  s->owner.store(thr->slot + 1, std::memory_order_relaxed);  // its builder owns a new map
   // The constructor's bucket count, so the first growth counts as a rehash.
   s->buckets.store((site->flags & MG_SITE_HASHTABLE_LAYOUT)
                        ? *reinterpret_cast<const uint64_t *>(static_cast<char *>(map) + 8) + 1
@@ -319,7 +483,7 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
   ThreadState *thr = CurrentThread();
   int region = FindRegion(thr, map, MG_DESTROY);
   if (region < 0) return;
-  if (CountOwnRegions(thr, map, ~0u, 0) == 1) {
+  if (CountOwnRegions(thr, map, ~0u, 0, /*counted_only=*/false) == 1) {
     // The map is gone: whatever is built at this address next starts clean.
     uint64_t old = s->state.load(std::memory_order_acquire);
     if (old & state::kFrozen) WaitWhileFrozen(s);
@@ -330,10 +494,11 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
     if (g_detect_hb) HbReset(s);
     if (g_print_stats) ForgetStats(s);
     s->state.store(0, std::memory_order_release);
+    s->owner.store(0, std::memory_order_release);
     if (MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(thr, region, map, MG_DESTROY);
     if (MG_PROBE_ACTIVE(map_destroy)) TraceMapDestroy(map);
   } else {
-    WriteEndSlow(thr, s, map);
+    if (RegionCounted(thr, region)) WriteEndSlow(thr, s, map);
     if (MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(thr, region, map, MG_DESTROY);
   }
   RemoveRegion(thr, region);

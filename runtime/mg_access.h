@@ -7,7 +7,7 @@
 
 namespace mapguard {
 
-int CountOwnRegions(ThreadState *thr, void *map, unsigned kinds, int skip_top);
+int CountOwnRegions(ThreadState *thr, void *map, unsigned kinds, int skip_top, bool counted_only);
 int FindRegionSlow(ThreadState *thr, void *map, uint32_t kind);
 void RemoveRegionSlow(ThreadState *thr, int index);
 void WaitWhileFrozen(MapShadow *s);

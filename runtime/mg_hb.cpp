@@ -183,21 +183,22 @@ void HbOnRead(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
   s->hb_lock.Unlock();
 }
 
+// Runs only inside the thread's write region, after the overlap check let it
+// in: no other thread is then inside a region on this map (it would have
+// been reported), so the map's happens-before state is ours without hb_lock.
+// (Readers take hb_lock among themselves; they run inside their regions.)
 void HbOnWrite(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
   const uint64_t me = CurrentEpoch(thr);
-  s->hb_lock.Lock();
   uint64_t w = s->hb_write.load(std::memory_order_relaxed);
-  uint64_t r_now = s->hb_read.load(std::memory_order_relaxed);
-  if (w == me && (r_now == 0 || r_now == me)) {
+  uint64_t r = s->hb_read.load(std::memory_order_relaxed);
+  if (w == me && (r == 0 || r == me)) {
     // Same epoch as this thread's last write, and no other thread read since:
     // the recorded write stands for this one too.
-    s->hb_read.store(0, std::memory_order_relaxed);
-    s->hb_lock.Unlock();
+    if (r) s->hb_read.store(0, std::memory_order_relaxed);
     return;
   }
   const AccessInfo *earlier = nullptr;
   if (w && !HappensBefore(w, thr)) earlier = &s->write_info;
-  uint64_t r = s->hb_read.load(std::memory_order_relaxed);
   if (!earlier && r) {
     if (!IsReadSet(r)) {
       if (!HappensBefore(r, thr)) earlier = &s->read_info;
@@ -210,7 +211,6 @@ void HbOnWrite(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
   }
   if (earlier) {
     AccessInfo copy = *earlier;
-    s->hb_lock.Unlock();
     ReportUnsynchronized(KindOf(copy.site, site), thr, map, s, site, copy);
     return;
   }
@@ -218,7 +218,6 @@ void HbOnWrite(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
   s->hb_read.store(0, std::memory_order_relaxed);
   s->hb_write.store(me, std::memory_order_relaxed);
   s->write_info = Describe(thr, site);
-  s->hb_lock.Unlock();
 }
 
 }  // namespace mapguard

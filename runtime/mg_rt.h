@@ -52,6 +52,10 @@ struct Region {
   std::atomic<void *> map;
   std::atomic<const mg_site *> site;
   bool traced;  // its begin fired the region_begin probe (owner-only)
+  // The region is in the map's state word. False while the map is owned by
+  // this thread (see MapShadow::owner): then only this stack records it.
+  // Written by the owner and by its own signal handler (ConvertOwnedRegions).
+  std::atomic<bool> counted;
 };
 
 struct StackTrace {
@@ -94,6 +98,11 @@ struct ThreadState {
   // Written by the owner only; read by a reporter while the owner is frozen.
   std::atomic<void *> last_read_map;
   std::atomic<const mg_site *> last_read_site;
+  // Revocation handshake (see RevokeOwner): another thread asks this one, by
+  // signal, to count its uncounted regions on `convert_map` into the map's
+  // state word. 0 idle, 1 asked, 2 done.
+  std::atomic<int> convert_state;
+  std::atomic<void *> convert_map;
 };
 
 // An epoch names one thread's clock value: (slot + 1) << 32 | clock; 0 is none.
@@ -126,7 +135,12 @@ void CaptureStackFast(ThreadState *thr, StackTrace *out, int max_frames);
 // Asks `thr` (another live thread) for its current stack by signal; waits up
 // to report_wait_ms. Returns false if it did not answer.
 bool RequestStackOf(ThreadState *thr, StackTrace *out);
-void InstallStackSignalHandler();
+void InstallStackSignalHandler();  // idempotent, thread-safe
+// Sends `thr` the runtime's signal (the stack and ownership handshakes).
+bool SignalThread(ThreadState *thr);
+// In the signal handler: this thread's uncounted regions on `map` enter the
+// map's state word (mg_access.cpp).
+void ConvertOwnedRegions(ThreadState *thr, void *map);
 
 // Writes `len` bytes to the report stream with write(2), retrying short writes.
 void WriteAll(const char *buf, size_t len);

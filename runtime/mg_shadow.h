@@ -37,6 +37,8 @@ MG_ALWAYS_INLINE uint32_t Readers(uint64_t s) { return uint32_t((s & kReaderMask
 MG_ALWAYS_INLINE uint32_t Iterators(uint64_t s) { return uint32_t((s & kIterMask) >> kIterShift); }
 }  // namespace state
 static_assert(kMaxThreads < state::kWriterMask, "writer ids must fit the writer field");
+constexpr uint32_t kOwnerShared = 0xffffffffu;    // used by several threads
+constexpr uint32_t kOwnerRevoking = 0xfffffffeu;  // a revocation is under way
 
 // Who made an access, for the report about a later one.
 struct AccessInfo {
@@ -69,7 +71,15 @@ struct MapShadow {
   // ---- print_stats=1 or a traced rehash probe: the bucket count the last
   // write left, plus one; 0 while unknown (MG_SITE_HASHTABLE_LAYOUT maps only) ----
   std::atomic<uint64_t> buckets;
-  uint64_t reserved[3];
+  // ---- ownership: the overlap check without atomic read-modify-writes ----
+  // slot + 1 of the one thread that has used the map so far; its regions are
+  // kept only on its own region stack, not in `state`. The first access by
+  // another thread revokes ownership (RevokeOwner): the owner counts its
+  // open regions into `state` in a signal handler, then the map is shared
+  // for good (until it is destroyed). 0: no owner yet.
+  std::atomic<uint32_t> owner;
+  uint32_t reserved_owner_pad;
+  uint64_t reserved[2];
 };
 static_assert(sizeof(MapShadow) == 128, "two cache lines per MapShadow");
 

@@ -54,15 +54,23 @@ _Unwind_Reason_Code UnwindStep(struct _Unwind_Context *ctx, void *arg) {
 // never see it.
 int StackSignal() { return SIGRTMIN + 7; }
 
+// One signal, two requests: "capture your stack" (reports) and "count your
+// regions on this map" (ownership revocation, mg_access.cpp).
 void StackSignalHandler(int, siginfo_t *, void *) {
   int saved_errno = errno;
   ThreadState *thr = t_thread;
+  if (thr && thr->convert_state.load(std::memory_order_acquire) == 1) {
+    ConvertOwnedRegions(thr, thr->convert_map.load(std::memory_order_relaxed));
+    thr->convert_state.store(2, std::memory_order_release);
+  }
   if (thr && thr->stack_request.load(std::memory_order_acquire) == 1) {
     CaptureStack(&thr->requested_stack, 0);
     thr->stack_request.store(2, std::memory_order_release);
   }
   errno = saved_errno;
 }
+
+std::atomic<bool> g_handler_installed{false};
 
 }  // namespace
 
@@ -92,18 +100,32 @@ MG_NOINLINE void CaptureStackFast(ThreadState *thr, StackTrace *out, int max_fra
 }
 
 void InstallStackSignalHandler() {
+  if (g_handler_installed.load(std::memory_order_acquire)) return;
+  static SpinLock install_mu;
+  install_mu.Lock();
+  if (g_handler_installed.load(std::memory_order_relaxed)) {
+    install_mu.Unlock();
+    return;
+  }
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_sigaction = StackSignalHandler;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
   sigaction(StackSignal(), &sa, nullptr);
+  g_handler_installed.store(true, std::memory_order_release);
+  install_mu.Unlock();
+}
+
+bool SignalThread(ThreadState *thr) {
+  InstallStackSignalHandler();
+  return pthread_kill(static_cast<pthread_t>(thr->pthread_self_id), StackSignal()) == 0;
 }
 
 bool RequestStackOf(ThreadState *thr, StackTrace *out) {
   thr->requested_stack.size = 0;
   thr->stack_request.store(1, std::memory_order_release);
-  if (pthread_kill(static_cast<pthread_t>(thr->pthread_self_id), StackSignal()) != 0) {
+  if (!SignalThread(thr)) {
     thr->stack_request.store(0, std::memory_order_relaxed);
     return false;
   }

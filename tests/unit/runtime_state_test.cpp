@@ -25,6 +25,9 @@ const mg_site kCtor = Site(MG_CONSTRUCT, "constructor", 40);
 const mg_site kDtor = Site(MG_DESTROY, "destructor", 50);
 
 uint64_t StateOf(void *map) { return mapguard::g_shadow.Get(map)->state.load(); }
+uint32_t OwnerOf(void *map) { return mapguard::g_shadow.Get(map)->owner.load(); }
+// As if a second thread had used the map: every region is counted in state.
+void Share(void *map) { mapguard::g_shadow.Get(map)->owner.store(mapguard::kOwnerShared); }
 
 // Runs `in_region` on another thread between begin(map) and end(map).
 template <typename Fn>
@@ -50,6 +53,7 @@ class RuntimeState : public ::testing::Test {
 };
 
 TEST_F(RuntimeState, RegionsLeaveNoStateBehind) {
+  Share(map());
   __mapguard_read_begin(map(), &kRead);
   EXPECT_EQ(mapguard::state::Readers(StateOf(map())), 1u);
   __mapguard_read_end(map(), &kRead);
@@ -63,6 +67,7 @@ TEST_F(RuntimeState, RegionsLeaveNoStateBehind) {
 }
 
 TEST_F(RuntimeState, OneThreadNestingOnItsOwnMapIsNotAConflict) {
+  Share(map());
   __mapguard_iter_begin(map(), &kIter);
   __mapguard_read_begin(map(), &kRead);
   __mapguard_write_begin(map(), &kWrite);  // insert while iterating: same thread
@@ -92,6 +97,37 @@ TEST_F(RuntimeState, SequentialAccessesFromTwoThreadsDoNotOverlap) {
   __mapguard_write_begin(map(), &kWrite);
   __mapguard_write_end(map(), &kWrite);
   EXPECT_EQ(StateOf(map()), 0u);
+}
+
+TEST_F(RuntimeState, AMapOneThreadUsesIsOwnedAndCostsNoStateUpdates) {
+  __mapguard_iter_begin(map(), &kIter);
+  __mapguard_write_begin(map(), &kWrite);
+  EXPECT_EQ(StateOf(map()), 0u) << "an owned map's regions live on the owner's stack only";
+  EXPECT_NE(OwnerOf(map()), 0u);
+  __mapguard_write_end(map(), &kWrite);
+  __mapguard_iter_end(map(), &kIter);
+  EXPECT_EQ(StateOf(map()), 0u);
+}
+
+// The first access by a second thread revokes ownership: the owner, inside
+// its read region, counts it into the state word from a signal handler.
+TEST_F(RuntimeState, RevocationCountsTheOwnersOpenRegions) {
+  __mapguard_read_begin(map(), &kRead);  // this thread owns the map
+  ASSERT_EQ(StateOf(map()), 0u);
+  std::thread other([&] {
+    __mapguard_read_begin(map(), &kRead);
+    EXPECT_EQ(mapguard::state::Readers(StateOf(map())), 2u);
+    EXPECT_EQ(OwnerOf(map()), mapguard::kOwnerShared);
+    __mapguard_read_end(map(), &kRead);
+  });
+  other.join();
+  EXPECT_EQ(mapguard::state::Readers(StateOf(map())), 1u);
+  __mapguard_read_end(map(), &kRead);
+  EXPECT_EQ(StateOf(map()), 0u);
+  // Shared for good: this thread's regions are counted now.
+  __mapguard_write_begin(map(), &kWrite);
+  EXPECT_NE(mapguard::state::Writer(StateOf(map())), 0u);
+  __mapguard_write_end(map(), &kWrite);
 }
 
 TEST_F(RuntimeState, ConcurrentReadersAreFine) {
