@@ -244,42 +244,67 @@ void ConvertOwnedRegions(ThreadState *thr, void *map) {
   }
 }
 
+namespace {
+
+void SleepMicros(long us) {
+  struct timespec ts = {0, us * 1000};
+  nanosleep(&ts, nullptr);
+}
+
+// How long a thread waits on another's revocation before taking over: a
+// revoker can vanish (fork() keeps only the forking thread).
+int RevocationPatienceUs() { return 2 * g_flags.report_wait_ms * 1000 + 100000; }
+
+// Waits while a revocation of `s` is under way; afterwards the map is shared.
+void WaitRevoked(MapShadow *s) {
+  for (int waited = 0; s->owner.load(std::memory_order_acquire) == kOwnerRevoking; waited += 20) {
+    if (waited > RevocationPatienceUs()) {
+      uint32_t revoking = kOwnerRevoking;
+      s->owner.compare_exchange_strong(revoking, kOwnerShared, std::memory_order_acq_rel);
+      return;
+    }
+    SleepMicros(20);
+  }
+}
+
+}  // namespace
+
 // Another thread is about to use a map that `owner` (slot + 1) has used
 // alone so far. Ask the owner, by signal, to count its open regions on it;
 // then the map is shared. Concurrent revokers wait for the first.
 MG_NOINLINE void RevokeOwner(ThreadState *thr, MapShadow *s, void *map, uint32_t owner) {
   uint32_t expected = owner;
-  if (owner != kOwnerRevoking &&
-      s->owner.compare_exchange_strong(expected, kOwnerRevoking, std::memory_order_acq_rel)) {
-    ThreadState *o = ThreadBySlot(owner - 1);
-    if (o && o != thr) {
-      // One request at a time per target thread.
-      int idle = 0;
-      while (!o->convert_state.compare_exchange_weak(idle, 1, std::memory_order_acq_rel)) {
-        idle = 0;
-        struct timespec ts = {0, 50000};
-        nanosleep(&ts, nullptr);
-      }
-      o->convert_map.store(map, std::memory_order_relaxed);
-      o->convert_state.store(1, std::memory_order_release);
-      bool asked = SignalThread(o);
-      for (int waited_us = 0; asked && waited_us < g_flags.report_wait_ms * 1000; waited_us += 20) {
-        if (o->convert_state.load(std::memory_order_acquire) == 2) break;
-        struct timespec ts = {0, 20000};
-        nanosleep(&ts, nullptr);
-      }
-      // Done, or given up (a thread with the signal blocked): either way no
-      // conversion may run after this. A late handler sees 0 and does nothing.
-      int st = o->convert_state.exchange(0, std::memory_order_acq_rel);
-      (void)st;
-    }
-    s->owner.store(kOwnerShared, std::memory_order_release);
+  if (owner == kOwnerRevoking ||
+      !s->owner.compare_exchange_strong(expected, kOwnerRevoking, std::memory_order_acq_rel)) {
+    WaitRevoked(s);
     return;
   }
-  while (s->owner.load(std::memory_order_acquire) == kOwnerRevoking) {
-    struct timespec ts = {0, 20000};
-    nanosleep(&ts, nullptr);
+  ThreadState *o = ThreadBySlot(owner - 1);
+  if (o && o != thr) {
+    // One request at a time per target thread.
+    bool claimed = false;
+    for (int waited = 0; waited <= RevocationPatienceUs(); waited += 50) {
+      int idle = 0;
+      if (o->convert_state.compare_exchange_strong(idle, 3, std::memory_order_acq_rel)) {
+        claimed = true;
+        break;
+      }
+      SleepMicros(50);
+    }
+    if (claimed) {
+      o->convert_map.store(map, std::memory_order_relaxed);
+      o->convert_state.store(1, std::memory_order_release);  // the handler acts on 1 only
+      bool asked = SignalThread(o);
+      for (int waited = 0; asked && waited < g_flags.report_wait_ms * 1000; waited += 20) {
+        if (o->convert_state.load(std::memory_order_acquire) == 2) break;
+        SleepMicros(20);
+      }
+      // Done, or given up (the signal is blocked there): either way no
+      // conversion may run after this; a late handler sees 0 and does nothing.
+      o->convert_state.store(0, std::memory_order_release);
+    }
   }
+  s->owner.store(kOwnerShared, std::memory_order_release);
 }
 
 // The region just pushed (uncounted, as the map looked owned) lost its map
@@ -289,10 +314,7 @@ MG_NOINLINE void RevokeOwner(ThreadState *thr, MapShadow *s, void *map, uint32_t
 // counted the new region already; otherwise it is marked counted and the
 // caller counts it with its usual read-modify-write.
 MG_NOINLINE bool CountAfterRevocation(ThreadState *thr, MapShadow *s, void *map) {
-  while (s->owner.load(std::memory_order_acquire) == kOwnerRevoking) {
-    struct timespec ts = {0, 20000};
-    nanosleep(&ts, nullptr);
-  }
+  WaitRevoked(s);
   Region &top = thr->regions[thr->depth.load(std::memory_order_relaxed) - 1];
   if (top.counted.load(std::memory_order_relaxed)) {
     ConvertOwnedRegions(thr, map);

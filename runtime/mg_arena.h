@@ -3,6 +3,7 @@
 #ifndef MAPGUARD_ARENA_H
 #define MAPGUARD_ARENA_H
 
+#include <sched.h>
 #include <stddef.h>
 
 namespace mapguard {
@@ -13,9 +14,15 @@ void ArenaFree(void *p, size_t bytes);     // `bytes` as passed to ArenaAlloc
 // A spin lock for slow paths (sync objects, per-map happens-before state).
 struct SpinLock {
   volatile int word = 0;
+  // Critical sections are short, but a holder can be preempted (more threads
+  // than cores): after a while, give the CPU away instead of spinning on.
   void Lock() {
-    while (__atomic_exchange_n(&word, 1, __ATOMIC_ACQUIRE))
-      while (__atomic_load_n(&word, __ATOMIC_RELAXED)) __builtin_ia32_pause();
+    while (__atomic_exchange_n(&word, 1, __ATOMIC_ACQUIRE)) {
+      for (int spins = 0; __atomic_load_n(&word, __ATOMIC_RELAXED); spins++) {
+        if (spins < 128) __builtin_ia32_pause();
+        else sched_yield();
+      }
+    }
   }
   void Unlock() { __atomic_store_n(&word, 0, __ATOMIC_RELEASE); }
 };

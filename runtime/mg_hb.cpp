@@ -102,26 +102,26 @@ ConflictKind KindOf(const mg_site *earlier, const mg_site *later) {
 
 }  // namespace
 
-void Release(ThreadState *thr, const void *addr) {
+void Release(ThreadState *thr, const void *addr, bool held_exclusively) {
   SyncVar *sv = GetSync(addr, true);
   if (!sv) return;
-  sv->lock.Lock();
+  if (!held_exclusively) sv->lock.Lock();
   sv->vc.Join(thr->vc);
-  sv->lock.Unlock();
+  if (!held_exclusively) sv->lock.Unlock();
   thr->vc.Set(thr->slot, thr->vc.Get(thr->slot) + 1);
 }
 
-void Acquire(ThreadState *thr, const void *addr) {
+void Acquire(ThreadState *thr, const void *addr, bool held_exclusively) {
   SyncVar *sv = GetSync(addr, false);
   if (!sv) return;
-  sv->lock.Lock();
+  if (!held_exclusively) sv->lock.Lock();
   // The entry for our own slot below own_start is knowledge of the slot's
   // earlier owner; our own clock there must not be overwritten, so that
   // knowledge is kept in inherited_own instead.
   uint32_t theirs = sv->vc.Get(thr->slot);
   if (theirs < thr->own_start && theirs > thr->inherited_own) thr->inherited_own = theirs;
   thr->vc.Join(sv->vc);
-  sv->lock.Unlock();
+  if (!held_exclusively) sv->lock.Unlock();
 }
 
 void InitThreadClock(ThreadState *thr, const VectorClock *parent) {

@@ -21,8 +21,12 @@ struct SyncVar {
 };
 
 // The current thread's release/acquire on synchronization object `addr`.
-void Release(ThreadState *thr, const void *addr);
-void Acquire(ThreadState *thr, const void *addr);
+// `held_exclusively`: the caller holds `addr` as a lock no other thread can
+// hold at the same time (a mutex, a spin lock, a write-locked rwlock), so
+// every release and acquire on it is already serialized by the lock itself
+// and the SyncVar needs no lock of its own.
+void Release(ThreadState *thr, const void *addr, bool held_exclusively = false);
+void Acquire(ThreadState *thr, const void *addr, bool held_exclusively = false);
 
 // Sets up a new thread's clock: what its creator knew (`parent`, may be
 // null for the main thread), then a fresh epoch of its own in `slot`.

@@ -39,16 +39,20 @@ Fn Real(const char *name, const char *version = nullptr) {
     real_##name##_slot.store(real_##name, std::memory_order_relaxed);          \
   }
 
-MG_ALWAYS_INLINE void AcquireIf(bool ok, const void *addr) {
+MG_ALWAYS_INLINE void AcquireIf(bool ok, const void *addr, bool held_exclusively = false) {
   if (!ok || !g_detect_hb) return;
   ThreadState *thr = CurrentThread();
-  if (!thr->ignore_sync) Acquire(thr, addr);
+  if (!thr->ignore_sync) Acquire(thr, addr, held_exclusively);
 }
-MG_ALWAYS_INLINE void ReleaseOn(const void *addr) {
+MG_ALWAYS_INLINE void ReleaseOn(const void *addr, bool held_exclusively = false) {
   if (!g_detect_hb) return;
   ThreadState *thr = CurrentThread();
-  if (!thr->ignore_sync) Release(thr, addr);
+  if (!thr->ignore_sync) Release(thr, addr, held_exclusively);
 }
+// Just after taking, or just before giving up, a lock only one thread can
+// hold: the lock orders these SyncVar updates by itself.
+MG_ALWAYS_INLINE void AcquireHeld(bool ok, const void *lock) { AcquireIf(ok, lock, true); }
+MG_ALWAYS_INLINE void ReleaseHeld(const void *lock) { ReleaseOn(lock, true); }
 
 // Every acquire fence synchronizes with every earlier release fence: an
 // over-approximation of C++ fence semantics that can hide a race but never
@@ -63,30 +67,30 @@ extern "C" {
 int pthread_mutex_lock(pthread_mutex_t *m) {
   MG_REAL(int, pthread_mutex_lock, (pthread_mutex_t *));
   int rc = real_pthread_mutex_lock(m);
-  AcquireIf(rc == 0, m);
+  AcquireHeld(rc == 0, m);
   return rc;
 }
 int pthread_mutex_trylock(pthread_mutex_t *m) {
   MG_REAL(int, pthread_mutex_trylock, (pthread_mutex_t *));
   int rc = real_pthread_mutex_trylock(m);
-  AcquireIf(rc == 0, m);
+  AcquireHeld(rc == 0, m);
   return rc;
 }
 int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *t) {
   MG_REAL(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *));
   int rc = real_pthread_mutex_timedlock(m, t);
-  AcquireIf(rc == 0, m);
+  AcquireHeld(rc == 0, m);
   return rc;
 }
 int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t c, const struct timespec *t) {
   MG_REAL(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *));
   int rc = real_pthread_mutex_clocklock(m, c, t);
-  AcquireIf(rc == 0, m);
+  AcquireHeld(rc == 0, m);
   return rc;
 }
 int pthread_mutex_unlock(pthread_mutex_t *m) {
   MG_REAL(int, pthread_mutex_unlock, (pthread_mutex_t *));
-  ReleaseOn(m);
+  ReleaseHeld(m);
   return real_pthread_mutex_unlock(m);
 }
 
@@ -101,13 +105,25 @@ void NoteSharedLock(const void *l, bool held) {
       return;
     }
   }
+  if (held) thr->shared_locks_untracked++;
+  else if (thr->shared_locks_untracked > 0) thr->shared_locks_untracked--;
+}
+
+// Whether this thread may hold `l` for reading (when unsure: yes, which only
+// costs the SyncVar's own lock).
+bool HoldsForReading(const void *l) {
+  ThreadState *thr = CurrentThread();
+  if (thr->shared_locks_untracked > 0) return true;
+  for (const auto &slot : thr->shared_locks)
+    if (slot.load(std::memory_order_relaxed) == l) return true;
+  return false;
 }
 
 #define MG_RWLOCK_ACQUIRE(name, params, args, shared)     \
   int name params {                                      \
     MG_REAL(int, name, params);                          \
     int rc = real_##name args;                           \
-    AcquireIf(rc == 0, l);                               \
+    AcquireIf(rc == 0, l, !shared);                      \
     if (shared && rc == 0) NoteSharedLock(l, true);      \
     return rc;                                           \
   }
@@ -123,7 +139,8 @@ MG_RWLOCK_ACQUIRE(pthread_rwlock_clockwrlock,
                   (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t), false)
 int pthread_rwlock_unlock(pthread_rwlock_t *l) {
   MG_REAL(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
-  ReleaseOn(l);
+  // Readers release concurrently; a writer holds the lock alone.
+  ReleaseOn(l, !HoldsForReading(l));
   NoteSharedLock(l, false);
   return real_pthread_rwlock_unlock(l);
 }
@@ -132,36 +149,36 @@ int pthread_rwlock_unlock(pthread_rwlock_t *l) {
 int pthread_spin_lock(pthread_spinlock_t *l) {
   MG_REAL(int, pthread_spin_lock, (pthread_spinlock_t *));
   int rc = real_pthread_spin_lock(l);
-  AcquireIf(rc == 0, (const void *)(l));
+  AcquireHeld(rc == 0, (const void *)(l));
   return rc;
 }
 int pthread_spin_trylock(pthread_spinlock_t *l) {
   MG_REAL(int, pthread_spin_trylock, (pthread_spinlock_t *));
   int rc = real_pthread_spin_trylock(l);
-  AcquireIf(rc == 0, (const void *)(l));
+  AcquireHeld(rc == 0, (const void *)(l));
   return rc;
 }
 int pthread_spin_unlock(pthread_spinlock_t *l) {
   MG_REAL(int, pthread_spin_unlock, (pthread_spinlock_t *));
-  ReleaseOn((const void *)(l));
+  ReleaseHeld((const void *)(l));
   return real_pthread_spin_unlock(l);
 }
 
 // ---- condition variables (the GLIBC_2.3.2 versions are the current ones) ----
 int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
   MG_REAL(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *), "GLIBC_2.3.2");
-  ReleaseOn(m);
+  ReleaseHeld(m);
   int rc = real_pthread_cond_wait(c, m);
-  AcquireIf(true, m);  // the mutex is held again, whatever rc says
+  AcquireHeld(true, m);  // the mutex is held again, whatever rc says
   AcquireIf(rc == 0, c);
   return rc;
 }
 int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t) {
   MG_REAL(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *),
           "GLIBC_2.3.2");
-  ReleaseOn(m);
+  ReleaseHeld(m);
   int rc = real_pthread_cond_timedwait(c, m, t);
-  AcquireIf(true, m);
+  AcquireHeld(true, m);
   AcquireIf(rc == 0, c);
   return rc;
 }
@@ -169,9 +186,9 @@ int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
                            const struct timespec *t) {
   MG_REAL(int, pthread_cond_clockwait,
           (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *));
-  ReleaseOn(m);
+  ReleaseHeld(m);
   int rc = real_pthread_cond_clockwait(c, m, clk, t);
-  AcquireIf(true, m);
+  AcquireHeld(true, m);
   AcquireIf(rc == 0, c);
   return rc;
 }

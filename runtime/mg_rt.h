@@ -92,6 +92,7 @@ struct ThreadState {
   // report hint "operator[] under a reader lock". Written by this thread only.
   static constexpr int kMaxSharedLocks = 8;
   std::atomic<const void *> shared_locks[kMaxSharedLocks];
+  int shared_locks_untracked;  // read locks held beyond kMaxSharedLocks
   uint32_t usdt_sample_tick;  // read regions seen while traced (usdt_read_sample)
   // This thread's latest read region, for the check-then-insert hint: a
   // report about its next write to the same map can say what it looked up.
@@ -100,7 +101,8 @@ struct ThreadState {
   std::atomic<const mg_site *> last_read_site;
   // Revocation handshake (see RevokeOwner): another thread asks this one, by
   // signal, to count its uncounted regions on `convert_map` into the map's
-  // state word. 0 idle, 1 asked, 2 done.
+  // state word. 0 idle, 3 claimed by a revoker (filling in convert_map),
+  // 1 asked, 2 done.
   std::atomic<int> convert_state;
   std::atomic<void *> convert_map;
 };

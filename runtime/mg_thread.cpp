@@ -60,6 +60,11 @@ void AfterForkInChild() {
     g_slot_live[slot].store(false, std::memory_order_relaxed);
     g_free_slots[g_free_count++] = slot;
   }
+  // A handshake another thread had started with this one died with it.
+  if (me) {
+    me->convert_state.store(0, std::memory_order_relaxed);
+    me->stack_request.store(0, std::memory_order_relaxed);
+  }
   ResetReportLockAfterFork();
 }
 
