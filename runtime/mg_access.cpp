@@ -25,12 +25,13 @@ namespace mapguard {
 
 namespace {
 
-MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *site, bool counted) {
+MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *site, bool counted,
+                                 bool traced) {
   int d = thr->depth.load(std::memory_order_relaxed);
   if (MG_LIKELY(d < kMaxRegions)) {
     thr->regions[d].map.store(map, std::memory_order_relaxed);
     thr->regions[d].site.store(site, std::memory_order_relaxed);
-    thr->regions[d].traced = false;
+    thr->regions[d].traced = traced;
     thr->regions[d].counted.store(counted, std::memory_order_relaxed);
   }
   thr->depth.store(d + 1, std::memory_order_relaxed);
@@ -40,6 +41,11 @@ MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *sit
 MG_ALWAYS_INLINE bool RegionCounted(ThreadState *thr, int index) {
   return index >= kMaxRegions || thr->regions[index].counted.load(std::memory_order_relaxed);
 }
+
+MG_ALWAYS_INLINE bool RegionTraced(ThreadState *thr, int index) {
+  return index < kMaxRegions && thr->regions[index].traced;
+}
+
 
 // Index of the innermost region of `kind` on `map`, or -1 if there is none
 // (an end the plugin emits on a path where the region never began). The
@@ -63,6 +69,13 @@ MG_ALWAYS_INLINE void RemoveRegion(ThreadState *thr, int index) {
     return;
   }
   RemoveRegionSlow(thr, index);
+}
+
+// Pops the region, then fires its end probe if its begin fired.
+MG_ALWAYS_INLINE void CloseRegion(ThreadState *thr, int index, void *map, uint32_t kind) {
+  bool traced = RegionTraced(thr, index);
+  RemoveRegion(thr, index);
+  if (MG_UNLIKELY(traced) && MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(map, kind);
 }
 
 }  // namespace
@@ -344,6 +357,7 @@ enum class Opened {
 // Opens the region on the thread's stack, owned or counted (see Opened).
 MG_ALWAYS_INLINE Opened PushOwnedOrCounted(ThreadState *thr, MapShadow *s, void *map,
                                            const mg_site *site) {
+  const bool traced = MG_PROBE_ACTIVE(region_begin) && TraceRegionBegin(thr, map, site);
   const uint32_t me = thr->slot + 1;
   uint32_t owner = s->owner.load(std::memory_order_relaxed);
   if (MG_UNLIKELY(owner != me)) {
@@ -355,10 +369,10 @@ MG_ALWAYS_INLINE Opened PushOwnedOrCounted(ThreadState *thr, MapShadow *s, void 
     }
   }
   if (owner != me || MG_UNLIKELY(thr->depth.load(std::memory_order_relaxed) >= kMaxRegions)) {
-    PushRegion(thr, map, site, /*counted=*/true);
+    PushRegion(thr, map, site, /*counted=*/true, traced);
     return Opened::kCountNow;
   }
-  PushRegion(thr, map, site, /*counted=*/false);
+  PushRegion(thr, map, site, /*counted=*/false, traced);
   // Published on our stack; a revocation signalled from now on will count it.
   // If one started before, wait for it to end and count the region ourselves.
   std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -374,7 +388,6 @@ MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t
   if (MG_UNLIKELY(!s)) return;
   ThreadState *thr = CurrentThread();
   Opened opened = PushOwnedOrCounted(thr, s, map, site);
-  if (MG_PROBE_ACTIVE(region_begin)) TraceRegionBegin(thr, map, site);
   if (unit == state::kReaderOne) {
     thr->last_read_map.store(map, std::memory_order_relaxed);
     thr->last_read_site.store(site, std::memory_order_relaxed);
@@ -409,8 +422,7 @@ MG_ALWAYS_INLINE void EndSharedRegion(void *map, uint32_t kind, uint64_t unit) {
     uint64_t old = s->state.fetch_sub(unit, std::memory_order_release);
     if (MG_UNLIKELY(old & state::kFrozen)) WaitWhileFrozen(s);
   }
-  if (MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(thr, region, map, kind);
-  RemoveRegion(thr, region);
+  CloseRegion(thr, region, map, kind);
 }
 
 }  // namespace
@@ -439,7 +451,6 @@ void __mapguard_write_begin(void *map, const mg_site *site) {
   if (MG_UNLIKELY(!s)) return;
   ThreadState *thr = CurrentThread();
   Opened opened = PushOwnedOrCounted(thr, s, map, site);
-  if (MG_PROBE_ACTIVE(region_begin)) TraceRegionBegin(thr, map, site);
   if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
   if (MG_UNLIKELY(opened != Opened::kOwned)) {
     uint64_t expected = 0;
@@ -470,8 +481,7 @@ void __mapguard_write_end(void *map, const mg_site *site) {
                                                       std::memory_order_relaxed)))
       WriteEndSlow(thr, s, map);
   }
-  if (MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(thr, region, map, site->kind);
-  RemoveRegion(thr, region);
+  CloseRegion(thr, region, map, site->kind);
 }
 
 void __mapguard_construct(void *map, const mg_site *site) {
@@ -517,13 +527,12 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
     if (g_print_stats) ForgetStats(s);
     s->state.store(0, std::memory_order_release);
     s->owner.store(0, std::memory_order_release);
-    if (MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(thr, region, map, MG_DESTROY);
+    CloseRegion(thr, region, map, MG_DESTROY);
     if (MG_PROBE_ACTIVE(map_destroy)) TraceMapDestroy(map);
   } else {
     if (RegionCounted(thr, region)) WriteEndSlow(thr, s, map);
-    if (MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(thr, region, map, MG_DESTROY);
+    CloseRegion(thr, region, map, MG_DESTROY);
   }
-  RemoveRegion(thr, region);
 }
 
 }  // extern "C"

@@ -44,24 +44,23 @@ void PrefaultSite(const mg_site *site) {
 }
 }  // namespace
 
-MG_NOINLINE void TraceRegionBegin(ThreadState *thr, void *map, const mg_site *site) {
-  int d = thr->depth.load(std::memory_order_relaxed);
-  if (d <= 0 || d > kMaxRegions) return;  // not recorded: its end could not match
+MG_NOINLINE bool TraceRegionBegin(ThreadState *thr, void *map, const mg_site *site) {
+  // Called just before the region is pushed: past kMaxRegions it would not
+  // be recorded, and then its end could not tell that it fired.
+  if (thr->depth.load(std::memory_order_relaxed) >= kMaxRegions) return false;
   int sample = g_flags.usdt_read_sample;
   if (site->kind != MG_WRITE && site->kind != MG_DESTROY && sample > 1 &&
       thr->usdt_sample_tick++ % uint32_t(sample) != 0)
-    return;
-  thr->regions[d - 1].traced = true;
+    return false;
   PrefaultSite(site);
   unsigned long long m = reinterpret_cast<uintptr_t>(map), s = reinterpret_cast<uintptr_t>(site);
   unsigned kind = site->kind;
   int rate = sample > 1 ? sample : 1;
   DTRACE_PROBE4(mapguard, region_begin, m, kind, s, rate);
+  return true;
 }
 
-MG_NOINLINE void TraceRegionEnd(ThreadState *thr, int region, void *map, uint32_t kind) {
-  if (region >= kMaxRegions || !thr->regions[region].traced) return;
-  thr->regions[region].traced = false;
+MG_NOINLINE void TraceRegionEnd(void *map, uint32_t kind) {
   unsigned long long m = reinterpret_cast<uintptr_t>(map);
   DTRACE_PROBE2(mapguard, region_end, m, kind);
 }

@@ -7,9 +7,11 @@
 // computed. Traced, everything happens in the NOINLINE Trace* functions.
 //
 // Ordering invariant the sidecar's overlap check relies on: a region's begin
-// probe fires before the region enters the map's state word, and its end
-// probe after it left, so the kernel's view of every region contains the
-// runtime's. Any overlap the runtime sees, the kernel sees too.
+// probe fires before the region is pushed on the thread's stack (and so
+// before it can enter the map's state word, directly or by an ownership
+// revocation), and its end probe after it was popped, so the kernel's view of
+// every region contains the runtime's. Any overlap the runtime sees, the
+// kernel sees too.
 #ifndef MAPGUARD_PROBES_H
 #define MAPGUARD_PROBES_H
 
@@ -44,10 +46,12 @@ enum ConflictProbeFlags : uint32_t {
   kProbeHalting = 8,        // the process stops after this report
 };
 
-// Fire the probe (read and iteration regions 1 in usdt_read_sample) and mark
-// the region, so its end fires exactly when its begin did.
-MG_NOINLINE void TraceRegionBegin(ThreadState *thr, void *map, const mg_site *site);
-MG_NOINLINE void TraceRegionEnd(ThreadState *thr, int region, void *map, uint32_t kind);
+// Fires the begin probe (read and iteration regions 1 in usdt_read_sample)
+// just before the region is pushed; returns whether it fired, which the
+// region records (Region::traced) so its end fires exactly when its begin
+// did. The end fires just after the region is popped.
+MG_NOINLINE bool TraceRegionBegin(ThreadState *thr, void *map, const mg_site *site);
+MG_NOINLINE void TraceRegionEnd(void *map, uint32_t kind);
 MG_NOINLINE void TraceMapCreate(void *map, const mg_site *site);
 MG_NOINLINE void TraceMapDestroy(void *map);
 void TraceRehash(void *map, uint64_t old_buckets, uint64_t new_buckets, uint64_t size);
