@@ -7,6 +7,9 @@
 // RUN: %clangxx_mg -O1 %s -o %t
 // RUN: %expect_exit 66 %sidecar --json %t.writes.json -- %t writes 2>&1 | FileCheck %s --check-prefix=WRITES
 // RUN: python3 %S/Inputs/check_summary.py %t.writes.json --matched writes --kernel-conflicts 1
+// Next to a test suite: the racy program is a grandchild (a shell starts
+// it, as ctest would); the sidecar follows it and exits with the shell's 0.
+// RUN: %sidecar -- sh -c '%t writes; echo "suite goes on"' 2>&1 | FileCheck %s --check-prefix=SUITE
 // RUN: %expect_exit 66 %sidecar -- %t read 2>&1 | FileCheck %s --check-prefix=READ
 // RUN: %expect_exit 66 %sidecar -- %t iterate 2>&1 | FileCheck %s --check-prefix=ITER
 // RUN: %expect_exit 66 %sidecar --json %t.hb.json -- %t hb-only 2>&1 | FileCheck %s --check-prefix=HB
@@ -16,6 +19,11 @@
 // WRITES-NEXT: 1x  racy_cross_check.cpp:[[#]] insert  <->  racy_cross_check.cpp:[[#]] operator[]
 // WRITES: cross-check: the kernel saw 1 conflict, the runtime reported 1: they agree
 // WRITES-NEXT: both: concurrent map writes on std::unordered_map<int, int, mg_test::BlockingHash> 'table' at 0x{{[0-9a-f]+}} (pid {{[0-9]+}}, tid {{[0-9]+}} and tid {{[0-9]+}})
+// SUITE: fatal error: concurrent map writes
+// SUITE: suite goes on
+// SUITE: mapguard-sidecar: the program exited with status 0
+// SUITE: cross-check: the kernel saw 1 conflict, the runtime reported 1: they agree
+// SUITE-NEXT: both: concurrent map writes
 // READ: fatal error: concurrent map read and map write
 // READ: cross-check: the kernel saw 1 conflict, the runtime reported 1: they agree
 // READ-NEXT: both: concurrent map read and map write
