@@ -129,6 +129,31 @@ static __always_inline struct mgs_map_stats *stats_for(struct mgs_map_key *key, 
   return ms;
 }
 
+/* One conflict event, the kernel's own or the runtime's report, with the
+ * readable text of both call sites (read now: the process may be gone by the
+ * time user space looks). */
+static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 tid, __u32 other_tid,
+                                       __u64 map, __u32 kind, __u32 flags, __u64 site,
+                                       __u64 other_site) {
+  struct mgs_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    __sync_fetch_and_add(&counters.events_lost, 1);
+    return;
+  }
+  e->type = type;
+  e->tgid = tgid;
+  e->tid = tid;
+  e->other_tid = other_tid;
+  e->map = map;
+  e->kind = kind;
+  e->flags = flags;
+  e->time_ns = bpf_ktime_get_ns();
+  read_site(&e->site, site);
+  read_site(&e->other_site, other_site);
+  read_type(e->type_name, e->map_name, site);
+  bpf_ringbuf_submit(e, 0);
+}
+
 static __always_inline void emit_conflict(__u32 tgid, __u32 tid, __u64 map, __u32 kind,
                                           __u64 site, __u32 other_tid, __u64 other_site) {
   __sync_fetch_and_add(&counters.kernel_conflicts, 1);
@@ -138,23 +163,7 @@ static __always_inline void emit_conflict(__u32 tgid, __u32 tid, __u64 map, __u3
     other_tid = 0;
     other_site = 0;
   }
-  struct mgs_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    __sync_fetch_and_add(&counters.events_lost, 1);
-    return;
-  }
-  e->type = MGS_EV_KERNEL_CONFLICT;
-  e->tgid = tgid;
-  e->tid = tid;
-  e->other_tid = other_tid;
-  e->map = map;
-  e->kind = kind;
-  e->flags = 0;
-  e->time_ns = bpf_ktime_get_ns();
-  read_site(&e->site, site);
-  read_site(&e->other_site, other_site);
-  read_type(e->type_name, e->map_name, site);
-  bpf_ringbuf_submit(e, 0);
+  emit_event(MGS_EV_KERNEL_CONFLICT, tgid, tid, other_tid, map, kind, 0, site, other_site);
 }
 
 SEC("usdt")
@@ -331,23 +340,7 @@ int BPF_USDT(conflict, __u64 map, __u32 kind, int tid, int other_tid, __u64 site
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
   if (!is_tracked(tgid)) return 0;
   __sync_fetch_and_add(&counters.probe_hits, 1);
-  struct mgs_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    __sync_fetch_and_add(&counters.events_lost, 1);
-    return 0;
-  }
-  e->type = MGS_EV_RUNTIME_CONFLICT;
-  e->tgid = tgid;
-  e->tid = tid;
-  e->other_tid = other_tid;
-  e->map = map;
-  e->kind = kind;
-  e->flags = flags;
-  e->time_ns = bpf_ktime_get_ns();
-  read_site(&e->site, site);
-  read_site(&e->other_site, other_site);
-  read_type(e->type_name, e->map_name, site);
-  bpf_ringbuf_submit(e, 0);
+  emit_event(MGS_EV_RUNTIME_CONFLICT, tgid, tid, other_tid, map, kind, flags, site, other_site);
   return 0;
 }
 
