@@ -380,9 +380,10 @@ MG_ALWAYS_INLINE Opened PushOwnedOrCounted(ThreadState *thr, MapShadow *s, void 
   return CountAfterRevocation(thr, s, map) ? Opened::kAlreadyCounted : Opened::kCountNow;
 }
 
-// Read and iteration regions share one shape: count the region in the state
-// word (kReaderOne or kIterOne), then check for a writer. They never exclude
-// each other, so begin and end are a single fetch_add / fetch_sub.
+// Read and iteration regions share one shape: unless the thread owns the
+// map, count the region in the state word (kReaderOne or kIterOne), then
+// check for a writer. They never exclude each other, so begin and end are a
+// single fetch_add / fetch_sub.
 MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t unit) {
   MapShadow *s = g_shadow.Get(map);
   if (MG_UNLIKELY(!s)) return;
