@@ -146,14 +146,8 @@ void HbReset(MapShadow *s) {
   s->hb_lock.Unlock();
 }
 
-void HbOnRead(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
-  const uint64_t me = CurrentEpoch(thr);
-  // Same epoch as this thread's last read: nothing new to check or record.
-  uint64_t r0 = s->hb_read.load(std::memory_order_relaxed);
-  if (r0 == me) return;
-  // Reading what this thread wrote in this epoch: any thread ordered after
-  // the write is ordered after this read too, so there is nothing to record.
-  if (r0 == 0 && s->hb_write.load(std::memory_order_relaxed) == me) return;
+MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                              uint64_t me) {
   s->hb_lock.Lock();
   uint64_t w = s->hb_write.load(std::memory_order_relaxed);
   if (w && !HappensBefore(w, thr)) {
@@ -187,16 +181,10 @@ void HbOnRead(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
 // in: no other thread is then inside a region on this map (it would have
 // been reported), so the map's happens-before state is ours without hb_lock.
 // (Readers take hb_lock among themselves; they run inside their regions.)
-void HbOnWrite(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
-  const uint64_t me = CurrentEpoch(thr);
+MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                               uint64_t me) {
   uint64_t w = s->hb_write.load(std::memory_order_relaxed);
   uint64_t r = s->hb_read.load(std::memory_order_relaxed);
-  if (w == me && (r == 0 || r == me)) {
-    // Same epoch as this thread's last write, and no other thread read since:
-    // the recorded write stands for this one too.
-    if (r) s->hb_read.store(0, std::memory_order_relaxed);
-    return;
-  }
   const AccessInfo *earlier = nullptr;
   if (w && !HappensBefore(w, thr)) earlier = &s->write_info;
   if (!earlier && r) {

@@ -34,16 +34,46 @@ void InitThreadClock(ThreadState *thr, const VectorClock *parent);
 // Remembers the slot's last clock so the next thread in it continues from it.
 void RetireThreadClock(ThreadState *thr);
 
-// The per-map checks, called from the region begin/end hot path when
-// g_detect_hb. Report an unsynchronized pair, or record this access.
-void HbOnRead(ThreadState *thr, MapShadow *s, void *map, const mg_site *site);
-void HbOnWrite(ThreadState *thr, MapShadow *s, void *map, const mg_site *site);
-// The map is gone (destroyed) or new (constructed): forget its history.
-void HbReset(MapShadow *s);
-
 MG_ALWAYS_INLINE uint64_t CurrentEpoch(ThreadState *thr) {
   return MakeEpoch(thr->slot, thr->vc.Get(thr->slot));
 }
+
+// The per-map checks, called from the region begin/end hot path when
+// g_detect_hb. Report an unsynchronized pair, or record this access. The
+// common case, nothing new since this thread's last access to the map in
+// the same epoch, is decided inline; the rest is out of line.
+MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                              uint64_t me);
+MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                               uint64_t me);
+
+MG_ALWAYS_INLINE void HbOnRead(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
+  const uint64_t me = CurrentEpoch(thr);
+  // Same epoch as this thread's last read: nothing new to check or record.
+  uint64_t r = s->hb_read.load(std::memory_order_relaxed);
+  if (MG_LIKELY(r == me)) return;
+  // Reading what this thread wrote in this epoch: any thread ordered after
+  // the write is ordered after this read too, so there is nothing to record.
+  if (r == 0 && s->hb_write.load(std::memory_order_relaxed) == me) return;
+  HbOnReadSlow(thr, s, map, site, me);
+}
+
+// Runs only inside the thread's write region (see HbOnWriteSlow).
+MG_ALWAYS_INLINE void HbOnWrite(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
+  const uint64_t me = CurrentEpoch(thr);
+  uint64_t w = s->hb_write.load(std::memory_order_relaxed);
+  uint64_t r = s->hb_read.load(std::memory_order_relaxed);
+  if (MG_LIKELY(w == me && (r == 0 || r == me))) {
+    // Same epoch as this thread's last write, and no other thread read since:
+    // the recorded write stands for this one too.
+    if (r) s->hb_read.store(0, std::memory_order_relaxed);
+    return;
+  }
+  HbOnWriteSlow(thr, s, map, site, me);
+}
+
+// The map is gone (destroyed) or new (constructed): forget its history.
+void HbReset(MapShadow *s);
 
 }  // namespace mapguard
 

@@ -18,10 +18,14 @@
 #endif
 
 // The semaphores live in .probes, where <sys/sdt.h> tools look for them.
+// Every map access reads them, so they get a cache line of their own: the
+// runtime's own writable globals (arena lock, counters) would otherwise sit
+// next to them and every write there would evict them from other cores.
 #define MG_SEMAPHORE(name)                                                              \
   __attribute__((section(".probes"), visibility("hidden"))) volatile unsigned short \
       mapguard_##name##_semaphore = 0
 extern "C" {
+__attribute__((section(".probes"), aligned(64), used)) volatile char mapguard_probes_line_start[1];
 MG_SEMAPHORE(region_begin);
 MG_SEMAPHORE(region_end);
 MG_SEMAPHORE(map_create);
@@ -29,6 +33,7 @@ MG_SEMAPHORE(map_destroy);
 MG_SEMAPHORE(rehash);
 MG_SEMAPHORE(conflict);
 MG_SEMAPHORE(init);
+__attribute__((section(".probes"), used)) volatile char mapguard_probes_line_end[64];
 }
 
 namespace mapguard {
