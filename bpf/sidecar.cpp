@@ -597,6 +597,18 @@ int main(int argc, char **argv) {
   g_bpf = mgs_bpf_load(opt.trace_all, err, sizeof(err));
   if (!g_bpf) Fail(err);
 
+  // Everything that can fail on bad input fails before the program starts.
+  std::ofstream json_out;
+  if (!opt.json_path.empty() && opt.json_path != "-") {
+    json_out.open(opt.json_path);
+    if (!json_out) Fail("cannot write --json file '" + opt.json_path + "': " + strerror(errno));
+  }
+  MetricsServer server;
+  if (opt.metrics_port >= 0) {
+    int port = server.Start(opt.metrics_address, opt.metrics_port);
+    Info("serving metrics on http://" + opt.metrics_address + ":" + std::to_string(port) + "/metrics");
+  }
+
   // Launch mode: the child waits for a byte on a pipe, so every probe is
   // attached before it runs a single instruction of the program.
   pid_t child = 0;
@@ -637,12 +649,6 @@ int main(int argc, char **argv) {
 
   ring_buffer *rb = ring_buffer__new(mgs_bpf_events_fd(g_bpf), OnEvent, nullptr, nullptr);
   if (!rb) Fail(std::string("cannot open the BPF ring buffer: ") + strerror(errno));
-
-  MetricsServer server;
-  if (opt.metrics_port >= 0) {
-    int port = server.Start(opt.metrics_address, opt.metrics_port);
-    Info("serving metrics on http://" + opt.metrics_address + ":" + std::to_string(port) + "/metrics");
-  }
 
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;
@@ -858,9 +864,9 @@ int main(int argc, char **argv) {
     if (opt.json_path == "-") {
       fputs(text.c_str(), stdout);
     } else {
-      std::ofstream f(opt.json_path);
-      f << text;
-      if (!f) fprintf(stderr, "%s: error: cannot write --json file '%s'\n", g_prog, opt.json_path.c_str());
+      json_out << text;
+      json_out.flush();
+      if (!json_out) fprintf(stderr, "%s: error: cannot write --json file '%s'\n", g_prog, opt.json_path.c_str());
     }
   }
 
