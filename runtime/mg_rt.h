@@ -63,7 +63,10 @@ struct StackTrace {
   uintptr_t pc[kMaxFrames];
 };
 
-struct ThreadState {
+// Cache-line aligned: the states of all threads sit side by side in one
+// array, and the fields a thread writes on every access (regions, last read)
+// must not share a line with the next thread's hot fields.
+struct alignas(64) ThreadState {
   uint32_t slot;          // index in the registry; writer ids are slot + 1
   uint32_t number;        // mapguard thread number: T0 is the main thread
   pid_t os_tid;
