@@ -668,7 +668,7 @@ int main(int argc, char **argv) {
   timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
   int target_status = 0;
-  bool target_exited = false, forwarded = false;
+  bool forwarded = false;
   std::string stop_reason;
   for (;;) {
     ring_buffer__poll(rb, 100);
@@ -676,7 +676,6 @@ int main(int argc, char **argv) {
       int st;
       pid_t w = waitpid(child, &st, WNOHANG);
       if (w == child) {
-        target_exited = true;
         target_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         stop_reason = "the program exited with status " + std::to_string(target_status);
         break;
@@ -684,7 +683,6 @@ int main(int argc, char **argv) {
     } else {
       pollfd p = {pidfd, POLLIN, 0};
       if (poll(&p, 1, 0) > 0) {
-        target_exited = true;
         stop_reason = "pid " + std::to_string(opt.pid) + " exited";
         break;
       }
@@ -874,6 +872,5 @@ int main(int argc, char **argv) {
   mgs_bpf_destroy(g_bpf);
   if (!v.agree()) return kExitDisagree;
   if (lost) return kExitEventsLost;
-  (void)target_exited;
   return child > 0 ? target_status : 0;
 }

@@ -285,7 +285,7 @@ void WaitRevoked(MapShadow *s) {
 // Another thread is about to use a map that `owner` (slot + 1) has used
 // alone so far. Ask the owner, by signal, to count its open regions on it;
 // then the map is shared. Concurrent revokers wait for the first.
-MG_NOINLINE void RevokeOwner(ThreadState *thr, MapShadow *s, void *map, uint32_t owner) {
+static MG_NOINLINE void RevokeOwner(ThreadState *thr, MapShadow *s, void *map, uint32_t owner) {
   uint32_t expected = owner;
   if (owner == kOwnerRevoking ||
       !s->owner.compare_exchange_strong(expected, kOwnerRevoking, std::memory_order_acq_rel)) {
@@ -326,7 +326,7 @@ MG_NOINLINE void RevokeOwner(ThreadState *thr, MapShadow *s, void *map, uint32_t
 // regions on the map that the handler did not. Returns true if the handler
 // counted the new region already; otherwise it is marked counted and the
 // caller counts it with its usual read-modify-write.
-MG_NOINLINE bool CountAfterRevocation(ThreadState *thr, MapShadow *s, void *map) {
+static MG_NOINLINE bool CountAfterRevocation(ThreadState *thr, MapShadow *s, void *map) {
   WaitRevoked(s);
   Region &top = thr->regions[thr->depth.load(std::memory_order_relaxed) - 1];
   if (top.counted.load(std::memory_order_relaxed)) {

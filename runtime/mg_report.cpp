@@ -855,11 +855,6 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
   CaptureStack(&g_current_stack, 0);  // before the lock: cheap, and ours
   StackTrace current = g_current_stack;
   LockReports();
-  static bool handler_installed = false;
-  if (!handler_installed) {
-    InstallStackSignalHandler();
-    handler_installed = true;
-  }
   // The caller froze the map (see Freeze in mg_access.cpp): the other thread
   // cannot leave its region, so its stack is still the racing one.
   uint64_t st = s->state.load(std::memory_order_relaxed);
