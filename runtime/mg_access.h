@@ -1,4 +1,5 @@
-// Slow paths of the access hot path, shared with the report code.
+// Slow paths of the access hot path and the ownership protocol, shared with
+// the report, thread and interceptor code.
 #ifndef MAPGUARD_ACCESS_H
 #define MAPGUARD_ACCESS_H
 
@@ -9,11 +10,35 @@ namespace mapguard {
 
 int CountOwnRegions(ThreadState *thr, void *map, unsigned kinds, int skip_top, bool counted_only);
 int FindRegionSlow(ThreadState *thr, void *map, uint32_t kind);
-void RemoveRegionSlow(ThreadState *thr, int index);
 void WaitWhileFrozen(MapShadow *s);
 bool ReadBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site, uint64_t old);
 bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site);
-void WriteEndSlow(ThreadState *thr, MapShadow *s, void *map);
+// Gives back a counted region's share of the state word (a unit, or the
+// writer field if this thread holds it).
+void UncountRegion(ThreadState *thr, MapShadow *s, uint32_t kind);
+// Ends the thread's regions opened below `above_sp` (a longjmp target), or
+// all of them when above_sp is 0 (thread exit).
+void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp);
+
+// ---- Ownership (mg_ownership.cpp; the protocol is described there) ----
+// Maps can be owned: the kernel offers the asymmetric fence the protocol
+// needs (membarrier). Otherwise every map is shared from its first access.
+extern bool g_ownership;
+void InitOwnership();
+// `thr` is about to use a map owned by `owner` (slot + 1, or kOwnerRevoking):
+// returns once the map is shared, with the owner's open regions counted.
+void RevokeOwner(ThreadState *thr, MapShadow *s, void *map, uint32_t owner);
+// Waits until no revocation of `s` is under way (bounded).
+void WaitRevocationOver(MapShadow *s);
+// The owner's begin (B3) or end (E3) saw that a revocation started. Begin:
+// returns true if the revoker already counted region `index` (else it is
+// marked counted and the caller counts it). End: gives back what the
+// revoker counted for region `index`, if anything.
+bool SettleOwnedBegin(ThreadState *thr, MapShadow *s, int index);
+void SettleOwnedEnd(ThreadState *thr, MapShadow *s, int index, uint32_t kind);
+// In a fork child: regions and revocations of threads that do not exist
+// there are forgotten (their shares of state words given back).
+void OwnershipAfterForkInChild(ThreadState *me);
 
 }  // namespace mapguard
 

@@ -6,6 +6,9 @@
 #include "mg_rt.h"
 
 namespace mapguard {
+
+std::atomic<uint32_t> g_fork_generation{0};
+
 namespace {
 
 constexpr int kClasses = 32;
@@ -15,7 +18,9 @@ struct FreeNode {
 FreeNode *g_free[kClasses];
 char *g_chunk;
 size_t g_chunk_left;
-SpinLock g_arena_lock;
+}  // namespace
+SpinLock g_arena_lock;  // also taken around fork (mg_thread.cpp)
+namespace {
 
 int ClassOf(size_t bytes) {
   int c = 4;  // 16 bytes minimum

@@ -108,7 +108,35 @@ void Release(ThreadState *thr, const void *addr, bool held_exclusively) {
   if (!held_exclusively) sv->lock.Lock();
   sv->vc.Join(thr->vc);
   if (!held_exclusively) sv->lock.Unlock();
-  thr->vc.Set(thr->slot, thr->vc.Get(thr->slot) + 1);
+  TickClock(thr);
+}
+
+void TickClock(ThreadState *thr) {
+  uint32_t c = thr->vc.Get(thr->slot);
+  if (MG_UNLIKELY(c >= 0xfffffff0u)) {
+    if (!thr->clock_exhausted) {
+      thr->clock_exhausted = true;
+      static const char kMsg[] =
+          "mapguard: warning: a thread's happens-before clock is exhausted (2^32 releases); "
+          "happens-before checking is off from here on, overlapping accesses are still reported\n";
+      WriteAll(kMsg, sizeof(kMsg) - 1);
+      g_detect_hb = false;
+    }
+    return;
+  }
+  thr->vc.Set(thr->slot, c + 1);
+}
+
+void HbAfterForkInChild(ThreadState *me) {
+  uint32_t limit = ThreadSlotLimit();
+  for (uint32_t slot = 0; slot < limit; slot++) {
+    if (slot == me->slot) continue;
+    uint32_t c = ThreadStateAt(slot)->vc.Get(slot);
+    if (g_slot_last_clock[slot] > c) c = g_slot_last_clock[slot];
+    if (c > me->vc.Get(slot)) me->vc.Set(slot, c);
+    g_slot_last_clock[slot] = c;  // a new thread in the slot starts above it
+  }
+  TickClock(me);
 }
 
 void Acquire(ThreadState *thr, const void *addr, bool held_exclusively) {

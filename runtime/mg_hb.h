@@ -33,6 +33,13 @@ void Acquire(ThreadState *thr, const void *addr, bool held_exclusively = false);
 void InitThreadClock(ThreadState *thr, const VectorClock *parent);
 // Remembers the slot's last clock so the next thread in it continues from it.
 void RetireThreadClock(ThreadState *thr);
+// Starts the thread's next epoch (after a release). A clock that would wrap
+// (2^32 epochs in one thread) turns happens-before checking off, with a
+// warning, rather than let old epochs look new.
+void TickClock(ThreadState *thr);
+// In a fork child: everything every thread of the parent did happened before
+// what the one thread left does next.
+void HbAfterForkInChild(ThreadState *me);
 
 MG_ALWAYS_INLINE uint64_t CurrentEpoch(ThreadState *thr) {
   return MakeEpoch(thr->slot, thr->vc.Get(thr->slot));

@@ -9,9 +9,11 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <setjmp.h>
 #include <time.h>
 
 #include "mapguard/annotations.h"
+#include "mg_access.h"
 #include "mg_hb.h"
 
 using namespace mapguard;
@@ -283,6 +285,42 @@ int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *t) {
   AcquireIf(rc == 0, reinterpret_cast<void *>(th));
   return rc;
 }
+
+// ---- non-local jumps ----
+// A longjmp out of a map call or a loop body abandons the regions opened by
+// the frames it unwinds: they end here, so a later access, properly ordered,
+// is not reported against a region that no longer exists. glibc (x86-64)
+// keeps the target's stack pointer in __jmpbuf[6], mangled with the
+// thread's pointer guard: rotate right by 17, then xor with the guard.
+}  // extern "C"
+
+namespace {
+void CloseRegionsAbove(const void *env) {
+  ThreadState *thr = t_thread;
+  if (!thr || thr->depth.load(std::memory_order_relaxed) == 0) return;
+  uintptr_t mangled = static_cast<const uintptr_t *>(env)[6];
+  uintptr_t guard;
+  __asm__("mov %%fs:0x30, %0" : "=r"(guard));
+  uintptr_t sp = ((mangled >> 17) | (mangled << 47)) ^ guard;
+  // A target on another stack (sigaltstack, a coroutine's): leave the regions.
+  if (sp < thr->stack_lo || sp > thr->stack_hi) return;
+  CloseAbandonedRegions(thr, sp);
+}
+}  // namespace
+
+extern "C" {
+
+#define MG_LONGJMP(name)                                        \
+  void name(struct __jmp_buf_tag *env, int val) {               \
+    MG_REAL(void, name, (struct __jmp_buf_tag *, int));         \
+    CloseRegionsAbove(env);                                     \
+    real_##name(env, val);                                      \
+    __builtin_unreachable();                                    \
+  }
+MG_LONGJMP(longjmp)
+MG_LONGJMP(_longjmp)
+MG_LONGJMP(siglongjmp)
+MG_LONGJMP(__longjmp_chk)
 
 // ---- called by instrumented code ----
 void __mapguard_atomic_acquire(const void *addr) { AcquireIf(true, addr); }

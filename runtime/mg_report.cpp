@@ -71,21 +71,14 @@ class Appender {
 };
 
 char g_report_buf[1 << 17];
-std::atomic<int> g_report_lock{0};
 SymbolizedPC g_sym_scratch;
 
-void LockReports() {
-  int expected = 0;
-  while (!g_report_lock.compare_exchange_weak(expected, 1, std::memory_order_acquire)) {
-    expected = 0;
-    struct timespec ts = {0, 1000000};
-    nanosleep(&ts, nullptr);
-  }
-}
-void UnlockReports() { g_report_lock.store(0, std::memory_order_release); }
+// Waits may be long (a report symbolizes): yield, never a cancellation point.
+void LockReports() { g_report_lock.Lock(); }
+void UnlockReports() { g_report_lock.Unlock(); }
 }  // namespace
 
-void ResetReportLockAfterFork() { g_report_lock.store(0, std::memory_order_relaxed); }
+SpinLock g_report_lock;  // one report at a time; also taken around fork
 
 namespace {
 
@@ -770,24 +763,39 @@ const char *CheckThenInsertHint(const mg_site *write_site, const ThreadState *t,
   return g_hint_buf;
 }
 
+// Whether a report is printed: not when a suppression matches it or the same
+// pair of sites was reported already. Decided before the other thread is
+// asked for its stack, so a report that does not stop the program never
+// interrupts anyone.
+struct Verdict {
+  int rule;        // matching suppression, or -1
+  bool duplicate;  // dedup=1 saw the pair already
+  bool Printed() const { return rule < 0 && !duplicate; }
+  bool Halts() const { return Printed() && g_flags.halt_on_error; }
+};
+
+Verdict Decide(const ReportData &d) {
+  Verdict v;
+  v.rule = Suppressed(d);
+  v.duplicate = v.rule < 0 && SeenBefore(d.site, d.have_other ? d.other.site : nullptr);
+  return v;
+}
+
 // Prints (unless suppressed or a duplicate), then stops the process or
 // unfreezes the map and lets the program go on.
-void Emit(const ReportData &d, MapShadow *s) {
-  int rule = Suppressed(d);
-  bool duplicate = rule < 0 && SeenBefore(d.site, d.have_other ? d.other.site : nullptr);
+void Emit(const ReportData &d, MapShadow *s, Verdict v) {
   {
     // Tell a tracing sidecar first: with halt_on_error the process ends below.
     int k = int(d.kind);
-    uint32_t flags = (k >= 3 ? kProbeHappensBefore : 0) | (rule >= 0 ? kProbeSuppressed : 0) |
-                     (duplicate ? kProbeDuplicate : 0) |
-                     (rule < 0 && !duplicate && g_flags.halt_on_error ? kProbeHalting : 0);
+    uint32_t flags = (k >= 3 ? kProbeHappensBefore : 0) | (v.rule >= 0 ? kProbeSuppressed : 0) |
+                     (v.duplicate ? kProbeDuplicate : 0) | (v.Halts() ? kProbeHalting : 0);
     TraceConflict(d.map, uint32_t(k % 3), d.current.thread.tid,
                   d.have_other && d.other.thread.known ? d.other.thread.tid : 0, d.site,
                   d.have_other ? d.other.site : nullptr, flags);
   }
-  if (rule >= 0) {
-    CountSuppressionHit(rule);
-  } else if (!duplicate) {
+  if (v.rule >= 0) {
+    CountSuppressionHit(v.rule);
+  } else if (!v.duplicate) {
     if (!strcmp(g_flags.format, "sarif")) {
       AppendSarifResult(d);
     } else {
@@ -806,7 +814,7 @@ void Emit(const ReportData &d, MapShadow *s) {
   UnlockReports();
 }
 
-StackTrace g_current_stack, g_other_stack;
+StackTrace g_other_stack;  // under the report lock
 
 void SetAccess(Access *a, const mg_site *site, Role role, ThreadState *t, SymStack *stack,
                SymStack *origin) {
@@ -852,8 +860,8 @@ void FinishReportOutput() {
 
 MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
                                 const mg_site *site, bool current_is_writer) {
-  CaptureStack(&g_current_stack, 0);  // before the lock: cheap, and ours
-  StackTrace current = g_current_stack;
+  StackTrace current;  // this thread's own: captured before the lock
+  CaptureStack(&current, 0);
   LockReports();
   // The caller froze the map (see Freeze in mg_access.cpp): the other thread
   // cannot leave its region, so its stack is still the racing one.
@@ -881,29 +889,35 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
     other = ThreadBySlot(state::Writer(st) - 1);
     other_site = s->writer_site.load(std::memory_order_relaxed);
   }
-  bool have_other_stack = other && RequestStackOf(other, &g_other_stack);
 
   BeginData(kind, map, s, site);
   SymbolizeStack(current, &g_stacks[0]);
   SetAccess(&g_data.current, site, Role::kCurrent, thr, &g_stacks[0], &g_stacks[2]);
   if (other && other_site) {
     g_data.have_other = true;
-    if (have_other_stack) SymbolizeStack(g_other_stack, &g_stacks[1]);
-    SetAccess(&g_data.other, other_site, Role::kInProgress, other,
-              have_other_stack ? &g_stacks[1] : nullptr, &g_stacks[3]);
-    g_data.other.no_stack_reason = "stack unavailable: the thread did not answer in time";
+    SetAccess(&g_data.other, other_site, Role::kInProgress, other, nullptr, &g_stacks[3]);
+    g_data.other.no_stack_reason = g_flags.halt_on_error
+                                       ? "stack unavailable: the thread did not answer in time"
+                                       : "live stack not taken: with halt_on_error=0 mapguard "
+                                         "never interrupts a running thread";
   }
   g_data.hint = SharedLockHint(site, thr);
   if (!g_data.hint && other) g_data.hint = SharedLockHint(other_site, other);
   if (!g_data.hint) g_data.hint = CheckThenInsertHint(site, thr, map);
   if (!g_data.hint && other) g_data.hint = CheckThenInsertHint(other_site, other, map);
-  Emit(g_data, s);
+  Verdict v = Decide(g_data);
+  // Only a report that stops the process interrupts the other thread.
+  if (g_data.have_other && v.Halts() && RequestStackOf(other, &g_other_stack)) {
+    SymbolizeStack(g_other_stack, &g_stacks[1]);
+    g_data.other.stack = &g_stacks[1];
+  }
+  Emit(g_data, s, v);
 }
 
 MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
                                       const mg_site *site, const AccessInfo &earlier) {
-  CaptureStack(&g_current_stack, 0);
-  StackTrace current = g_current_stack;
+  StackTrace current;
+  CaptureStack(&current, 0);
   LockReports();
   BeginData(kind, map, s, site);
   SymbolizeStack(current, &g_stacks[0]);
@@ -924,7 +938,7 @@ MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void 
   }
   g_data.hint = SharedLockHint(site, thr);
   if (!g_data.hint) g_data.hint = CheckThenInsertHint(site, thr, map);
-  Emit(g_data, s);
+  Emit(g_data, s, Decide(g_data));
 }
 
 }  // namespace mapguard

@@ -2,11 +2,14 @@
 #include "mg_rt.h"
 #include "mg_report.h"
 #include "mg_probes.h"
+#include "mg_access.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace mapguard {
@@ -19,6 +22,18 @@ void WriteAll(const char *buf, size_t len) {
     buf += n;
     len -= size_t(n);
   }
+}
+
+void SleepMicrosNoCancel(long us) {
+  // The raw system call: glibc's nanosleep wrapper is a cancellation point.
+  struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+  syscall(SYS_nanosleep, &ts, nullptr);
+}
+
+uint64_t MonotonicMicros() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000 + uint64_t(ts.tv_nsec) / 1000;
 }
 
 void Die(const char *fmt, ...) {
@@ -39,6 +54,7 @@ namespace {
 // initialized before the executable), so options apply to global maps too.
 __attribute__((constructor(101))) void InitRuntime() {
   InitFlags();
+  InitOwnership();
   InitReportOutput();
   CurrentThread();  // the main thread is T0
   TraceInit();

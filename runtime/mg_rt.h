@@ -47,17 +47,28 @@ constexpr int kMaxRegions = 32;      // nesting depth recorded per thread
 constexpr uint32_t kMaxThreads = (1u << 16) - 1;  // live at once (slot ids)
 constexpr int kMaxFrames = 128;
 
-// One active access region of a thread: published for other threads' reports.
+// How a region is accounted for; see the ownership protocol in mg_ownership.cpp.
+enum RegionMode : uint8_t {
+  kRegionOwned = 0,    // the map is owned by this thread: only this stack records it
+  kRegionCounted = 1,  // in the map's state word (a unit, or the writer field)
+  kRegionNested = 2,   // a write inside this thread's own counted write: the
+                       // outer write holds the writer field, this one must not clear it
+};
+
+// One active access region of a thread: published for other threads' reports
+// and for a revoker (mg_ownership.cpp), which reads `map` with acquire and
+// then `site` and `mode`. Push order is therefore mode, site, map, depth.
 struct Region {
   std::atomic<void *> map;
   std::atomic<const mg_site *> site;
   bool traced;  // its begin fired the region_begin probe (owner-only)
-  // The region is in the map's state word. False while the map is owned by
-  // this thread (see MapShadow::owner): then only this stack records it.
-  // Written by the owner and by its own signal handler (ConvertOwnedRegions).
-  std::atomic<bool> counted;
+  // Written by the owning thread, and by a revoker while the map's owner field
+  // says kOwnerRevoking (kRegionOwned -> kRegionCounted/kRegionNested only).
+  std::atomic<uint8_t> mode;
+  // The stack pointer of the frame that opened the region (the caller of the
+  // runtime's begin entry point): a longjmp to a frame above it abandons it.
+  uintptr_t caller_sp;
 };
-
 struct StackTrace {
   int size = 0;
   uintptr_t pc[kMaxFrames];
@@ -75,9 +86,16 @@ struct alignas(64) ThreadState {
   // Region stack, innermost last. Only the owner writes it (rule 4).
   std::atomic<int> depth;
   Region regions[kMaxRegions];
-  // Report handshake: a reporting thread asks this thread for its stack.
+  // Report handshake: a reporting thread that is about to stop the process
+  // asks this thread, by signal, for its live stack (mg_stack.cpp).
   std::atomic<int> stack_request;  // 0 idle, 1 asked, 2 captured
   StackTrace requested_stack;
+  // The words between the interrupted stack pointer and frame pointer: the
+  // return address into the innermost frame-pointer function is among them
+  // when the thread was interrupted in a library built without frame pointers.
+  static constexpr int kLeafWords = 256;
+  int requested_nwords;
+  uintptr_t requested_words[kLeafWords];
   unsigned long pthread_self_id;
   // Happens-before (detect=hb): what this thread knows happened before now.
   // vc[slot] is this thread's own clock; it ticks at every release.
@@ -102,12 +120,13 @@ struct alignas(64) ThreadState {
   // Written by the owner only; read by a reporter while the owner is frozen.
   std::atomic<void *> last_read_map;
   std::atomic<const mg_site *> last_read_site;
-  // Revocation handshake (see RevokeOwner): another thread asks this one, by
-  // signal, to count its uncounted regions on `convert_map` into the map's
-  // state word. 0 idle, 3 claimed by a revoker (filling in convert_map),
-  // 1 asked, 2 done.
-  std::atomic<int> convert_state;
-  std::atomic<void *> convert_map;
+  // The map this thread is revoking right now (mg_ownership.cpp), so a fork
+  // child can finish a revocation whose revoker does not exist there.
+  std::atomic<struct MapShadow *> revoking;
+  // pthread key destructor rounds seen at exit (see OnThreadExit).
+  int exit_rounds;
+  // The thread's clock ran out (2^32 releases): happens-before is off for it.
+  bool clock_exhausted;
 };
 
 // An epoch names one thread's clock value: (slot + 1) << 32 | clock; 0 is none.
@@ -130,6 +149,10 @@ MG_ALWAYS_INLINE ThreadState *CurrentThread() {
 }
 ThreadState *ThreadBySlot(uint32_t slot);  // nullptr if the slot is free
 uint32_t ThreadSlotLimit();                // one past the highest slot in use
+ThreadState *ThreadStateAt(uint32_t slot); // live or not (slot < ThreadSlotLimit())
+
+// The runtime's global locks, taken around fork() in this order (mg_thread.cpp).
+extern SpinLock g_report_lock, g_registry_mu, g_arena_lock;
 
 // ---- Stacks and reports ----
 // Captures the calling thread's stack, innermost first, skipping `skip` frames.
@@ -138,18 +161,18 @@ MG_NOINLINE void CaptureStack(StackTrace *out, int skip);
 // the first frame without a frame pointer (system libraries).
 void CaptureStackFast(ThreadState *thr, StackTrace *out, int max_frames);
 // Asks `thr` (another live thread) for its current stack by signal; waits up
-// to report_wait_ms. Returns false if it did not answer.
+// to report_wait_ms. Only for a report that stops the process (a program
+// that keeps running is never interrupted). Returns false if it did not answer.
 bool RequestStackOf(ThreadState *thr, StackTrace *out);
-void InstallStackSignalHandler();  // idempotent, thread-safe
-// Sends `thr` the runtime's signal (the stack and ownership handshakes).
-bool SignalThread(ThreadState *thr);
-// In the signal handler: this thread's uncounted regions on `map` enter the
-// map's state word (mg_access.cpp).
-void ConvertOwnedRegions(ThreadState *thr, void *map);
+
+// Sleeps without being a cancellation point (pthread_cancel must never find
+// a thread inside the runtime) and without EINTR surprises.
+void SleepMicrosNoCancel(long us);
+// CLOCK_MONOTONIC in microseconds, read with a raw vDSO-free syscall-safe call.
+uint64_t MonotonicMicros();
 
 // Writes `len` bytes to the report stream with write(2), retrying short writes.
 void WriteAll(const char *buf, size_t len);
-void ResetReportLockAfterFork();
 [[noreturn]] void Die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 }  // namespace mapguard

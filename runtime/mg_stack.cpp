@@ -17,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <time.h>
 #include <unistd.h>
 #include <unwind.h>
@@ -50,27 +53,79 @@ _Unwind_Reason_Code UnwindStep(struct _Unwind_Context *ctx, void *arg) {
 }
 
 // The signal a reporting thread sends to make another thread capture its own
-// stack. Installed only when a report needs it, so programs that never race
-// never see it.
+// stack. Only a report that is about to stop the process sends it (a program
+// that keeps running is never interrupted), and only to a thread that does
+// not block it and while no handler of the program's own is installed for it.
 int StackSignal() { return SIGRTMIN + 7; }
 
-// One signal, two requests: "capture your stack" (reports) and "count your
-// regions on this map" (ownership revocation, mg_access.cpp).
-void StackSignalHandler(int, siginfo_t *, void *) {
+// Async-signal-safe: a frame-pointer walk from the interrupted context, no
+// unwinder, no locks, no allocation. User code is compiled with frame
+// pointers; a leaf in a library without them still has the caller's frame
+// pointer in rbp (callee-saved), so the walk skips only such leaves.
+void StackSignalHandler(int, siginfo_t *, void *ctx) {
   int saved_errno = errno;
   ThreadState *thr = t_thread;
-  if (thr && thr->convert_state.load(std::memory_order_acquire) == 1) {
-    ConvertOwnedRegions(thr, thr->convert_map.load(std::memory_order_relaxed));
-    thr->convert_state.store(2, std::memory_order_release);
-  }
   if (thr && thr->stack_request.load(std::memory_order_acquire) == 1) {
-    CaptureStack(&thr->requested_stack, 0);
+    const ucontext_t *uc = static_cast<const ucontext_t *>(ctx);
+    StackTrace *out = &thr->requested_stack;
+    out->size = 0;
+    out->pc[out->size++] = uintptr_t(uc->uc_mcontext.gregs[REG_RIP]);
+    uintptr_t fp = uintptr_t(uc->uc_mcontext.gregs[REG_RBP]);
+    uintptr_t sp = uintptr_t(uc->uc_mcontext.gregs[REG_RSP]);
+    uintptr_t lo = thr->stack_lo, hi = thr->stack_hi;
+    thr->requested_nwords = 0;
+    if (sp >= lo && sp < fp && fp <= hi)
+      for (uintptr_t p = sp; p < fp && thr->requested_nwords < ThreadState::kLeafWords;
+           p += sizeof(uintptr_t))
+        thr->requested_words[thr->requested_nwords++] = *reinterpret_cast<uintptr_t *>(p);
+    while (out->size < kMaxFrames) {
+      if (fp < lo || fp + 2 * sizeof(uintptr_t) > hi || (fp & (sizeof(uintptr_t) - 1))) break;
+      uintptr_t next = reinterpret_cast<uintptr_t *>(fp)[0];
+      uintptr_t ret = reinterpret_cast<uintptr_t *>(fp)[1];
+      if (ret < 4096) break;
+      out->pc[out->size++] = ret - 1;
+      if (next <= fp) break;  // frames grow towards higher addresses
+      fp = next;
+    }
     thr->stack_request.store(2, std::memory_order_release);
   }
   errno = saved_errno;
 }
 
-std::atomic<bool> g_handler_installed{false};
+// Whether thread `tid` blocks signal `sig` (SigBlk in /proc): such a thread
+// would not answer, and a sigwait() there would receive the runtime's signal.
+bool ThreadBlocks(pid_t tid, int sig) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/self/task/%d/status", int(tid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return true;
+  buf[n] = 0;
+  const char *p = strstr(buf, "SigBlk:");
+  if (!p) return true;
+  unsigned long long mask = strtoull(p + 7, nullptr, 16);
+  return (mask >> (sig - 1)) & 1;
+}
+
+// Installs the handler unless the program has one of its own for the signal.
+bool InstallStackSignalHandler() {
+  struct sigaction old;
+  if (sigaction(StackSignal(), nullptr, &old) != 0) return false;
+  if (old.sa_flags & SA_SIGINFO) {
+    if (old.sa_sigaction == StackSignalHandler) return true;
+  }
+  if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL) return false;
+  if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction != StackSignalHandler) return false;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = StackSignalHandler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  return sigaction(StackSignal(), &sa, nullptr) == 0;
+}
 
 }  // namespace
 
@@ -99,44 +154,77 @@ MG_NOINLINE void CaptureStackFast(ThreadState *thr, StackTrace *out, int max_fra
   }
 }
 
-void InstallStackSignalHandler() {
-  if (g_handler_installed.load(std::memory_order_acquire)) return;
-  static SpinLock install_mu;
-  install_mu.Lock();
-  if (g_handler_installed.load(std::memory_order_relaxed)) {
-    install_mu.Unlock();
+namespace {
+struct CodeLookup {
+  uintptr_t addr;
+  bool found;
+};
+int FindCode(struct dl_phdr_info *info, size_t, void *arg) {
+  CodeLookup *c = static_cast<CodeLookup *>(arg);
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    // Room for the longest call instruction before the return address.
+    if (c->addr >= lo + 7 && c->addr < lo + ph.p_memsz) {
+      c->found = true;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+// A return address: in executable code, right after a call instruction.
+bool LooksLikeReturnAddress(uintptr_t a) {
+  CodeLookup c{a, false};
+  dl_iterate_phdr(FindCode, &c);
+  if (!c.found) return false;
+  const unsigned char *p = reinterpret_cast<const unsigned char *>(a);
+  if (p[-5] == 0xe8) return true;                                   // call rel32
+  if (p[-2] == 0xff && (p[-1] & 0xf8) == 0xd0) return true;          // call *%reg
+  if (p[-3] == 0xff && (p[-2] & 0xf8) == 0x50) return true;          // call *disp8(%reg)
+  if (p[-6] == 0xff && (p[-5] == 0x15 || (p[-5] & 0xf8) == 0x90)) return true;  // rip/disp32
+  return false;
+}
+
+// The frame walk in the handler starts at the innermost function with a
+// frame pointer, without its own pc (it was calling into a library without
+// frame pointers). Its return address is the highest call-return word
+// between the stack pointer and the frame pointer.
+void RecoverLeafCaller(ThreadState *thr, StackTrace *st) {
+  for (int i = thr->requested_nwords - 1; i >= 0; i--) {
+    uintptr_t w = thr->requested_words[i];
+    if (w < 4096 || !LooksLikeReturnAddress(w)) continue;
+    if (st->size >= kMaxFrames) st->size = kMaxFrames - 1;
+    memmove(&st->pc[2], &st->pc[1], (st->size - 1) * sizeof(uintptr_t));
+    st->pc[1] = w - 1;
+    st->size++;
     return;
   }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_sigaction = StackSignalHandler;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  sigaction(StackSignal(), &sa, nullptr);
-  g_handler_installed.store(true, std::memory_order_release);
-  install_mu.Unlock();
 }
-
-bool SignalThread(ThreadState *thr) {
-  InstallStackSignalHandler();
-  return pthread_kill(static_cast<pthread_t>(thr->pthread_self_id), StackSignal()) == 0;
-}
+}  // namespace
 
 bool RequestStackOf(ThreadState *thr, StackTrace *out) {
+  if (!g_flags.halt_on_error) return false;  // the program goes on: never interrupt it
+  pid_t tid = thr->os_tid;
+  if (ThreadBlocks(tid, StackSignal()) || !InstallStackSignalHandler()) return false;
   thr->requested_stack.size = 0;
   thr->stack_request.store(1, std::memory_order_release);
-  if (!SignalThread(thr)) {
+  // tgkill, not pthread_kill: the thread may have exited since it was looked
+  // up, and pthread_kill on a dead thread's handle is undefined.
+  if (syscall(SYS_tgkill, getpid(), tid, StackSignal()) != 0) {
     thr->stack_request.store(0, std::memory_order_relaxed);
     return false;
   }
-  for (int waited_us = 0; waited_us < g_flags.report_wait_ms * 1000; waited_us += 200) {
+  uint64_t deadline = MonotonicMicros() + uint64_t(g_flags.report_wait_ms) * 1000;
+  while (MonotonicMicros() < deadline) {
     if (thr->stack_request.load(std::memory_order_acquire) == 2) {
       *out = thr->requested_stack;
+      RecoverLeafCaller(thr, out);
       thr->stack_request.store(0, std::memory_order_relaxed);
       return true;
     }
-    struct timespec ts = {0, 200000};
-    nanosleep(&ts, nullptr);
+    SleepMicrosNoCancel(200);
   }
   thr->stack_request.store(0, std::memory_order_relaxed);
   return false;
@@ -301,8 +389,11 @@ bool StartSymbolizer() {
     }
     return false;
   }
+  // The request channel is a socket, written with MSG_NOSIGNAL: a symbolizer
+  // that exits early gives EPIPE (stacks fall back to module+offset), never
+  // a SIGPIPE that would kill the program before its report.
   int in[2], out[2];
-  if (pipe2(in, O_CLOEXEC) != 0) return false;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0) return false;
   if (pipe2(out, O_CLOEXEC) != 0) {
     close(in[0]);
     close(in[1]);
@@ -367,7 +458,7 @@ bool SymbolizeWithTool(SymbolizedPC *out) {
                    static_cast<unsigned long>(out->offset));
   if (n <= 0 || size_t(n) >= sizeof(req)) return false;
   for (ssize_t off = 0; off < n;) {
-    ssize_t w = write(g_sym.to_child, req + off, size_t(n - off));
+    ssize_t w = send(g_sym.to_child, req + off, size_t(n - off), MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       StopSymbolizer();

@@ -1,6 +1,7 @@
 // Thread registry: mapguard thread numbers, slots reused after exit, and the
 // pthread_create interceptor that records who created each thread and where.
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include <new>
 
+#include "mg_access.h"
 #include "mg_hb.h"
 #include "mg_rt.h"
 
@@ -31,13 +33,25 @@ uint32_t g_free_slots[kMaxThreads];
 uint32_t g_free_count;
 // Not std::mutex: pthread_mutex_lock is intercepted, and the interceptor may
 // need a ThreadState, which is created under this lock.
+}  // namespace
 SpinLock g_registry_mu;  // slow path only: thread start and exit
+namespace {
 std::atomic<uint32_t> g_next_number{0};
 pthread_key_t g_exit_key;
 std::atomic<int> g_registry_ready{0};  // 0 no, 1 being set up, 2 yes
 
+// The thread exits. glibc runs key destructors in rounds, in key order, and
+// ours was created first (at start-up): on its own it would run before the
+// program's destructors, which may still use maps. So it re-arms itself for
+// every round but the last, and retires the thread only then.
 void OnThreadExit(void *arg) {
   ThreadState *thr = static_cast<ThreadState *>(arg);
+  if (++thr->exit_rounds < PTHREAD_DESTRUCTOR_ITERATIONS) {
+    pthread_setspecific(g_exit_key, thr);
+    return;
+  }
+  // Regions left open (pthread_exit from a loop body) end with the thread.
+  CloseAbandonedRegions(thr, 0);
   // Everything this thread did happens before a join of it.
   if (g_detect_hb) Release(thr, reinterpret_cast<void *>(pthread_self()));
   RetireThreadClock(thr);
@@ -48,11 +62,34 @@ void OnThreadExit(void *arg) {
   t_thread = nullptr;
 }
 
-// In a child of fork() only the forking thread exists: every other slot is
-// dead, and locks other threads held are reset so the child cannot deadlock.
-void AfterForkInChild() {
-  ThreadState *me = t_thread;
+// fork(): the global locks are taken before, in this order, and released in
+// both processes after, so neither process can find one held by a thread
+// that is gone (ThreadSanitizer's ForkBefore/ForkAfter do the same). Per-object
+// locks are taken over by generation in the child (SpinLock in mg_arena.h).
+void BeforeFork() {
+  g_report_lock.Lock();
+  g_registry_mu.Lock();
+  g_arena_lock.Lock();
+}
+
+void AfterForkInParent() {
+  g_arena_lock.Unlock();
   g_registry_mu.Unlock();
+  g_report_lock.Unlock();
+}
+
+// In a child of fork() only the forking thread exists: every other slot is
+// dead, their regions and revocations are forgotten, and everything they
+// did happened before what the child does next.
+void AfterForkInChild() {
+  g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+  g_arena_lock.ResetAfterFork();
+  g_registry_mu.ResetAfterFork();
+  g_report_lock.ResetAfterFork();
+  ThreadState *me = t_thread;
+  if (me) me->os_tid = pid_t(syscall(SYS_gettid));
+  OwnershipAfterForkInChild(me);
+  if (me && g_detect_hb) HbAfterForkInChild(me);
   g_free_count = 0;
   uint32_t limit = g_slot_limit.load(std::memory_order_relaxed);
   for (uint32_t slot = 0; slot < limit; slot++) {
@@ -61,11 +98,7 @@ void AfterForkInChild() {
     g_free_slots[g_free_count++] = slot;
   }
   // A handshake another thread had started with this one died with it.
-  if (me) {
-    me->convert_state.store(0, std::memory_order_relaxed);
-    me->stack_request.store(0, std::memory_order_relaxed);
-  }
-  ResetReportLockAfterFork();
+  if (me) me->stack_request.store(0, std::memory_order_relaxed);
 }
 
 void InitRegistry() {
@@ -75,7 +108,7 @@ void InitRegistry() {
   if (p == MAP_FAILED) Die("mapguard: fatal: cannot map %zu bytes for thread state", bytes);
   g_pool = static_cast<ThreadState *>(p);
   pthread_key_create(&g_exit_key, OnThreadExit);
-  pthread_atfork([] { g_registry_mu.Lock(); }, [] { g_registry_mu.Unlock(); }, AfterForkInChild);
+  pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
 }
 
 // Set by the pthread_create interceptor for the child to pick up.
@@ -117,9 +150,18 @@ ThreadState *NewThreadState(StartInfo *info) {
   thr->number = info ? info->number : g_next_number.fetch_add(1, std::memory_order_relaxed);
   thr->os_tid = pid_t(syscall(SYS_gettid));
   thr->pthread_self_id = static_cast<unsigned long>(pthread_self());
+  // A reused slot: nothing of the previous thread's bookkeeping carries over.
   thr->depth.store(0, std::memory_order_relaxed);
   thr->stack_request.store(0, std::memory_order_relaxed);
+  thr->revoking.store(nullptr, std::memory_order_relaxed);
   thr->ignore_sync = 0;
+  thr->exit_rounds = 0;
+  thr->clock_exhausted = false;
+  thr->usdt_sample_tick = 0;
+  thr->last_read_map.store(nullptr, std::memory_order_relaxed);
+  thr->last_read_site.store(nullptr, std::memory_order_relaxed);
+  for (auto &l : thr->shared_locks) l.store(nullptr, std::memory_order_relaxed);
+  thr->shared_locks_untracked = 0;
   pthread_attr_t attr;
   thr->stack_lo = thr->stack_hi = 0;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
@@ -172,6 +214,8 @@ ThreadState *ThreadBySlot(uint32_t slot) {
   return &g_pool[slot];
 }
 
+ThreadState *ThreadStateAt(uint32_t slot) { return &g_pool[slot]; }
+
 uint32_t ThreadSlotLimit() { return g_slot_limit.load(std::memory_order_acquire); }
 
 }  // namespace mapguard
@@ -197,7 +241,7 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   // Everything the creator did so far happens before the new thread starts.
   new (&info->parent_clock) VectorClock();
   info->parent_clock.CopyFrom(parent->vc);
-  parent->vc.Set(parent->slot, parent->vc.Get(parent->slot) + 1);
+  TickClock(parent);
   int rc = real(thread, attr, ThreadTrampoline, info);
   if (rc != 0) {
     info->parent_clock.Free();

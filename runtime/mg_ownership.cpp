@@ -1,0 +1,218 @@
+// Map ownership: the overlap check without atomic read-modify-writes for a
+// map only one thread uses, and how a second thread takes such a map over
+// without interrupting the owner (no signal, no waiting for the owner).
+//
+// ---- The protocol (the one place it is written down) ----
+//
+// MapShadow::owner:   0 (no owner yet) -> O (slot + 1 of the owning thread)
+//                     -> kOwnerRevoking -> kOwnerShared (for good, until the
+//                     map is destroyed and the field reset to 0).
+// Region::mode:       kRegionOwned -> kRegionCounted | kRegionNested, changed
+//                     by the owner itself, or by the revoker while the owner
+//                     field says kOwnerRevoking.
+//
+// Who counts a region in the map's state word, and when:
+//   * a region opened while the map is shared: its own thread, at begin;
+//   * a region of the owner O open when a revoker R starts: R, in R3;
+//   * a region O opens (or ends) while R works: O, after R is done (B3/E3).
+//
+// Owner O, begin on a map it owns:
+//   B1  push the entry: mode = kRegionOwned, site, map (release), depth (release)
+//   B2  compiler barrier
+//   B3  load owner: == O -> done, the region is owned (no read-modify-write).
+//       otherwise: wait until owner != kOwnerRevoking; if R counted the entry
+//       (mode != kRegionOwned) it is already in the state word, else O marks
+//       it counted and counts it itself.
+// Owner O, end of an owned region:
+//   E1  tombstone the entry (map = nullptr); it keeps its place on the stack
+//   E2  compiler barrier
+//   E3  load owner: == O -> done. otherwise: wait until owner !=
+//       kOwnerRevoking; if R counted the entry (mode == kRegionCounted), give
+//       the count back. Then pop.
+// Revoker R (first access by a thread other than O):
+//   R1  CAS owner O -> kOwnerRevoking (a loser waits until the map is shared);
+//       R->revoking names the map meanwhile (for a fork child)
+//   R2  membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)
+//   R3  for each entry of O's stack below O's depth (acquire) whose map
+//       (acquire) is this map and whose mode is kRegionOwned: add its unit
+//       (read, iteration) or take the writer field (write, destruction; if
+//       O's own counted write holds it already the entry is kRegionNested),
+//       then set its mode.
+//   R4  owner = kOwnerShared (release).
+//
+// Why it is exact: R2 makes every running thread execute a full barrier, so
+// (asymmetric Dekker) for each of O's B3/E3 loads either the load sees
+// kOwnerRevoking, or R3 sees the store of B1/E1 that precedes it. Hence:
+//   - an owned region that B3 let through is seen by R3 unless E1 removed
+//     it first, in which case E3 saw "owned" only if R3 did not see it;
+//   - whenever R3 may have counted an entry that O is adding or removing,
+//     O's B3/E3 take the slow branch and settle after R4, reading the mode
+//     R3 left (R4's release, O's acquire). Exactly one side counts each
+//     region, and each count is given back exactly once.
+//   - after R2, O performs at most one more B or E on this map before it
+//     waits, so R3 never sees an entry of this map that O overwrites while R3
+//     reads it (entries are pushed mode, site, map; R3 reads map with acquire).
+// R never waits for O: O may be blocked in a system call, in a signal
+// handler, stopped in a debugger; nothing is asked of it. O waits only for R,
+// which waits for nothing (R3 is a bounded loop over at most kMaxRegions
+// entries). A fork child finishes the revocations of revokers that do not
+// exist there (OwnershipAfterForkInChild).
+//
+// Without membarrier (old kernels, seccomp filters), maps are never owned:
+// every region is counted at begin, which is correct and costs one atomic
+// read-modify-write per begin and per end.
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "mg_access.h"
+#include "mg_shadow.h"
+
+namespace mapguard {
+
+bool g_ownership = false;
+
+namespace {
+
+long Membarrier(int cmd) { return syscall(__NR_membarrier, cmd, 0, 0); }
+
+// R3 for one entry of `o`'s stack.
+void CountForRevocation(ThreadState *o, MapShadow *s, Region &r) {
+  const mg_site *site = r.site.load(std::memory_order_relaxed);
+  if (site->kind == MG_READ || site->kind == MG_ITERATE) {
+    s->state.fetch_add(site->kind == MG_READ ? state::kReaderOne : state::kIterOne,
+                       std::memory_order_acq_rel);
+    r.mode.store(kRegionCounted, std::memory_order_relaxed);
+    return;
+  }
+  const uint64_t o_id = o->slot + 1;
+  uint64_t old = s->state.load(std::memory_order_relaxed);
+  for (;;) {
+    if (state::Writer(old) != 0) {
+      // O's own outer write holds the field (no other thread touches the
+      // state word of a map owned by O): this write is nested in it.
+      r.mode.store(kRegionNested, std::memory_order_relaxed);
+      return;
+    }
+    if (s->state.compare_exchange_weak(old, old | o_id, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed)) {
+      s->writer_site.store(site, std::memory_order_relaxed);
+      r.mode.store(kRegionCounted, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
+// R3: every owned region of `o` on the map enters its state word.
+void CountOwnedRegionsOf(ThreadState *o, MapShadow *s) {
+  int d = o->depth.load(std::memory_order_acquire);
+  if (d > kMaxRegions) d = kMaxRegions;
+  for (int i = 0; i < d; i++) {
+    Region &r = o->regions[i];
+    void *m = r.map.load(std::memory_order_acquire);
+    if (!m || g_shadow.Get(m) != s) continue;
+    if (r.mode.load(std::memory_order_relaxed) != kRegionOwned) continue;
+    CountForRevocation(o, s, r);
+  }
+}
+
+}  // namespace
+
+void InitOwnership() {
+  // Registration is per process (and again in each fork child).
+  long supported = Membarrier(MEMBARRIER_CMD_QUERY);
+  g_ownership = supported > 0 && (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+                Membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+}
+
+void WaitRevocationOver(MapShadow *s) {
+  ThreadState *me = t_thread;
+  for (int spins = 0; s->owner.load(std::memory_order_acquire) == kOwnerRevoking; spins++) {
+    // A signal handler that interrupted this very thread's revocation: R3
+    // cannot finish until we return, so go on as if it had.
+    if (me && me->revoking.load(std::memory_order_relaxed) == s) return;
+    if (spins < 64) __builtin_ia32_pause();
+    else sched_yield();  // not a cancellation point
+  }
+}
+
+void RevokeOwner(ThreadState *thr, MapShadow *s, void *map, uint32_t owner) {
+  (void)map;
+  if (owner == kOwnerRevoking) {
+    WaitRevocationOver(s);
+    return;
+  }
+  thr->revoking.store(s, std::memory_order_relaxed);
+  uint32_t expected = owner;
+  if (!s->owner.compare_exchange_strong(expected, kOwnerRevoking, std::memory_order_acq_rel)) {  // R1
+    thr->revoking.store(nullptr, std::memory_order_relaxed);
+    if (expected == kOwnerRevoking) WaitRevocationOver(s);
+    return;
+  }
+  ThreadState *o = ThreadBySlot(owner - 1);
+  if (o && o != thr) {
+    // R2. It cannot fail once registered; if it ever did, counting anyway is
+    // the best left to do.
+    Membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+    CountOwnedRegionsOf(o, s);  // R3
+  }
+  s->owner.store(kOwnerShared, std::memory_order_release);  // R4
+  thr->revoking.store(nullptr, std::memory_order_relaxed);
+}
+
+bool SettleOwnedBegin(ThreadState *thr, MapShadow *s, int index) {
+  WaitRevocationOver(s);
+  if (index >= kMaxRegions) return false;
+  Region &r = thr->regions[index];
+  if (r.mode.load(std::memory_order_acquire) != kRegionOwned) return true;
+  r.mode.store(kRegionCounted, std::memory_order_relaxed);
+  return false;
+}
+
+void SettleOwnedEnd(ThreadState *thr, MapShadow *s, int index, uint32_t kind) {
+  WaitRevocationOver(s);
+  if (index >= kMaxRegions) return;
+  if (thr->regions[index].mode.load(std::memory_order_acquire) == kRegionCounted)
+    UncountRegion(thr, s, kind);
+}
+
+void OwnershipAfterForkInChild(ThreadState *me) {
+  InitOwnership();
+  // Reports that were being written died with their threads: no map is frozen.
+  auto unfreeze = [](MapShadow *s) { s->state.fetch_and(~state::kFrozen, std::memory_order_relaxed); };
+  uint32_t limit = ThreadSlotLimit();
+  for (uint32_t slot = 0; slot < limit; slot++) {
+    ThreadState *t = ThreadStateAt(slot);
+    if (t == me) continue;
+    // A revocation whose revoker is gone: finish it for the one thread left.
+    if (MapShadow *s = t->revoking.load(std::memory_order_relaxed)) {
+      if (s->owner.load(std::memory_order_relaxed) == kOwnerRevoking) {
+        if (me) CountOwnedRegionsOf(me, s);
+        s->owner.store(kOwnerShared, std::memory_order_relaxed);
+      }
+      t->revoking.store(nullptr, std::memory_order_relaxed);
+    }
+    // Regions of threads that do not exist here give their counts back.
+    int d = t->depth.load(std::memory_order_relaxed);
+    if (d > kMaxRegions) d = kMaxRegions;
+    for (int i = d - 1; i >= 0; i--) {
+      Region &r = t->regions[i];
+      void *m = r.map.load(std::memory_order_relaxed);
+      if (!m) continue;
+      MapShadow *s = g_shadow.Get(m);
+      unfreeze(s);
+      if (r.mode.load(std::memory_order_relaxed) == kRegionCounted)
+        UncountRegion(t, s, r.site.load(std::memory_order_relaxed)->kind);
+      r.map.store(nullptr, std::memory_order_relaxed);
+    }
+    t->depth.store(0, std::memory_order_relaxed);
+  }
+  if (!me) return;
+  int d = me->depth.load(std::memory_order_relaxed);
+  if (d > kMaxRegions) d = kMaxRegions;
+  for (int i = 0; i < d; i++)
+    if (void *m = me->regions[i].map.load(std::memory_order_relaxed)) unfreeze(g_shadow.Get(m));
+}
+
+}  // namespace mapguard
