@@ -345,13 +345,12 @@ MG_ALWAYS_INLINE void EndSharedRegion(void *map, uint32_t kind) {
 
 namespace mapguard {
 
-// Ends every region of this thread opened by a frame below (deeper than)
-// `above_sp`; all of them when above_sp is 0 (thread exit). A longjmp or
-// siglongjmp out of a map call or a loop body abandons such regions.
-void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp) {
+// A longjmp or siglongjmp out of a map call or a loop body, or the thread's
+// exit, abandons regions: they end here, innermost first.
+void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp, int from_depth) {
   for (;;) {
     int d = thr->depth.load(std::memory_order_relaxed);
-    if (d == 0) return;
+    if (d <= from_depth) return;
     if (d > kMaxRegions) {  // unrecorded: we cannot tell where they began
       if (above_sp) return;
       thr->depth.store(d - 1, std::memory_order_release);

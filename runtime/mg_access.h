@@ -16,9 +16,10 @@ bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *si
 // Gives back a counted region's share of the state word (a unit, or the
 // writer field if this thread holds it).
 void UncountRegion(ThreadState *thr, MapShadow *s, uint32_t kind);
-// Ends the thread's regions opened below `above_sp` (a longjmp target), or
-// all of them when above_sp is 0 (thread exit).
-void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp);
+// Ends the thread's innermost regions that a longjmp or the thread's exit
+// abandoned: those at index >= `from_depth`, and of those only the ones
+// opened by frames below `above_sp` (0: whatever frame opened them).
+void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp, int from_depth);
 
 // ---- Ownership (mg_ownership.cpp; the protocol is described there) ----
 // Maps can be owned: the kernel offers the asymmetric fence the protocol

@@ -287,26 +287,89 @@ int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *t) {
 }
 
 // ---- non-local jumps ----
-// A longjmp out of a map call or a loop body abandons the regions opened by
-// the frames it unwinds: they end here, so a later access, properly ordered,
-// is not reported against a region that no longer exists. glibc (x86-64)
-// keeps the target's stack pointer in __jmpbuf[6], mangled with the
-// thread's pointer guard: rotate right by 17, then xor with the guard.
+// A longjmp out of a map call or a loop body abandons every region opened
+// since the matching setjmp: they end at the longjmp, so a later access,
+// properly ordered, is not reported against a region that no longer exists.
+// setjmp cannot be wrapped by a C function (it returns twice into its
+// caller's frame), so small assembly stubs record the thread's region depth
+// per jmp_buf and jump on to the real function. A longjmp to a jmp_buf not
+// recorded falls back to the target's stack pointer (glibc x86-64 keeps it
+// in __jmpbuf[6], mangled with the thread's pointer guard: rotate right by
+// 17, then xor) and ends the regions opened by frames below it.
 }  // extern "C"
 
 namespace {
+
+struct JumpTarget {
+  const void *env;
+  int depth;
+};
+constexpr int kJumpTargets = 16;
+MG_TLS thread_local JumpTarget t_jump_targets[kJumpTargets];
+MG_TLS thread_local unsigned t_jump_next;
+
 void CloseRegionsAbove(const void *env) {
   ThreadState *thr = t_thread;
   if (!thr || thr->depth.load(std::memory_order_relaxed) == 0) return;
+  for (const JumpTarget &t : t_jump_targets) {
+    if (t.env != env) continue;
+    CloseAbandonedRegions(thr, 0, t.depth);
+    return;
+  }
   uintptr_t mangled = static_cast<const uintptr_t *>(env)[6];
   uintptr_t guard;
   __asm__("mov %%fs:0x30, %0" : "=r"(guard));
   uintptr_t sp = ((mangled >> 17) | (mangled << 47)) ^ guard;
   // A target on another stack (sigaltstack, a coroutine's): leave the regions.
   if (sp < thr->stack_lo || sp > thr->stack_hi) return;
-  CloseAbandonedRegions(thr, sp);
+  CloseAbandonedRegions(thr, sp, 0);
 }
+
 }  // namespace
+
+// Called by the stubs below: remembers the depth for `env`, returns the real
+// function to jump to.
+extern "C" __attribute__((used, visibility("hidden"))) void *__mapguard_on_setjmp(const void *env,
+                                                                               int which) {
+  static const char *const kNames[] = {"_setjmp", "setjmp", "__sigsetjmp"};
+  static std::atomic<void *> real[3];
+  void *fn = real[which].load(std::memory_order_relaxed);
+  if (!fn) {
+    fn = dlsym(RTLD_NEXT, kNames[which]);
+    if (!fn) Die("mapguard: fatal: cannot find the real %s", kNames[which]);
+    real[which].store(fn, std::memory_order_relaxed);
+  }
+  if (ThreadState *thr = t_thread) {
+    int depth = thr->depth.load(std::memory_order_relaxed);
+    JumpTarget *slot = nullptr;
+    for (JumpTarget &t : t_jump_targets)
+      if (t.env == env) slot = &t;
+    if (!slot) slot = &t_jump_targets[t_jump_next++ % kJumpTargets];
+    *slot = {env, depth};
+  }
+  return fn;
+}
+
+// Each stub keeps the argument registers, calls __mapguard_on_setjmp with the
+// stack aligned, and tail-jumps to the real function with the caller's
+// return address still on top of the stack.
+#define MG_SETJMP_STUB(name, which)                          \
+  __asm__(".text\n"                                          \
+          ".globl " #name "\n"                               \
+          ".type " #name ", @function\n" #name ":\n"          \
+          "  push %rdi\n"                                    \
+          "  push %rsi\n"                                    \
+          "  sub $8, %rsp\n"                                 \
+          "  mov $" #which ", %esi\n"                        \
+          "  call __mapguard_on_setjmp\n"                    \
+          "  add $8, %rsp\n"                                 \
+          "  pop %rsi\n"                                     \
+          "  pop %rdi\n"                                     \
+          "  jmp *%rax\n"                                    \
+          ".size " #name ", .-" #name "\n");
+MG_SETJMP_STUB(_setjmp, 0)
+MG_SETJMP_STUB(setjmp, 1)
+MG_SETJMP_STUB(__sigsetjmp, 2)
 
 extern "C" {
 

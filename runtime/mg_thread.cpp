@@ -51,7 +51,7 @@ void OnThreadExit(void *arg) {
     return;
   }
   // Regions left open (pthread_exit from a loop body) end with the thread.
-  CloseAbandonedRegions(thr, 0);
+  CloseAbandonedRegions(thr, 0, 0);
   // Everything this thread did happens before a join of it.
   if (g_detect_hb) Release(thr, reinterpret_cast<void *>(pthread_self()));
   RetireThreadClock(thr);
