@@ -73,17 +73,26 @@ MG_ALWAYS_INLINE void TombstoneRegion(ThreadState *thr, int index) {
 }
 
 // Step two: drops the tombstones at the top of the stack.
-MG_ALWAYS_INLINE void TrimRegions(ThreadState *thr) {
+MG_NOINLINE void TrimRegionsSlow(ThreadState *thr) {
   int d = thr->depth.load(std::memory_order_relaxed);
-  if (MG_UNLIKELY(d > kMaxRegions)) {  // the top one was never recorded
+  if (d > kMaxRegions) {  // the top one was never recorded
     thr->depth.store(d - 1, std::memory_order_release);
     return;
   }
-  if (MG_LIKELY(d > 0 && !thr->regions[d - 1].map.load(std::memory_order_relaxed))) {
-    d--;
-    while (d > 0 && !thr->regions[d - 1].map.load(std::memory_order_relaxed)) d--;
-    thr->depth.store(d, std::memory_order_release);
+  while (d > 0 && !thr->regions[d - 1].map.load(std::memory_order_relaxed)) d--;
+  thr->depth.store(d, std::memory_order_release);
+}
+
+// The common case: the region just tombstoned is the top one and the one
+// below it is live, so popping it is one store.
+MG_ALWAYS_INLINE void TrimRegions(ThreadState *thr, int removed) {
+  int d = thr->depth.load(std::memory_order_relaxed);
+  if (MG_LIKELY(removed == d - 1 && removed < kMaxRegions &&
+                (removed == 0 || thr->regions[removed - 1].map.load(std::memory_order_relaxed)))) {
+    thr->depth.store(removed, std::memory_order_release);
+    return;
   }
+  TrimRegionsSlow(thr);
 }
 
 MG_ALWAYS_INLINE void FireEndProbe(bool traced, void *map, uint32_t kind) {
@@ -95,7 +104,7 @@ MG_ALWAYS_INLINE void FireEndProbe(bool traced, void *map, uint32_t kind) {
 MG_ALWAYS_INLINE void CloseRegion(ThreadState *thr, int index, void *map, uint32_t kind) {
   bool traced = RegionTraced(thr, index);
   TombstoneRegion(thr, index);
-  TrimRegions(thr);
+  TrimRegions(thr, index);
   FireEndProbe(traced, map, kind);
 }
 
@@ -290,7 +299,7 @@ MG_ALWAYS_INLINE void EndRegion(ThreadState *thr, MapShadow *s, void *map, int r
     std::atomic_signal_fence(std::memory_order_seq_cst);  // E2
     if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1))  // E3
       SettleOwnedEnd(thr, s, region, kind);
-    TrimRegions(thr);
+    TrimRegions(thr, region);
     FireEndProbe(traced, map, kind);
     return;
   }
@@ -359,7 +368,7 @@ void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp, int from_depth)
     Region &r = thr->regions[d - 1];
     void *map = r.map.load(std::memory_order_relaxed);
     if (!map) {  // a tombstone
-      TrimRegions(thr);
+      TrimRegionsSlow(thr);
       continue;
     }
     if (above_sp && r.caller_sp >= above_sp) return;

@@ -140,7 +140,9 @@ MG_ALWAYS_INLINE uint32_t EpochClock(uint64_t e) { return uint32_t(e); }
 extern bool g_detect_hb;
 
 ThreadState *CreateThreadState();  // slow path of CurrentThread()
-extern MG_TLS thread_local ThreadState *t_thread;
+// __thread, not thread_local: no dynamic initialization, so no TLS wrapper
+// call on every access.
+extern MG_TLS __thread ThreadState *t_thread;
 
 MG_ALWAYS_INLINE ThreadState *CurrentThread() {
   ThreadState *thr = t_thread;

@@ -1,5 +1,7 @@
 #include "mg_stats.h"
 
+#include "mg_appender.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,36 +119,37 @@ void PrintStats() {
     }
     top[pos] = m;
   }
-  char line[1024];
-  int len = snprintf(line, sizeof(line), "==================\nmapguard: map statistics (%llu map%s%s)\n",
-                     (unsigned long long)count, count == 1 ? "" : "s",
-                     count > kShown ? "; the 20 most used" : "");
-  WriteAll(line, size_t(len));
+  char line[4096];
+  {
+    Appender out(line, sizeof(line));
+    out("==================\nmapguard: map statistics (%llu map%s%s)\n", (unsigned long long)count,
+        count == 1 ? "" : "s", count > kShown ? "; the 20 most used" : "");
+    WriteAll(out.data(), out.size());
+  }
   for (int i = 0; i < n; i++) {
     const MapStats *m = top[i];
     int threads = __builtin_popcountll(m->thread_mask.load());
-    len = snprintf(line, sizeof(line), "\nMap %s%s%s%s at %p", m->site->map_type,
-                   m->site->map_name[0] ? " '" : "", m->site->map_name,
-                   m->site->map_name[0] ? "'" : "", m->map);
+    // One map per write; a line too long for the buffer (a type name of
+    // kilobytes) is cut, never overrun.
+    Appender out(line, sizeof(line));
+    out("\nMap %s%s%s%s at %p", m->site->map_type, m->site->map_name[0] ? " '" : "",
+        m->site->map_name, m->site->map_name[0] ? "'" : "", m->map);
     if (m->created && m->created->file[0])
-      len += snprintf(line + len, sizeof(line) - size_t(len), ", created at %s:%u:%u", m->created->file,
-                      m->created->line, m->created->column);
-    len += snprintf(line + len, sizeof(line) - size_t(len),
-                    "\n  accesses: %llu reads, %llu writes, %llu iterations; threads: %d; most "
-                    "concurrent readers: %u\n",
-                    (unsigned long long)m->reads.load(), (unsigned long long)m->writes.load(),
-                    (unsigned long long)m->iterations.load(), threads, m->max_readers.load());
+      out(", created at %s:%u:%u", m->created->file, m->created->line, m->created->column);
+    out("\n  accesses: %llu reads, %llu writes, %llu iterations; threads: %d; most concurrent "
+        "readers: %u\n",
+        (unsigned long long)m->reads.load(), (unsigned long long)m->writes.load(),
+        (unsigned long long)m->iterations.load(), threads, m->max_readers.load());
     if (m->has_buckets) {
       unsigned load = m->max_load_milli.load();
-      len += snprintf(line + len, sizeof(line) - size_t(len),
-                      "  growth: %llu rehash%s; largest load factor: %u.%02u\n",
-                      (unsigned long long)m->rehashes.load(), m->rehashes.load() == 1 ? "" : "es",
-                      load / 1000, (load % 1000) / 10);
+      out("  growth: %llu rehash%s; largest load factor: %u.%02u\n",
+          (unsigned long long)m->rehashes.load(), m->rehashes.load() == 1 ? "" : "es", load / 1000,
+          (load % 1000) / 10);
     }
-    len += snprintf(line + len, sizeof(line) - size_t(len), "  hint: %s\n",
-                    LockStrategyHint(m->reads.load() + m->iterations.load(), m->writes.load(),
-                                     threads, 0));
-    WriteAll(line, size_t(len) < sizeof(line) ? size_t(len) : sizeof(line) - 1);
+    out("  hint: %s\n", LockStrategyHint(m->reads.load() + m->iterations.load(), m->writes.load(),
+                                         threads, 0));
+    if (out.size() + 1 >= sizeof(line)) line[sizeof(line) - 2] = '\n';
+    WriteAll(out.data(), out.size());
   }
   static const char kEnd[] = "==================\n";
   WriteAll(kEnd, sizeof(kEnd) - 1);

@@ -17,7 +17,7 @@
 
 namespace mapguard {
 
-MG_TLS thread_local ThreadState *t_thread;
+MG_TLS __thread ThreadState *t_thread;
 
 namespace {
 
