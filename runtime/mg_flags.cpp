@@ -23,7 +23,7 @@ Flags g_flags = {
 };
 bool g_detect_hb = true;
 extern bool g_print_stats;
-constexpr int kBadOptionsExit = 64;  // EX_USAGE: distinct from a report's exitcode
+// (declared in mg_rt.h)
 
 namespace {
 

@@ -64,7 +64,10 @@ void FreeReadSet(uint64_t r) {
 // by frame-pointer walk: the plugin compiles user code with frame pointers,
 // and this runs once per thread, map and epoch, so it must stay cheap.
 AccessInfo Describe(ThreadState *thr, const mg_site *site) {
-  AccessInfo info{site, thr->number, 0};
+  AccessInfo info{site, thr->number, 0, false};
+  for (const auto &l : thr->shared_locks)
+    if (l.load(std::memory_order_relaxed)) info.under_shared_lock = true;
+  if (thr->shared_locks_untracked) info.under_shared_lock = true;
   if (g_flags.history_stacks) {
     StackTrace st;
     CaptureStackFast(thr, &st, 16);

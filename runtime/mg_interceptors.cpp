@@ -9,7 +9,9 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <errno.h>
 #include <setjmp.h>
+#include <threads.h>
 #include <time.h>
 
 #include "mapguard/annotations.h"
@@ -111,8 +113,7 @@ void NoteSharedLock(const void *l, bool held) {
   else if (thr->shared_locks_untracked > 0) thr->shared_locks_untracked--;
 }
 
-// Whether this thread may hold `l` for reading (when unsure: yes, which only
-// costs the SyncVar's own lock).
+// Whether this thread may hold `l` for reading (when unsure: yes).
 bool HoldsForReading(const void *l) {
   ThreadState *thr = CurrentThread();
   if (thr->shared_locks_untracked > 0) return true;
@@ -121,11 +122,19 @@ bool HoldsForReading(const void *l) {
   return false;
 }
 
+// C++ ([thread.sharedmutex.requirements]): unlock_shared synchronizes with a
+// later exclusive lock, not with a later lock_shared; readers are not ordered
+// with each other. So a rwlock has two clocks: writers release into the lock
+// itself, readers into a second clock one granule inside the lock object
+// (ReaderClock). A writer acquires both, a reader only the writers'.
+const void *ReaderClock(const void *l) { return static_cast<const char *>(l) + 8; }
+
 #define MG_RWLOCK_ACQUIRE(name, params, args, shared)     \
   int name params {                                      \
     MG_REAL(int, name, params);                          \
     int rc = real_##name args;                           \
     AcquireIf(rc == 0, l, !shared);                      \
+    if (!shared) AcquireIf(rc == 0, ReaderClock(l));     \
     if (shared && rc == 0) NoteSharedLock(l, true);      \
     return rc;                                           \
   }
@@ -141,8 +150,18 @@ MG_RWLOCK_ACQUIRE(pthread_rwlock_clockwrlock,
                   (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t), false)
 int pthread_rwlock_unlock(pthread_rwlock_t *l) {
   MG_REAL(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
-  // Readers release concurrently; a writer holds the lock alone.
-  ReleaseOn(l, !HoldsForReading(l));
+  ThreadState *thr = CurrentThread();
+  bool untracked = thr->shared_locks_untracked > 0;
+  if (HoldsForReading(l)) {
+    // A reader releases into the readers' clock only (concurrently with
+    // other readers). If we are not sure this thread holds it for reading
+    // (more read locks than tracked), also into the writers' clock: an
+    // edge too many can hide a race, a missing one would invent one.
+    ReleaseOn(ReaderClock(l));
+    if (untracked) ReleaseOn(l);
+  } else {
+    ReleaseOn(l, true);  // a writer holds the lock alone
+  }
   NoteSharedLock(l, false);
   return real_pthread_rwlock_unlock(l);
 }
@@ -266,6 +285,23 @@ int pthread_once(pthread_once_t *control, void (*routine)(void)) {
   return rc;
 }
 
+// ---- function-local statics (magic statics) ----
+// The initializing thread's __cxa_guard_release happens before every later
+// __cxa_guard_acquire that returns 0 and before every inline fast-path check
+// of the guard byte (an acquire load, which the plugin instruments as an
+// acquire on the guard's address).
+int __cxa_guard_acquire(uint64_t *g) {
+  MG_REAL(int, __cxa_guard_acquire, (uint64_t *));
+  int rc = real___cxa_guard_acquire(g);
+  AcquireIf(rc == 0, g);
+  return rc;
+}
+void __cxa_guard_release(uint64_t *g) {
+  MG_REAL(void, __cxa_guard_release, (uint64_t *));
+  ReleaseOn(g);
+  real___cxa_guard_release(g);
+}
+
 // ---- threads: creation is in mg_thread.cpp; exit releases on pthread_self ----
 int pthread_join(pthread_t th, void **ret) {
   MG_REAL(int, pthread_join, (pthread_t, void **));
@@ -284,6 +320,108 @@ int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *t) {
   int rc = real_pthread_timedjoin_np(th, ret, t);
   AcquireIf(rc == 0, reinterpret_cast<void *>(th));
   return rc;
+}
+
+// ---- C11 threads (<threads.h>) ----
+// glibc implements them on internal pthread entry points the interceptors
+// above never see, so each is wrapped here: threads are created through the
+// intercepted pthread_create (creator, creation stack, happens-before), and
+// mutexes, condition variables and call_once record the same edges as their
+// POSIX twins.
+struct C11Start {
+  int (*fn)(void *);
+  void *arg;
+};
+static void *C11Trampoline(void *p) {
+  C11Start start = *static_cast<C11Start *>(p);
+  ArenaFree(p, sizeof(C11Start));
+  return reinterpret_cast<void *>(intptr_t(start.fn(start.arg)));
+}
+int thrd_create(thrd_t *thr, thrd_start_t fn, void *arg) {
+  C11Start *start = static_cast<C11Start *>(ArenaAlloc(sizeof(C11Start)));
+  *start = {fn, arg};
+  pthread_t t;
+  int rc = pthread_create(&t, nullptr, C11Trampoline, start);
+  if (rc != 0) {
+    ArenaFree(start, sizeof(C11Start));
+    return rc == ENOMEM || rc == EAGAIN ? thrd_nomem : thrd_error;
+  }
+  *thr = thrd_t(t);
+  return thrd_success;
+}
+int thrd_join(thrd_t thr, int *res) {
+  void *ret = nullptr;
+  if (pthread_join(pthread_t(thr), &ret) != 0) return thrd_error;
+  if (res) *res = int(intptr_t(ret));
+  return thrd_success;
+}
+int mtx_lock(mtx_t *m) {
+  MG_REAL(int, mtx_lock, (mtx_t *));
+  int rc = real_mtx_lock(m);
+  AcquireHeld(rc == thrd_success, m);
+  return rc;
+}
+int mtx_trylock(mtx_t *m) {
+  MG_REAL(int, mtx_trylock, (mtx_t *));
+  int rc = real_mtx_trylock(m);
+  AcquireHeld(rc == thrd_success, m);
+  return rc;
+}
+int mtx_timedlock(mtx_t *__restrict m, const struct timespec *__restrict t) {
+  MG_REAL(int, mtx_timedlock, (mtx_t *, const struct timespec *));
+  int rc = real_mtx_timedlock(m, t);
+  AcquireHeld(rc == thrd_success, m);
+  return rc;
+}
+int mtx_unlock(mtx_t *m) {
+  MG_REAL(int, mtx_unlock, (mtx_t *));
+  ReleaseHeld(m);
+  return real_mtx_unlock(m);
+}
+int cnd_wait(cnd_t *c, mtx_t *m) {
+  MG_REAL(int, cnd_wait, (cnd_t *, mtx_t *));
+  ReleaseHeld(m);
+  int rc = real_cnd_wait(c, m);
+  AcquireHeld(true, m);
+  AcquireIf(rc == thrd_success, c);
+  return rc;
+}
+int cnd_timedwait(cnd_t *__restrict c, mtx_t *__restrict m, const struct timespec *__restrict t) {
+  MG_REAL(int, cnd_timedwait, (cnd_t *, mtx_t *, const struct timespec *));
+  ReleaseHeld(m);
+  int rc = real_cnd_timedwait(c, m, t);
+  AcquireHeld(true, m);
+  AcquireIf(rc == thrd_success, c);
+  return rc;
+}
+int cnd_signal(cnd_t *c) {
+  MG_REAL(int, cnd_signal, (cnd_t *));
+  ReleaseOn(c);
+  return real_cnd_signal(c);
+}
+int cnd_broadcast(cnd_t *c) {
+  MG_REAL(int, cnd_broadcast, (cnd_t *));
+  ReleaseOn(c);
+  return real_cnd_broadcast(c);
+}
+static thread_local once_flag *t_c11_once;
+static thread_local void (*t_c11_routine)(void);
+static void C11OnceTrampoline() {
+  once_flag *flag = t_c11_once;
+  void (*routine)(void) = t_c11_routine;
+  routine();
+  ReleaseOn(flag);
+}
+void call_once(once_flag *flag, void (*routine)(void)) {
+  MG_REAL(void, call_once, (once_flag *, void (*)(void)));
+  once_flag *saved_flag = t_c11_once;
+  void (*saved_routine)(void) = t_c11_routine;
+  t_c11_once = flag;
+  t_c11_routine = routine;
+  real_call_once(flag, C11OnceTrampoline);
+  t_c11_once = saved_flag;
+  t_c11_routine = saved_routine;
+  AcquireIf(true, flag);
 }
 
 // ---- non-local jumps ----
@@ -384,6 +522,23 @@ MG_LONGJMP(longjmp)
 MG_LONGJMP(_longjmp)
 MG_LONGJMP(siglongjmp)
 MG_LONGJMP(__longjmp_chk)
+
+// ---- start-up check: are these interceptors the ones the program calls? ----
+}  // extern "C"
+
+// A hidden alias binds to this library's own definition, whatever the
+// process's symbol lookup would pick.
+extern "C" __attribute__((visibility("hidden"), alias("pthread_mutex_lock"))) int
+mg_own_pthread_mutex_lock(pthread_mutex_t *m);
+
+namespace mapguard {
+bool InterceptorsActive() {
+  void *resolved = dlsym(RTLD_DEFAULT, "pthread_mutex_lock");
+  return resolved == reinterpret_cast<void *>(&mg_own_pthread_mutex_lock);
+}
+}  // namespace mapguard
+
+extern "C" {
 
 // ---- called by instrumented code ----
 void __mapguard_atomic_acquire(const void *addr) { AcquireIf(true, addr); }

@@ -699,8 +699,10 @@ bool HoldsSharedLock(const ThreadState *t) {
 
 // operator[] inserts when the key is missing: under a reader lock it is a
 // write that the lock does not exclude.
-const char *SharedLockHint(const mg_site *site, const ThreadState *t) {
-  if (!t || !site || site->kind != MG_WRITE || !HoldsSharedLock(t)) return nullptr;
+// `t` is the thread of an access in progress; `held` says it for an earlier
+// access (recorded when it was made).
+const char *SharedLockHint(const mg_site *site, const ThreadState *t, bool held = false) {
+  if (!site || site->kind != MG_WRITE || !(held || (t && HoldsSharedLock(t)))) return nullptr;
   if (!strcmp(site->op, "operator[]"))
     return "operator[] inserts when the key is missing, so it is a write, but this thread holds "
            "only a shared (reader) lock; use find() under the shared lock, or take the exclusive "
@@ -912,6 +914,7 @@ MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void 
     g_data.other.thread.has_origin = false;
   }
   g_data.hint = SharedLockHint(site, thr);
+  if (!g_data.hint) g_data.hint = SharedLockHint(earlier.site, nullptr, earlier.under_shared_lock);
   if (!g_data.hint) g_data.hint = CheckThenInsertHint(site, thr, map);
   Emit(g_data, s, Decide(g_data));
 }

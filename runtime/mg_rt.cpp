@@ -54,6 +54,17 @@ namespace {
 // initialized before the executable), so options apply to global maps too.
 __attribute__((constructor(101))) void InitRuntime() {
   InitFlags();
+  if (!InterceptorsActive()) {
+    // Loaded by dlopen into a program that was not linked with it (a plugin,
+    // a Python extension): the program's locks bind to libc, happens-before
+    // would be blind to them, and correct code would be reported.
+    static const char kMsg[] =
+        "mapguard: fatal: the runtime was loaded after the program's own symbols (dlopen?), so it "
+        "cannot see its locks; link libmapguard_rt into the executable or run with "
+        "LD_PRELOAD=libmapguard_rt.so\n";
+    WriteAll(kMsg, sizeof(kMsg) - 1);
+    _exit(kBadOptionsExit);
+  }
   InitOwnership();
   InitReportOutput();
   CurrentThread();  // the main thread is T0

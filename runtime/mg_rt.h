@@ -40,6 +40,9 @@ struct Flags {
 #undef MG_FLAG
 };
 extern Flags g_flags;
+// Exit status for a setup the runtime cannot work with (bad options, loaded
+// by dlopen): EX_USAGE, distinct from a report's exitcode.
+constexpr int kBadOptionsExit = 64;
 void InitFlags();  // defaults, then __mapguard_default_options(), then MAPGUARD_OPTIONS
 
 // ---- Threads ----
@@ -172,6 +175,10 @@ bool RequestStackOf(ThreadState *thr, StackTrace *out);
 void SleepMicrosNoCancel(long us);
 // CLOCK_MONOTONIC in microseconds, read with a raw vDSO-free syscall-safe call.
 uint64_t MonotonicMicros();
+
+// Whether the program's calls to pthread_mutex_lock and friends reach the
+// runtime's interceptors (not when the runtime came in through dlopen).
+bool InterceptorsActive();
 
 // Writes `len` bytes to the report stream with write(2), retrying short writes.
 void WriteAll(const char *buf, size_t len);

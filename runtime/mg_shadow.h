@@ -44,7 +44,8 @@ constexpr uint32_t kOwnerRevoking = 0xfffffffeu;  // a revocation is under way
 struct AccessInfo {
   const mg_site *site;
   uint32_t thread_number;
-  uint32_t stack_id;  // StackDepot id, 0 if not recorded
+  uint32_t stack_id : 31;           // StackDepot id, 0 if not recorded
+  uint32_t under_shared_lock : 1;   // its thread held a reader lock (report hint)
 };
 
 struct SyncVar;
