@@ -114,6 +114,14 @@ void Release(ThreadState *thr, const void *addr, bool held_exclusively) {
   TickClock(thr);
 }
 
+void ReleaseClock(const VectorClock &clock, const void *addr) {
+  SyncVar *sv = GetSync(addr, true);
+  if (!sv) return;
+  sv->lock.Lock();
+  sv->vc.Join(clock);
+  sv->lock.Unlock();
+}
+
 void TickClock(ThreadState *thr) {
   uint32_t c = thr->vc.Get(thr->slot);
   if (MG_UNLIKELY(c >= 0xfffffff0u)) {

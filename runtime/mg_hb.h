@@ -26,6 +26,10 @@ struct SyncVar {
 // every release and acquire on it is already serialized by the lock itself
 // and the SyncVar needs no lock of its own.
 void Release(ThreadState *thr, const void *addr, bool held_exclusively = false);
+// Joins `clock` (an earlier moment of this thread: a release fence) into the
+// object's clock, without a tick: what a relaxed write after a release fence
+// publishes.
+void ReleaseClock(const VectorClock &clock, const void *addr);
 void Acquire(ThreadState *thr, const void *addr, bool held_exclusively = false);
 
 // Sets up a new thread's clock: what its creator knew (`parent`, may be

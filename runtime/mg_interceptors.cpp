@@ -58,11 +58,6 @@ MG_ALWAYS_INLINE void ReleaseOn(const void *addr, bool held_exclusively = false)
 MG_ALWAYS_INLINE void AcquireHeld(bool ok, const void *lock) { AcquireIf(ok, lock, true); }
 MG_ALWAYS_INLINE void ReleaseHeld(const void *lock) { ReleaseOn(lock, true); }
 
-// Every acquire fence synchronizes with every earlier release fence: an
-// over-approximation of C++ fence semantics that can hide a race but never
-// invent one.
-char g_fence_object;
-
 }  // namespace
 
 extern "C" {
@@ -543,8 +538,46 @@ extern "C" {
 // ---- called by instrumented code ----
 void __mapguard_atomic_acquire(const void *addr) { AcquireIf(true, addr); }
 void __mapguard_atomic_release(const void *addr) { ReleaseOn(addr); }
-void __mapguard_fence_acquire(void) { AcquireIf(true, &g_fence_object); }
-void __mapguard_fence_release(void) { ReleaseOn(&g_fence_object); }
+// [atomics.fences]: a release fence F followed by an atomic write W (any
+// order) synchronizes with an acquire operation (or an acquire fence after an
+// atomic read) that reads what W wrote. So F remembers the thread's clock;
+// every later atomic write publishes it on its object. An acquire fence
+// acquires every object the thread read since its previous acquire fence.
+// Fences order nothing by themselves: there is no edge between two fences
+// without an atomic object between them.
+void __mapguard_fence_release(void) {
+  if (!g_detect_hb) return;
+  ThreadState *thr = CurrentThread();
+  if (thr->ignore_sync) return;
+  thr->fence_clock.CopyFrom(thr->vc);
+  thr->has_fence_clock = true;
+  TickClock(thr);
+}
+void __mapguard_fence_acquire(void) {
+  if (!g_detect_hb) return;
+  ThreadState *thr = CurrentThread();
+  if (thr->ignore_sync) return;
+  for (int i = 0; i < thr->fence_read_count; i++) Acquire(thr, thr->fence_reads[i]);
+  thr->fence_read_count = 0;
+}
+void __mapguard_atomic_relaxed_write(const void *addr) {
+  if (!g_detect_hb) return;
+  ThreadState *thr = CurrentThread();
+  if (thr->has_fence_clock && !thr->ignore_sync) ReleaseClock(thr->fence_clock, addr);
+}
+// Keeps the most recent reads: the read an acquire fence pairs with is
+// almost always just before it.
+void __mapguard_atomic_relaxed_read(const void *addr) {
+  if (!g_detect_hb) return;
+  ThreadState *thr = CurrentThread();
+  constexpr int kN = ThreadState::kFenceReads;
+  if (thr->fence_read_count > 0 && thr->fence_reads[(thr->fence_read_next + kN - 1) % kN] == addr)
+    return;
+  thr->fence_reads[thr->fence_read_next % kN] = addr;
+  thr->fence_read_next = (thr->fence_read_next + 1) % kN;
+  if (thr->fence_read_count < kN) thr->fence_read_count++;
+}
+
 void __mapguard_happens_before(const void *addr) { ReleaseOn(addr); }
 void __mapguard_happens_after(const void *addr) { AcquireIf(true, addr); }
 

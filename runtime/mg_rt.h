@@ -130,6 +130,16 @@ struct alignas(64) ThreadState {
   int exit_rounds;
   // The thread's clock ran out (2^32 releases): happens-before is off for it.
   bool clock_exhausted;
+  // Fences ([atomics.fences]). fence_clock: the thread's clock at its last
+  // release fence, carried by every later atomic write. fence_reads: atomic
+  // objects read (not with acquire) since the last acquire fence, which that
+  // fence turns into acquires. Only this thread touches them.
+  bool has_fence_clock;
+  VectorClock fence_clock;
+  static constexpr int kFenceReads = 8;
+  int fence_read_count;          // valid entries, at most kFenceReads
+  unsigned fence_read_next;       // where the next one goes (a ring)
+  const void *fence_reads[kFenceReads];
 };
 
 // An epoch names one thread's clock value: (slot + 1) << 32 | clock; 0 is none.

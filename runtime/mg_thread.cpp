@@ -162,6 +162,9 @@ ThreadState *NewThreadState(StartInfo *info) {
   thr->last_read_site.store(nullptr, std::memory_order_relaxed);
   for (auto &l : thr->shared_locks) l.store(nullptr, std::memory_order_relaxed);
   thr->shared_locks_untracked = 0;
+  thr->has_fence_clock = false;
+  thr->fence_read_count = 0;
+  thr->fence_read_next = 0;
   pthread_attr_t attr;
   thr->stack_lo = thr->stack_hi = 0;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {

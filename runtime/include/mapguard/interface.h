@@ -63,6 +63,10 @@ void __mapguard_atomic_acquire(const void *addr);
 void __mapguard_atomic_release(const void *addr);
 void __mapguard_fence_acquire(void);
 void __mapguard_fence_release(void);
+// Atomic operations that are not themselves release (a write) or acquire (a
+// read): they carry an earlier release fence / feed a later acquire fence.
+void __mapguard_atomic_relaxed_write(const void *addr);
+void __mapguard_atomic_relaxed_read(const void *addr);
 
 // Synchronization mapguard cannot see (see MAPGUARD_HAPPENS_BEFORE).
 void __mapguard_happens_before(const void *addr);
