@@ -114,6 +114,14 @@ void Release(ThreadState *thr, const void *addr, bool held_exclusively) {
   TickClock(thr);
 }
 
+void ResetSync(const void *addr) {
+  SyncVar *sv = GetSync(addr, false);
+  if (!sv) return;
+  sv->lock.Lock();
+  sv->vc.Reset();
+  sv->lock.Unlock();
+}
+
 void ReleaseClock(const VectorClock &clock, const void *addr) {
   SyncVar *sv = GetSync(addr, true);
   if (!sv) return;

@@ -26,6 +26,8 @@ struct SyncVar {
 // every release and acquire on it is already serialized by the lock itself
 // and the SyncVar needs no lock of its own.
 void Release(ThreadState *thr, const void *addr, bool held_exclusively = false);
+// The object at `addr` is gone (its memory will be reused): forget its clock.
+void ResetSync(const void *addr);
 // Joins `clock` (an earlier moment of this thread: a release fence) into the
 // object's clock, without a tick: what a relaxed write after a release fence
 // publishes.
