@@ -59,6 +59,7 @@ struct Runtime {
       destroyBegin, destroyEnd;
   FunctionCallee atomicAcquire, atomicRelease, fenceAcquire, fenceRelease;
   FunctionCallee atomicRelaxedRead, atomicRelaxedWrite;
+  FunctionCallee atexitMap;
 
   explicit Runtime(Module &M) {
     LLVMContext &C = M.getContext();
@@ -96,6 +97,8 @@ struct Runtime {
     fenceRelease = declAddr("__mapguard_fence_release", false);
     atomicRelaxedRead = declAddr("__mapguard_atomic_relaxed_read", true);
     atomicRelaxedWrite = declAddr("__mapguard_atomic_relaxed_write", true);
+    atexitMap = M.getOrInsertFunction(
+        "__mapguard_atexit_map", FunctionType::get(i32, {ptr, ptr, ptr, ptr}, false));
   }
   FunctionCallee begin(AccessKind k) const {
     switch (k) {
@@ -170,7 +173,18 @@ class FunctionInstrumenter {
 
   bool run() {
     collect();
-    if (calls.empty() && iterations.empty()) return false;
+    for (auto &[cb, siteVar] : atexits) {
+      // __cxa_atexit(dtor, map, dso) -> __mapguard_atexit_map(dtor, map, dso, site):
+      // the runtime registers the destructor wrapped in a destroy region.
+      IRBuilder<> b(cb);
+      CallInst *wrapped = b.CreateCall(rt.atexitMap, {cb->getArgOperand(0), cb->getArgOperand(1),
+                                                      cb->getArgOperand(2), siteVar});
+      wrapped->setDebugLoc(cb->getDebugLoc());
+      cb->replaceAllUsesWith(wrapped);
+      cb->eraseFromParent();
+      ++NumLifetimes;
+    }
+    if (calls.empty() && iterations.empty()) return !atexits.empty();
     for (IterationRegion &it : iterations) instrumentIteration(it);
     for (InstrumentedCall &ic : calls) instrumentCall(ic);
     finish();
@@ -190,6 +204,9 @@ class FunctionInstrumenter {
   std::vector<InstrumentedCall> calls;
   std::vector<IterationRegion> iterations;
   std::vector<Region> cleanupRegions;  // ended by the function's cleanup pad
+  // Destructors of static-storage maps registered with __cxa_atexit: at exit
+  // they destroy the map, a write like any other.
+  std::vector<std::pair<CallInst *, Constant *>> atexits;
   BasicBlock *cleanupPad = nullptr;
   std::string functionName;
 
@@ -246,6 +263,43 @@ class FunctionInstrumenter {
     return dyn_cast<Function>(cb->getCalledOperand()->stripPointerCasts());
   }
 
+  void collectAtExit(CallBase *cb) {
+    auto *ci = dyn_cast<CallInst>(cb);
+    if (!ci || ci->arg_size() != 3) return;
+    auto *dtor = dyn_cast<Function>(ci->getArgOperand(0)->stripPointerCasts());
+    if (!dtor || !dtor->hasName()) return;
+    std::optional<Classification> c = classifyCall(dtor->getName().str(), state.tracked);
+    if (!c) return;
+    bool destroys = false;
+    for (const MapOperand &op : c->operands)
+      if (op.kind == AccessKind::Destroy && op.argIndex == 0) destroys = true;
+    if (!destroys) return;
+    std::string name;
+    if (auto *gv = dyn_cast<GlobalVariable>(ci->getArgOperand(1)->stripPointerCasts())) {
+      name = demangle(gv->getName().str());
+      for (size_t tag; (tag = name.find("[abi:")) != std::string::npos;) {  // g[abi:cxx11]
+        size_t close = name.find(']', tag);
+        if (close == std::string::npos) break;
+        name.erase(tag, close - tag + 1);
+      }
+    }
+    // The registration is compiler-generated and has no location: name the
+    // variable's definition instead (its line, in the initializer's scope).
+    DebugLoc dl = ci->getDebugLoc();
+    if (!dl || dl.getLine() == 0)
+      if (DISubprogram *sp = F.getSubprogram()) {
+        unsigned line = sp->getLine();
+        if (auto *gv = dyn_cast<GlobalVariable>(ci->getArgOperand(1)->stripPointerCasts())) {
+          SmallVector<DIGlobalVariableExpression *, 1> exprs;
+          gv->getDebugInfo(exprs);
+          if (!exprs.empty() && exprs[0]->getVariable()) line = exprs[0]->getVariable()->getLine();
+        }
+        dl = DILocation::get(F.getContext(), line, 0, sp);
+      }
+    atexits.push_back({ci, site(AccessKind::Destroy, "destructor (at exit)", dl,
+                                mapTypeAt(dl, c->mapType), name)});
+  }
+
   void collect() {
     DominatorTree DT(F);
     LoopInfo LI(DT);
@@ -255,6 +309,10 @@ class FunctionInstrumenter {
         if (!cb || isa<IntrinsicInst>(cb) || isa<CallBrInst>(cb)) continue;
         Function *callee = directCallee(cb);
         if (!callee || !callee->hasName()) continue;
+        if (callee->getName() == "__cxa_atexit") {
+          collectAtExit(cb);
+          continue;
+        }
         std::optional<Classification> c = classifyCall(callee->getName().str(), state.tracked);
         if (!c) continue;
         unsigned shift = cb->arg_size() > 0 && cb->paramHasAttr(0, Attribute::StructRet) ? 1 : 0;

@@ -488,3 +488,31 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
 }
 
 }  // extern "C"
+
+// Static-storage maps: the plugin hands their destructor's registration here
+// instead of to __cxa_atexit, so their destruction at exit() is a write like
+// any other (a detached thread still using the map is reported, instead of
+// crashing in freed memory).
+namespace {
+struct AtExitMap {
+  void (*dtor)(void *);
+  void *map;
+  const mg_site *site;
+};
+void DestroyAtExit(void *p) {
+  AtExitMap rec = *static_cast<AtExitMap *>(p);
+  ArenaFree(p, sizeof(AtExitMap));
+  __mapguard_destroy_begin(rec.map, rec.site);
+  rec.dtor(rec.map);
+  __mapguard_destroy_end(rec.map, rec.site);
+}
+}  // namespace
+
+extern "C" int __cxa_atexit(void (*)(void *), void *, void *);
+
+extern "C" int __mapguard_atexit_map(void (*dtor)(void *), void *map, void *dso,
+                                     const mg_site *site) {
+  AtExitMap *rec = static_cast<AtExitMap *>(ArenaAlloc(sizeof(AtExitMap)));
+  *rec = {dtor, map, site};
+  return __cxa_atexit(DestroyAtExit, rec, dso);
+}

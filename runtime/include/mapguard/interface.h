@@ -57,6 +57,8 @@ void __mapguard_iter_end(void *map, const mg_site *site);
 void __mapguard_construct(void *map, const mg_site *site);
 void __mapguard_destroy_begin(void *map, const mg_site *site);
 void __mapguard_destroy_end(void *map, const mg_site *site);
+// Replaces __cxa_atexit(dtor, map, dso) for a static-storage map.
+int __mapguard_atexit_map(void (*dtor)(void *), void *map, void *dso, const mg_site *site);
 
 // Happens-before edges from atomics in instrumented code (detect=hb).
 void __mapguard_atomic_acquire(const void *addr);
