@@ -162,6 +162,7 @@ struct IterationRegion {
   Region region;
   SmallVector<BasicBlock *, 8> exits;
   SmallVector<CallInst *, 16> mayThrowInBody;  // calls that may leave the loop by unwinding
+  SmallVector<IntrinsicInst *, 2> suspends;     // co_await inside the loop (llvm.coro.suspend)
 };
 
 class FunctionInstrumenter {
@@ -344,9 +345,12 @@ class FunctionInstrumenter {
                               c->mapType, name)};
             L->getExitBlocks(it.exits);
             for (BasicBlock *body : L->blocks())
-              for (Instruction &bi : *body)
+              for (Instruction &bi : *body) {
+                if (auto *ii = dyn_cast<IntrinsicInst>(&bi))
+                  if (ii->getIntrinsicID() == Intrinsic::coro_suspend) it.suspends.push_back(ii);
                 if (auto *ci = dyn_cast<CallInst>(&bi))
                   if (!ci->doesNotThrow() && !isa<IntrinsicInst>(ci)) it.mayThrowInBody.push_back(ci);
+              }
             iterations.push_back(std::move(it));
             ++NumIterations;
             continue;  // the iteration region covers the begin() call itself
@@ -501,9 +505,34 @@ class FunctionInstrumenter {
       b.SetCurrentDebugLocation(it.beginCall->getDebugLoc());
       emitEndFromSlot(b, r);
     }
+    for (IntrinsicInst *suspend : it.suspends) splitAtSuspend(r, suspend);
     addToCleanup(r);
     for (CallInst *ci : it.mayThrowInBody) routeThroughCleanup(ci);
     if (auto *ci = dyn_cast<CallInst>(it.beginCall)) routeThroughCleanup(ci);
+  }
+
+  // A co_await inside the loop: the coroutine may be resumed on another
+  // thread, so the iteration ends before the suspension (before coro.save:
+  // await_suspend may already hand the coroutine over) and begins again on
+  // the resume edge, on whichever thread resumes it.
+  void splitAtSuspend(const Region &r, IntrinsicInst *suspend) {
+    auto *ptrTy = PointerType::getUnqual(F.getContext());
+    Instruction *before = suspend;
+    if (auto *save = dyn_cast<IntrinsicInst>(suspend->getArgOperand(0)))
+      if (save->getIntrinsicID() == Intrinsic::coro_save) before = save;
+    IRBuilder<> b(before);
+    b.SetCurrentDebugLocation(suspend->getDebugLoc());
+    b.CreateCall(rt.end(r.kind), {b.CreateLoad(ptrTy, r.slot), r.site});
+    for (User *u : suspend->users()) {
+      auto *sw = dyn_cast<SwitchInst>(u);
+      if (!sw || sw->getCondition() != suspend) continue;
+      auto resumeCase = sw->findCaseValue(ConstantInt::get(Type::getInt8Ty(F.getContext()), 0));
+      if (resumeCase == sw->case_default()) continue;
+      BasicBlock *resume = SplitEdge(sw->getParent(), resumeCase->getCaseSuccessor());
+      IRBuilder<> rb(resume, resume->getFirstInsertionPt());
+      rb.SetCurrentDebugLocation(suspend->getDebugLoc());
+      rb.CreateCall(rt.begin(AccessKind::Iterate), {rb.CreateLoad(ptrTy, r.slot), r.site});
+    }
   }
 
  public:
