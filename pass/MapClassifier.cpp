@@ -239,6 +239,8 @@ std::optional<Classification> classifyCall(const std::string &mangledCallee,
     c.className = cls;
     c.mapType = shortTypeName(d->context);
     c.hashtableLayout = hasStandardHashtableLayout(d->context);
+    c.nodeBased = cls == "std::map" || cls == "std::set" || cls == "std::multimap" ||
+                  cls == "std::multiset";
     c.op = d->base;
     std::string shortName = cls.substr(cls.rfind("::") == std::string::npos ? 0 : cls.rfind("::") + 2);
     AccessKind kind;

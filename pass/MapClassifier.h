@@ -43,6 +43,7 @@ struct Classification {
   // A standard unordered container with the default hasher and key_equal,
   // whose bucket and element counts sit where mg_site_flags says.
   bool hashtableLayout = false;
+  bool nodeBased = false;  // std::map, std::set and their multi forms
   std::vector<MapOperand> operands;  // the map(s) touched, `this` first
 };
 

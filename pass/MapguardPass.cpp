@@ -52,6 +52,7 @@ namespace {
 // Mirrors struct mg_site in runtime/include/mapguard/interface.h.
 constexpr unsigned kAbiVersion = 2;
 constexpr unsigned kSiteHashtableLayout = 1;  // MG_SITE_HASHTABLE_LAYOUT
+constexpr unsigned kSiteNodeBased = 2;        // MG_SITE_NODE_BASED
 
 struct Runtime {
   StructType *siteTy;
@@ -329,6 +330,7 @@ class FunctionInstrumenter {
           std::string opName = c->op;
           if (op.argIndex > 0 && c->isMember) opName += " (argument)";
           unsigned flags = op.argIndex == 0 && c->hashtableLayout ? kSiteHashtableLayout : 0;
+          if (op.argIndex == 0 && c->nodeBased) flags |= kSiteNodeBased;
           ic.regions.push_back({op.kind, cb->getArgOperand(idx),
                                 site(op.kind, opName, cb->getDebugLoc(), c->mapType,
                                      op.argIndex == 0 || !c->isMember ? name : "", flags)});
@@ -342,7 +344,7 @@ class FunctionInstrumenter {
             Region r = ic.regions.front();
             it.region = {AccessKind::Iterate, r.map,
                          site(AccessKind::Iterate, "iteration (" + c->op + ")", cb->getDebugLoc(),
-                              c->mapType, name)};
+                              c->mapType, name, c->nodeBased ? kSiteNodeBased : 0)};
             L->getExitBlocks(it.exits);
             for (BasicBlock *body : L->blocks())
               for (Instruction &bi : *body) {

@@ -377,6 +377,51 @@ void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp, int from_depth)
   }
 }
 
+MG_NOINLINE void SuspendNodeIterations(ThreadState *thr) {
+  int d = thr->depth.load(std::memory_order_relaxed);
+  if (d > kMaxRegions) d = kMaxRegions;
+  for (int i = 0; i < d; i++) {
+    Region &r = thr->regions[i];
+    void *map = r.map.load(std::memory_order_relaxed);
+    const mg_site *site = r.site.load(std::memory_order_relaxed);
+    if (!map || site->kind != MG_ITERATE || !(site->flags & MG_SITE_NODE_BASED)) continue;
+    MapShadow *s = g_shadow.Get(map);
+    uint8_t mode = kRegionOwned;
+    // An owned region: a revoker may be counting it right now (kRegionOwned
+    // -> kRegionCounted), hence the compare-and-swap; if it did, the count
+    // is given back once the revocation is over.
+    if (r.mode.compare_exchange_strong(mode, kRegionSuspended, std::memory_order_acq_rel)) {
+      thr->suspended_iterations++;
+      continue;
+    }
+    if (mode != kRegionCounted) continue;  // nested, or suspended already
+    WaitRevocationOver(s);
+    UncountRegion(thr, s, MG_ITERATE);
+    r.mode.store(kRegionSuspended, std::memory_order_relaxed);
+    thr->suspended_iterations++;
+  }
+}
+
+MG_NOINLINE void ResumeNodeIterations(ThreadState *thr) {
+  int d = thr->depth.load(std::memory_order_relaxed);
+  if (d > kMaxRegions) d = kMaxRegions;
+  for (int i = 0; i < d; i++) {
+    Region &r = thr->regions[i];
+    void *map = r.map.load(std::memory_order_relaxed);
+    if (!map || r.mode.load(std::memory_order_relaxed) != kRegionSuspended) continue;
+    const mg_site *site = r.site.load(std::memory_order_relaxed);
+    MapShadow *s = g_shadow.Get(map);
+    // Back in the state word as a counted region (correct whether or not
+    // the map is still owned by this thread), then checked like a begin.
+    r.mode.store(kRegionCounted, std::memory_order_relaxed);
+    uint64_t old = s->state.fetch_add(state::kIterOne, std::memory_order_acquire);
+    bool reported = (old & (state::kWriterMask | state::kFrozen)) &&
+                    ReadBeginSlow(thr, s, map, site, old);
+    if (!reported && g_detect_hb) HbOnRead(thr, s, map, site);
+  }
+  thr->suspended_iterations = 0;
+}
+
 }  // namespace mapguard
 
 extern "C" {

@@ -21,6 +21,15 @@ void UncountRegion(ThreadState *thr, MapShadow *s, uint32_t kind);
 // opened by frames below `above_sp` (0: whatever frame opened them).
 void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp, int from_depth);
 
+// Iterations of node-based maps (std::map, std::set, multi forms) are
+// suspended while the thread releases a lock inside the loop body and resumed
+// at its next lock acquire: other elements may be inserted and erased
+// meanwhile under that lock without invalidating the loop's iterator, and
+// each iterator step runs with the lock held again. Called by the lock
+// interceptors; cheap when the thread iterates nothing.
+void SuspendNodeIterations(ThreadState *thr);
+void ResumeNodeIterations(ThreadState *thr);
+
 // ---- Ownership (mg_ownership.cpp; the protocol is described there) ----
 // Maps can be owned: the kernel offers the asymmetric fence the protocol
 // needs (membarrier). Otherwise every map is shared from its first access.

@@ -114,6 +114,20 @@ void Release(ThreadState *thr, const void *addr, bool held_exclusively) {
   TickClock(thr);
 }
 
+void AcquireSerialized(ThreadState *thr, const void *addr) {
+  SyncVar *sv = GetSync(addr, true);
+  if (!sv) return;
+  sv->lock.Lock();
+  Acquire(thr, addr, /*held_exclusively=*/true);
+}
+
+void ReleaseSerialized(ThreadState *thr, const void *addr) {
+  SyncVar *sv = GetSync(addr, true);
+  if (!sv) return;
+  Release(thr, addr, /*held_exclusively=*/true);
+  sv->lock.Unlock();
+}
+
 void ResetSync(const void *addr) {
   SyncVar *sv = GetSync(addr, false);
   if (!sv) return;

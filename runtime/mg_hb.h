@@ -26,6 +26,12 @@ struct SyncVar {
 // every release and acquire on it is already serialized by the lock itself
 // and the SyncVar needs no lock of its own.
 void Release(ThreadState *thr, const void *addr, bool held_exclusively = false);
+// For a lock whose runtime reports the next owner's acquire possibly before
+// the previous owner's release was reported (OpenMP's OMPT callbacks run
+// after the lock changed hands): the object's SyncVar lock is held from the
+// acquire to the release, so the two reports are serialized as the lock is.
+void AcquireSerialized(ThreadState *thr, const void *addr);
+void ReleaseSerialized(ThreadState *thr, const void *addr);
 // The object at `addr` is gone (its memory will be reused): forget its clock.
 void ResetSync(const void *addr);
 // Joins `clock` (an earlier moment of this thread: a release fence) into the

@@ -55,8 +55,24 @@ MG_ALWAYS_INLINE void ReleaseOn(const void *addr, bool held_exclusively = false)
 }
 // Just after taking, or just before giving up, a lock only one thread can
 // hold: the lock orders these SyncVar updates by itself.
-MG_ALWAYS_INLINE void AcquireHeld(bool ok, const void *lock) { AcquireIf(ok, lock, true); }
-MG_ALWAYS_INLINE void ReleaseHeld(const void *lock) { ReleaseOn(lock, true); }
+// Locks also bound the iterations of node-based maps (SuspendNodeIterations).
+MG_ALWAYS_INLINE void LockReleased() {
+  ThreadState *thr = t_thread;
+  if (thr && thr->depth.load(std::memory_order_relaxed) > 0) SuspendNodeIterations(thr);
+}
+MG_ALWAYS_INLINE void LockAcquired() {
+  ThreadState *thr = t_thread;
+  if (thr && MG_UNLIKELY(thr->suspended_iterations > 0)) ResumeNodeIterations(thr);
+}
+MG_ALWAYS_INLINE void AcquireHeld(bool ok, const void *lock) {
+  if (!ok) return;
+  AcquireIf(ok, lock, true);
+  LockAcquired();
+}
+MG_ALWAYS_INLINE void ReleaseHeld(const void *lock) {
+  LockReleased();
+  ReleaseOn(lock, true);
+}
 
 }  // namespace
 
@@ -131,6 +147,7 @@ const void *ReaderClock(const void *l) { return static_cast<const char *>(l) + 8
     AcquireIf(rc == 0, l, !shared);                      \
     if (!shared) AcquireIf(rc == 0, ReaderClock(l));     \
     if (shared && rc == 0) NoteSharedLock(l, true);      \
+    if (rc == 0) LockAcquired();                         \
     return rc;                                           \
   }
 MG_RWLOCK_ACQUIRE(pthread_rwlock_rdlock, (pthread_rwlock_t * l), (l), true)
@@ -146,6 +163,7 @@ MG_RWLOCK_ACQUIRE(pthread_rwlock_clockwrlock,
 int pthread_rwlock_unlock(pthread_rwlock_t *l) {
   MG_REAL(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
   ThreadState *thr = CurrentThread();
+  LockReleased();
   bool untracked = thr->shared_locks_untracked > 0;
   if (HoldsForReading(l)) {
     // A reader releases into the readers' clock only (concurrently with

@@ -11,6 +11,7 @@
 //             (two alternating clocks per region: a fast thread arriving at
 //             barrier k+1 cannot reach the clock others are leaving at k)
 //   locks, critical, ordered, atomic (as mutexes): release -> later acquire of the same wait id
+//             (a nest lock's inner acquires and releases by its owner order nothing more)
 //   tasks:    task_create -> the task's start; a task's completion -> its
 //             parent's taskwait/taskgroup end; a task's completion -> the start
 //             of later tasks with a dependence on the same variable
@@ -182,17 +183,18 @@ void OnTaskSchedule(ompt_data_t *prior_task_data, ompt_task_status_t prior_statu
   }
 }
 
+// libomp reports mutex_released after the lock is free again, so the next
+// owner's mutex_acquired can come first: the SyncVar's own lock is held from
+// acquired to released to keep the two in the lock's order (as Archer does).
+// The release is never skipped, so a lock taken in acquired is always given
+// back (even if happens-before was turned off in between).
 void OnMutexAcquired(ompt_mutex_t, ompt_wait_id_t wait_id, const void *) {
-  if (ThreadState *thr = HbThread()) Acquire(thr, reinterpret_cast<const void *>(wait_id));
+  if (!g_detect_hb) return;
+  AcquireSerialized(CurrentThread(), reinterpret_cast<const void *>(wait_id));
 }
 
 void OnMutexReleased(ompt_mutex_t, ompt_wait_id_t wait_id, const void *) {
-  if (ThreadState *thr = HbThread()) Release(thr, reinterpret_cast<const void *>(wait_id));
-}
-
-void OnNestLock(ompt_scope_endpoint_t endpoint, ompt_wait_id_t wait_id, const void *) {
-  if (endpoint == ompt_scope_begin) OnMutexAcquired(ompt_mutex_nest_lock, wait_id, nullptr);
-  else OnMutexReleased(ompt_mutex_nest_lock, wait_id, nullptr);
+  ReleaseSerialized(CurrentThread(), reinterpret_cast<const void *>(wait_id));
 }
 
 int InitializeTool(ompt_function_lookup_t lookup, int, ompt_data_t *) {
@@ -207,7 +209,6 @@ int InitializeTool(ompt_function_lookup_t lookup, int, ompt_data_t *) {
   set_callback(ompt_callback_task_schedule, reinterpret_cast<ompt_callback_t>(&OnTaskSchedule));
   set_callback(ompt_callback_mutex_acquired, reinterpret_cast<ompt_callback_t>(&OnMutexAcquired));
   set_callback(ompt_callback_mutex_released, reinterpret_cast<ompt_callback_t>(&OnMutexReleased));
-  set_callback(ompt_callback_nest_lock, reinterpret_cast<ompt_callback_t>(&OnNestLock));
   return 1;  // keep the tool active
 }
 

@@ -56,6 +56,9 @@ enum RegionMode : uint8_t {
   kRegionCounted = 1,  // in the map's state word (a unit, or the writer field)
   kRegionNested = 2,   // a write inside this thread's own counted write: the
                        // outer write holds the writer field, this one must not clear it
+  kRegionSuspended = 3,  // an iteration of a node-based map whose thread released a
+                         // lock in the loop body: out of the state word until the
+                         // thread's next lock acquire (SuspendNodeIterations)
 };
 
 // One active access region of a thread: published for other threads' reports
@@ -134,6 +137,7 @@ struct alignas(64) ThreadState {
   // release fence, carried by every later atomic write. fence_reads: atomic
   // objects read (not with acquire) since the last acquire fence, which that
   // fence turns into acquires. Only this thread touches them.
+  int suspended_iterations;  // regions in kRegionSuspended
   bool has_fence_clock;
   VectorClock fence_clock;
   static constexpr int kFenceReads = 8;

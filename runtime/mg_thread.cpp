@@ -163,6 +163,7 @@ ThreadState *NewThreadState(StartInfo *info) {
   for (auto &l : thr->shared_locks) l.store(nullptr, std::memory_order_relaxed);
   thr->shared_locks_untracked = 0;
   thr->has_fence_clock = false;
+  thr->suspended_iterations = 0;
   thr->fence_read_count = 0;
   thr->fence_read_next = 0;
   pthread_attr_t attr;

@@ -30,6 +30,11 @@ enum mg_site_flags {
   // the bucket count at byte offset 8 and the element count at offset 24,
   // which lets the runtime see rehashes without calling into the map.
   MG_SITE_HASHTABLE_LAYOUT = 1,
+  // A node-based std::map, std::set, std::multimap or std::multiset:
+  // inserting and erasing other elements keeps iterators valid, so what a
+  // concurrent write must be ordered with is each iterator step, not the
+  // whole loop (see SuspendNodeIterations in the runtime).
+  MG_SITE_NODE_BASED = 2,
 };
 
 // One instrumented call site; emitted by the plugin as a private constant.
