@@ -98,7 +98,7 @@ void ParseOptions(const char *text, const char *source, char *storage, size_t st
         else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no"))
           *static_cast<bool *>(flag->value) = false;
         else
-          BadOption(source, "option '%s' needs 0 or 1, got '%s'", key, value);
+          BadOption(source, "option '%s' is a boolean: 1/0, true/false or yes/no, got '%s'", key, value);
         break;
       case FlagType::kInt: {
         errno = 0;

@@ -43,6 +43,26 @@ const char *ConflictMessage(ConflictKind kind) {
   return "concurrent map access";
 }
 
+// The report's stable identity: the same whether the two accesses happened
+// to overlap ("concurrent ...") or were only unordered ("unsynchronized
+// ..."), which depends on timing. Printed in the first line and in SUMMARY,
+// and the JSON "rule" and the SARIF ruleId.
+const char *RuleId(ConflictKind k) {
+  switch (k) {
+    case ConflictKind::kWrites:
+    case ConflictKind::kUnsyncWrites:
+      return "map-writes";
+    case ConflictKind::kReadWrite:
+    case ConflictKind::kUnsyncReadWrite:
+      return "map-read-write";
+    case ConflictKind::kIterationWrite:
+    case ConflictKind::kUnsyncIterationWrite:
+      return "map-iteration-write";
+  }
+  return "map-access";
+}
+int RuleIndex(ConflictKind k) { return int(k) % 3; }
+
 namespace {
 
 char g_report_buf[1 << 17];
@@ -337,7 +357,7 @@ void TextOrigin(Appender &out, const ThreadInfo &t) {
 void PrintText(const ReportData &d, Appender &out) {
   const char *message = ConflictMessage(d.kind);
   out("==================\n");
-  out("fatal error: %s\n\n", message);
+  out("fatal error: %s [%s]\n\n", message, RuleId(d.kind));
   out("Map: %s", d.site->map_type && d.site->map_type[0] ? d.site->map_type : "<unknown map type>");
   if (d.site->map_name && d.site->map_name[0]) out(" '%s'", d.site->map_name);
   out(" at %p\n", d.map);
@@ -360,7 +380,7 @@ void PrintText(const ReportData &d, Appender &out) {
         "release/acquire between them): they race even if they did not overlap in time.\n");
   TextOrigin(out, d.current.thread);
   if (d.have_other) TextOrigin(out, d.other.thread);
-  out("\nSUMMARY: mapguard: %s ", message);
+  out("\nSUMMARY: mapguard: %s [%s] ", message, RuleId(d.kind));
   TextSite(out, d.site);
   out("\n==================\n");
 }
@@ -391,6 +411,7 @@ const char *KindId(ConflictKind k) {
   }
   return "unknown";
 }
+
 
 const char *AccessKindId(const mg_site *site) {
   switch (site->kind) {
@@ -450,7 +471,8 @@ void JsonAccess(Appender &out, const Access &a) {
 }
 
 void PrintJson(const ReportData &d, Appender &out) {
-  out("{\"mapguard_report\":1,\"kind\":\"%s\",\"message\":", KindId(d.kind));
+  out("{\"mapguard_report\":1,\"rule\":\"%s\",\"kind\":\"%s\",\"message\":", RuleId(d.kind),
+      KindId(d.kind));
   JsonString(out, ConflictMessage(d.kind));
   out(",\"pid\":%d,\"map\":{\"type\":", int(getpid()));
   JsonString(out, d.site->map_type);
@@ -481,18 +503,43 @@ const ConflictKind kAllKinds[] = {ConflictKind::kWrites,         ConflictKind::k
 
 // Paths relative to the repository: strip_path_prefix if given, else the
 // working directory when the path is under it.
+// The source root SARIF paths are relative to: srcroot=, else the git
+// top-level above the working directory, else the working directory. Ends
+// with '/'.
+const char *SourceRoot() {
+  static char root[1024];
+  if (root[0]) return root;
+  if (g_flags.srcroot && *g_flags.srcroot) {
+    snprintf(root, sizeof(root) - 1, "%s", g_flags.srcroot);
+  } else if (getcwd(root, sizeof(root) - 1)) {
+    char probe[1100];
+    for (size_t len = strlen(root); len > 0;) {
+      snprintf(probe, sizeof(probe), "%.*s/.git", int(len), root);
+      if (access(probe, F_OK) == 0) {
+        root[len] = 0;
+        break;
+      }
+      const char *slash = static_cast<const char *>(memrchr(root, '/', len));
+      if (!slash || slash == root) break;  // no repository above: keep the cwd
+      len = size_t(slash - root);
+    }
+    if (access(probe, F_OK) != 0 && !getcwd(root, sizeof(root) - 1)) root[0] = 0;
+  }
+  size_t n = strlen(root);
+  if (n == 0 || root[n - 1] != '/') {
+    root[n] = '/';
+    root[n + 1] = 0;
+  }
+  return root;
+}
+
 const char *RelativePath(const char *path) {
   if (!path) return "";
   const char *stripped = StripPrefix(path);
   if (stripped != path) return stripped;
-  static char cwd[1024];
-  static size_t cwd_len = 0;
-  if (!cwd_len && getcwd(cwd, sizeof(cwd) - 1)) {
-    cwd_len = strlen(cwd);
-    if (cwd_len && cwd[cwd_len - 1] != '/') cwd[cwd_len++] = '/';
-    cwd[cwd_len] = 0;
-  }
-  if (cwd_len && strncmp(path, cwd, cwd_len) == 0) return path + cwd_len;
+  const char *root = SourceRoot();
+  size_t n = strlen(root);
+  if (n > 1 && strncmp(path, root, n) == 0) return path + n;
   return path;
 }
 
@@ -556,16 +603,14 @@ uint64_t Fingerprint(const ReportData &d) {
     a = b;
     b = t;
   }
-  return (a * 31 + b) ^ (uint64_t(d.kind) * 0x9e3779b97f4a7c15ull);
+  // By rule, not kind: the same race fingerprints alike whatever its timing.
+  return (a * 31 + b) ^ (uint64_t(RuleIndex(d.kind)) * 0x9e3779b97f4a7c15ull);
 }
 
 void AppendSarifResult(const ReportData &d) {
   Appender &out = g_sarif;
-  int rule = 0;
-  for (int i = 0; i < 6; i++)
-    if (kAllKinds[i] == d.kind) rule = i;
   out("%s{\"ruleId\":\"%s\",\"ruleIndex\":%d,\"level\":\"error\",\"message\":{\"text\":",
-      g_sarif_count ? "," : "", KindId(d.kind), rule);
+      g_sarif_count ? "," : "", RuleId(d.kind), RuleIndex(d.kind));
   char msg[1024];
   snprintf(msg, sizeof(msg), "%s on %s%s%s%s: %s (%s) by thread T%u", ConflictMessage(d.kind),
            d.site->map_type, d.site->map_name[0] ? " '" : "", d.site->map_name,
@@ -602,15 +647,31 @@ void AppendSarifResult(const ReportData &d) {
   g_sarif_count++;
 }
 
+// Reports go to stderr, or to log_path: "stderr" and "stdout" name those
+// streams, a path under /dev/ is used as it is, anything else gets ".<pid>"
+// and is created only when the first report is written (a clean run leaves
+// no empty file behind).
 int g_log_fd = -1;
+char g_log_file[600];
 
 void WriteOut(const char *data, size_t len) {
+  if (g_log_fd < 0 && g_log_file[0]) {
+    g_log_fd = open(g_log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (g_log_fd < 0) {
+      char msg[800];
+      int n = snprintf(msg, sizeof(msg), "mapguard: error: cannot open log_path file '%s': %s\n",
+                       g_log_file, strerror(errno));
+      WriteAll(msg, size_t(n) < sizeof(msg) ? size_t(n) : sizeof(msg) - 1);
+      g_log_file[0] = 0;  // the report goes to stderr instead
+    }
+  }
   if (g_log_fd < 0) {
     WriteAll(data, len);
     return;
   }
   for (size_t off = 0; off < len;) {
     ssize_t n = write(g_log_fd, data + off, len - off);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     off += size_t(n);
   }
@@ -627,18 +688,25 @@ void WriteSarifLog() {
       "\"runs\":[{\"tool\":{\"driver\":{\"name\":\"mapguard\",\"version\":\"0.1.0\","
       "\"semanticVersion\":\"0.1.0\",\"informationUri\":\"https://github.com/mapguard/mapguard\","
       "\"rules\":[");
-  for (int i = 0; i < 6; i++) {
-    out("%s{\"id\":\"%s\",\"name\":\"", i ? "," : "", KindId(kAllKinds[i]));
-    for (const char *p = KindId(kAllKinds[i]); *p; p++)
-      if (*p != '-') out("%c", p == KindId(kAllKinds[i]) || p[-1] == '-' ? *p - 32 : *p);
-    out("\",\"shortDescription\":{\"text\":\"%s\"},", ConflictMessage(kAllKinds[i]));
+  static const char *const kRuleNames[] = {"MapWrites", "MapReadWrite", "MapIterationWrite"};
+  static const char *const kRuleText[] = {"map writes", "map read and map write",
+                                          "map iteration and map write"};
+  for (int i = 0; i < 3; i++) {
+    out("%s{\"id\":\"%s\",\"name\":\"%s\",", i ? "," : "", RuleId(kAllKinds[i]), kRuleNames[i]);
+    out("\"shortDescription\":{\"text\":\"%s\"},", kRuleText[i]);
     out("\"fullDescription\":{\"text\":\"%s: two threads access one map, at least one of them "
-        "writing, %s.\"},", ConflictMessage(kAllKinds[i]),
-        i < 3 ? "at the same moment" : "with no synchronization ordering the accesses");
+        "writing, at the same moment (concurrent) or with no synchronization ordering the "
+        "accesses (unsynchronized).\"},", kRuleText[i]);
     out("\"defaultConfiguration\":{\"level\":\"error\"},\"helpUri\":"
         "\"https://github.com/mapguard/mapguard/blob/main/docs/report-format.md\"}");
   }
-  out("]}},\"originalUriBaseIds\":{\"SRCROOT\":{\"uri\":\"file:///\"}},\"results\":[");
+  out("]}},\"originalUriBaseIds\":{\"SRCROOT\":{\"uri\":");
+  {
+    char uri[1100];
+    snprintf(uri, sizeof(uri), "file://%s", SourceRoot());
+    JsonString(out, uri);
+  }
+  out("}},\"results\":[");
   WriteOut(out.data(), out.size());
   WriteOut(g_sarif.data(), g_sarif.size());
   static const char kTail[] = "]}]}\n";
@@ -815,16 +883,31 @@ void BeginData(ConflictKind kind, void *map, MapShadow *s, const mg_site *site) 
 
 void InitReportOutput() {
   if (g_flags.suppressions && *g_flags.suppressions) LoadSuppressions(g_flags.suppressions);
-  if (g_flags.log_path && *g_flags.log_path) {
-    char path[600];
-    snprintf(path, sizeof(path), "%s.%d", g_flags.log_path, int(getpid()));
-    g_log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (g_log_fd < 0) {
+  const char *log = g_flags.log_path;
+  if (log && *log) {
+    if (!strcmp(log, "stderr")) return;
+    if (!strcmp(log, "stdout")) {
+      g_log_fd = 1;
+      return;
+    }
+    if (!strncmp(log, "/dev/", 5)) {
+      snprintf(g_log_file, sizeof(g_log_file), "%s", log);
+      return;
+    }
+    snprintf(g_log_file, sizeof(g_log_file), "%s.%d", log, int(getpid()));
+    // Created lazily, but a directory it cannot be created in is an error now.
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s", g_log_file);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) dir[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(dir, sizeof(dir), ".");
+    if (access(dir, W_OK | X_OK) != 0) {
       char msg[800];
-      int n = snprintf(msg, sizeof(msg), "mapguard: error: cannot open log_path file '%s': %s\n",
-                       path, strerror(errno));
+      int n = snprintf(msg, sizeof(msg), "mapguard: error: cannot create log_path file '%s': %s\n",
+                       g_log_file, strerror(errno));
       WriteAll(msg, size_t(n) < sizeof(msg) ? size_t(n) : sizeof(msg) - 1);
-      _exit(64);
+      _exit(kBadOptionsExit);
     }
   }
 }

@@ -81,9 +81,13 @@ __attribute__((destructor)) void FinishRuntime() {
   FinishReportOutput();
   int reports = g_reports.load(std::memory_order_relaxed);
   if (reports == 0) return;
-  char msg[128];
-  int n = snprintf(msg, sizeof(msg), "mapguard: %d report%s; exiting with status %d\n", reports,
-                   reports == 1 ? "" : "s", g_flags.exitcode);
+  char msg[160];
+  // Every line of a JSON stream is JSON (so jq can read it whole).
+  int n = !strcmp(g_flags.format, "json")
+              ? snprintf(msg, sizeof(msg), "{\"mapguard_summary\":1,\"reports\":%d,\"exit_status\":%d}\n",
+                         reports, g_flags.exitcode)
+              : snprintf(msg, sizeof(msg), "mapguard: %d report%s; exiting with status %d\n", reports,
+                         reports == 1 ? "" : "s", g_flags.exitcode);
   WriteAll(msg, size_t(n));
   fflush(nullptr);  // _exit skips stdio's own flush, which comes after us
   _exit(g_flags.exitcode);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,8 +70,14 @@ bool TemplateMatch(const char *pattern, const char *text) {
 
 void LoadSuppressions(const char *path) {
   if (!path || !*path) return;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) BadFile(path, 0, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    BadFile(path, 0, "not a regular file");
+  }
   static char content[1 << 16];
   size_t len = 0;
   for (;;) {

@@ -8,7 +8,7 @@ apt-get install -y -qq --no-install-recommends \
   cmake make pkg-config python3 python3-psutil python3-matplotlib \
   clang-19 llvm-19 llvm-19-dev llvm-19-tools libclang-19-dev libclang-rt-19-dev \
   libgtest-dev libgmock-dev \
-  libbpf-dev bpftool systemtap-sdt-dev curl util-linux \
+  libbpf-dev bpftool systemtap-sdt-dev curl util-linux jq \
   libboost-dev nlohmann-json3-dev libfmt-dev libc++-19-dev libc++abi-19-dev libomp-19-dev \
   >/dev/null
 # The SARIF validator used by the tests (Microsoft's SARIF multitool, from

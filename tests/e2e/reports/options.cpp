@@ -13,6 +13,29 @@
 // RUN: not grep "fatal error" %t.stderr
 // RUN: cat %t.logs/report.* | FileCheck %s --check-prefix=TEXT
 // RUN: env MAPGUARD_OPTIONS=log_path=/nonexistent-dir/x %expect_exit 64 %t 2>&1 | FileCheck %s --check-prefix=BADLOG
+// log_path=stdout / stderr (as sanitizers accept) and /dev/ paths are used as
+// they are; a clean run creates no file at all.
+// RUN: env MAPGUARD_OPTIONS=log_path=stdout %expect_exit 66 %t 2>/dev/null | FileCheck %s --check-prefix=TEXT
+// RUN: env MAPGUARD_OPTIONS=log_path=/dev/stdout %expect_exit 66 %t 2>/dev/null | FileCheck %s --check-prefix=TEXT
+// RUN: env MAPGUARD_OPTIONS=log_path=stderr %expect_exit 66 %t 2>&1 >/dev/null | FileCheck %s --check-prefix=TEXT
+// RUN: rm -rf %t.clean && mkdir -p %t.clean && env MAPGUARD_OPTIONS=log_path=%t.clean/report %t none
+// RUN: ls %t.clean | count 0
+//
+// halt_on_error=0 with format=json: every line of the stream is JSON, the
+// last one the summary, so jq reads it whole.
+// RUN: env MAPGUARD_OPTIONS=format=json:halt_on_error=0:dedup=0:report_wait_ms=200 %expect_exit 66 %t twice 2> %t.stream.json
+// RUN: jq -s -c '[length >= 3, .[0].rule, .[-1].mapguard_summary, .[-1].exit_status]' %t.stream.json | FileCheck %s --check-prefix=JQ
+// JQ: [true,"map-writes",1,66]
+//
+// Booleans take 1/0, true/false, yes/no, and the error says so.
+// RUN: env MAPGUARD_OPTIONS=halt_on_error=no:report_wait_ms=200 %expect_exit 66 %t 2>&1 | FileCheck %s --check-prefix=TEXT
+// RUN: env MAPGUARD_OPTIONS=halt_on_error=maybe %expect_exit 64 %t 2>&1 | FileCheck %s --check-prefix=BADBOOL
+// BADBOOL: mapguard: error: option 'halt_on_error' is a boolean: 1/0, true/false or yes/no, got 'maybe'
+//
+// A suppressions "file" that is a FIFO is refused at once, not waited on.
+// RUN: rm -f %t.fifo && mkfifo %t.fifo
+// RUN: env MAPGUARD_OPTIONS=suppressions=%t.fifo %expect_exit 64 %t 2>&1 | FileCheck %s --check-prefix=FIFO
+// FIFO: mapguard: error: suppressions file {{.*}}.fifo{{.*}}not a regular file
 //
 // Suppressions of each kind silence the report; the program runs to the end.
 // RUN: printf '# known race, tracked in BUG-123\nmap:std::unordered_map<int, int, mg_test::Blocking*>\n' > %t.map.supp
@@ -43,7 +66,7 @@
 //
 // TEXT: fatal error: concurrent map writes
 // TEXT: SUMMARY: mapguard: concurrent map writes
-// BADLOG: mapguard: error: cannot open log_path file '/nonexistent-dir/x.{{[0-9]+}}': No such file or directory
+// BADLOG: mapguard: error: cannot create log_path file '/nonexistent-dir/x.{{[0-9]+}}': No such file or directory
 // SUPPRESSED-NOT: fatal error
 // SUPPRESSED-DAG: DONE
 // SUPPRESSED-DAG: mapguard: suppression [[RULE]] matched 1 report
