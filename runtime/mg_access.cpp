@@ -221,6 +221,7 @@ MG_NOINLINE bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const
     if (s->state.compare_exchange_weak(old, old | me, std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
       s->writer_site.store(site, std::memory_order_relaxed);
+      s->writer_number.store(thr->number + 1, std::memory_order_relaxed);
       return false;
     }
   }
@@ -320,6 +321,7 @@ MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t
   if (unit == state::kReaderOne) {
     thr->last_read_map.store(map, std::memory_order_relaxed);
     thr->last_read_site.store(site, std::memory_order_relaxed);
+    thr->last_read_lock_state = thr->lock_state;
   }
   if (MG_LIKELY(opened == Opened::kOwned)) {
     if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
@@ -451,9 +453,10 @@ static MG_ALWAYS_INLINE void WriteBegin(void *map, const mg_site *site, uintptr_
     uint64_t expected = 0;
     if (opened == Opened::kCountNow &&
         s->state.compare_exchange_strong(expected, thr->slot + 1, std::memory_order_acquire,
-                                         std::memory_order_relaxed))
+                                         std::memory_order_relaxed)) {
       s->writer_site.store(site, std::memory_order_relaxed);
-    else if (WriteBeginSlow(thr, s, map, site))  // also: already counted by a revocation
+      s->writer_number.store(thr->number + 1, std::memory_order_relaxed);
+    } else if (WriteBeginSlow(thr, s, map, site))  // also: already counted by a revocation
       return;
   }
   if (g_detect_hb) HbOnWrite(thr, s, map, site);

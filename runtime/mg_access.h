@@ -30,6 +30,11 @@ void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp, int from_depth)
 void SuspendNodeIterations(ThreadState *thr);
 void ResumeNodeIterations(ThreadState *thr);
 
+// Every lock interceptor (and OpenMP's mutex callbacks) after taking and
+// before giving up a lock; `exclusive`: not a reader lock.
+void LockAcquired(bool exclusive);
+void LockReleased(bool exclusive);
+
 // ---- Ownership (mg_ownership.cpp; the protocol is described there) ----
 // Maps can be owned: the kernel offers the asymmetric fence the protocol
 // needs (membarrier). Otherwise every map is shared from its first access.

@@ -20,6 +20,30 @@
 
 using namespace mapguard;
 
+namespace mapguard {
+// Locks also bound the iterations of node-based maps (SuspendNodeIterations)
+// and tell the check-then-insert hint whether one exclusive lock covered a
+// lookup and the insert after it (ThreadState::lock_state).
+void LockReleased(bool exclusive) {
+  ThreadState *thr = t_thread;
+  if (!thr) return;
+  if (exclusive) {
+    if (thr->exclusive_held > 0) thr->exclusive_held--;
+    thr->lock_state = ((thr->lock_state >> 1) + 1) << 1 | (thr->exclusive_held > 0);
+  }
+  if (thr->depth.load(std::memory_order_relaxed) > 0) SuspendNodeIterations(thr);
+}
+void LockAcquired(bool exclusive) {
+  ThreadState *thr = t_thread;
+  if (!thr) return;
+  if (exclusive) {
+    thr->exclusive_held++;
+    thr->lock_state |= 1;
+  }
+  if (MG_UNLIKELY(thr->suspended_iterations > 0)) ResumeNodeIterations(thr);
+}
+}  // namespace mapguard
+
 namespace {
 
 template <typename Fn>
@@ -55,22 +79,13 @@ MG_ALWAYS_INLINE void ReleaseOn(const void *addr, bool held_exclusively = false)
 }
 // Just after taking, or just before giving up, a lock only one thread can
 // hold: the lock orders these SyncVar updates by itself.
-// Locks also bound the iterations of node-based maps (SuspendNodeIterations).
-MG_ALWAYS_INLINE void LockReleased() {
-  ThreadState *thr = t_thread;
-  if (thr && thr->depth.load(std::memory_order_relaxed) > 0) SuspendNodeIterations(thr);
-}
-MG_ALWAYS_INLINE void LockAcquired() {
-  ThreadState *thr = t_thread;
-  if (thr && MG_UNLIKELY(thr->suspended_iterations > 0)) ResumeNodeIterations(thr);
-}
 MG_ALWAYS_INLINE void AcquireHeld(bool ok, const void *lock) {
   if (!ok) return;
   AcquireIf(ok, lock, true);
-  LockAcquired();
+  LockAcquired(true);
 }
 MG_ALWAYS_INLINE void ReleaseHeld(const void *lock) {
-  LockReleased();
+  LockReleased(true);
   ReleaseOn(lock, true);
 }
 
@@ -147,7 +162,7 @@ const void *ReaderClock(const void *l) { return static_cast<const char *>(l) + 8
     AcquireIf(rc == 0, l, !shared);                      \
     if (!shared) AcquireIf(rc == 0, ReaderClock(l));     \
     if (shared && rc == 0) NoteSharedLock(l, true);      \
-    if (rc == 0) LockAcquired();                         \
+    if (rc == 0) LockAcquired(!shared);                  \
     return rc;                                           \
   }
 MG_RWLOCK_ACQUIRE(pthread_rwlock_rdlock, (pthread_rwlock_t * l), (l), true)
@@ -163,7 +178,7 @@ MG_RWLOCK_ACQUIRE(pthread_rwlock_clockwrlock,
 int pthread_rwlock_unlock(pthread_rwlock_t *l) {
   MG_REAL(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
   ThreadState *thr = CurrentThread();
-  LockReleased();
+  LockReleased(!HoldsForReading(l));
   bool untracked = thr->shared_locks_untracked > 0;
   if (HoldsForReading(l)) {
     // A reader releases into the readers' clock only (concurrently with

@@ -20,6 +20,7 @@
 
 #include <new>
 
+#include "mg_access.h"
 #include "mg_hb.h"
 
 namespace mapguard {
@@ -189,11 +190,13 @@ void OnTaskSchedule(ompt_data_t *prior_task_data, ompt_task_status_t prior_statu
 // The release is never skipped, so a lock taken in acquired is always given
 // back (even if happens-before was turned off in between).
 void OnMutexAcquired(ompt_mutex_t, ompt_wait_id_t wait_id, const void *) {
+  LockAcquired(true);
   if (!g_detect_hb) return;
   AcquireSerialized(CurrentThread(), reinterpret_cast<const void *>(wait_id));
 }
 
 void OnMutexReleased(ompt_mutex_t, ompt_wait_id_t wait_id, const void *) {
+  LockReleased(true);
   ReleaseSerialized(CurrentThread(), reinterpret_cast<const void *>(wait_id));
 }
 

@@ -98,6 +98,7 @@ void CountForRevocation(ThreadState *o, MapShadow *s, Region &r) {
     if (s->state.compare_exchange_weak(old, old | o_id, std::memory_order_acq_rel,
                                        std::memory_order_relaxed)) {
       s->writer_site.store(site, std::memory_order_relaxed);
+      s->writer_number.store(o->number + 1, std::memory_order_relaxed);
       r.mode.store(kRegionCounted, std::memory_order_relaxed);
       return;
     }

@@ -238,7 +238,8 @@ void SymbolizeStack(const StackTrace &st, SymStack *out) {
       Frame &f = out->frames[out->size++];
       snprintf(f.function, sizeof(f.function), "%s", s.frames[k].function);
       PrettifyName(f.function);
-      snprintf(f.file, sizeof(f.file), "%s", s.frames[k].file);
+      // "file.cpp:0" says nothing: without a line, show module+offset.
+      snprintf(f.file, sizeof(f.file), "%s", s.frames[k].line ? s.frames[k].file : "");
       f.line = s.frames[k].line;
       f.column = s.frames[k].column;
       snprintf(f.module, sizeof(f.module), "%s", s.module);
@@ -790,14 +791,29 @@ bool OpIn(const char *op, std::initializer_list<const char *> names) {
 // covers both; a lock held for the lookup alone ("partial lock") is not
 // enough. Names both call sites, so the hint lives in a runtime buffer.
 char g_hint_buf[768];
-const char *CheckThenInsertHint(const mg_site *write_site, const ThreadState *t, void *map) {
-  if (!t || !write_site || write_site->kind != MG_WRITE ||
-      !OpIn(write_site->op, {"insert", "emplace", "try_emplace", "operator[]", "insert_or_assign",
-                             "emplace_hint"}))
-    return nullptr;
+bool IsLookup(const mg_site *s) {
+  return s && s->kind == MG_READ && OpIn(s->op, {"count", "find", "contains"});
+}
+bool IsInsert(const mg_site *s) {
+  return s && s->kind == MG_WRITE &&
+         OpIn(s->op, {"insert", "emplace", "try_emplace", "operator[]", "insert_or_assign",
+                      "emplace_hint"});
+}
+
+// `racing` is the other thread's access: the pattern is only the likely
+// cause when that access is itself a lookup or an insert (the other half of
+// the same check-then-insert); an iteration or an erase racing with an insert
+// is another bug.
+const char *CheckThenInsertHint(const mg_site *write_site, const ThreadState *t, void *map,
+                                const mg_site *racing) {
+  if (!t || !IsInsert(write_site)) return nullptr;
+  if (racing && !IsLookup(racing) && !IsInsert(racing)) return nullptr;
   if (t->last_read_map.load(std::memory_order_relaxed) != map) return nullptr;
   const mg_site *lookup = t->last_read_site.load(std::memory_order_relaxed);
-  if (!lookup || !OpIn(lookup->op, {"count", "find", "contains"})) return nullptr;
+  if (!IsLookup(lookup)) return nullptr;
+  // One exclusive lock held from the lookup to now (no release in between):
+  // the pair was atomic, the race is elsewhere.
+  if ((t->last_read_lock_state & 1) && t->last_read_lock_state == t->lock_state) return nullptr;
   snprintf(g_hint_buf, sizeof(g_hint_buf),
            "check-then-insert: thread T%u looked the key up with %s() at %s:%u and then called "
            "%s at %s:%u; unless one exclusive lock covers both calls, another thread can use the "
@@ -949,6 +965,28 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
     other = ThreadBySlot(state::Writer(st) - 1);
     other_site = s->writer_site.load(std::memory_order_relaxed);
   }
+  // The other thread left the map between the conflict and this report: name
+  // its access from what the map remembers (the last writer, or with
+  // detect=hb the last recorded read), without a live stack.
+  uint32_t left_number = 0;
+  const mg_site *left_site = nullptr;
+  if (!other) {
+    const mg_site *w = s->writer_site.load(std::memory_order_relaxed);
+    uint32_t wn = s->writer_number.load(std::memory_order_relaxed);
+    bool want_writer = !current_is_writer || kind == ConflictKind::kWrites;
+    if (want_writer && w && wn && wn - 1 != thr->number) {
+      left_site = w;
+      left_number = wn - 1;
+    } else if (current_is_writer && g_detect_hb) {
+      s->hb_lock.Lock();
+      uint64_t r = s->hb_read.load(std::memory_order_relaxed);
+      if (r && !(r >> 63) && s->read_info.site && s->read_info.thread_number != thr->number) {
+        left_site = s->read_info.site;
+        left_number = s->read_info.thread_number;
+      }
+      s->hb_lock.Unlock();
+    }
+  }
 
   BeginData(kind, map, s, site);
   SymbolizeStack(current, &g_stacks[0]);
@@ -960,11 +998,23 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
                                        ? "stack unavailable: the thread did not answer in time"
                                        : "live stack not taken: with halt_on_error=0 mapguard "
                                          "never interrupts a running thread";
+  } else if (left_site) {
+    g_data.have_other = true;
+    ThreadState *left = ThreadByNumber(left_number);
+    SetAccess(&g_data.other, left_site, Role::kInProgress, left, nullptr, &g_stacks[3]);
+    if (!left) {
+      g_data.other.thread.known = true;
+      g_data.other.thread.number = left_number;
+      g_data.other.thread.tid = 0;
+      g_data.other.thread.has_origin = false;
+    }
+    g_data.other.no_stack_reason =
+        "stack unavailable: the thread had left the map by the time the report was written";
   }
   g_data.hint = SharedLockHint(site, thr);
   if (!g_data.hint && other) g_data.hint = SharedLockHint(other_site, other);
-  if (!g_data.hint) g_data.hint = CheckThenInsertHint(site, thr, map);
-  if (!g_data.hint && other) g_data.hint = CheckThenInsertHint(other_site, other, map);
+  if (!g_data.hint) g_data.hint = CheckThenInsertHint(site, thr, map, other_site);
+  if (!g_data.hint && other) g_data.hint = CheckThenInsertHint(other_site, other, map, site);
   Verdict v = Decide(g_data);
   // Only a report that stops the process interrupts the other thread.
   if (g_data.have_other && v.Halts() && RequestStackOf(other, &g_other_stack)) {
@@ -998,7 +1048,7 @@ MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void 
   }
   g_data.hint = SharedLockHint(site, thr);
   if (!g_data.hint) g_data.hint = SharedLockHint(earlier.site, nullptr, earlier.under_shared_lock);
-  if (!g_data.hint) g_data.hint = CheckThenInsertHint(site, thr, map);
+  if (!g_data.hint) g_data.hint = CheckThenInsertHint(site, thr, map, earlier.site);
   Emit(g_data, s, Decide(g_data));
 }
 

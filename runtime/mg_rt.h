@@ -126,6 +126,12 @@ struct alignas(64) ThreadState {
   // Written by the owner only; read by a reporter while the owner is frozen.
   std::atomic<void *> last_read_map;
   std::atomic<const mg_site *> last_read_site;
+  // Exclusive locks this thread holds, and how many it has released: packed
+  // as (releases << 1) | (held > 0), so one comparison tells whether one
+  // exclusive lock was held from the latest read (last_read_lock_state) to now.
+  int exclusive_held;
+  uint64_t lock_state;
+  uint64_t last_read_lock_state;
   // The map this thread is revoking right now (mg_ownership.cpp), so a fork
   // child can finish a revocation whose revoker does not exist there.
   std::atomic<struct MapShadow *> revoking;

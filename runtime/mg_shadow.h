@@ -79,7 +79,9 @@ struct MapShadow {
   // open regions into `state` in a signal handler, then the map is shared
   // for good (until it is destroyed). 0: no owner yet.
   std::atomic<uint32_t> owner;
-  uint32_t reserved_owner_pad;
+  // Thread number + 1 of the writer that stored writer_site: a report can
+  // still name the write after that thread left its region.
+  std::atomic<uint32_t> writer_number;
   uint64_t reserved[2];
 };
 static_assert(sizeof(MapShadow) == 128, "two cache lines per MapShadow");

@@ -535,10 +535,16 @@ void SymbolizePC(uintptr_t pc, SymbolizedPC *out) {
 bool IsLibraryImplementationFrame(const SourceFrame &f) {
   bool std_name = strncmp(f.function, "std::", 5) == 0 ||
                   strncmp(f.function, "__gnu_cxx::", 11) == 0 ||
-                  strncmp(f.function, "void std::", 10) == 0;
+                  strncmp(f.function, "void std::", 10) == 0 ||
+                  strstr(f.function, "> std::") != nullptr;  // "std::pair<...> std::_Rb_tree..."
   bool system_header = strncmp(f.file, "/usr/include/", 13) == 0 ||
                        strncmp(f.file, "/usr/lib/llvm-", 14) == 0 ||
                        strstr(f.file, "/include/c++/") != nullptr;
+  // Without debug info (no file, or line 0) the symbol alone decides: the
+  // standard library's internals (std::thread's _State_impl, std::__invoke,
+  // _Rb_tree, _Hashtable) are hidden just as with -g.
+  bool no_line_info = !f.file[0] || f.line == 0;
+  if (no_line_info) return std_name;
   return system_header && (std_name || f.function[0] == '_' || strstr(f.function, " std::"));
 }
 

@@ -160,6 +160,9 @@ ThreadState *NewThreadState(StartInfo *info) {
   thr->usdt_sample_tick = 0;
   thr->last_read_map.store(nullptr, std::memory_order_relaxed);
   thr->last_read_site.store(nullptr, std::memory_order_relaxed);
+  thr->exclusive_held = 0;
+  thr->lock_state = 0;
+  thr->last_read_lock_state = 0;
   for (auto &l : thr->shared_locks) l.store(nullptr, std::memory_order_relaxed);
   thr->shared_locks_untracked = 0;
   thr->has_fence_clock = false;

@@ -10,7 +10,16 @@
 // CHECK: Hint: check-then-insert: thread T1 looked the key up with find() at {{.*}}check_then_insert_hint.cpp:[[#LOOKUP:]] and then called insert at {{.*}}check_then_insert_hint.cpp:[[#]]; unless one exclusive lock covers both calls, another thread can use the map in between. Hold one std::unique_lock across the lookup and the insert, or drop the lookup and use what insert()/try_emplace() returns
 // JSON: "hint":"check-then-insert: thread T1 looked the key up with find()
 // LOCKED-NOT: mapguard
+// One exclusive lock covers this thread's lookup and insert (the race is an
+// unlocked insert elsewhere): the hint must not claim otherwise.
+// RUN: %clangxx_mg -O1 -DCOVERED %s -o %t.covered
+// RUN: env MAPGUARD_OPTIONS=detect=overlap %expect_exit 66 %t.covered 2>&1 | FileCheck %s --check-prefix=COVERED
+// COVERED: fatal error: concurrent map writes
+// COVERED-NOT: check-then-insert
+// COVERED: SUMMARY
+#include <atomic>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "test_sync.h"
@@ -18,6 +27,17 @@
 std::mutex mu;
 std::unordered_map<int, int, mg_test::BlockingHash> table;
 
+#ifdef COVERED
+std::atomic<bool> g_looked_up{false};
+void add(int key) {  // correct: one lock across the lookup and the insert
+  std::lock_guard<std::mutex> g(mu);
+  bool seen = table.find(key) != table.end();
+  g_looked_up.store(true, std::memory_order_relaxed);
+  mg_test::wait_until_inside();  // the unlocked insert is in progress now
+  if (!seen) table.insert({key, 1});
+}
+void add_unlocked(int key) { table.insert({key, 1}); }  // the real bug
+#else
 void add(int key) {
 #ifdef LOCKED
   std::lock_guard<std::mutex> g(mu);
@@ -30,8 +50,19 @@ void add(int key) {
 #endif
 }
 
+#endif
+
 int main() {
-#ifdef LOCKED
+#ifdef COVERED
+  std::thread locked([] { add(7); });
+  std::thread unlocked([] {
+    while (!g_looked_up.load(std::memory_order_relaxed)) std::this_thread::yield();
+    mg_test::t_armed = true;
+    add_unlocked(mg_test::kBlockKey);
+  });
+  locked.join();
+  unlocked.join();
+#elif defined(LOCKED)
   add(1);
   add(2);
 #else
