@@ -29,11 +29,18 @@ foreach(flavor BUILD INSTALL)
   configure_file(${PROJECT_SOURCE_DIR}/cmake/mapguardConfig.cmake.in
                  ${PROJECT_BINARY_DIR}/package-${dir}/mapguardConfig.cmake @ONLY)
 endforeach()
+# find_package(mapguard 0.1): the version is the project's (one place: the
+# project() call in the top-level CMakeLists.txt).
+include(CMakePackageConfigHelpers)
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/package-build/mapguardConfigVersion.cmake
+  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 # PKG_CONFIG_PATH=$PWD/build and find_package(mapguard PATHS build) both work.
 file(COPY ${PROJECT_BINARY_DIR}/package-build/mapguard.pc
           ${PROJECT_BINARY_DIR}/package-build/mapguardConfig.cmake
+          ${PROJECT_BINARY_DIR}/package-build/mapguardConfigVersion.cmake
      DESTINATION ${PROJECT_BINARY_DIR})
 install(FILES ${PROJECT_BINARY_DIR}/package-install/mapguard.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 install(FILES ${PROJECT_BINARY_DIR}/package-install/mapguardConfig.cmake
+              ${PROJECT_BINARY_DIR}/package-build/mapguardConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/mapguard)

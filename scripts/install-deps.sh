@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   cmake make pkg-config python3 python3-psutil python3-matplotlib \
-  clang-19 llvm-19 llvm-19-dev llvm-19-tools libclang-19-dev libclang-rt-19-dev \
+  clang-19 llvm-19 llvm-19-dev llvm-19-tools libclang-19-dev libclang-rt-19-dev clang-14 \
   libgtest-dev libgmock-dev \
   libbpf-dev bpftool systemtap-sdt-dev curl util-linux jq \
   libboost-dev nlohmann-json3-dev libfmt-dev libc++-19-dev libc++abi-19-dev libomp-19-dev \
