@@ -61,9 +61,14 @@ std::string trim(const std::string &s) {
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
 
+// Inline namespaces (libstdc++'s __cxx11, libc++'s __1) and the debug-mode
+// ones: with -D_GLIBCXX_DEBUG, std::map is std::__debug::map, a wrapper over
+// std::__cxx1998::map; to mapguard both are the same std containers.
 std::string dropInlineNamespaces(std::string s) {
   eraseAll(s, "__cxx11::");
   eraseAll(s, "__1::");
+  eraseAll(s, "__debug::");
+  eraseAll(s, "__cxx1998::");
   return s;
 }
 
@@ -213,6 +218,8 @@ std::string prettyFunctionName(const std::string &demangledFunction) {
 // and multi forms: the layouts MG_SITE_HASHTABLE_LAYOUT describes. A custom
 // hasher or key_equal may hold state, which moves the counts in libstdc++.
 bool hasStandardHashtableLayout(const std::string &demangledContext) {
+  // Debug-mode containers put their safe-iterator bookkeeping first.
+  if (demangledContext.find("__debug::") != std::string::npos) return false;
   std::string cls = normalizeClassName(demangledContext);
   bool isMap = cls == "std::unordered_map" || cls == "std::unordered_multimap";
   bool isSet = cls == "std::unordered_set" || cls == "std::unordered_multiset";

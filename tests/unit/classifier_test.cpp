@@ -63,6 +63,21 @@ TEST(Classifier, HashtableLayoutNeedsTheDefaultHasherAndEqual) {
   EXPECT_FALSE(ordered->hashtableLayout);
 }
 
+// -D_GLIBCXX_DEBUG: std::__debug::map and its std::__cxx1998 base are std::map.
+TEST(Classifier, DebugModeContainersAreTheStandardOnes) {
+  auto dbg = classifyCall("_ZNSt7__debug3mapIiiSt4lessIiESaISt4pairIKiiEEEixEOi", kStd);
+  ASSERT_TRUE(dbg);
+  EXPECT_EQ(dbg->operands.at(0).kind, AccessKind::Write);
+  EXPECT_EQ(dbg->mapType, "std::map<int, int>");
+  auto base = classifyCall("_ZNKSt9__cxx199813unordered_mapIiiSt4hashIiESt8equal_toIiESaISt4pairIKiiEEE5countERS6_", kStd);
+  ASSERT_TRUE(base);
+  EXPECT_EQ(base->operands.at(0).kind, AccessKind::Read);
+  // The debug wrapper keeps its iterator bookkeeping first: no layout promise.
+  auto wrapper = classifyCall("_ZNSt7__debug13unordered_mapIiiSt4hashIiESt8equal_toIiESaISt4pairIKiiEEEixEOi", kStd);
+  ASSERT_TRUE(wrapper);
+  EXPECT_FALSE(wrapper->hashtableLayout);
+}
+
 TEST(Classifier, OtherMapArgumentsAreOperandsToo) {
   // map::swap(map&): both written.
   auto swap = classifyCall("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEE4swapERS6_", kStd);

@@ -201,7 +201,7 @@ TEST_F(RuntimeState, BadOptionsStopWithOneClearLine) {
         setenv("MAPGUARD_OPTIONS", "halt_on_error=maybe", 1);
         mapguard::InitFlags();
       },
-      ::testing::ExitedWithCode(64), "option 'halt_on_error' needs 0 or 1, got 'maybe'");
+      ::testing::ExitedWithCode(64), "option 'halt_on_error' is a boolean: 1/0, true/false or yes/no, got 'maybe'");
   EXPECT_EXIT(
       {
         setenv("MAPGUARD_OPTIONS", "stack_depth=abc", 1);
