@@ -3,6 +3,16 @@
 # Idempotent: apt-get skips what is already installed.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+# Source packages for realworld/run.py (real projects and their test suites):
+# a deb-src twin of each configured deb entry, same mirror and suites.
+if [ -f /etc/apt/sources.list.d/debian.sources ] && [ ! -f /etc/apt/sources.list.d/mapguard-deb-src.sources ] \
+   && ! grep -q '^Types:.*deb-src' /etc/apt/sources.list.d/debian.sources; then
+  sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
+    > /etc/apt/sources.list.d/mapguard-deb-src.sources
+fi
+if [ -f /etc/apt/sources.list ] && grep -q '^deb ' /etc/apt/sources.list && ! grep -q '^deb-src ' /etc/apt/sources.list; then
+  sed -n 's/^deb /deb-src /p' /etc/apt/sources.list > /etc/apt/sources.list.d/mapguard-deb-src.list
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   cmake make pkg-config python3 python3-psutil python3-matplotlib \

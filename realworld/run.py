@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""mapguard against real projects and their own test suites.
+
+    python3 realworld/run.py [PROJECT...] [--variants plain,mapguard,tsan] [--check]
+
+For each project of the corpus (PROJECTS below): the Debian source package
+(`apt-get source`, which needs a deb-src entry: scripts/install-deps.sh adds
+it) and its build dependencies (`apt-get build-dep`), then for each variant a
+build with the project's own build system (plain clang 19, with the mapguard
+plugin, with -fsanitize=thread; same -O1 -g), and its own test suite: with
+mapguard under detect=hb and detect=overlap (halt_on_error=0, format=json,
+log_path, so every report is collected), with TSan (halt_on_error=0).
+
+Writes realworld/results.json and docs/realworld.md (the table, regenerated;
+the verdict of each report, written by a person, is kept in VERDICTS below).
+--check (what CI runs on the small project): mapguard/hb only; exit status 1
+if the build or the suite fails or if mapguard reports anything.
+"""
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK = os.path.join(ROOT, "realworld", "work")
+BUILD = os.path.join(ROOT, "build")
+LIB = os.path.join(BUILD, "lib")
+CLANG = "clang++-19"
+CC = "clang-19"
+
+# The corpus. Each: the Debian source package, how to configure (CMake
+# arguments), which test command to run in the build directory, a timeout.
+PROJECTS = {
+    "spdlog": {
+        "package": "spdlog",
+        "why": "logging library: a logger registry (unordered_map under a mutex), async thread pool, "
+               "periodic flusher, function-local statics",
+        "cmake": ["-DSPDLOG_BUILD_TESTS=ON", "-DSPDLOG_BUILD_EXAMPLE=OFF", "-DSPDLOG_FMT_EXTERNAL=ON"],
+        "test": ["ctest", "--output-on-failure", "-j2"],
+        "timeout": 900,
+    },
+    "leveldb": {
+        "package": "leveldb",
+        "why": "storage engine: background compaction thread, std::set of pending outputs and a "
+               "table cache under the DB mutex, env thread pool, many concurrent tests",
+        "cmake": ["-DLEVELDB_BUILD_TESTS=ON", "-DLEVELDB_BUILD_BENCHMARKS=OFF"],
+        "test": ["ctest", "--output-on-failure", "-j2"],
+        "timeout": 1800,
+    },
+}
+
+# A person's verdict on each report, keyed by project and rule + the two
+# sites ("file:line" of each access, sorted). Empty: none seen so far.
+VERDICTS = {}
+
+
+def sh(cmd, cwd=None, env=None, timeout=None, log=None):
+    start = time.perf_counter()
+    with open(log, "a") if log else open(os.devnull, "w") as out:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        try:
+            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  timeout=timeout)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+    return rc, time.perf_counter() - start
+
+
+def fetch(name, spec, log):
+    """Unpacks the source package once into realworld/work/NAME/src."""
+    dest = os.path.join(WORK, name)
+    src = os.path.join(dest, "src")
+    if os.path.isdir(src):
+        return src
+    os.makedirs(dest, exist_ok=True)
+    rc, _ = sh(["apt-get", "source", "-qq", spec["package"]], cwd=dest, log=log)
+    if rc != 0:
+        sys.exit(f"realworld: apt-get source {spec['package']} failed (is there a deb-src entry? "
+                 f"bash scripts/install-deps.sh adds one); see {log}")
+    rc, _ = sh(["apt-get", "build-dep", "-y", "-qq", spec["package"]], cwd=dest, log=log)
+    if rc != 0:
+        sys.exit(f"realworld: apt-get build-dep {spec['package']} failed; see {log}")
+    unpacked = [d for d in glob.glob(os.path.join(dest, "*")) if os.path.isdir(d) and d != src]
+    if len(unpacked) != 1:
+        sys.exit(f"realworld: expected one source directory in {dest}, found {unpacked}")
+    os.rename(unpacked[0], src)
+    return src
+
+
+def flags_for(variant):
+    common = "-g -O1"
+    if variant == "plain":
+        return common, ""
+    if variant == "tsan":
+        return common + " -fsanitize=thread", "-fsanitize=thread"
+    return (f"{common} -fplugin={LIB}/mapguard.so -I{ROOT}/runtime/include",
+            f"-L{LIB} -Wl,-rpath,{LIB} -lmapguard_rt")
+
+
+def build(name, spec, src, variant, log):
+    bdir = os.path.join(WORK, name, f"build-{variant}")
+    shutil.rmtree(bdir, ignore_errors=True)
+    cflags, ldflags = flags_for(variant)
+    cfg = ["cmake", "-S", src, "-B", bdir, f"-DCMAKE_CXX_COMPILER={CLANG}", f"-DCMAKE_C_COMPILER={CC}",
+           "-DCMAKE_BUILD_TYPE=None", f"-DCMAKE_CXX_FLAGS={cflags}", f"-DCMAKE_C_FLAGS={cflags}",
+           f"-DCMAKE_EXE_LINKER_FLAGS={ldflags}", f"-DCMAKE_SHARED_LINKER_FLAGS={ldflags}",
+           *spec["cmake"]]
+    rc, t1 = sh(cfg, log=log)
+    if rc != 0:
+        return bdir, False, t1
+    rc, t2 = sh(["cmake", "--build", bdir, "-j2"], log=log)
+    return bdir, rc == 0, t1 + t2
+
+
+def ctest_counts(output):
+    """(passed, total) from ctest's summary line."""
+    for line in output.splitlines():
+        if "tests passed" in line and "out of" in line:
+            words = line.replace("%", "").split()
+            total = int(words[-1])
+            failed = int(words[words.index("failed") - 2]) if "failed" in words else 0
+            return total - failed, total
+    return 0, 0
+
+
+def run_suite(name, spec, bdir, variant, mode, log):
+    env = dict(os.environ)
+    rdir = os.path.join(WORK, name, f"reports-{variant}-{mode}")
+    shutil.rmtree(rdir, ignore_errors=True)
+    os.makedirs(rdir)
+    if variant == "mapguard":
+        env["MAPGUARD_OPTIONS"] = (f"detect={mode}:halt_on_error=0:format=json:"
+                                   f"log_path={rdir}/report:report_wait_ms=200")
+    elif variant == "tsan":
+        env["TSAN_OPTIONS"] = f"halt_on_error=0:exitcode=0:log_path={rdir}/tsan"
+    out_path = os.path.join(rdir, "suite.out")
+    start = time.perf_counter()
+    with open(out_path, "w") as out:
+        try:
+            proc = subprocess.run(spec["test"], cwd=bdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  timeout=spec["timeout"])
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+    elapsed = time.perf_counter() - start
+    with open(out_path) as f:
+        passed, total = ctest_counts(f.read())
+    reports = {}
+    for path in glob.glob(os.path.join(rdir, "report.*")):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line.startswith("{"):
+                    continue
+                r = json.loads(line)
+                if "mapguard_report" not in r:
+                    continue
+                loc = lambda a: f"{os.path.basename(a['location']['file'])}:{a['location']['line']}" if a else "?"
+                key = " | ".join([r["rule"]] + sorted([loc(r["access"]), loc(r.get("other"))]))
+                reports.setdefault(key, {"count": 0, "map": r["map"]["type"] + " " + r["map"]["name"],
+                                         "message": r["message"]})["count"] += 1
+    tsan_races = 0
+    for path in glob.glob(os.path.join(rdir, "tsan.*")):
+        with open(path, errors="replace") as f:
+            tsan_races += f.read().count("WARNING: ThreadSanitizer: data race")
+    return {"rc": rc, "seconds": round(elapsed, 2), "passed": passed, "total": total,
+            "reports": reports, "tsan_races": tsan_races}
+
+
+def write_doc(results):
+    lines = [
+        "# mapguard on real projects",
+        "",
+        "Generated by `python3 realworld/run.py` (the table is regenerated; verdicts live in",
+        "`VERDICTS` in that script). Each project is the Debian 12 source package, built by its own",
+        "build system with clang 19 at `-O1 -g`: plain, with the mapguard plugin, and with",
+        "`-fsanitize=thread`; its own test suite then runs under mapguard (`detect=hb` and",
+        "`detect=overlap`, `halt_on_error=0`, every report collected as JSON) and under TSan.",
+        "CI runs the first project (`spdlog`) end to end with `--check`: zero reports, every test",
+        "passing (`tests/e2e/realworld/spdlog.test`).",
+        "",
+        "| project | version | why it is here | build ok | compile time vs plain | tests passed (plain / hb / overlap / tsan) | suite time vs plain (hb / overlap / tsan) | mapguard reports | TSan races |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        v = r.get("variants", {})
+        def ratio(a, b):
+            return f"{a / b:.2f}x" if a and b else "-"
+        plain = v.get("plain", {})
+        mg = v.get("mapguard", {})
+        ts = v.get("tsan", {})
+        suites = r.get("suites", {})
+        def tests(key):
+            s = suites.get(key)
+            return f"{s['passed']}/{s['total']}" if s else "-"
+        def secs(key):
+            s = suites.get(key)
+            return s["seconds"] if s else None
+        base = secs("plain/-")
+        reports = {}
+        for key in ("mapguard/hb", "mapguard/overlap"):
+            reports.update(suites.get(key, {}).get("reports", {}))
+        lines.append(
+            f"| {name} | {r.get('version', '?')} | {PROJECTS[name]['why']} | "
+            f"{', '.join(k for k, x in v.items() if x.get('ok')) or 'none'} | "
+            f"{ratio(mg.get('seconds'), plain.get('seconds'))} | "
+            f"{tests('plain/-')} / {tests('mapguard/hb')} / {tests('mapguard/overlap')} / {tests('tsan/-')} | "
+            f"{ratio(secs('mapguard/hb'), base)} / {ratio(secs('mapguard/overlap'), base)} / {ratio(secs('tsan/-'), base)} | "
+            f"{len(reports)} | {suites.get('tsan/-', {}).get('tsan_races', '-')} |")
+    lines += ["", "## Reports and verdicts", ""]
+    any_report = False
+    for name, r in results.items():
+        for key in ("mapguard/hb", "mapguard/overlap"):
+            for pair, info in r.get("suites", {}).get(key, {}).get("reports", {}).items():
+                any_report = True
+                verdict = VERDICTS.get(name, {}).get(pair, "**no verdict yet: read the code**")
+                lines.append(f"- {name} ({key}): `{pair}` on {info['map']} ({info['count']}x): {verdict}")
+    if not any_report:
+        lines.append("None: no project in the corpus has a mapguard report, so there is nothing to judge.")
+    with open(os.path.join(ROOT, "docs", "realworld.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("projects", nargs="*")
+    ap.add_argument("--variants", default="plain,mapguard,tsan")
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    names = args.projects or list(PROJECTS)
+    for n in names:
+        if n not in PROJECTS:
+            sys.exit(f"realworld: unknown project '{n}' (known: {', '.join(PROJECTS)})")
+    variants = ["mapguard"] if args.check else args.variants.split(",")
+    if not os.path.exists(os.path.join(LIB, "mapguard.so")):
+        sys.exit("realworld: build mapguard first (bash scripts/build.sh)")
+    os.makedirs(WORK, exist_ok=True)
+    results_path = os.path.join(ROOT, "realworld", "results.json")
+    results = {}
+    if os.path.exists(results_path) and not args.check:
+        with open(results_path) as f:
+            results = json.load(f)
+    failed = False
+    for name in names:
+        spec = PROJECTS[name]
+        log = os.path.join(WORK, f"{name}.log")
+        src = fetch(name, spec, log)
+        entry = results.setdefault(name, {"variants": {}, "suites": {}})
+        entry["version"] = os.path.basename(glob.glob(os.path.join(WORK, name, "*.dsc"))[0])[len(spec["package"]) + 1:-4]
+        for variant in variants:
+            bdir, ok, secs = build(name, spec, src, variant, log)
+            entry["variants"][variant] = {"ok": ok, "seconds": round(secs, 1)}
+            print(f"{name}: {variant} build {'ok' if ok else 'FAILED'} ({secs:.0f} s)", flush=True)
+            if not ok:
+                failed = True
+                continue
+            modes = ["hb"] if args.check else (["hb", "overlap"] if variant == "mapguard" else ["-"])
+            for mode in modes:
+                s = run_suite(name, spec, bdir, variant, mode, log)
+                entry["suites"][f"{variant}/{mode}"] = s
+                print(f"{name}: {variant}/{mode}: {s['passed']}/{s['total']} tests passed in "
+                      f"{s['seconds']} s, {len(s['reports'])} mapguard report pair(s), "
+                      f"{s['tsan_races']} TSan race(s)", flush=True)
+                for pair in s["reports"]:
+                    print(f"  report: {pair}")
+                if s["rc"] != 0 or s["total"] == 0 or s["passed"] != s["total"] or s["reports"]:
+                    failed = True
+    if not args.check:
+        with open(results_path, "w") as f:
+            json.dump(results, f, indent=1, sort_keys=True)
+        write_doc(results)
+    sys.exit(1 if failed and args.check else 0)
+
+
+if __name__ == "__main__":
+    main()
