@@ -134,23 +134,35 @@ def run_suite(name, spec, bdir, variant, mode, log):
     rdir = os.path.join(WORK, name, f"reports-{variant}-{mode}")
     shutil.rmtree(rdir, ignore_errors=True)
     os.makedirs(rdir)
+    cmd = list(spec["test"])
     if variant == "mapguard":
         env["MAPGUARD_OPTIONS"] = (f"detect={mode}:halt_on_error=0:format=json:"
-                                   f"log_path={rdir}/report:report_wait_ms=200")
+                                   f"log_path={rdir}/report:report_wait_ms=200:print_stats=1")
+        if cmd[0] == "ctest":
+            cmd.append("--verbose")  # the tests' stderr, with print_stats, into suite.out
     elif variant == "tsan":
         env["TSAN_OPTIONS"] = f"halt_on_error=0:exitcode=0:log_path={rdir}/tsan"
     out_path = os.path.join(rdir, "suite.out")
     start = time.perf_counter()
     with open(out_path, "w") as out:
         try:
-            proc = subprocess.run(spec["test"], cwd=bdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.run(cmd, cwd=bdir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                   timeout=spec["timeout"])
             rc = proc.returncode
         except subprocess.TimeoutExpired:
             rc = "timeout"
     elapsed = time.perf_counter() - start
-    with open(out_path) as f:
-        passed, total = ctest_counts(f.read())
+    with open(out_path, errors="replace") as f:
+        text = f.read()
+    passed, total = ctest_counts(text)
+    # print_stats: did the suite use tracked maps from several threads?
+    shared_maps, maps_seen = 0, 0
+    for line in text.splitlines():
+        if "accesses:" in line and "threads:" in line:
+            maps_seen += 1
+            threads = int(line.split("threads:")[1].split(";")[0])
+            if threads >= 2:
+                shared_maps += 1
     reports = {}
     for path in glob.glob(os.path.join(rdir, "report.*")):
         with open(path) as f:
@@ -170,7 +182,8 @@ def run_suite(name, spec, bdir, variant, mode, log):
         with open(path, errors="replace") as f:
             tsan_races += f.read().count("WARNING: ThreadSanitizer: data race")
     return {"rc": rc, "seconds": round(elapsed, 2), "passed": passed, "total": total,
-            "reports": reports, "tsan_races": tsan_races}
+            "reports": reports, "tsan_races": tsan_races, "maps_listed": maps_seen,
+            "maps_shared": shared_maps}
 
 
 def write_doc(results):
@@ -185,8 +198,8 @@ def write_doc(results):
         "CI runs the first project (`spdlog`) end to end with `--check`: zero reports, every test",
         "passing (`tests/e2e/realworld/spdlog.test`).",
         "",
-        "| project | version | why it is here | build ok | compile time vs plain | tests passed (plain / hb / overlap / tsan) | suite time vs plain (hb / overlap / tsan) | mapguard reports | TSan races |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| project | version | why it is here | build ok | compile time vs plain | tests passed (plain / hb / overlap / tsan) | suite time vs plain (hb / overlap / tsan) | maps used by 2+ threads (print_stats, top 20 per process) | mapguard reports | TSan races (any memory) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         v = r.get("variants", {})
@@ -212,6 +225,7 @@ def write_doc(results):
             f"{ratio(mg.get('seconds'), plain.get('seconds'))} | "
             f"{tests('plain/-')} / {tests('mapguard/hb')} / {tests('mapguard/overlap')} / {tests('tsan/-')} | "
             f"{ratio(secs('mapguard/hb'), base)} / {ratio(secs('mapguard/overlap'), base)} / {ratio(secs('tsan/-'), base)} | "
+            f"{suites.get('mapguard/hb', {}).get('maps_shared', '-')} | "
             f"{len(reports)} | {suites.get('tsan/-', {}).get('tsan_races', '-')} |")
     lines += ["", "## Reports and verdicts", ""]
     any_report = False

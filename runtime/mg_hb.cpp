@@ -215,7 +215,10 @@ MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const m
     AccessInfo earlier = s->write_info;
     s->hb_lock.Unlock();
     ReportUnsynchronized(KindOf(earlier.site, site), thr, map, s, site, earlier);
-    return;
+    // Still here: the program goes on (halt_on_error=0, a suppression, a
+    // duplicate). The read is recorded as usual, so the next one in this
+    // epoch takes the fast path instead of rebuilding the same report.
+    s->hb_lock.Lock();
   }
   uint64_t r = s->hb_read.load(std::memory_order_relaxed);
   AccessInfo info = Describe(thr, site);
@@ -261,7 +264,8 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
   if (earlier) {
     AccessInfo copy = *earlier;
     ReportUnsynchronized(KindOf(copy.site, site), thr, map, s, site, copy);
-    return;
+    // The program goes on: record this write as usual (see HbOnReadSlow).
+    r = s->hb_read.load(std::memory_order_relaxed);
   }
   FreeReadSet(r);
   s->hb_read.store(0, std::memory_order_relaxed);

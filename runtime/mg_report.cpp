@@ -760,6 +760,38 @@ bool SeenBefore(const mg_site *a, const mg_site *b) {
   return false;
 }
 
+// Pairs of sites whose report was suppressed or already printed (dedup):
+// remembered by the pair, so a later conflict between the same two sites
+// costs a lookup, not a stack capture, a symbolization and the report lock.
+// Written under the report lock, read without it (a stale miss only means
+// the slow path once more). Each entry: the two sites and the suppression
+// rule (-1 for a duplicate), for print_suppressions' counts.
+struct QuietPair {
+  std::atomic<const mg_site *> a, b;
+  int rule;
+};
+constexpr int kQuietPairs = 4096;
+QuietPair g_quiet[kQuietPairs];
+std::atomic<int> g_quiet_count{0};
+
+void OrderPair(const mg_site *&a, const mg_site *&b) {
+  if (a > b) {
+    const mg_site *t = a;
+    a = b;
+    b = t;
+  }
+}
+
+void RememberQuietPair(const mg_site *a, const mg_site *b, int rule) {
+  OrderPair(a, b);
+  int n = g_quiet_count.load(std::memory_order_relaxed);
+  if (n >= kQuietPairs) return;
+  g_quiet[n].rule = rule;
+  g_quiet[n].a.store(a, std::memory_order_relaxed);
+  g_quiet[n].b.store(b, std::memory_order_relaxed);
+  g_quiet_count.store(n + 1, std::memory_order_release);
+}
+
 bool HoldsSharedLock(const ThreadState *t) {
   for (const auto &slot : t->shared_locks)
     if (slot.load(std::memory_order_relaxed)) return true;
@@ -854,6 +886,7 @@ void Emit(const ReportData &d, MapShadow *s, Verdict v) {
                   d.have_other && d.other.thread.known ? d.other.thread.tid : 0, d.site,
                   d.have_other ? d.other.site : nullptr, flags);
   }
+  if (!v.Printed()) RememberQuietPair(d.site, d.have_other ? d.other.site : nullptr, v.rule);
   if (v.rule >= 0) {
     CountSuppressionHit(v.rule);
   } else if (!v.duplicate) {
@@ -865,6 +898,7 @@ void Emit(const ReportData &d, MapShadow *s, Verdict v) {
       WriteOut(out.data(), out.size());
     }
     g_reports.fetch_add(1, std::memory_order_relaxed);
+    if (g_flags.dedup) RememberQuietPair(d.site, d.have_other ? d.other.site : nullptr, -1);
     if (g_flags.halt_on_error) {
       WriteSarifLog();
       if (g_flags.print_suppressions) PrintSuppressionStats();
@@ -934,8 +968,43 @@ void FinishReportOutput() {
   if (g_flags.print_suppressions) PrintSuppressionStats();
 }
 
+namespace {
+// A pair already suppressed or reported: counted, nothing else.
+bool QuietPair(const mg_site *a, const mg_site *b) {
+  OrderPair(a, b);
+  int n = g_quiet_count.load(std::memory_order_acquire);
+  for (int i = 0; i < n; i++)
+    if (g_quiet[i].a.load(std::memory_order_relaxed) == a &&
+        g_quiet[i].b.load(std::memory_order_relaxed) == b) {
+      if (g_quiet[i].rule >= 0) CountSuppressionHit(g_quiet[i].rule);
+      return true;
+    }
+  return false;
+}
+
+// The other access's site, found the way ReportConflict does below.
+const mg_site *OtherSiteOf(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
+                           bool current_is_writer) {
+  const mg_site *other_site = nullptr;
+  unsigned write_kinds = (1u << MG_WRITE) | (1u << MG_DESTROY);
+  unsigned kinds = write_kinds;
+  if (current_is_writer && (kind == ConflictKind::kReadWrite || kind == ConflictKind::kUnsyncReadWrite))
+    kinds = 1u << MG_READ;
+  if (current_is_writer &&
+      (kind == ConflictKind::kIterationWrite || kind == ConflictKind::kUnsyncIterationWrite))
+    kinds = 1u << MG_ITERATE;
+  if (!FindThreadInRegion(thr, map, kinds, &other_site)) other_site = s->writer_site.load(std::memory_order_relaxed);
+  return other_site;
+}
+}  // namespace
+
 MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
                                 const mg_site *site, bool current_is_writer) {
+  if (g_quiet_count.load(std::memory_order_relaxed) &&
+      QuietPair(site, OtherSiteOf(kind, thr, map, s, current_is_writer))) {
+    s->state.fetch_and(~state::kFrozen, std::memory_order_acq_rel);
+    return;
+  }
   StackTrace current;  // this thread's own: captured before the lock
   CaptureStack(&current, 0);
   LockReports();
@@ -1026,6 +1095,7 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
 
 MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
                                       const mg_site *site, const AccessInfo &earlier) {
+  if (g_quiet_count.load(std::memory_order_relaxed) && QuietPair(site, earlier.site)) return;
   StackTrace current;
   CaptureStack(&current, 0);
   LockReports();
