@@ -53,6 +53,15 @@ PROJECTS = {
     },
 }
 
+# What a person found when a suite did not pass in some variant.
+NOTES = {
+    "leveldb": "One run of the suite under detect=overlap (2026-11-30, ctest -j2 next to other "
+               "builds) failed `DBTest.HiddenValuesAreRemoved` (`[ tiny, <big> ] == [ tiny ]`): "
+               "a timing-dependent upstream test (background compaction; google/leveldb#188, "
+               "'fails intermittently'). It passed in the other three variants and in 15 of 15 "
+               "isolated runs under detect=overlap and plainly; mapguard made no report there.",
+}
+
 # A person's verdict on each report, keyed by project and rule + the two
 # sites ("file:line" of each access, sorted). Empty: none seen so far.
 VERDICTS = {}
@@ -227,6 +236,9 @@ def write_doc(results):
             f"{ratio(secs('mapguard/hb'), base)} / {ratio(secs('mapguard/overlap'), base)} / {ratio(secs('tsan/-'), base)} | "
             f"{suites.get('mapguard/hb', {}).get('maps_shared', '-')} | "
             f"{len(reports)} | {suites.get('tsan/-', {}).get('tsan_races', '-')} |")
+    notes = [f"- {name}: {NOTES[name]}" for name in results if name in NOTES]
+    if notes:
+        lines += ["", "## Notes on test results", ""] + notes
     lines += ["", "## Reports and verdicts", ""]
     any_report = False
     for name, r in results.items():
