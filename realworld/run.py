@@ -51,6 +51,17 @@ PROJECTS = {
         "test": ["ctest", "--output-on-failure", "-j2"],
         "timeout": 1800,
     },
+    "zeromq3": {
+        "package": "zeromq3",
+        "why": "messaging library: a context with endpoint and pending-connection maps "
+               "(std::map/std::multimap under mutexes), I/O threads, reaper thread, inproc "
+               "transport between threads, ~100 multithreaded tests",
+        "cmake": ["-DBUILD_TESTS=ON", "-DWITH_DOCS=OFF", "-DWITH_PERF_TOOL=OFF", "-DENABLE_DRAFTS=OFF",
+                  "-DWITH_LIBSODIUM=OFF", "-DENABLE_CURVE=OFF", "-DWITH_NORM=OFF", "-DWITH_OPENPGM=OFF",
+                  "-DBUILD_STATIC=OFF"],
+        "test": ["ctest", "--output-on-failure", "-j2", "--timeout", "120"],
+        "timeout": 2400,
+    },
 }
 
 # What a person found when a suite did not pass in some variant.
