@@ -199,6 +199,8 @@ void InitThreadClock(ThreadState *thr, const VectorClock *parent) {
 
 void RetireThreadClock(ThreadState *thr) { g_slot_last_clock[thr->slot] = thr->vc.Get(thr->slot); }
 
+uint32_t SlotLastClock(uint32_t slot) { return g_slot_last_clock[slot]; }
+
 void HbReset(MapShadow *s) {
   s->hb_lock.Lock();
   FreeReadSet(s->hb_read.load(std::memory_order_relaxed));

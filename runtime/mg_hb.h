@@ -45,6 +45,8 @@ void Acquire(ThreadState *thr, const void *addr, bool held_exclusively = false);
 void InitThreadClock(ThreadState *thr, const VectorClock *parent);
 // Remembers the slot's last clock so the next thread in it continues from it.
 void RetireThreadClock(ThreadState *thr);
+// The clock the slot's last finished owner ended at (0: never used).
+uint32_t SlotLastClock(uint32_t slot);
 // Starts the thread's next epoch (after a release). A clock that would wrap
 // (2^32 epochs in one thread) turns happens-before checking off, with a
 // warning, rather than let old epochs look new.

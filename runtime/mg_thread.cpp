@@ -132,17 +132,40 @@ ThreadState *NewThreadState(StartInfo *info) {
   uint32_t slot;
   g_registry_mu.Lock();
   // Reuse the slot of a finished thread only once 64 slots exist: with few
-  // threads every thread keeps a slot (and clock entry) of its own, which
-  // keeps their epochs apart without the inherited_own bookkeeping.
+  // threads every thread keeps a slot (and clock entry) of its own. And only
+  // a slot whose earlier owners the creator already knows completely (its
+  // clock covers the slot's last clock: typically it joined them): one clock
+  // entry per slot cannot keep two owners' histories apart, so a new owner
+  // must start with everything the old ones did behind it. Otherwise the
+  // new thread would see an earlier owner's lock-protected access as
+  // unordered once a synchronization object also carried its own clock
+  // (seen in zeromq's inproc tests). With detect=overlap there are no clocks.
+  slot = kMaxThreads;
   if (g_free_count > 0 && g_slot_limit.load(std::memory_order_relaxed) >= kSlotsBeforeReuse) {
-    slot = g_free_slots[--g_free_count];
-  } else {
+    for (uint32_t i = g_free_count; i-- > 0;) {
+      uint32_t candidate = g_free_slots[i];
+      bool known = !g_detect_hb ||
+                   (info && info->parent_clock.Get(candidate) >= SlotLastClock(candidate));
+      if (known) {
+        slot = candidate;
+        g_free_slots[i] = g_free_slots[--g_free_count];
+        break;
+      }
+    }
+  }
+  if (slot == kMaxThreads) {
     slot = g_slot_limit.load(std::memory_order_relaxed);
     if (slot >= kMaxThreads) {
-      g_registry_mu.Unlock();
-      Die("mapguard: fatal: more than %u live threads", kMaxThreads);
+      if (g_free_count == 0) {
+        g_registry_mu.Unlock();
+        Die("mapguard: fatal: more than %u live threads", kMaxThreads);
+      }
+      // Every slot used once and none known: reuse anyway (a race with a
+      // thread that exited unjoined, long ago, may be misjudged).
+      slot = g_free_slots[--g_free_count];
+    } else {
+      g_slot_limit.store(slot + 1, std::memory_order_release);
     }
-    g_slot_limit.store(slot + 1, std::memory_order_release);
   }
   g_registry_mu.Unlock();
   ThreadState *thr = &g_pool[slot];
