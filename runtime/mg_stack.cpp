@@ -52,6 +52,22 @@ _Unwind_Reason_Code UnwindStep(struct _Unwind_Context *ctx, void *arg) {
   return _URC_NO_REASON;
 }
 
+// Appends the return addresses of the frame-pointer chain starting at `fp`,
+// within the thread's stack [lo, hi). No calls, no locks: also used in the
+// stack-request signal handler.
+inline void WalkFramePointers(uintptr_t fp, uintptr_t lo, uintptr_t hi, StackTrace *out,
+                              int max_frames) {
+  while (out->size < max_frames) {
+    if (fp < lo || fp + 2 * sizeof(uintptr_t) > hi || (fp & (sizeof(uintptr_t) - 1))) break;
+    uintptr_t next = reinterpret_cast<uintptr_t *>(fp)[0];
+    uintptr_t ret = reinterpret_cast<uintptr_t *>(fp)[1];
+    if (ret < 4096) break;
+    out->pc[out->size++] = ret - 1;
+    if (next <= fp) break;  // frames grow towards higher addresses
+    fp = next;
+  }
+}
+
 // The signal a reporting thread sends to make another thread capture its own
 // stack. Only a report that is about to stop the process sends it (a program
 // that keeps running is never interrupted), and only to a thread that does
@@ -78,15 +94,7 @@ void StackSignalHandler(int, siginfo_t *, void *ctx) {
       for (uintptr_t p = sp; p < fp && thr->requested_nwords < ThreadState::kLeafWords;
            p += sizeof(uintptr_t))
         thr->requested_words[thr->requested_nwords++] = *reinterpret_cast<uintptr_t *>(p);
-    while (out->size < kMaxFrames) {
-      if (fp < lo || fp + 2 * sizeof(uintptr_t) > hi || (fp & (sizeof(uintptr_t) - 1))) break;
-      uintptr_t next = reinterpret_cast<uintptr_t *>(fp)[0];
-      uintptr_t ret = reinterpret_cast<uintptr_t *>(fp)[1];
-      if (ret < 4096) break;
-      out->pc[out->size++] = ret - 1;
-      if (next <= fp) break;  // frames grow towards higher addresses
-      fp = next;
-    }
+    WalkFramePointers(fp, lo, hi, out, kMaxFrames);
     thr->stack_request.store(2, std::memory_order_release);
   }
   errno = saved_errno;
@@ -143,15 +151,7 @@ MG_NOINLINE void CaptureStackFast(ThreadState *thr, StackTrace *out, int max_fra
   uintptr_t lo = thr->stack_lo, hi = thr->stack_hi;
   uintptr_t fp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   if (max_frames > kMaxFrames) max_frames = kMaxFrames;
-  while (out->size < max_frames) {
-    if (fp < lo || fp + 2 * sizeof(uintptr_t) > hi || (fp & (sizeof(uintptr_t) - 1))) break;
-    uintptr_t next = reinterpret_cast<uintptr_t *>(fp)[0];
-    uintptr_t ret = reinterpret_cast<uintptr_t *>(fp)[1];
-    if (ret < 4096) break;
-    out->pc[out->size++] = ret - 1;
-    if (next <= fp) break;  // frames grow towards higher addresses
-    fp = next;
-  }
+  WalkFramePointers(fp, lo, hi, out, max_frames);
 }
 
 namespace {
