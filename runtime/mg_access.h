@@ -42,7 +42,7 @@ extern bool g_ownership;
 void InitOwnership();
 // `thr` is about to use a map owned by `owner` (slot + 1, or kOwnerRevoking):
 // returns once the map is shared, with the owner's open regions counted.
-void RevokeOwner(ThreadState *thr, MapShadow *s, void *map, uint32_t owner);
+void RevokeOwner(ThreadState *thr, MapShadow *s, uint32_t owner);
 // Waits until no revocation of `s` is under way (bounded).
 void WaitRevocationOver(MapShadow *s);
 // The owner's begin (B3) or end (E3) saw that a revocation started. Begin:

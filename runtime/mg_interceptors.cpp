@@ -178,9 +178,10 @@ MG_RWLOCK_ACQUIRE(pthread_rwlock_clockwrlock,
 int pthread_rwlock_unlock(pthread_rwlock_t *l) {
   MG_REAL(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
   ThreadState *thr = CurrentThread();
-  LockReleased(!HoldsForReading(l));
+  bool reader = HoldsForReading(l);
+  LockReleased(!reader);
   bool untracked = thr->shared_locks_untracked > 0;
-  if (HoldsForReading(l)) {
+  if (reader) {
     // A reader releases into the readers' clock only (concurrently with
     // other readers). If we are not sure this thread holds it for reading
     // (more read locks than tracked), also into the writers' clock: an

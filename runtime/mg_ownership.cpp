@@ -138,8 +138,7 @@ void WaitRevocationOver(MapShadow *s) {
   }
 }
 
-void RevokeOwner(ThreadState *thr, MapShadow *s, void *map, uint32_t owner) {
-  (void)map;
+void RevokeOwner(ThreadState *thr, MapShadow *s, uint32_t owner) {
   if (owner == kOwnerRevoking) {
     WaitRevocationOver(s);
     return;

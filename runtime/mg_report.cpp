@@ -920,6 +920,20 @@ void SetAccess(Access *a, const mg_site *site, Role role, ThreadState *t, SymSta
   if (t) DescribeThread(t, &a->thread, origin);
 }
 
+// An access whose thread is known by its mapguard number only (it may have
+// exited, or its tid been reused).
+void SetAccessByNumber(Access *a, const mg_site *site, Role role, uint32_t number,
+                       SymStack *stack, SymStack *origin) {
+  ThreadState *t = ThreadByNumber(number);
+  SetAccess(a, site, role, t, stack, origin);
+  if (!t) {
+    a->thread.known = true;
+    a->thread.number = number;
+    a->thread.tid = 0;
+    a->thread.has_origin = false;
+  }
+}
+
 void BeginData(ConflictKind kind, void *map, MapShadow *s, const mg_site *site) {
   memset(&g_data, 0, sizeof(g_data));
   g_data.kind = kind;
@@ -982,58 +996,39 @@ bool QuietPair(const mg_site *a, const mg_site *b) {
   return false;
 }
 
-// The other access's site, found the way ReportConflict does below.
-const mg_site *OtherSiteOf(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
-                           bool current_is_writer) {
-  const mg_site *other_site = nullptr;
-  unsigned write_kinds = (1u << MG_WRITE) | (1u << MG_DESTROY);
-  unsigned kinds = write_kinds;
+// The thread in the region this access conflicts with, and that region's
+// site: found through the region stacks, else (for a reader) the writer the
+// state word names.
+ThreadState *FindOtherAccess(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
+                             bool current_is_writer, const mg_site **site_out) {
+  *site_out = nullptr;
+  unsigned kinds = (1u << MG_WRITE) | (1u << MG_DESTROY);
   if (current_is_writer && (kind == ConflictKind::kReadWrite || kind == ConflictKind::kUnsyncReadWrite))
     kinds = 1u << MG_READ;
   if (current_is_writer &&
       (kind == ConflictKind::kIterationWrite || kind == ConflictKind::kUnsyncIterationWrite))
     kinds = 1u << MG_ITERATE;
-  if (!FindThreadInRegion(thr, map, kinds, &other_site)) other_site = s->writer_site.load(std::memory_order_relaxed);
-  return other_site;
+  if (ThreadState *other = FindThreadInRegion(thr, map, kinds, site_out)) return other;
+  uint32_t writer = state::Writer(s->state.load(std::memory_order_relaxed));
+  if (!writer || current_is_writer) return nullptr;
+  *site_out = s->writer_site.load(std::memory_order_relaxed);
+  return ThreadBySlot(writer - 1);
 }
 }  // namespace
 
 MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
                                 const mg_site *site, bool current_is_writer) {
-  if (g_quiet_count.load(std::memory_order_relaxed) &&
-      QuietPair(site, OtherSiteOf(kind, thr, map, s, current_is_writer))) {
+  // The caller froze the map (see Freeze in mg_access.cpp): the other thread
+  // cannot leave its region, so its stack is still the racing one.
+  const mg_site *other_site = nullptr;
+  ThreadState *other = FindOtherAccess(kind, thr, map, s, current_is_writer, &other_site);
+  if (g_quiet_count.load(std::memory_order_relaxed) && QuietPair(site, other_site)) {
     s->state.fetch_and(~state::kFrozen, std::memory_order_acq_rel);
     return;
   }
   StackTrace current;  // this thread's own: captured before the lock
   CaptureStack(&current, 0);
   LockReports();
-  // The caller froze the map (see Freeze in mg_access.cpp): the other thread
-  // cannot leave its region, so its stack is still the racing one.
-  uint64_t st = s->state.load(std::memory_order_relaxed);
-  const mg_site *other_site = nullptr;
-  ThreadState *other = nullptr;
-  unsigned write_kinds = (1u << MG_WRITE) | (1u << MG_DESTROY);
-  switch (kind) {
-    case ConflictKind::kWrites:
-    case ConflictKind::kUnsyncWrites:
-      other = FindThreadInRegion(thr, map, write_kinds, &other_site);
-      break;
-    case ConflictKind::kReadWrite:
-    case ConflictKind::kUnsyncReadWrite:
-      other = FindThreadInRegion(thr, map, current_is_writer ? 1u << MG_READ : write_kinds,
-                                 &other_site);
-      break;
-    case ConflictKind::kIterationWrite:
-    case ConflictKind::kUnsyncIterationWrite:
-      other = FindThreadInRegion(thr, map, current_is_writer ? 1u << MG_ITERATE : write_kinds,
-                                 &other_site);
-      break;
-  }
-  if (!other && state::Writer(st) && !current_is_writer) {
-    other = ThreadBySlot(state::Writer(st) - 1);
-    other_site = s->writer_site.load(std::memory_order_relaxed);
-  }
   // The other thread left the map between the conflict and this report: name
   // its access from what the map remembers (the last writer, or with
   // detect=hb the last recorded read), without a live stack.
@@ -1069,14 +1064,8 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
                                          "never interrupts a running thread";
   } else if (left_site) {
     g_data.have_other = true;
-    ThreadState *left = ThreadByNumber(left_number);
-    SetAccess(&g_data.other, left_site, Role::kInProgress, left, nullptr, &g_stacks[3]);
-    if (!left) {
-      g_data.other.thread.known = true;
-      g_data.other.thread.number = left_number;
-      g_data.other.thread.tid = 0;
-      g_data.other.thread.has_origin = false;
-    }
+    SetAccessByNumber(&g_data.other, left_site, Role::kInProgress, left_number, nullptr,
+                      &g_stacks[3]);
     g_data.other.no_stack_reason =
         "stack unavailable: the thread had left the map by the time the report was written";
   }
@@ -1106,16 +1095,9 @@ MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void 
   StackTrace previous;
   bool have_previous = StackDepotGet(earlier.stack_id, &previous);
   if (have_previous) SymbolizeStack(previous, &g_stacks[1]);
-  ThreadState *prev = ThreadByNumber(earlier.thread_number);
-  SetAccess(&g_data.other, earlier.site, Role::kPrevious, prev,
-            have_previous ? &g_stacks[1] : nullptr, &g_stacks[3]);
+  SetAccessByNumber(&g_data.other, earlier.site, Role::kPrevious, earlier.thread_number,
+                    have_previous ? &g_stacks[1] : nullptr, &g_stacks[3]);
   g_data.other.no_stack_reason = "stack not recorded: MAPGUARD_OPTIONS=history_stacks=1 records it";
-  if (!prev) {
-    g_data.other.thread.known = true;
-    g_data.other.thread.number = earlier.thread_number;
-    g_data.other.thread.tid = 0;
-    g_data.other.thread.has_origin = false;
-  }
   g_data.hint = SharedLockHint(site, thr);
   if (!g_data.hint) g_data.hint = SharedLockHint(earlier.site, nullptr, earlier.under_shared_lock);
   if (!g_data.hint) g_data.hint = CheckThenInsertHint(site, thr, map, earlier.site);

@@ -193,7 +193,7 @@ bool RequestStackOf(ThreadState *thr, StackTrace *out);
 // Sleeps without being a cancellation point (pthread_cancel must never find
 // a thread inside the runtime) and without EINTR surprises.
 void SleepMicrosNoCancel(long us);
-// CLOCK_MONOTONIC in microseconds, read with a raw vDSO-free syscall-safe call.
+// CLOCK_MONOTONIC in microseconds (clock_gettime is not a cancellation point).
 uint64_t MonotonicMicros();
 
 // Whether the program's calls to pthread_mutex_lock and friends reach the
