@@ -20,12 +20,14 @@ foreach(flavor BUILD INSTALL)
   set(MG_PLUGIN ${MG_LIBDIR}/mapguard.so)
   set(MG_RUNTIME ${MG_LIBDIR}/libmapguard_rt.so)
   string(TOLOWER ${flavor} dir)
-  configure_file(${PROJECT_SOURCE_DIR}/cmake/mapguard.pc.in
-                 ${PROJECT_BINARY_DIR}/package-${dir}/mapguard.pc.tmp @ONLY)
-  # pkg-config spells the prefix variable ${prefix}.
-  file(READ ${PROJECT_BINARY_DIR}/package-${dir}/mapguard.pc.tmp _pc)
-  string(REPLACE "\${_mapguard_prefix}" "\${prefix}" _pc "${_pc}")
-  file(WRITE ${PROJECT_BINARY_DIR}/package-${dir}/mapguard.pc "${_pc}")
+  foreach(pc mapguard mapguard-static)
+    configure_file(${PROJECT_SOURCE_DIR}/cmake/${pc}.pc.in
+                   ${PROJECT_BINARY_DIR}/package-${dir}/${pc}.pc.tmp @ONLY)
+    # pkg-config spells the prefix variable ${prefix}.
+    file(READ ${PROJECT_BINARY_DIR}/package-${dir}/${pc}.pc.tmp _pc)
+    string(REPLACE "\${_mapguard_prefix}" "\${prefix}" _pc "${_pc}")
+    file(WRITE ${PROJECT_BINARY_DIR}/package-${dir}/${pc}.pc "${_pc}")
+  endforeach()
   configure_file(${PROJECT_SOURCE_DIR}/cmake/mapguardConfig.cmake.in
                  ${PROJECT_BINARY_DIR}/package-${dir}/mapguardConfig.cmake @ONLY)
 endforeach()
@@ -36,10 +38,12 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/package-build/mapguardCon
   VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 # PKG_CONFIG_PATH=$PWD/build and find_package(mapguard PATHS build) both work.
 file(COPY ${PROJECT_BINARY_DIR}/package-build/mapguard.pc
+          ${PROJECT_BINARY_DIR}/package-build/mapguard-static.pc
           ${PROJECT_BINARY_DIR}/package-build/mapguardConfig.cmake
           ${PROJECT_BINARY_DIR}/package-build/mapguardConfigVersion.cmake
      DESTINATION ${PROJECT_BINARY_DIR})
 install(FILES ${PROJECT_BINARY_DIR}/package-install/mapguard.pc
+              ${PROJECT_BINARY_DIR}/package-install/mapguard-static.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 install(FILES ${PROJECT_BINARY_DIR}/package-install/mapguardConfig.cmake
               ${PROJECT_BINARY_DIR}/package-build/mapguardConfigVersion.cmake

@@ -17,6 +17,7 @@
 #include "mapguard/annotations.h"
 #include "mg_access.h"
 #include "mg_hb.h"
+#include "mg_real.h"
 
 using namespace mapguard;
 
@@ -45,27 +46,6 @@ void LockAcquired(bool exclusive) {
 }  // namespace mapguard
 
 namespace {
-
-template <typename Fn>
-Fn Real(const char *name, const char *version = nullptr) {
-  void *p = version ? dlvsym(RTLD_NEXT, name, version) : nullptr;
-  if (!p) p = dlsym(RTLD_NEXT, name);
-  if (!p) Die("mapguard: fatal: cannot find the real %s", name);
-  return reinterpret_cast<Fn>(p);
-}
-
-// Looks the real function up on first use. No function-local static: its
-// initialization guard (__cxa_guard_acquire) may itself lock a mutex and
-// recurse into this interceptor. Two threads may both look it up; they store
-// the same pointer.
-#define MG_REAL(ret, name, params, ...)                                        \
-  using name##_fn = ret(*) params;                                             \
-  static std::atomic<name##_fn> real_##name##_slot{nullptr};                   \
-  name##_fn real_##name = real_##name##_slot.load(std::memory_order_relaxed);  \
-  if (!real_##name) {                                                          \
-    real_##name = Real<name##_fn>(#name, ##__VA_ARGS__);                       \
-    real_##name##_slot.store(real_##name, std::memory_order_relaxed);          \
-  }
 
 MG_ALWAYS_INLINE void AcquireIf(bool ok, const void *addr, bool held_exclusively = false) {
   if (!ok || !g_detect_hb) return;
@@ -366,6 +346,8 @@ static void *C11Trampoline(void *p) {
   ArenaFree(p, sizeof(C11Start));
   return reinterpret_cast<void *>(intptr_t(start.fn(start.arg)));
 }
+MG_REPLACES(int, thrd_create, (thrd_t *, thrd_start_t, void *))
+MG_REPLACES(int, thrd_join, (thrd_t, int *))
 int thrd_create(thrd_t *thr, thrd_start_t fn, void *arg) {
   C11Start *start = static_cast<C11Start *>(ArenaAlloc(sizeof(C11Start)));
   *start = {fn, arg};
@@ -498,6 +480,15 @@ void CloseRegionsAbove(const void *env) {
 // function to jump to.
 extern "C" __attribute__((used, visibility("hidden"))) void *__mapguard_on_setjmp(const void *env,
                                                                                int which) {
+#ifdef MG_STATIC_RUNTIME
+  // The stubs' own names become __wrap_* in the archive (mg_real.h).
+  MG_REAL(int, _setjmp, (struct __jmp_buf_tag *));
+  MG_REAL(int, setjmp, (struct __jmp_buf_tag *));
+  MG_REAL(int, __sigsetjmp, (struct __jmp_buf_tag *, int));
+  void *const real[] = {reinterpret_cast<void *>(real__setjmp), reinterpret_cast<void *>(real_setjmp),
+                        reinterpret_cast<void *>(real___sigsetjmp)};
+  void *fn = real[which];
+#else
   static const char *const kNames[] = {"_setjmp", "setjmp", "__sigsetjmp"};
   static std::atomic<void *> real[3];
   void *fn = real[which].load(std::memory_order_relaxed);
@@ -506,6 +497,7 @@ extern "C" __attribute__((used, visibility("hidden"))) void *__mapguard_on_setjm
     if (!fn) Die("mapguard: fatal: cannot find the real %s", kNames[which]);
     real[which].store(fn, std::memory_order_relaxed);
   }
+#endif
   if (ThreadState *thr = t_thread) {
     int depth = thr->depth.load(std::memory_order_relaxed);
     JumpTarget *slot = nullptr;
@@ -555,6 +547,12 @@ MG_LONGJMP(__longjmp_chk)
 // ---- start-up check: are these interceptors the ones the program calls? ----
 }  // extern "C"
 
+#ifdef MG_STATIC_RUNTIME
+// The linker's --wrap routed every call; there is no symbol lookup to lose.
+namespace mapguard {
+bool InterceptorsActive() { return true; }
+}  // namespace mapguard
+#else
 // A hidden alias binds to this library's own definition, whatever the
 // process's symbol lookup would pick.
 extern "C" __attribute__((visibility("hidden"), alias("pthread_mutex_lock"))) int
@@ -566,6 +564,7 @@ bool InterceptorsActive() {
   return resolved == reinterpret_cast<void *>(&mg_own_pthread_mutex_lock);
 }
 }  // namespace mapguard
+#endif
 
 extern "C" {
 

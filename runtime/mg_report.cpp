@@ -214,17 +214,38 @@ ReportData g_data;
 // Symbolizes `st` into `out`, dropping frames nobody needs to read unless
 // show_library_frames=1: the runtime's own, system libraries', and the
 // standard library's container internals. The first frame left is user code.
+// Where a process or a thread starts: nobody's code, and in a static binary
+// not recognizable by module.
+bool IsEntryFrame(const char *fn) {
+  static const char *const kNames[] = {"_start", "start_thread", "clone", "clone3",
+                                       "execute_native_thread_routine"};
+  for (const char *name : kNames)
+    if (!strcmp(fn, name)) return true;
+  return !strncmp(fn, "__libc_start", 12);
+}
+
 void SymbolizeStack(const StackTrace &st, SymStack *out) {
   out->size = 0;
   int limit = g_flags.stack_depth < kKeptFrames ? g_flags.stack_depth : kKeptFrames;
-  for (int i = 0; i < st.size && out->size < limit; i++) {
+  bool all = g_flags.show_library_frames;
+  // A stack taken inside the runtime (a signal landing in its sleep) starts
+  // with what the runtime called (syscall); with a static runtime that is not
+  // a system library's frame. The frames up to the end of the runtime's
+  // block go. Only a couple of such callee frames are possible.
+  int first = 0;
+  if (!all) {
+    int leading = -1;
+    for (int i = 0; i < st.size; i++) {
+      if (PcInRuntime(st.pc[i])) leading = i;
+      else if (leading >= 0 || i >= 2) break;
+    }
+    first = leading + 1;
+  }
+  for (int i = first; i < st.size && out->size < limit; i++) {
     SymbolizedPC &s = g_sym_scratch;
     SymbolizePC(st.pc[i], &s);
-    bool all = g_flags.show_library_frames;
     if (!all && (s.in_runtime || s.in_system_library)) continue;
-    if (!all && s.nframes > 0 &&
-        (!strcmp(s.frames[0].function, "_start") || !strncmp(s.frames[0].function, "__libc_start", 12)))
-      continue;
+    if (!all && s.nframes > 0 && IsEntryFrame(s.frames[0].function)) continue;
     if (s.nframes == 0) {
       Frame &f = out->frames[out->size++];
       f.function[0] = f.file[0] = 0;

@@ -314,15 +314,27 @@ int FindModule(struct dl_phdr_info *info, size_t, void *arg) {
   return 0;
 }
 
+#ifdef MG_STATIC_RUNTIME
+// The static archive's objects have their .text renamed mapguard_text
+// (cmake/StaticRuntime.cmake), so the linker gathers the runtime's code in one
+// output section and defines its bounds. Template instances the runtime
+// shares with the program stay in .text; the report hides them by name.
+extern "C" __attribute__((weak)) const char __start_mapguard_text[];
+extern "C" __attribute__((weak)) const char __stop_mapguard_text[];
+bool InRuntime(uintptr_t pc, uintptr_t) {
+  return pc >= uintptr_t(__start_mapguard_text) && pc < uintptr_t(__stop_mapguard_text);
+}
+#else
 // The runtime's own module, to hide its frames.
-uintptr_t RuntimeBase() {
+bool InRuntime(uintptr_t, uintptr_t module_base) {
   static uintptr_t base = [] {
     Dl_info info;
     return dladdr(reinterpret_cast<void *>(&CaptureStack), &info) ? uintptr_t(info.dli_fbase)
                                                                   : uintptr_t(0);
   }();
-  return base;
+  return base && module_base == base;
 }
+#endif
 
 bool IsSystemLibrary(const char *path) {
   const char *base = strrchr(path, '/');
@@ -509,6 +521,14 @@ bool SymbolizeWithTool(SymbolizedPC *out) {
 
 }  // namespace
 
+bool PcInRuntime(uintptr_t pc) {
+  ModuleLookup m;
+  m.pc = pc;
+  m.found = false;
+  dl_iterate_phdr(FindModule, &m);
+  return m.found && InRuntime(pc, m.base);
+}
+
 void SymbolizePC(uintptr_t pc, SymbolizedPC *out) {
   memset(out, 0, offsetof(SymbolizedPC, frames));
   out->pc = pc;
@@ -519,7 +539,7 @@ void SymbolizePC(uintptr_t pc, SymbolizedPC *out) {
   if (m.found) {
     snprintf(out->module, sizeof(out->module), "%s", m.name);
     out->offset = pc - m.base;
-    out->in_runtime = RuntimeBase() && m.base == RuntimeBase();
+    out->in_runtime = InRuntime(pc, m.base);
     out->in_system_library = IsSystemLibrary(m.name);
   }
   if (g_flags.symbolize && m.found && SymbolizeWithTool(out)) return;

@@ -27,6 +27,8 @@ struct SymbolizedPC {
   SourceFrame frames[kMaxInlined];
 };
 
+// Whether pc is in the runtime's own code (whose frames reports hide).
+bool PcInRuntime(uintptr_t pc);
 // Fills `out` for `pc`. Uses llvm-symbolizer when symbolize=1 and one is
 // found, else dladdr. Never allocates from the program's heap.
 void SymbolizePC(uintptr_t pc, SymbolizedPC *out);

@@ -13,6 +13,7 @@
 
 #include "mg_access.h"
 #include "mg_hb.h"
+#include "mg_real.h"
 #include "mg_rt.h"
 
 namespace mapguard {
@@ -219,12 +220,6 @@ ThreadState *NewThreadState(StartInfo *info) {
   return thr;
 }
 
-using PthreadCreateFn = int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-PthreadCreateFn RealPthreadCreate() {
-  static PthreadCreateFn real =
-      reinterpret_cast<PthreadCreateFn>(dlsym(RTLD_NEXT, "pthread_create"));
-  return real;
-}
 
 void *ThreadTrampoline(void *p) {
   StartInfo *info = static_cast<StartInfo *>(p);
@@ -256,8 +251,8 @@ using namespace mapguard;
 // child's ThreadState is set up before the user's start routine runs.
 extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                               void *(*start)(void *), void *arg) {
-  PthreadCreateFn real = RealPthreadCreate();
-  if (!real) Die("mapguard: fatal: cannot find the real pthread_create");
+  MG_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *));
+  auto real = real_pthread_create;
   ThreadState *parent = CurrentThread();
   void *mem = mmap(nullptr, sizeof(StartInfo), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -20,6 +20,7 @@ nog = f"{config.clangxx} -std=c++20 -I{inc} -I{inputs} -I{os.path.join(config.te
 base = f"{nog} -g"
 link = f"-L{lib} -Wl,-rpath,{lib} -lmapguard_rt -pthread"
 config.substitutions.append(("%clangxx_mg_nog", f"{nog} -fplugin={plugin} %{{mglink}}"))
+config.substitutions.append(("%clangxx_mg_static", f"{base} -fplugin={plugin} -static -L{lib} -Wl,@{lib}/mapguard_rt_static.rsp -pthread"))
 config.substitutions.append(("%clangxx_mg", f"{base} -fplugin={plugin} %{{mglink}}"))
 config.substitutions.append(("%clangxx_plain", f"{base}"))
 config.substitutions.append(("%{mglink}", link))
