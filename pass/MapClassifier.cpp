@@ -141,7 +141,7 @@ std::optional<std::pair<std::string, AccessKind>> parameterMap(std::string p,
   } else {
     return std::nullopt;
   }
-  std::string cls = normalizeClassName(p);
+  std::string cls = tracked.canonical(normalizeClassName(p));
   if (!tracked.isTracked(cls)) return std::nullopt;
   return std::make_pair(cls, kind);
 }
@@ -177,8 +177,82 @@ std::vector<std::string> parameterList(const std::string &params) {
 
 TrackedClasses TrackedClasses::withStandardContainers() {
   TrackedClasses t;
-  for (const char *c : kStandardContainers) t.names.insert(c);
+  for (const char *c : kStandardContainers) {
+    t.names.insert(c);
+    t.standardApi.insert(c);
+  }
   return t;
+}
+
+std::string TrackedClasses::canonical(const std::string &normalized) const {
+  if (inlineNamespaces.empty()) return normalized;
+  std::string out;
+  for (size_t b = 0; b <= normalized.size();) {
+    size_t e = normalized.find("::", b);
+    if (e == std::string::npos) e = normalized.size();
+    std::string segment = normalized.substr(b, e - b);
+    // The last segment is the class itself, never dropped.
+    if (e == normalized.size() || !inlineNamespaces.count(segment))
+      out += (out.empty() ? "" : "::") + segment;
+    b = e + 2;
+  }
+  return out;
+}
+
+void TrackedClasses::trackBaseOf(const std::string &derived, const std::string &base) {
+  if (isTracked(base) || !isTracked(derived)) return;
+  names.insert(base);
+  if (standardApi.count(derived)) standardApi.insert(base);
+  std::string prefix = derived + "::";
+  std::map<std::string, MemberOverride> inherited;
+  for (const auto &[key, o] : members)
+    if (key.compare(0, prefix.size(), prefix) == 0) inherited[base + "::" + key.substr(prefix.size())] = o;
+  members.insert(inherited.begin(), inherited.end());
+}
+
+std::string parseTrackLine(const std::string &line, TrackedClasses &tracked) {
+  std::string text = line.substr(0, line.find('#'));
+  std::vector<std::string> words;
+  for (size_t i = 0; i < text.size();) {
+    size_t b = text.find_first_not_of(" \t\r", i);
+    if (b == std::string::npos) break;
+    size_t e = text.find_first_of(" \t\r", b);
+    if (e == std::string::npos) e = text.size();
+    words.push_back(text.substr(b, e - b));
+    i = e;
+  }
+  if (words.empty()) return "";
+  std::string cls = normalizeClassName(words[0]);
+  if (cls.empty() || words[0].find('=') != std::string::npos)
+    return "expected a class name first, got '" + words[0] + "'";
+  bool standard = false;
+  std::vector<std::pair<std::string, MemberOverride>> overrides;
+  for (size_t i = 1; i < words.size(); i++) {
+    const std::string &w = words[i];
+    size_t eq = w.find('=');
+    std::string key = w.substr(0, eq), value = eq == std::string::npos ? "" : w.substr(eq + 1);
+    if (key == "api" && value == "std") {
+      standard = true;
+      continue;
+    }
+    MemberOverride o;
+    if (key == "read") o = MemberOverride::Read;
+    else if (key == "write") o = MemberOverride::Write;
+    else if (key == "ignore") o = MemberOverride::Ignore;
+    else
+      return "unknown field '" + w + "' (known: api=std, read=, write=, ignore=)";
+    if (value.empty()) return "'" + key + "=' lists no member";
+    for (size_t b = 0; b <= value.size();) {
+      size_t e = value.find(',', b);
+      if (e == std::string::npos) e = value.size();
+      if (e > b) overrides.push_back({value.substr(b, e - b), o});
+      b = e + 1;
+    }
+  }
+  tracked.names.insert(cls);
+  if (standard) tracked.standardApi.insert(cls);
+  for (const auto &[member, o] : overrides) tracked.members[cls + "::" + member] = o;
+  return "";
 }
 
 std::string normalizeClassName(const std::string &demangledType) {
@@ -239,19 +313,20 @@ std::optional<Classification> classifyCall(const std::string &mangledCallee,
   if (!d) return std::nullopt;
   std::vector<std::string> params = parameterList(d->params);
 
-  std::string cls = normalizeClassName(d->context);
+  std::string cls = tracked.canonical(normalizeClassName(d->context));
   if (tracked.isTracked(cls)) {
     Classification c;
     c.isMember = true;
     c.className = cls;
     c.mapType = shortTypeName(d->context);
+    for (const std::string &ns : tracked.inlineNamespaces) eraseAll(c.mapType, ns + "::");
     c.hashtableLayout = hasStandardHashtableLayout(d->context);
     c.nodeBased = cls == "std::map" || cls == "std::set" || cls == "std::multimap" ||
                   cls == "std::multiset";
     c.op = d->base;
     std::string shortName = cls.substr(cls.rfind("::") == std::string::npos ? 0 : cls.rfind("::") + 2);
     AccessKind kind;
-    bool standard = startsWith(cls, "std::");
+    bool standard = tracked.standardApi.count(cls) != 0;
     auto member = tracked.members.find(cls + "::" + d->base);
     if (d->base == shortName) {
       kind = AccessKind::Construct;
@@ -262,7 +337,8 @@ std::optional<Classification> classifyCall(const std::string &mangledCallee,
     } else if (member != tracked.members.end()) {
       if (member->second == MemberOverride::Ignore) return std::nullopt;
       kind = member->second == MemberOverride::Read ? AccessKind::Read : AccessKind::Write;
-    } else if (standard && inList(d->base, kStandardNonAccesses)) {
+    } else if (startsWith(cls, "std::") && inList(d->base, kStandardNonAccesses)) {
+      // Only the std containers' end() is known to be a sentinel.
       return std::nullopt;
     } else if (standard) {
       bool write = inList(d->base, kStandardWrites) ||
@@ -310,7 +386,7 @@ bool isImplementationFunction(const std::string &mangledFunction, const TrackedC
   if (ctx == "std" || startsWith(ctx, "std::") || startsWith(ctx, "__gnu_cxx") ||
       startsWith(ctx, "__cxxabiv1"))
     return true;
-  return tracked.isTracked(normalizeClassName(ctx));
+  return tracked.isTracked(tracked.canonical(normalizeClassName(ctx)));
 }
 
 }  // namespace mapguard

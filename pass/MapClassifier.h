@@ -22,11 +22,31 @@ struct TrackedClasses {
   // Qualified class names without template arguments and without the
   // __cxx11 / __1 inline namespaces: "std::unordered_map", "ns::Registry".
   std::set<std::string> names;
+  // Classes whose members read or write as the standard containers' do
+  // (insert, erase, operator[]... write; anything else reads), whatever their
+  // constness: a non-const find() is still a read. The std containers, and
+  // catalogue entries with `api=std`. Others: const members read, the rest write.
+  std::set<std::string> standardApi;
   // "ns::Registry::lookup" -> override; static members are Ignore.
   std::map<std::string, MemberOverride> members;
+  // Inline namespaces the translation unit declares (Abseil's
+  // absl::debian3, libc++'s __1...): a library's versioning, not part of the
+  // names above. Mangled names spell them like any namespace.
+  std::set<std::string> inlineNamespaces;
+  // `normalized` (see normalizeClassName) without the inline namespaces.
+  std::string canonical(const std::string &normalized) const;
   bool isTracked(const std::string &qualified) const { return names.count(qualified) != 0; }
+  // `base` declares members that a call on the tracked class `derived` reaches
+  // (absl::flat_hash_map's find is raw_hash_set's): track it with the same rules.
+  void trackBaseOf(const std::string &derived, const std::string &base);
   static TrackedClasses withStandardContainers();
 };
+
+// Adds one line of a catalogue or track-file to `tracked`:
+//   NAME [api=std] [read=MEMBER,...] [write=MEMBER,...] [ignore=MEMBER,...]
+// ('#' starts a comment; blank lines are fine). Returns an error message
+// naming what is wrong, or an empty string.
+std::string parseTrackLine(const std::string &line, TrackedClasses &tracked);
 
 // One map operand of a call: which argument, and what the call does to it.
 struct MapOperand {

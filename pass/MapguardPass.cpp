@@ -253,7 +253,7 @@ class FunctionInstrumenter {
 
   std::string mapTypeAt(const DebugLoc &dl, const std::string &fallback) {
     auto it = state.mapTypes.find(positionOf(dl));
-    return it == state.mapTypes.end() ? fallback : it->second;
+    return it == state.mapTypes.end() || it->second.empty() ? fallback : it->second;
   }
 
   std::string mapNameAt(const DebugLoc &dl) {

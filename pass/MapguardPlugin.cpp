@@ -90,9 +90,14 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
 
   bool shouldVisitTemplateInstantiations() const { return true; }
 
+  bool VisitNamespaceDecl(clang::NamespaceDecl *ns) {
+    if (ns->isInline() && ns->getIdentifier()) state_.tracked.inlineNamespaces.insert(ns->getName().str());
+    return true;
+  }
+
   bool VisitCXXRecordDecl(clang::CXXRecordDecl *rd) {
     if (!hasAnnotation(rd, "mapguard.map")) return true;
-    std::string name = normalized(rd->getQualifiedNameAsString());
+    std::string name = nameOf(rd);
     state_.tracked.names.insert(name);
     if (!rd->hasDefinition()) return true;
     for (const clang::CXXMethodDecl *m : rd->methods()) {
@@ -129,9 +134,13 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
 
   bool VisitCXXMemberCallExpr(clang::CXXMemberCallExpr *call) {
     if (call->isTypeDependent() || sm_.isInSystemHeader(call->getExprLoc())) return true;
+    // The object as written: a call to a base's member converts it to the
+    // base first (an implicit derived-to-base cast).
     if (const clang::Expr *obj = call->getImplicitObjectArgument())
-      if (isTrackedType(obj->getType()))
+      if (obj = obj->IgnoreParenImpCasts(); isTrackedType(obj->getType())) {
+        trackDeclaringBase(obj->getType(), call->getMethodDecl());
         if (auto pos = positionOf(call->getExprLoc())) recordName(*pos, obj);
+      }
     return true;
   }
 
@@ -150,9 +159,13 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
 
   bool VisitCXXOperatorCallExpr(clang::CXXOperatorCallExpr *call) {
     if (call->isTypeDependent() || sm_.isInSystemHeader(call->getExprLoc())) return true;
-    if (call->getNumArgs() > 0 && llvm::isa_and_nonnull<clang::CXXMethodDecl>(call->getCalleeDecl()) &&
-        isTrackedType(call->getArg(0)->getType()))
-      if (auto pos = positionOf(call->getExprLoc())) recordName(*pos, call->getArg(0));
+    if (call->getNumArgs() == 0 || !llvm::isa_and_nonnull<clang::CXXMethodDecl>(call->getCalleeDecl()))
+      return true;
+    const clang::Expr *obj = call->getArg(0)->IgnoreParenImpCasts();
+    if (isTrackedType(obj->getType())) {
+      trackDeclaringBase(obj->getType(), llvm::cast<clang::CXXMethodDecl>(call->getCalleeDecl()));
+      if (auto pos = positionOf(call->getExprLoc())) recordName(*pos, obj);
+    }
     return true;
   }
 
@@ -172,13 +185,54 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     return pos;
   }
 
-  bool isTrackedType(clang::QualType t) {
+  // The class's name as TrackedClasses spells it.
+  std::string nameOf(const clang::NamedDecl *d) {
+    return state_.tracked.canonical(normalized(d->getQualifiedNameAsString()));
+  }
+
+  static const clang::CXXRecordDecl *classOf(clang::QualType t) {
     t = t.getNonReferenceType();
     if (const auto *p = t->getAs<clang::PointerType>()) t = p->getPointeeType();
-    const clang::CXXRecordDecl *rd = t->getAsCXXRecordDecl();
-    if (!rd) return false;
-    std::string name = normalized(rd->getQualifiedNameAsString());
-    return state_.tracked.isTracked(name) || hasAnnotation(rd, "mapguard.map");
+    return t->getAsCXXRecordDecl();
+  }
+
+  bool isTrackedClass(const clang::CXXRecordDecl *rd) {
+    return state_.tracked.isTracked(nameOf(rd)) ||
+           hasAnnotation(rd, "mapguard.map");
+  }
+
+  // The tracked class `rd` is or derives from, if any (a user's
+  // `struct Index : absl::flat_hash_map<...>` is that map).
+  const clang::CXXRecordDecl *trackedClassOf(const clang::CXXRecordDecl *rd) {
+    if (!rd) return nullptr;
+    if (isTrackedClass(rd)) return rd;
+    if (!rd->hasDefinition()) return nullptr;
+    for (const clang::CXXBaseSpecifier &b : rd->bases())
+      if (const clang::CXXRecordDecl *found = trackedClassOf(b.getType()->getAsCXXRecordDecl()))
+        return found;
+    return nullptr;
+  }
+
+  bool isTrackedType(clang::QualType t) { return trackedClassOf(classOf(t)) != nullptr; }
+
+  // A call on a tracked map whose member is declared in one of the map's
+  // bases (absl::flat_hash_map::find is raw_hash_set's, llvm::DenseMap's is
+  // DenseMapBase's): the IR side sees only the base in the callee's name, so
+  // the base is tracked too, with the map's rules. Only for classes with the
+  // standard containers' API (api=std): a custom class tracked by constness
+  // may inherit unrelated members (a lock() from a Lockable base), which must
+  // not become map writes; list such a base yourself if it holds the map.
+  void trackDeclaringBase(clang::QualType objType, const clang::CXXMethodDecl *m) {
+    if (!m || m->isStatic()) return;
+    const clang::CXXRecordDecl *tracked = trackedClassOf(classOf(objType));
+    const clang::CXXRecordDecl *declaring = m->getParent();
+    if (!tracked || !declaring || declaring == tracked) return;
+    std::string derived = nameOf(tracked);
+    std::string base = nameOf(declaring);
+    if (!state_.tracked.standardApi.count(derived) || state_.tracked.isTracked(base) ||
+        base.compare(0, 5, "std::") == 0)
+      return;
+    state_.tracked.trackBaseOf(derived, base);
   }
 
   // The map's name as the code spells it, e.g. "registry.entries_", and its
@@ -193,7 +247,10 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     policy.SuppressInlineNamespace = true;
     policy.FullyQualifiedName = true;
     std::string typeName = t.getCanonicalType().getUnqualifiedType().getAsString(policy);
-    state_.mapTypes.emplace(pos, prettyFunctionName(typeName));
+    // One position in a template stands for every instantiation: when they
+    // disagree, the IR side names the map by the callee's class instead.
+    auto [it, added] = state_.mapTypes.emplace(pos, prettyFunctionName(typeName));
+    if (!added && it->second != prettyFunctionName(typeName)) it->second.clear();
     clang::CharSourceRange range = clang::CharSourceRange::getTokenRange(obj->getSourceRange());
     llvm::StringRef text = clang::Lexer::getSourceText(range, sm_, ctx_.getLangOpts());
     if (text.empty() || text.size() > 80 || text.contains('\n')) return;
@@ -234,7 +291,10 @@ class MapguardAction : public clang::PluginASTAction {
                                                         llvm::StringRef) override {
     // Fresh state per translation unit: one process may compile several.
     auto state = std::make_shared<TUState>();
-    for (const std::string &t : extraTracked_) state->tracked.names.insert(normalized(t));
+    TrackedClasses &t = state->tracked;
+    t.names.insert(extra_.names.begin(), extra_.names.end());
+    t.standardApi.insert(extra_.standardApi.begin(), extra_.standardApi.end());
+    for (const auto &[key, o] : extra_.members) t.members[key] = o;
 
     clang::CodeGenOptions &cg = CI.getCodeGenOpts();
     if (cg.DisableLLVMPasses) {
@@ -267,31 +327,41 @@ class MapguardAction : public clang::PluginASTAction {
 
   bool ParseArgs(const clang::CompilerInstance &CI, const std::vector<std::string> &args) override {
     clang::DiagnosticsEngine &diags = CI.getDiagnostics();
+    auto fail = [&](const std::string &message) {
+      diags.Report(diags.getCustomDiagID(clang::DiagnosticsEngine::Error, "mapguard: %0")) << message;
+      return false;
+    };
+    std::string catalogue = defaultCataloguePath();
+    std::vector<std::string> files;
     for (const std::string &arg : args) {
       llvm::StringRef a(arg);
       if (a.consume_front("track=")) {
         llvm::SmallVector<llvm::StringRef, 4> names;
         a.split(names, ',', -1, false);
-        for (llvm::StringRef n : names) extraTracked_.push_back(n.trim().str());
+        for (llvm::StringRef n : names)
+          if (!n.trim().empty()) extra_.names.insert(normalized(n.trim().str()));
       } else if (a.consume_front("track-file=")) {
-        std::ifstream in(a.str());
-        if (!in) {
-          diags.Report(diags.getCustomDiagID(clang::DiagnosticsEngine::Error,
-                                             "mapguard: cannot read track-file '%0'"))
-              << a;
-          return false;
-        }
-        std::string line;
-        while (std::getline(in, line)) {
-          llvm::StringRef l = llvm::StringRef(line).split('#').first.trim();
-          if (!l.empty()) extraTracked_.push_back(l.str());
-        }
+        files.push_back(a.str());
+      } else if (a.consume_front("catalogue=")) {
+        catalogue = a == "off" ? "" : a.str();
       } else {
-        diags.Report(diags.getCustomDiagID(
-            clang::DiagnosticsEngine::Error,
-            "mapguard: unknown plugin argument '%0' (known: track=NAME[,NAME...], track-file=PATH)"))
-            << a;
-        return false;
+        return fail("unknown plugin argument '" + a.str() +
+                    "' (known: track=NAME[,NAME...], track-file=PATH, catalogue=PATH|off)");
+      }
+    }
+    // The catalogue first: a track-file line for the same class adds to it.
+    if (!catalogue.empty()) files.insert(files.begin(), catalogue);
+    for (const std::string &path : files) {
+      std::ifstream in(path);
+      if (!in)
+        return fail(path == catalogue
+                        ? "cannot read the catalogue of third-party maps '" + path +
+                              "' (it ships next to mapguard.so; catalogue=off goes without)"
+                        : "cannot read track-file '" + path + "'");
+      std::string line;
+      for (unsigned number = 1; std::getline(in, line); number++) {
+        std::string error = parseTrackLine(line, extra_);
+        if (!error.empty()) return fail(path + ":" + std::to_string(number) + ": " + error);
       }
     }
     return true;
@@ -300,7 +370,19 @@ class MapguardAction : public clang::PluginASTAction {
   ActionType getActionType() override { return AddBeforeMainAction; }
 
  private:
-  std::vector<std::string> extraTracked_;
+  // What the catalogue, track= and track-file= add to the std containers.
+  TrackedClasses extra_;
+
+  // mapguard-catalogue.txt, next to this mapguard.so.
+  static std::string defaultCataloguePath() {
+    Dl_info info;
+    if (!dladdr(reinterpret_cast<void *>(&CheckHostCompiler), &info) || !info.dli_fname)
+      return "mapguard-catalogue.txt";
+    llvm::SmallString<256> path(info.dli_fname);
+    llvm::sys::path::remove_filename(path);
+    llvm::sys::path::append(path, "mapguard-catalogue.txt");
+    return std::string(path);
+  }
 };
 
 }  // namespace

@@ -32,8 +32,6 @@ struct TUState {
   std::map<SourcePos, std::string> mapNames;
   // The map's type as clang prints it, default template arguments left out.
   std::map<SourcePos, std::string> mapTypes;
-  // Names the user asked to track with -fplugin-arg-mapguard-track=.
-  std::set<std::string> extraTracked;
   bool verbose = false;
 };
 

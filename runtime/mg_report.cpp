@@ -997,6 +997,9 @@ void InitReportOutput() {
   }
 }
 
+void WriteReportOutput(const char *data, size_t len) { WriteOut(data, len); }
+void AppendJsonString(Appender &out, const char *s) { JsonString(out, s); }
+
 void FinishReportOutput() {
   PrintStats();
   WriteSarifLog();

@@ -2,6 +2,7 @@
 #ifndef MAPGUARD_REPORT_H
 #define MAPGUARD_REPORT_H
 
+#include "mg_appender.h"
 #include "mg_rt.h"
 #include "mg_shadow.h"
 
@@ -32,6 +33,10 @@ MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void 
 
 // Opens log_path and loads suppressions (start-up); prints what
 // print_suppressions asks for (exit).
+// Where reports go: the log_path file (created on first use) or stderr.
+void WriteReportOutput(const char *data, size_t len);
+// A JSON string literal, escaped, for other JSON lines (print_stats).
+void AppendJsonString(Appender &out, const char *s);
 void InitReportOutput();
 void FinishReportOutput();
 

@@ -9,6 +9,7 @@
 #include "mg_arena.h"
 #include "mg_lock_hint.h"
 #include "mg_probes.h"
+#include "mg_report.h"
 
 namespace mapguard {
 
@@ -119,19 +120,56 @@ void PrintStats() {
     }
     top[pos] = m;
   }
+  // Statistics go where reports go (log_path, else stderr), as text or, with
+  // format=json, one {"mapguard_stats": ...} object per line so the stream
+  // stays JSON. SARIF's log is one document: its statistics stay on stderr.
+  bool json = !strcmp(g_flags.format, "json");
+  bool to_log = strcmp(g_flags.format, "sarif") != 0;
+  auto emit = [&](const char *data, size_t len) {
+    if (to_log) WriteReportOutput(data, len);
+    else WriteAll(data, len);
+  };
   char line[4096];
-  {
+  if (!json) {
     Appender out(line, sizeof(line));
     out("==================\nmapguard: map statistics (%llu map%s%s)\n", (unsigned long long)count,
         count == 1 ? "" : "s", count > kShown ? "; the 20 most used" : "");
-    WriteAll(out.data(), out.size());
+    emit(out.data(), out.size());
   }
   for (int i = 0; i < n; i++) {
     const MapStats *m = top[i];
     int threads = __builtin_popcountll(m->thread_mask.load());
+    const char *hint = LockStrategyHint(m->reads.load() + m->iterations.load(), m->writes.load(),
+                                        threads, 0);
+    unsigned load = m->max_load_milli.load();
     // One map per write; a line too long for the buffer (a type name of
     // kilobytes) is cut, never overrun.
     Appender out(line, sizeof(line));
+    if (json) {
+      out("{\"mapguard_stats\":{\"type\":");
+      AppendJsonString(out, m->site->map_type);
+      out(",\"name\":");
+      AppendJsonString(out, m->site->map_name);
+      out(",\"address\":\"%p\"", m->map);
+      if (m->created && m->created->file[0]) {
+        out(",\"created\":{\"file\":");
+        AppendJsonString(out, m->created->file);
+        out(",\"line\":%u,\"column\":%u}", m->created->line, m->created->column);
+      }
+      out(",\"reads\":%llu,\"writes\":%llu,\"iterations\":%llu,\"threads\":%d,"
+          "\"max_concurrent_readers\":%u",
+          (unsigned long long)m->reads.load(), (unsigned long long)m->writes.load(),
+          (unsigned long long)m->iterations.load(), threads, m->max_readers.load());
+      if (m->has_buckets)
+        out(",\"rehashes\":%llu,\"max_load_factor\":%u.%02u", (unsigned long long)m->rehashes.load(),
+            load / 1000, (load % 1000) / 10);
+      out(",\"hint\":");
+      AppendJsonString(out, hint);
+      out("}}\n");
+      // A cut line would not be JSON: leave it out.
+      if (out.size() + 1 < sizeof(line)) emit(out.data(), out.size());
+      continue;
+    }
     out("\nMap %s%s%s%s at %p", m->site->map_type, m->site->map_name[0] ? " '" : "",
         m->site->map_name, m->site->map_name[0] ? "'" : "", m->map);
     if (m->created && m->created->file[0])
@@ -140,19 +178,18 @@ void PrintStats() {
         "readers: %u\n",
         (unsigned long long)m->reads.load(), (unsigned long long)m->writes.load(),
         (unsigned long long)m->iterations.load(), threads, m->max_readers.load());
-    if (m->has_buckets) {
-      unsigned load = m->max_load_milli.load();
+    if (m->has_buckets)
       out("  growth: %llu rehash%s; largest load factor: %u.%02u\n",
           (unsigned long long)m->rehashes.load(), m->rehashes.load() == 1 ? "" : "es", load / 1000,
           (load % 1000) / 10);
-    }
-    out("  hint: %s\n", LockStrategyHint(m->reads.load() + m->iterations.load(), m->writes.load(),
-                                         threads, 0));
+    out("  hint: %s\n", hint);
     if (out.size() + 1 >= sizeof(line)) line[sizeof(line) - 2] = '\n';
-    WriteAll(out.data(), out.size());
+    emit(out.data(), out.size());
   }
-  static const char kEnd[] = "==================\n";
-  WriteAll(kEnd, sizeof(kEnd) - 1);
+  if (!json) {
+    static const char kEnd[] = "==================\n";
+    emit(kEnd, sizeof(kEnd) - 1);
+  }
 }
 
 }  // namespace mapguard

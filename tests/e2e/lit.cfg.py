@@ -21,6 +21,11 @@ base = f"{nog} -g"
 link = f"-L{lib} -Wl,-rpath,{lib} -lmapguard_rt -pthread"
 config.substitutions.append(("%clangxx_mg_nog", f"{nog} -fplugin={plugin} %{{mglink}}"))
 config.substitutions.append(("%clangxx_mg_static", f"{base} -fplugin={plugin} -static -L{lib} -Wl,@{lib}/mapguard_rt_static.rsp -pthread"))
+# Third-party maps (tests/e2e/thirdparty): Abseil's libraries and LLVM's.
+import subprocess
+absl_libs = subprocess.run(["pkg-config", "--libs", "absl_flat_hash_map", "absl_node_hash_map",
+                            "absl_btree", "absl_flat_hash_set"], capture_output=True, text=True).stdout.strip()
+config.substitutions.append(("%{thirdparty_libs}", f"{absl_libs} -L/usr/lib/llvm-19/lib -Wl,-rpath,/usr/lib/llvm-19/lib -lLLVM"))
 config.substitutions.append(("%clangxx_mg", f"{base} -fplugin={plugin} %{{mglink}}"))
 config.substitutions.append(("%clangxx_plain", f"{base}"))
 config.substitutions.append(("%{mglink}", link))

@@ -148,6 +148,59 @@ TEST(Classifier, CustomMapsFollowConstnessAndAnnotations) {
   EXPECT_TRUE(mapguard::isImplementationFunction("_ZN2ns8Registry3putEii", t));
 }
 
+TEST(Classifier, CatalogueLines) {
+  TrackedClasses t = kStd;
+  EXPECT_EQ(mapguard::parseTrackLine("  # a comment", t), "");
+  EXPECT_EQ(mapguard::parseTrackLine("", t), "");
+  EXPECT_EQ(mapguard::parseTrackLine("llvm::DenseMap api=std write=FindAndConstruct,grow  # LLVM", t), "");
+  EXPECT_TRUE(t.isTracked("llvm::DenseMap"));
+  EXPECT_TRUE(t.standardApi.count("llvm::DenseMap"));
+  EXPECT_EQ(t.members["llvm::DenseMap::grow"], mapguard::MemberOverride::Write);
+  EXPECT_EQ(mapguard::parseTrackLine("ns::Cache read=peek ignore=stats", t), "");
+  EXPECT_FALSE(t.standardApi.count("ns::Cache"));
+  EXPECT_EQ(t.members["ns::Cache::stats"], mapguard::MemberOverride::Ignore);
+  EXPECT_EQ(mapguard::parseTrackLine("ns::Cache api=sorted", t),
+            "unknown field 'api=sorted' (known: api=std, read=, write=, ignore=)");
+  EXPECT_EQ(mapguard::parseTrackLine("ns::Cache write=", t), "'write=' lists no member");
+  EXPECT_EQ(mapguard::parseTrackLine("write=x", t), "expected a class name first, got 'write=x'");
+}
+
+TEST(Classifier, StandardApiClassesIgnoreConstness) {
+  TrackedClasses t = kStd;
+  ASSERT_EQ(mapguard::parseTrackLine("llvm::DenseMap api=std write=grow", t), "");
+  // llvm::DenseMap<int, int>::find(int const&), non-const: still a read.
+  EXPECT_EQ(classifyCall("_ZN4llvm8DenseMapIiiE4findERKi", t)->operands[0].kind, AccessKind::Read);
+  // ...::grow(unsigned int), listed as a write.
+  EXPECT_EQ(classifyCall("_ZN4llvm8DenseMapIiiE4growEj", t)->operands[0].kind, AccessKind::Write);
+  // ...::erase(int const&), a standard write.
+  EXPECT_EQ(classifyCall("_ZN4llvm8DenseMapIiiE5eraseERKi", t)->operands[0].kind, AccessKind::Write);
+  // end() is a sentinel only for the std containers: here it reads.
+  EXPECT_EQ(classifyCall("_ZN4llvm8DenseMapIiiE3endEv", t)->operands[0].kind, AccessKind::Read);
+}
+
+TEST(Classifier, BasesAndInlineNamespaces) {
+  TrackedClasses t = kStd;
+  ASSERT_EQ(mapguard::parseTrackLine("absl::flat_hash_map api=std write=lazy_emplace", t), "");
+  t.inlineNamespaces.insert("debian3");
+  EXPECT_EQ(t.canonical("absl::debian3::container_internal::raw_hash_set"),
+            "absl::container_internal::raw_hash_set");
+  EXPECT_EQ(t.canonical("absl::flat_hash_map"), "absl::flat_hash_map");
+  t.trackBaseOf("absl::flat_hash_map", "absl::container_internal::raw_hash_set");
+  EXPECT_TRUE(t.standardApi.count("absl::container_internal::raw_hash_set"));
+  EXPECT_EQ(t.members["absl::container_internal::raw_hash_set::lazy_emplace"],
+            mapguard::MemberOverride::Write);
+  // absl::debian3::container_internal::raw_hash_set<P, H, E, A>::find<int>(int const&),
+  // non-const, through the inline namespace.
+  auto c = classifyCall(
+      "_ZN4absl7debian318container_internal12raw_hash_setINS1_17FlatHashMapPolicyIiiEENS0_13hash_"
+      "internal4HashIiEESt8equal_toIiESaISt4pairIKiiEEE4findIiEENSE_8iteratorERSB_",
+      t);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->operands[0].kind, AccessKind::Read);
+  EXPECT_EQ(c->className, "absl::container_internal::raw_hash_set");
+  EXPECT_EQ(c->mapType.find("debian3"), std::string::npos) << c->mapType;
+}
+
 TEST(Classifier, ShortTypeNames) {
   EXPECT_EQ(mapguard::shortTypeName(
                 "std::unordered_map<std::__cxx11::basic_string<char, std::char_traits<char>, "

@@ -3,6 +3,13 @@
 // RUN: %clangxx_mg -O1 %s -o %t
 // RUN: env MAPGUARD_OPTIONS=print_stats=1 %t 2>&1 | FileCheck %s
 // RUN: %t 2>&1 | FileCheck %s --check-prefix=OFF
+// Statistics go where reports go: with log_path and format=json, one JSON
+// object per map in the log, and nothing on the program's own stderr.
+// RUN: rm -f %t.log.*
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.log %t > %t.out 2>&1
+// RUN: not grep -q "map statistics" %t.out
+// RUN: python3 -c "import json,glob,sys; objs=[json.loads(l) for f in glob.glob(sys.argv[1]+'.*') for l in open(f)]; s=[o['mapguard_stats'] for o in objs if 'mapguard_stats' in o]; assert all(x['hint'] and x['threads'] >= 1 for x in s), objs; print('STATS', len(s), sorted(x['name'] for x in s))" %t.log | FileCheck %s --check-prefix=JSON
+// JSON: STATS 3 ['config', 'counters', 'scratch']
 // CHECK: mapguard: map statistics
 // The destructor counts as the 101st write.
 // CHECK-DAG: Map std::map<int, int> 'config'
