@@ -146,6 +146,35 @@ std::optional<std::pair<std::string, AccessKind>> parameterMap(std::string p,
   return std::make_pair(cls, kind);
 }
 
+// "std::ranges::__count_if_fn" -> "count_if"; "std::ranges::__find::__fn"
+// -> "find". Empty for anything that is not a ranges algorithm.
+std::string rangesAlgorithmName(const std::string &context) {
+  static const char *const kAccessCPOs[] = {"begin", "end",  "cbegin", "cend",  "rbegin",
+                                            "rend",  "crbegin", "crend", "size", "ssize",
+                                            "empty", "data", "cdata",  "iter_move", "iter_swap",
+                                            "swap"};
+  std::string rest = context.substr(strlen("std::ranges::"));
+  if (rest.find("views::") != std::string::npos || rest.find("__cust") != std::string::npos)
+    return "";
+  std::string name;
+  if (rest.size() > 3 && rest.compare(rest.size() - 3, 3, "_fn") == 0 && rest.find("::") == std::string::npos)
+    name = rest.substr(0, rest.size() - 3);  // libstdc++
+  else if (rest.size() > 6 && rest.compare(rest.size() - 6, 6, "::__fn") == 0)
+    name = rest.substr(0, rest.size() - 6);  // libc++
+  else
+    return "";
+  while (!name.empty() && name[0] == '_') name.erase(0, 1);
+  if (name.empty() || name.find("::") != std::string::npos || inList(name, kAccessCPOs)) return "";
+  return name;
+}
+
+// "std::map<int, int>&" -> "std::map<int, int>" (references and const dropped).
+std::string mapTypeOfParameter(std::string p) {
+  while (!p.empty() && (p.back() == '&' || p.back() == ' ')) p.pop_back();
+  if (p.size() > 6 && p.compare(p.size() - 6, 6, " const") == 0) p.resize(p.size() - 6);
+  return p;
+}
+
 struct Demangled {
   std::string context, base, params;
   bool isConst = false;
@@ -307,6 +336,52 @@ bool hasStandardHashtableLayout(const std::string &demangledContext) {
          startsWith(args[hashArg + 1], "std::equal_to<");
 }
 
+// A call of member `base` on the tracked class `cls` (`context`: its full
+// type as printed, for the report and the layout flags).
+static std::optional<Classification> classifyMember(const std::string &context, const std::string &cls,
+                                             const std::string &base, bool isConst,
+                                             const std::vector<std::string> &params,
+                                             const TrackedClasses &tracked) {
+  Classification c;
+  c.isMember = true;
+  c.className = cls;
+  c.mapType = shortTypeName(context);
+  for (const std::string &ns : tracked.inlineNamespaces) eraseAll(c.mapType, ns + "::");
+  c.hashtableLayout = hasStandardHashtableLayout(context);
+  c.nodeBased = cls == "std::map" || cls == "std::set" || cls == "std::multimap" ||
+                cls == "std::multiset";
+  c.op = base;
+  std::string shortName = cls.substr(cls.rfind("::") == std::string::npos ? 0 : cls.rfind("::") + 2);
+  AccessKind kind;
+  bool standard = tracked.standardApi.count(cls) != 0;
+  auto member = tracked.members.find(cls + "::" + base);
+  if (base == shortName) {
+    kind = AccessKind::Construct;
+    c.op = "constructor";
+  } else if (base == "~" + shortName) {
+    kind = AccessKind::Destroy;
+    c.op = "destructor";
+  } else if (member != tracked.members.end()) {
+    if (member->second == MemberOverride::Ignore) return std::nullopt;
+    kind = member->second == MemberOverride::Read ? AccessKind::Read : AccessKind::Write;
+  } else if (startsWith(cls, "std::") && inList(base, kStandardNonAccesses)) {
+    // Only the std containers' end() is known to be a sentinel.
+    return std::nullopt;
+  } else if (standard) {
+    bool write = inList(base, kStandardWrites) ||
+                 (base == "max_load_factor" && !params.empty());
+    kind = write ? AccessKind::Write : AccessKind::Read;
+  } else {
+    kind = isConst ? AccessKind::Read : AccessKind::Write;
+  }
+  c.isBeginCall = kind == AccessKind::Read && inList(base, kBeginCalls);
+  c.operands.push_back({0, kind});
+  // Other maps passed by reference: copy/move sources, swap, merge.
+  for (unsigned i = 0; i < params.size(); i++)
+    if (auto pm = parameterMap(params[i], tracked)) c.operands.push_back({i + 1, pm->second});
+  return c;
+}
+
 std::optional<Classification> classifyCall(const std::string &mangledCallee,
                                            const TrackedClasses &tracked) {
   std::optional<Demangled> d = demangleFunction(mangledCallee);
@@ -314,44 +389,30 @@ std::optional<Classification> classifyCall(const std::string &mangledCallee,
   std::vector<std::string> params = parameterList(d->params);
 
   std::string cls = tracked.canonical(normalizeClassName(d->context));
-  if (tracked.isTracked(cls)) {
+  if (tracked.isTracked(cls)) return classifyMember(d->context, cls, d->base, d->isConst, params, tracked);
+
+  // The std::ranges algorithms are function objects: std::ranges::__find_fn
+  // (libstdc++) or std::ranges::__find::__fn (libc++), whose operator() takes
+  // the range. A map passed to one is iterated for the call's duration; no
+  // algorithm can insert into or erase from it. (Customization points such as
+  // ranges::begin are function objects too, and are left to the member call
+  // they make.)
+  if (d->base == "operator()" && startsWith(d->context, "std::ranges::")) {
+    std::string algo = rangesAlgorithmName(d->context);
+    if (algo.empty()) return std::nullopt;
     Classification c;
-    c.isMember = true;
-    c.className = cls;
-    c.mapType = shortTypeName(d->context);
-    for (const std::string &ns : tracked.inlineNamespaces) eraseAll(c.mapType, ns + "::");
-    c.hashtableLayout = hasStandardHashtableLayout(d->context);
-    c.nodeBased = cls == "std::map" || cls == "std::set" || cls == "std::multimap" ||
-                  cls == "std::multiset";
-    c.op = d->base;
-    std::string shortName = cls.substr(cls.rfind("::") == std::string::npos ? 0 : cls.rfind("::") + 2);
-    AccessKind kind;
-    bool standard = tracked.standardApi.count(cls) != 0;
-    auto member = tracked.members.find(cls + "::" + d->base);
-    if (d->base == shortName) {
-      kind = AccessKind::Construct;
-      c.op = "constructor";
-    } else if (d->base == "~" + shortName) {
-      kind = AccessKind::Destroy;
-      c.op = "destructor";
-    } else if (member != tracked.members.end()) {
-      if (member->second == MemberOverride::Ignore) return std::nullopt;
-      kind = member->second == MemberOverride::Read ? AccessKind::Read : AccessKind::Write;
-    } else if (startsWith(cls, "std::") && inList(d->base, kStandardNonAccesses)) {
-      // Only the std containers' end() is known to be a sentinel.
-      return std::nullopt;
-    } else if (standard) {
-      bool write = inList(d->base, kStandardWrites) ||
-                   (d->base == "max_load_factor" && !params.empty());
-      kind = write ? AccessKind::Write : AccessKind::Read;
-    } else {
-      kind = d->isConst ? AccessKind::Read : AccessKind::Write;
+    c.op = "std::ranges::" + algo;
+    for (unsigned i = 0; i < params.size(); i++) {
+      auto pm = parameterMap(params[i], tracked);
+      if (!pm) continue;
+      if (c.className.empty()) {
+        c.className = pm->first;
+        c.mapType = shortTypeName(mapTypeOfParameter(params[i]));
+      }
+      // operand 0 of a member call is `this` (the function object).
+      c.operands.push_back({i + 1, AccessKind::Iterate});
     }
-    c.isBeginCall = kind == AccessKind::Read && inList(d->base, kBeginCalls);
-    c.operands.push_back({0, kind});
-    // Other maps passed by reference: copy/move sources, swap, merge.
-    for (unsigned i = 0; i < params.size(); i++)
-      if (auto pm = parameterMap(params[i], tracked)) c.operands.push_back({i + 1, pm->second});
+    if (c.operands.empty()) return std::nullopt;
     return c;
   }
 
@@ -379,9 +440,23 @@ std::optional<Classification> classifyCall(const std::string &mangledCallee,
   return std::nullopt;
 }
 
+std::optional<Classification> classifyMemberCall(const MemberCallFacts &facts,
+                                                 const TrackedClasses &tracked) {
+  std::string cls = tracked.canonical(normalizeClassName(facts.classType));
+  if (!tracked.isTracked(cls)) return std::nullopt;
+  return classifyMember(facts.classType, cls, facts.method, facts.isConst, facts.params, tracked);
+}
+
+bool canDemangle(const std::string &mangled) { return demangleFunction(mangled).has_value(); }
+
 bool isImplementationFunction(const std::string &mangledFunction, const TrackedClasses &tracked) {
   std::optional<Demangled> d = demangleFunction(mangledFunction);
-  if (!d) return false;
+  // A name the demangler cannot read (libc++'s constrained member templates):
+  // the standard library's own code is still recognizable by its prefix.
+  if (!d)
+    return startsWith(mangledFunction, "_ZNSt") || startsWith(mangledFunction, "_ZNKSt") ||
+           startsWith(mangledFunction, "_ZSt") || startsWith(mangledFunction, "_ZZNSt") ||
+           startsWith(mangledFunction, "_ZZNKSt");
   const std::string &ctx = d->context;
   if (ctx == "std" || startsWith(ctx, "std::") || startsWith(ctx, "__gnu_cxx") ||
       startsWith(ctx, "__cxxabiv1"))

@@ -72,6 +72,19 @@ struct Classification {
 std::optional<Classification> classifyCall(const std::string &mangledCallee,
                                            const TrackedClasses &tracked);
 
+// What the AST saw at a member call on a tracked map, for a callee whose
+// mangled name the demangler cannot read (libc++'s constrained member
+// templates, e.g. std::map::insert_range in C++23).
+struct MemberCallFacts {
+  std::string classType;  // "std::map<int, int>"
+  std::string method;     // "insert_range"
+  bool isConst = false;
+  std::vector<std::string> params;  // other map operands are not looked for
+};
+std::optional<Classification> classifyMemberCall(const MemberCallFacts &facts,
+                                                 const TrackedClasses &tracked);
+bool canDemangle(const std::string &mangled);
+
 // True when code inside `mangledFunction` belongs to a library or tracked
 // class implementation, where calls are not instrumented (only the outermost
 // call counts).

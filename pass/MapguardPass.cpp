@@ -302,9 +302,99 @@ class FunctionInstrumenter {
                                 mapTypeAt(dl, c->mapType), name)});
   }
 
+  // A callee the demangler cannot read (libc++'s constrained member templates,
+  // std::map::insert_range): the AST's view of the member call at this
+  // position, if it names the same member.
+  std::optional<Classification> classifyFromAST(CallBase *cb, Function *callee) {
+    auto it = state.memberCalls.find(positionOf(cb->getDebugLoc()));
+    if (it == state.memberCalls.end() || canDemangle(callee->getName().str())) return std::nullopt;
+    const std::string &method = it->second.method;
+    if (!callee->getName().contains(std::to_string(method.size()) + method)) return std::nullopt;
+    return classifyMemberCall(it->second, state.tracked);
+  }
+
+  // Calls by source position, for the AST's derived regions (TUState).
+  std::map<SourcePos, SmallVector<CallBase *, 2>> callsAt;
+
+  static unsigned sretShift(CallBase *cb) {
+    return cb->arg_size() > 0 && cb->paramHasAttr(0, Attribute::StructRet) ? 1 : 0;
+  }
+
+  // The map pointer a derived region names: argument d.argIndex of a call at
+  // d.source that dominates `user`.
+  Value *derivedMap(CallBase *user, const DerivedRegion &d, DominatorTree &DT) {
+    auto it = callsAt.find(d.source);
+    if (it == callsAt.end()) return nullptr;
+    for (CallBase *src : it->second) {
+      unsigned idx = d.argIndex + sretShift(src);
+      if (src == user || idx >= src->arg_size() || !src->getArgOperand(idx)->getType()->isPointerTy() ||
+          !DT.dominates(src, user))
+        continue;
+      return src->getArgOperand(idx);
+    }
+    return nullptr;
+  }
+
+  // A call the classifier does not know that the AST found touching a map
+  // through another call: an algorithm over a map's iterators or writing
+  // through std::inserter, or the begin() of a view over a map in a range-for.
+  void collectDerived(CallBase *cb, Function *callee, DominatorTree &DT, LoopInfo &LI) {
+    SourcePos pos = positionOf(cb->getDebugLoc());
+    auto alg = state.derivedRegions.find(pos);
+    if (alg != state.derivedRegions.end()) {
+      InstrumentedCall ic{cb, {}};
+      for (const DerivedRegion &d : alg->second) {
+        // The algorithm's own call, not another call at the same position.
+        std::string name = d.op.substr(5, d.op.find(' ') == std::string::npos ? std::string::npos
+                                                                               : d.op.find(' ') - 5);
+        if (!callee->getName().contains(std::to_string(name.size()) + name)) continue;
+        Value *map = derivedMap(cb, d, DT);
+        if (!map) continue;
+        ic.regions.push_back({d.kind, map,
+                              site(d.kind, d.op, cb->getDebugLoc(), mapTypeAt(cb->getDebugLoc(), ""),
+                                   mapNameAt(cb->getDebugLoc()))});
+        if (d.kind == AccessKind::Write) ++NumWrites;
+        else ++NumIterations;
+      }
+      if (!ic.regions.empty()) calls.push_back(std::move(ic));
+      return;
+    }
+    auto view = state.derivedIterations.find(pos);
+    if (view == state.derivedIterations.end() || !ClInstrumentIterations ||
+        !callee->getName().contains("5beginE"))
+      return;
+    Value *map = derivedMap(cb, view->second, DT);
+    Loop *L = map ? loopOpenedBy(cb, LI) : nullptr;
+    if (!L) return;
+    IterationRegion it;
+    it.beginCall = cb;
+    it.region = {AccessKind::Iterate, map,
+                 site(AccessKind::Iterate, view->second.op, cb->getDebugLoc(),
+                      mapTypeAt(cb->getDebugLoc(), ""), mapNameAt(cb->getDebugLoc()))};
+    fillLoop(it, L);
+    iterations.push_back(std::move(it));
+    ++NumIterations;
+  }
+
+  static void fillLoop(IterationRegion &it, Loop *L) {
+    L->getExitBlocks(it.exits);
+    for (BasicBlock *body : L->blocks())
+      for (Instruction &bi : *body) {
+        if (auto *ii = dyn_cast<IntrinsicInst>(&bi))
+          if (ii->getIntrinsicID() == Intrinsic::coro_suspend) it.suspends.push_back(ii);
+        if (auto *ci = dyn_cast<CallInst>(&bi))
+          if (!ci->doesNotThrow() && !isa<IntrinsicInst>(ci)) it.mayThrowInBody.push_back(ci);
+      }
+  }
+
   void collect() {
     DominatorTree DT(F);
     LoopInfo LI(DT);
+    if (!state.derivedRegions.empty() || !state.derivedIterations.empty())
+      for (BasicBlock &BB : F)
+        for (Instruction &I : BB)
+          if (auto *cb = dyn_cast<CallBase>(&I))
+            if (!isa<IntrinsicInst>(cb) && cb->getDebugLoc()) callsAt[positionOf(cb->getDebugLoc())].push_back(cb);
     for (BasicBlock &BB : F) {
       for (Instruction &I : BB) {
         auto *cb = dyn_cast<CallBase>(&I);
@@ -316,7 +406,11 @@ class FunctionInstrumenter {
           continue;
         }
         std::optional<Classification> c = classifyCall(callee->getName().str(), state.tracked);
-        if (!c) continue;
+        if (!c && !lifetimeOnly) c = classifyFromAST(cb, callee);
+        if (!c) {
+          if (!lifetimeOnly) collectDerived(cb, callee, DT, LI);
+          continue;
+        }
         unsigned shift = cb->arg_size() > 0 && cb->paramHasAttr(0, Attribute::StructRet) ? 1 : 0;
         InstrumentedCall ic{cb, {}};
         std::string name = mapNameAt(cb->getDebugLoc());
@@ -345,14 +439,7 @@ class FunctionInstrumenter {
             it.region = {AccessKind::Iterate, r.map,
                          site(AccessKind::Iterate, "iteration (" + c->op + ")", cb->getDebugLoc(),
                               c->mapType, name, c->nodeBased ? kSiteNodeBased : 0)};
-            L->getExitBlocks(it.exits);
-            for (BasicBlock *body : L->blocks())
-              for (Instruction &bi : *body) {
-                if (auto *ii = dyn_cast<IntrinsicInst>(&bi))
-                  if (ii->getIntrinsicID() == Intrinsic::coro_suspend) it.suspends.push_back(ii);
-                if (auto *ci = dyn_cast<CallInst>(&bi))
-                  if (!ci->doesNotThrow() && !isa<IntrinsicInst>(ci)) it.mayThrowInBody.push_back(ci);
-              }
+            fillLoop(it, L);
             iterations.push_back(std::move(it));
             ++NumIterations;
             continue;  // the iteration region covers the begin() call itself
@@ -456,6 +543,19 @@ class FunctionInstrumenter {
 
   void instrumentCall(InstrumentedCall &ic) {
     CallBase *cb = ic.call;
+    // A musttail call must be followed by the return: nothing can run after
+    // it, and dropping the guarantee would change how deep the program can
+    // recurse. The access is recorded as a point just before the call.
+    if (auto *ci = dyn_cast<CallInst>(cb); ci && ci->isMustTailCall()) {
+      IRBuilder<> b(cb);
+      b.SetCurrentDebugLocation(cb->getDebugLoc());
+      for (Region &r : ic.regions) {
+        if (r.kind == AccessKind::Construct) continue;
+        b.CreateCall(rt.begin(r.kind), {r.map, r.site});
+        b.CreateCall(rt.end(r.kind), {r.map, r.site});
+      }
+      return;
+    }
     auto *inv = dyn_cast<InvokeInst>(cb);
     bool unwinds = inv || (functionMayUnwind() && !cb->doesNotThrow());
     {

@@ -121,7 +121,24 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     // clang gives the implicit begin()/end() calls the colon's location.
     if (auto pos = positionOf(s->getColonLoc())) {
       state_.iterationBegins.insert(*pos);
-      if (const clang::Expr *range = s->getRangeInit()) recordName(*pos, range);
+      const clang::Expr *range = s->getRangeInit();
+      if (!range) return true;
+      if (isTrackedType(range->IgnoreParenImpCasts()->getType())) {
+        recordName(*pos, range);
+        return true;
+      }
+      // A view over a map (m | std::views::keys, std::views::values(m),
+      // std::ranges::subrange(m)...): the loop iterates the map.
+      const clang::Expr *map = nullptr;
+      if (const clang::CallExpr *adaptor = callTakingMap(range, &map)) {
+        unsigned index = 0;
+        for (unsigned i = 0; i < adaptor->getNumArgs(); i++)
+          if (adaptor->getArg(i)->IgnoreParenImpCasts() == map) index = i;
+        if (auto source = positionOf(adaptor->getExprLoc())) {
+          state_.derivedIterations[*pos] = {AccessKind::Iterate, "iteration (view)", *source, index};
+          recordName(*pos, map);
+        }
+      }
     }
     return true;
   }
@@ -139,7 +156,10 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     if (const clang::Expr *obj = call->getImplicitObjectArgument())
       if (obj = obj->IgnoreParenImpCasts(); isTrackedType(obj->getType())) {
         trackDeclaringBase(obj->getType(), call->getMethodDecl());
-        if (auto pos = positionOf(call->getExprLoc())) recordName(*pos, obj);
+        if (auto pos = positionOf(call->getExprLoc())) {
+          recordName(*pos, obj);
+          recordMemberCall(*pos, call->getMethodDecl());
+        }
       }
     return true;
   }
@@ -154,13 +174,92 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
         if (auto pos = positionOf(call->getExprLoc())) recordName(*pos, arg);
         break;
       }
+    noteAlgorithm(call);
     return true;
+  }
+
+  // A standard algorithm given iterators from a map (std::find_if(m.begin(),
+  // m.end(), p), std::accumulate, std::copy...) iterates the map for the
+  // call's duration; one given std::inserter(m, it) writes it.
+  void noteAlgorithm(const clang::CallExpr *call) {
+    const clang::FunctionDecl *fd = call->getDirectCallee();
+    if (!fd || !fd->isInStdNamespace() || !fd->getIdentifier()) return;
+    llvm::StringRef name = fd->getName();
+    static const char *const kNotAlgorithms[] = {"move", "forward", "make_pair", "make_tuple", "tie",
+                                                 "swap", "addressof", "ref", "cref", "get",
+                                                 "exchange", "inserter", "as_const"};
+    for (const char *n : kNotAlgorithms)
+      if (name == n) return;
+    auto pos = positionOf(call->getExprLoc());
+    if (!pos) return;
+    std::set<const clang::ValueDecl *> seen;  // one region per map variable
+    for (const clang::Expr *arg : call->arguments()) {
+      const clang::Expr *e = arg->IgnoreImplicit();
+      if (const auto *ctor = llvm::dyn_cast<clang::CXXConstructExpr>(e))
+        if (ctor->getNumArgs() == 1) e = ctor->getArg(0)->IgnoreImplicit();
+      if (const auto *mc = llvm::dyn_cast<clang::CXXMemberCallExpr>(e)) {
+        const clang::CXXMethodDecl *m = mc->getMethodDecl();
+        const clang::Expr *obj = mc->getImplicitObjectArgument();
+        if (!m || !obj || !isTrackedType(obj->IgnoreParenImpCasts()->getType())) continue;
+        llvm::StringRef n = m->getName();
+        if (n != "begin" && n != "cbegin" && n != "rbegin" && n != "crbegin") continue;
+        if (!seen.insert(referencedDecl(obj)).second && referencedDecl(obj)) continue;
+        if (auto source = positionOf(mc->getExprLoc())) {
+          state_.derivedRegions[*pos].push_back({AccessKind::Iterate, "std::" + name.str(), *source, 0});
+          recordName(*pos, obj);
+        }
+      } else if (const auto *ins = llvm::dyn_cast<clang::CallExpr>(e)) {
+        const clang::FunctionDecl *f = ins->getDirectCallee();
+        if (!f || !f->isInStdNamespace() || !f->getIdentifier() || f->getName() != "inserter" ||
+            ins->getNumArgs() < 1 || !isTrackedType(ins->getArg(0)->IgnoreParenImpCasts()->getType()))
+          continue;
+        if (auto source = positionOf(ins->getExprLoc())) {
+          state_.derivedRegions[*pos].push_back(
+              {AccessKind::Write, "std::" + name.str() + " (std::inserter)", *source, 0});
+          recordName(*pos, ins->getArg(0));
+        }
+      }
+    }
+  }
+
+  static const clang::ValueDecl *referencedDecl(const clang::Expr *e) {
+    e = e->IgnoreParenImpCasts();
+    if (const auto *d = llvm::dyn_cast<clang::DeclRefExpr>(e)) return d->getDecl();
+    if (const auto *m = llvm::dyn_cast<clang::MemberExpr>(e)) return m->getMemberDecl();
+    return nullptr;
+  }
+
+  // The innermost call in `e` that takes a tracked map as an argument
+  // (the adaptor call of a view pipeline); sets *map to that argument.
+  const clang::CallExpr *callTakingMap(const clang::Stmt *e, const clang::Expr **map) {
+    if (!e || llvm::isa<clang::LambdaExpr>(e)) return nullptr;
+    if (const auto *call = llvm::dyn_cast<clang::CallExpr>(e)) {
+      for (const clang::Expr *arg : call->arguments()) {
+        const clang::Expr *a = arg->IgnoreParenImpCasts();
+        if (isTrackedType(a->getType()) && !llvm::isa<clang::CXXMemberCallExpr>(call)) {
+          *map = a;
+          return call;
+        }
+      }
+    }
+    for (const clang::Stmt *child : e->children())
+      if (const clang::CallExpr *found = callTakingMap(child, map)) return found;
+    return nullptr;
   }
 
   bool VisitCXXOperatorCallExpr(clang::CXXOperatorCallExpr *call) {
     if (call->isTypeDependent() || sm_.isInSystemHeader(call->getExprLoc())) return true;
     if (call->getNumArgs() == 0 || !llvm::isa_and_nonnull<clang::CXXMethodDecl>(call->getCalleeDecl()))
       return true;
+    // A function object called with a map: std::ranges::for_each(m, f).
+    if (call->getOperator() == clang::OO_Call) {
+      for (unsigned i = 1; i < call->getNumArgs(); i++)
+        if (isTrackedType(call->getArg(i)->IgnoreParenImpCasts()->getType())) {
+          if (auto pos = positionOf(call->getExprLoc())) recordName(*pos, call->getArg(i));
+          break;
+        }
+      return true;
+    }
     const clang::Expr *obj = call->getArg(0)->IgnoreParenImpCasts();
     if (isTrackedType(obj->getType())) {
       trackDeclaringBase(obj->getType(), llvm::cast<clang::CXXMethodDecl>(call->getCalleeDecl()));
@@ -233,6 +332,18 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
         base.compare(0, 5, "std::") == 0)
       return;
     state_.tracked.trackBaseOf(derived, base);
+  }
+
+  void recordMemberCall(const SourcePos &pos, const clang::CXXMethodDecl *m) {
+    if (!m || !m->getIdentifier()) return;
+    clang::PrintingPolicy policy(ctx_.getLangOpts());
+    policy.SuppressInlineNamespace = true;
+    policy.FullyQualifiedName = true;
+    MemberCallFacts facts;
+    facts.classType = clang::QualType(m->getParent()->getTypeForDecl(), 0).getCanonicalType().getAsString(policy);
+    facts.method = m->getName().str();
+    facts.isConst = m->isConst();
+    state_.memberCalls.emplace(pos, std::move(facts));
   }
 
   // The map's name as the code spells it, e.g. "registry.entries_", and its

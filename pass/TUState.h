@@ -23,6 +23,15 @@ struct SourcePos {
   }
 };
 
+// A map a call reaches only through another call: the map is argument
+// `argIndex` (0 = `this` of a member call) of the call at `source`.
+struct DerivedRegion {
+  AccessKind kind;
+  std::string op;  // what the report calls the access: "std::find_if"
+  SourcePos source;
+  unsigned argIndex = 0;
+};
+
 struct TUState {
   TrackedClasses tracked = TrackedClasses::withStandardContainers();
   // begin() calls that open a loop over a map: the colon of a range-for, or a
@@ -32,6 +41,16 @@ struct TUState {
   std::map<SourcePos, std::string> mapNames;
   // The map's type as clang prints it, default template arguments left out.
   std::map<SourcePos, std::string> mapTypes;
+  // Calls in namespace std that iterate a map through iterators from it
+  // (std::find_if(m.begin(), m.end(), p)) or write it through
+  // std::inserter(m, ...): keyed by the call's position.
+  std::map<SourcePos, std::vector<DerivedRegion>> derivedRegions;
+  // Range-for loops over a view of a map (m | std::views::keys): keyed by
+  // the colon, where the view's begin() is called.
+  std::map<SourcePos, DerivedRegion> derivedIterations;
+  // Member calls on tracked maps as the AST saw them, for callees whose
+  // mangled names the demangler cannot read: keyed by the call's position.
+  std::map<SourcePos, MemberCallFacts> memberCalls;
   bool verbose = false;
 };
 

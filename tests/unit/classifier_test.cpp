@@ -201,6 +201,27 @@ TEST(Classifier, BasesAndInlineNamespaces) {
   EXPECT_EQ(c->mapType.find("debian3"), std::string::npos) << c->mapType;
 }
 
+TEST(Classifier, RangesAlgorithmsIterateTheirMap) {
+  // std::ranges::__for_each_fn::operator()<std::map<int, int>&, ...>(std::map<int, int>&, $_0, std::identity) const
+  auto c = classifyCall(
+      "_ZNKSt6ranges13__for_each_fnclITkNS_11input_rangeERSt3mapIiiSt4lessIiESaISt4pairIKiiEEESt8ide"
+      "ntityTkSt26indirectly_unary_invocableISt9projectedIDTclsr6ranges13__cust_accessE7__beginclsr3"
+      "stdE7declvalIRT_EEEET0_EEZ1fSA_RSt6vectorIS5_IiiESaISK_EEE3$_0EENS_13in_fun_resultINSt13__con"
+      "ditionalIX14borrowed_rangeISE_EEE4typeISG_NS_8danglingEEET1_EEOSE_SV_SH_",
+      kStd);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->op, "std::ranges::for_each");
+  ASSERT_EQ(c->operands.size(), 1u);
+  EXPECT_EQ(c->operands[0].argIndex, 1u);  // after the function object
+  EXPECT_EQ(c->operands[0].kind, AccessKind::Iterate);
+  // ranges::begin(m) is a customization point, not an algorithm.
+  EXPECT_FALSE(classifyCall(
+      "_ZNKSt6ranges13__cust_access6_BeginclITkNS_8__detail22__maybe_borrowed_rangeERSt3mapIiiSt4le"
+      "ssIiESaISt4pairIKiiEEEQoooo10is_array_vINSt16remove_referenceIT_E4typeEE14__member_beginISE_"
+      "E11__adl_beginISE_EEEDaOSE_",
+      kStd));
+}
+
 TEST(Classifier, ShortTypeNames) {
   EXPECT_EQ(mapguard::shortTypeName(
                 "std::unordered_map<std::__cxx11::basic_string<char, std::char_traits<char>, "
