@@ -327,8 +327,9 @@ class FunctionInstrumenter {
     if (it == callsAt.end()) return nullptr;
     for (CallBase *src : it->second) {
       unsigned idx = d.argIndex + sretShift(src);
-      if (src == user || idx >= src->arg_size() || !src->getArgOperand(idx)->getType()->isPointerTy() ||
-          !DT.dominates(src, user))
+      Function *f = directCallee(src);
+      if (src == user || !f || !f->getName().contains(d.sourceMark) || idx >= src->arg_size() ||
+          !src->getArgOperand(idx)->getType()->isPointerTy() || !DT.dominates(src, user))
         continue;
       return src->getArgOperand(idx);
     }

@@ -135,7 +135,8 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
         for (unsigned i = 0; i < adaptor->getNumArgs(); i++)
           if (adaptor->getArg(i)->IgnoreParenImpCasts() == map) index = i;
         if (auto source = positionOf(adaptor->getExprLoc())) {
-          state_.derivedIterations[*pos] = {AccessKind::Iterate, "iteration (view)", *source, index};
+          state_.derivedIterations[*pos] = {AccessKind::Iterate, "iteration (view)", *source, index,
+                                            "6ranges"};
           recordName(*pos, map);
         }
       }
@@ -205,7 +206,8 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
         if (n != "begin" && n != "cbegin" && n != "rbegin" && n != "crbegin") continue;
         if (!seen.insert(referencedDecl(obj)).second && referencedDecl(obj)) continue;
         if (auto source = positionOf(mc->getExprLoc())) {
-          state_.derivedRegions[*pos].push_back({AccessKind::Iterate, "std::" + name.str(), *source, 0});
+          state_.derivedRegions[*pos].push_back({AccessKind::Iterate, "std::" + name.str(), *source, 0,
+                                                 std::to_string(n.size()) + n.str()});
           recordName(*pos, obj);
         }
       } else if (const auto *ins = llvm::dyn_cast<clang::CallExpr>(e)) {
@@ -215,7 +217,7 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
           continue;
         if (auto source = positionOf(ins->getExprLoc())) {
           state_.derivedRegions[*pos].push_back(
-              {AccessKind::Write, "std::" + name.str() + " (std::inserter)", *source, 0});
+              {AccessKind::Write, "std::" + name.str() + " (std::inserter)", *source, 0, "8inserter"});
           recordName(*pos, ins->getArg(0));
         }
       }

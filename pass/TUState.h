@@ -30,6 +30,10 @@ struct DerivedRegion {
   std::string op;  // what the report calls the access: "std::find_if"
   SourcePos source;
   unsigned argIndex = 0;
+  // A piece of the source call's mangled name ("5begin", "8inserter",
+  // "6ranges"): several calls can share a position (a macro), and only the
+  // one that took the map may name it.
+  std::string sourceMark;
 };
 
 struct TUState {
