@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -151,13 +152,49 @@ long sync_heavy(double scale) {
   });
 }
 
+// (8) a table built before the threads start, then read by all of them
+// without a lock: the most common way real code shares a map
+long read_shared(double scale) {
+  std::unordered_map<int, int> m;
+  for (int k = 0; k < 20000; k++) m[k] = k;
+  long iters = long(6000000 * scale);
+  return run_threads([&](int t) {
+    uint32_t x = t * 7919 + 1;
+    long s = 0;
+    for (long i = 0; i < iters; i++) {
+      auto it = m.find(int(next(x) >> 8) % 20000);
+      if (it != m.end()) s += it->second;
+    }
+    return s;
+  });
+}
+
+// (9) the same, but each lookup copies a shared_ptr out of the map: every
+// copy and release is an atomic read-modify-write in header code
+long shared_ptr_lookup(double scale) {
+  std::unordered_map<int, std::shared_ptr<long>> m;
+  for (int k = 0; k < 20000; k++) m[k] = std::make_shared<long>(k);
+  long iters = long(3000000 * scale);
+  return run_threads([&](int t) {
+    uint32_t x = t * 7919 + 1;
+    long s = 0;
+    for (long i = 0; i < iters; i++) {
+      auto it = m.find(int(next(x) >> 8) % 20000);
+      if (it == m.end()) continue;
+      std::shared_ptr<long> p = it->second;
+      s += *p;
+    }
+    return s;
+  });
+}
+
 struct Workload {
   const char *name;
   long (*fn)(double);
 } kWorkloads[] = {
     {"mutex_shared", mutex_shared}, {"private_maps", private_maps}, {"read_mostly", read_mostly},
     {"word_count", word_count},     {"iteration", iteration},       {"churn", churn},
-    {"sync_heavy", sync_heavy},
+    {"sync_heavy", sync_heavy},     {"read_shared", read_shared},   {"shared_ptr_lookup", shared_ptr_lookup},
 };
 
 }  // namespace

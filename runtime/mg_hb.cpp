@@ -223,6 +223,19 @@ MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const m
     s->hb_lock.Lock();
   }
   uint64_t r = s->hb_read.load(std::memory_order_relaxed);
+  // Several readers share the map (a read set), and this thread already
+  // read it in this epoch: nothing new to record. (Keeping the first read's
+  // description is as good as the latest: no synchronization separates them,
+  // so a later write is unordered with both.) This skips the stack capture,
+  // which dominated reads of a map shared by several threads.
+  if (IsReadSet(r)) {
+    const ReadSet *rs = AsReadSet(r);
+    for (uint32_t i = 0; i < rs->count; i++)
+      if (rs->entries[i].epoch == me) {
+        s->hb_lock.Unlock();
+        return;
+      }
+  }
   AccessInfo info = Describe(thr, site);
   if (r == 0 || (!IsReadSet(r) && HappensBefore(r, thr))) {
     s->hb_read.store(me, std::memory_order_relaxed);
