@@ -328,8 +328,10 @@ class FunctionInstrumenter {
     for (CallBase *src : it->second) {
       unsigned idx = d.argIndex + sretShift(src);
       Function *f = directCallee(src);
-      if (src == user || !f || !f->getName().contains(d.sourceMark) || idx >= src->arg_size() ||
-          !src->getArgOperand(idx)->getType()->isPointerTy() || !DT.dominates(src, user))
+      // The source may be the user call itself (std::invoke's own map argument).
+      if ((src == user) != (d.sourceMark == "6invoke") ||
+          !f || !f->getName().contains(d.sourceMark) || idx >= src->arg_size() ||
+          !src->getArgOperand(idx)->getType()->isPointerTy() || (src != user && !DT.dominates(src, user)))
         continue;
       return src->getArgOperand(idx);
     }

@@ -193,6 +193,7 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
       if (name == n) return;
     auto pos = positionOf(call->getExprLoc());
     if (!pos) return;
+    if ((name == "invoke" || name == "invoke_r") && noteInvoke(call, *pos)) return;
     std::set<const clang::ValueDecl *> seen;  // one region per map variable
     for (const clang::Expr *arg : call->arguments()) {
       const clang::Expr *e = arg->IgnoreImplicit();
@@ -222,6 +223,40 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
         }
       }
     }
+  }
+
+  // std::invoke(&Map::member, m, args...) with the member named in place and
+  // the map by reference: classified like m.member(args...). (A member
+  // pointer held in a variable, std::bind and std::function are not seen.)
+  bool noteInvoke(const clang::CallExpr *call, const SourcePos &pos) {
+    if (call->getNumArgs() < 2) return false;
+    const auto *addr = llvm::dyn_cast<clang::UnaryOperator>(call->getArg(0)->IgnoreImplicit());
+    if (!addr || addr->getOpcode() != clang::UO_AddrOf) return false;
+    const auto *ref = llvm::dyn_cast<clang::DeclRefExpr>(addr->getSubExpr()->IgnoreParens());
+    const auto *m = ref ? llvm::dyn_cast<clang::CXXMethodDecl>(ref->getDecl()) : nullptr;
+    const clang::Expr *obj = call->getArg(1)->IgnoreParenImpCasts();
+    if (!m || !m->getIdentifier() || m->isStatic() || obj->getType()->isPointerType() ||
+        !isTrackedType(obj->getType()))
+      return false;
+    trackDeclaringBase(obj->getType(), m);
+    clang::PrintingPolicy policy(ctx_.getLangOpts());
+    policy.SuppressInlineNamespace = true;
+    policy.FullyQualifiedName = true;
+    MemberCallFacts facts;
+    facts.classType = clang::QualType(m->getParent()->getTypeForDecl(), 0).getCanonicalType().getAsString(policy);
+    facts.method = m->getName().str();
+    facts.isConst = m->isConst();
+    std::optional<Classification> c = classifyMemberCall(facts, state_.tracked);
+    if (!c || c->operands.empty()) return true;
+    AccessKind kind = c->operands[0].kind;
+    if (kind != AccessKind::Read && kind != AccessKind::Write) return true;
+    // The map is the invoke call's own second argument.
+    state_.derivedRegions[pos].push_back({kind,
+                                          "std::" + call->getDirectCallee()->getName().str() + " (" +
+                                              facts.method + ")",
+                                          pos, 1, "6invoke"});
+    recordName(pos, obj);
+    return true;
   }
 
   static const clang::ValueDecl *referencedDecl(const clang::Expr *e) {
