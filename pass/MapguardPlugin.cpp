@@ -239,13 +239,7 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
         !isTrackedType(obj->getType()))
       return false;
     trackDeclaringBase(obj->getType(), m);
-    clang::PrintingPolicy policy(ctx_.getLangOpts());
-    policy.SuppressInlineNamespace = true;
-    policy.FullyQualifiedName = true;
-    MemberCallFacts facts;
-    facts.classType = clang::QualType(m->getParent()->getTypeForDecl(), 0).getCanonicalType().getAsString(policy);
-    facts.method = m->getName().str();
-    facts.isConst = m->isConst();
+    MemberCallFacts facts = factsOf(m);
     std::optional<Classification> c = classifyMemberCall(facts, state_.tracked);
     if (!c || c->operands.empty()) return true;
     AccessKind kind = c->operands[0].kind;
@@ -371,8 +365,8 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     state_.tracked.trackBaseOf(derived, base);
   }
 
-  void recordMemberCall(const SourcePos &pos, const clang::CXXMethodDecl *m) {
-    if (!m || !m->getIdentifier()) return;
+  // What the AST knows of a call to member `m` (named, non-null).
+  MemberCallFacts factsOf(const clang::CXXMethodDecl *m) {
     clang::PrintingPolicy policy(ctx_.getLangOpts());
     policy.SuppressInlineNamespace = true;
     policy.FullyQualifiedName = true;
@@ -380,7 +374,12 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     facts.classType = clang::QualType(m->getParent()->getTypeForDecl(), 0).getCanonicalType().getAsString(policy);
     facts.method = m->getName().str();
     facts.isConst = m->isConst();
-    state_.memberCalls.emplace(pos, std::move(facts));
+    return facts;
+  }
+
+  void recordMemberCall(const SourcePos &pos, const clang::CXXMethodDecl *m) {
+    if (!m || !m->getIdentifier()) return;
+    state_.memberCalls.emplace(pos, factsOf(m));
   }
 
   // The map's name as the code spells it, e.g. "registry.entries_", and its
