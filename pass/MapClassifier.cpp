@@ -426,11 +426,7 @@ std::optional<Classification> classifyCall(const std::string &mangledCallee,
       if (!pm) continue;
       if (c.className.empty()) {
         c.className = pm->first;
-        std::string p = params[i];
-        size_t amp = p.find_last_not_of("&");
-        p = p.substr(0, amp + 1);
-        if (p.size() > 6 && p.compare(p.size() - 6, 6, " const") == 0) p.resize(p.size() - 6);
-        c.mapType = shortTypeName(p);
+        c.mapType = shortTypeName(mapTypeOfParameter(params[i]));
       }
       c.operands.push_back({i, write ? AccessKind::Write : AccessKind::Read});
     }

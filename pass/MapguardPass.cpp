@@ -307,9 +307,9 @@ class FunctionInstrumenter {
   // position, if it names the same member.
   std::optional<Classification> classifyFromAST(CallBase *cb, Function *callee) {
     auto it = state.memberCalls.find(positionOf(cb->getDebugLoc()));
-    if (it == state.memberCalls.end() || canDemangle(callee->getName().str())) return std::nullopt;
-    const std::string &method = it->second.method;
-    if (!callee->getName().contains(std::to_string(method.size()) + method)) return std::nullopt;
+    if (it == state.memberCalls.end() || canDemangle(callee->getName().str()) ||
+        !callee->getName().contains(mangledIdentifier(it->second.method)))
+      return std::nullopt;
     return classifyMemberCall(it->second, state.tracked);
   }
 
@@ -328,9 +328,8 @@ class FunctionInstrumenter {
     for (CallBase *src : it->second) {
       unsigned idx = d.argIndex + sretShift(src);
       Function *f = directCallee(src);
-      // The source may be the user call itself (std::invoke's own map argument).
-      if ((src == user) != (d.sourceMark == "6invoke") ||
-          !f || !f->getName().contains(d.sourceMark) || idx >= src->arg_size() ||
+      if ((src == user) != d.sourceIsUser || !f || !f->getName().contains(d.sourceMark) ||
+          idx >= src->arg_size() ||
           !src->getArgOperand(idx)->getType()->isPointerTy() || (src != user && !DT.dominates(src, user)))
         continue;
       return src->getArgOperand(idx);
@@ -348,9 +347,7 @@ class FunctionInstrumenter {
       InstrumentedCall ic{cb, {}};
       for (const DerivedRegion &d : alg->second) {
         // The algorithm's own call, not another call at the same position.
-        std::string name = d.op.substr(5, d.op.find(' ') == std::string::npos ? std::string::npos
-                                                                               : d.op.find(' ') - 5);
-        if (!callee->getName().contains(std::to_string(name.size()) + name)) continue;
+        if (!callee->getName().contains(d.userMark)) continue;
         Value *map = derivedMap(cb, d, DT);
         if (!map) continue;
         ic.regions.push_back({d.kind, map,
@@ -364,7 +361,7 @@ class FunctionInstrumenter {
     }
     auto view = state.derivedIterations.find(pos);
     if (view == state.derivedIterations.end() || !ClInstrumentIterations ||
-        !callee->getName().contains("5beginE"))
+        !callee->getName().contains(view->second.userMark))
       return;
     Value *map = derivedMap(cb, view->second, DT);
     Loop *L = map ? loopOpenedBy(cb, LI) : nullptr;
@@ -414,7 +411,7 @@ class FunctionInstrumenter {
           if (!lifetimeOnly) collectDerived(cb, callee, DT, LI);
           continue;
         }
-        unsigned shift = cb->arg_size() > 0 && cb->paramHasAttr(0, Attribute::StructRet) ? 1 : 0;
+        unsigned shift = sretShift(cb);
         InstrumentedCall ic{cb, {}};
         std::string name = mapNameAt(cb->getDebugLoc());
         c->mapType = mapTypeAt(cb->getDebugLoc(), c->mapType);

@@ -135,8 +135,8 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
         for (unsigned i = 0; i < adaptor->getNumArgs(); i++)
           if (adaptor->getArg(i)->IgnoreParenImpCasts() == map) index = i;
         if (auto source = positionOf(adaptor->getExprLoc())) {
-          state_.derivedIterations[*pos] = {AccessKind::Iterate, "iteration (view)", *source, index,
-                                            "6ranges"};
+          state_.derivedIterations[*pos] = {AccessKind::Iterate, "iteration (view)", mangledIdentifier("begin"),
+                                            mangledIdentifier("ranges"), *source, index};
           recordName(*pos, map);
         }
       }
@@ -207,8 +207,9 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
         if (n != "begin" && n != "cbegin" && n != "rbegin" && n != "crbegin") continue;
         if (!seen.insert(referencedDecl(obj)).second && referencedDecl(obj)) continue;
         if (auto source = positionOf(mc->getExprLoc())) {
-          state_.derivedRegions[*pos].push_back({AccessKind::Iterate, "std::" + name.str(), *source, 0,
-                                                 std::to_string(n.size()) + n.str()});
+          state_.derivedRegions[*pos].push_back({AccessKind::Iterate, "std::" + name.str(),
+                                                 mangledIdentifier(name.str()), mangledIdentifier(n.str()),
+                                                 *source, 0});
           recordName(*pos, obj);
         }
       } else if (const auto *ins = llvm::dyn_cast<clang::CallExpr>(e)) {
@@ -218,7 +219,8 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
           continue;
         if (auto source = positionOf(ins->getExprLoc())) {
           state_.derivedRegions[*pos].push_back(
-              {AccessKind::Write, "std::" + name.str() + " (std::inserter)", *source, 0, "8inserter"});
+              {AccessKind::Write, "std::" + name.str() + " (std::inserter)", mangledIdentifier(name.str()),
+               mangledIdentifier("inserter"), *source, 0});
           recordName(*pos, ins->getArg(0));
         }
       }
@@ -245,10 +247,10 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     AccessKind kind = c->operands[0].kind;
     if (kind != AccessKind::Read && kind != AccessKind::Write) return true;
     // The map is the invoke call's own second argument.
-    state_.derivedRegions[pos].push_back({kind,
-                                          "std::" + call->getDirectCallee()->getName().str() + " (" +
-                                              facts.method + ")",
-                                          pos, 1, "6invoke"});
+    std::string invoke = call->getDirectCallee()->getName().str();
+    state_.derivedRegions[pos].push_back({kind, "std::" + invoke + " (" + facts.method + ")",
+                                          mangledIdentifier(invoke), mangledIdentifier(invoke), pos, 1,
+                                          /*sourceIsUser=*/true});
     recordName(pos, obj);
     return true;
   }

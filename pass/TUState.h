@@ -23,17 +23,24 @@ struct SourcePos {
   }
 };
 
+// How an identifier appears in an Itanium mangled name ("find_if" ->
+// "7find_if"): enough to tell which of the calls at one source position is
+// the one meant.
+inline std::string mangledIdentifier(const std::string &id) { return std::to_string(id.size()) + id; }
+
 // A map a call reaches only through another call: the map is argument
 // `argIndex` (0 = `this` of a member call) of the call at `source`.
 struct DerivedRegion {
   AccessKind kind;
   std::string op;  // what the report calls the access: "std::find_if"
+  // mangledIdentifier() of the call that gets the region ("7find_if") and of
+  // the call that took the map ("5begin", "8inserter", "6ranges"): several
+  // calls can share a position (a macro), and only those may be meant.
+  std::string userMark;
+  std::string sourceMark;
   SourcePos source;
   unsigned argIndex = 0;
-  // A piece of the source call's mangled name ("5begin", "8inserter",
-  // "6ranges"): several calls can share a position (a macro), and only the
-  // one that took the map may name it.
-  std::string sourceMark;
+  bool sourceIsUser = false;  // the map is the call's own argument (std::invoke)
 };
 
 struct TUState {
