@@ -53,6 +53,7 @@ namespace {
 constexpr unsigned kAbiVersion = 2;
 constexpr unsigned kSiteHashtableLayout = 1;  // MG_SITE_HASHTABLE_LAYOUT
 constexpr unsigned kSiteNodeBased = 2;        // MG_SITE_NODE_BASED
+constexpr unsigned kSiteCallerLocation = 4;   // MG_SITE_CALLER_LOCATION
 
 struct Runtime {
   StructType *siteTy;
@@ -146,10 +147,51 @@ std::string fullFileName(const DebugLoc &dl) {
 // One map touched by one call.
 struct Region {
   AccessKind kind;
-  Value *map;
+  Value *map;  // null at run time when `guard` is false: ends ignore a null map
   Constant *site;
   AllocaInst *slot = nullptr;  // set when an end may run on an unwind path
+  Value *guard = nullptr;      // begins only where this i1 is true (a member pointer's target)
 };
+
+// A map member whose address the module takes (&std::map<K, V>::size): a
+// call through a member pointer may reach it, from user code or from the
+// library's invoke machinery (std::invoke, std::bind, std::function,
+// std::mem_fn all end in `(obj.*pm)(args...)`).
+struct MemberPointerTarget {
+  Function *fn;
+  Classification c;
+};
+
+// The addressed map members of `M`. A call through a member pointer then
+// compares the pointer with each (of the call's function type), and opens
+// that member's region where one matches: exact, and free in modules that
+// take no map member's address.
+std::vector<MemberPointerTarget> memberPointerTargets(Module &M, const TrackedClasses &tracked) {
+  std::vector<MemberPointerTarget> out;
+  for (Function &F : M) {
+    if (!F.hasName() || !F.hasAddressTaken()) continue;
+    std::optional<Classification> c = classifyCall(F.getName().str(), tracked);
+    if (!c || !c->isMember || c->operands.empty() || c->operands.front().argIndex != 0) continue;
+    AccessKind k = c->operands.front().kind;
+    if (k != AccessKind::Read && k != AccessKind::Write && k != AccessKind::Iterate) continue;
+    c->operands.resize(1);  // the object; other map operands are not followed through pointers
+    out.push_back({&F, std::move(*c)});
+  }
+  return out;
+}
+
+// Itanium member-function-pointer calls load the target as an integer
+// (memptr.ptr) and, for a non-virtual member, turn it into a pointer; the
+// callee is that inttoptr or a phi/select of it and the virtual lookup.
+bool isMemberPointerCallee(Value *callee) {
+  callee = callee->stripPointerCasts();
+  if (isa<IntToPtrInst>(callee)) return true;
+  if (auto *phi = dyn_cast<PHINode>(callee))
+    return any_of(phi->incoming_values(), [](Value *v) { return isa<IntToPtrInst>(v); });
+  if (auto *sel = dyn_cast<SelectInst>(callee))
+    return isa<IntToPtrInst>(sel->getTrueValue()) || isa<IntToPtrInst>(sel->getFalseValue());
+  return false;
+}
 
 // A call with the regions it opens.
 struct InstrumentedCall {
@@ -170,8 +212,9 @@ class FunctionInstrumenter {
  public:
   FunctionInstrumenter(Function &F, const Runtime &rt, TUState &state,
                        StringMap<Constant *> &strings, std::map<std::string, Constant *> &sites,
-                       bool lifetimeOnly)
-      : F(F), rt(rt), state(state), strings(strings), sites(sites), lifetimeOnly(lifetimeOnly) {}
+                       const std::vector<MemberPointerTarget> &memberTargets, bool lifetimeOnly)
+      : F(F), rt(rt), state(state), strings(strings), sites(sites), memberTargets(memberTargets),
+        lifetimeOnly(lifetimeOnly) {}
 
   bool run() {
     collect();
@@ -199,6 +242,7 @@ class FunctionInstrumenter {
   TUState &state;
   StringMap<Constant *> &strings;
   std::map<std::string, Constant *> &sites;
+  const std::vector<MemberPointerTarget> &memberTargets;
   // Library and tracked-class implementation code: only constructions and
   // destructions of maps are recorded there (make_unique, vector<map>...),
   // so a map built at a reused address starts with a clean history.
@@ -265,6 +309,19 @@ class FunctionInstrumenter {
     return dyn_cast<Function>(cb->getCalledOperand()->stripPointerCasts());
   }
 
+  // A map that is a global variable is named by it ("registry", "ns::table").
+  static std::string globalName(Value *map) {
+    auto *gv = dyn_cast<GlobalVariable>(map->stripPointerCasts());
+    if (!gv) return "";
+    std::string name = demangle(gv->getName().str());
+    for (size_t tag; (tag = name.find("[abi:")) != std::string::npos;) {  // g[abi:cxx11]
+      size_t close = name.find(']', tag);
+      if (close == std::string::npos) break;
+      name.erase(tag, close - tag + 1);
+    }
+    return name;
+  }
+
   void collectAtExit(CallBase *cb) {
     auto *ci = dyn_cast<CallInst>(cb);
     if (!ci || ci->arg_size() != 3) return;
@@ -276,15 +333,7 @@ class FunctionInstrumenter {
     for (const MapOperand &op : c->operands)
       if (op.kind == AccessKind::Destroy && op.argIndex == 0) destroys = true;
     if (!destroys) return;
-    std::string name;
-    if (auto *gv = dyn_cast<GlobalVariable>(ci->getArgOperand(1)->stripPointerCasts())) {
-      name = demangle(gv->getName().str());
-      for (size_t tag; (tag = name.find("[abi:")) != std::string::npos;) {  // g[abi:cxx11]
-        size_t close = name.find(']', tag);
-        if (close == std::string::npos) break;
-        name.erase(tag, close - tag + 1);
-      }
-    }
+    std::string name = globalName(ci->getArgOperand(1));
     // The registration is compiler-generated and has no location: name the
     // variable's definition instead (its line, in the initializer's scope).
     DebugLoc dl = ci->getDebugLoc();
@@ -387,6 +436,37 @@ class FunctionInstrumenter {
       }
   }
 
+  // A call through a member pointer: one guarded region per addressed map
+  // member it may be. In library code (the invoke machinery) the report
+  // locates the access at the user's frame (MG_SITE_CALLER_LOCATION).
+  void collectMemberPointerCall(CallBase *cb) {
+    if (memberTargets.empty() || !isMemberPointerCallee(cb->getCalledOperand())) return;
+    unsigned idx = sretShift(cb);
+    if (idx >= cb->arg_size() || !cb->getArgOperand(idx)->getType()->isPointerTy()) return;
+    Value *object = cb->getArgOperand(idx);
+    InstrumentedCall ic{cb, {}};
+    IRBuilder<> b(cb);
+    b.SetCurrentDebugLocation(cb->getDebugLoc());
+    std::string name = lifetimeOnly ? "" : mapNameAt(cb->getDebugLoc());
+    for (const MemberPointerTarget &t : memberTargets) {
+      if (t.fn->getFunctionType() != cb->getFunctionType()) continue;
+      AccessKind kind = t.c.operands.front().kind;
+      unsigned flags = (t.c.hashtableLayout ? kSiteHashtableLayout : 0) |
+                       (t.c.nodeBased ? kSiteNodeBased : 0) | (lifetimeOnly ? kSiteCallerLocation : 0);
+      Value *guard = b.CreateICmpEQ(cb->getCalledOperand(), t.fn, "mapguard.is_member");
+      Value *map = b.CreateSelect(guard, object, ConstantPointerNull::get(cast<PointerType>(object->getType())));
+      Region r{kind, map,
+               site(kind, t.c.op + " via member pointer", cb->getDebugLoc(),
+                    lifetimeOnly ? t.c.mapType : mapTypeAt(cb->getDebugLoc(), t.c.mapType), name, flags)};
+      r.guard = guard;
+      ic.regions.push_back(r);
+      if (kind == AccessKind::Write) ++NumWrites;
+      else if (kind == AccessKind::Read) ++NumReads;
+      else ++NumIterations;
+    }
+    if (!ic.regions.empty()) calls.push_back(std::move(ic));
+  }
+
   void collect() {
     DominatorTree DT(F);
     LoopInfo LI(DT);
@@ -400,7 +480,11 @@ class FunctionInstrumenter {
         auto *cb = dyn_cast<CallBase>(&I);
         if (!cb || isa<IntrinsicInst>(cb) || isa<CallBrInst>(cb)) continue;
         Function *callee = directCallee(cb);
-        if (!callee || !callee->hasName()) continue;
+        if (!callee) {
+          collectMemberPointerCall(cb);
+          continue;
+        }
+        if (!callee->hasName()) continue;
         if (callee->getName() == "__cxa_atexit") {
           collectAtExit(cb);
           continue;
@@ -425,9 +509,11 @@ class FunctionInstrumenter {
           if (op.argIndex > 0 && c->isMember) opName += " (argument)";
           unsigned flags = op.argIndex == 0 && c->hashtableLayout ? kSiteHashtableLayout : 0;
           if (op.argIndex == 0 && c->nodeBased) flags |= kSiteNodeBased;
+          std::string mapName = op.argIndex == 0 || !c->isMember ? name : "";
+          // A global's constructor runs where the AST names nothing.
+          if (mapName.empty() && op.kind == AccessKind::Construct) mapName = globalName(cb->getArgOperand(idx));
           ic.regions.push_back({op.kind, cb->getArgOperand(idx),
-                                site(op.kind, opName, cb->getDebugLoc(), c->mapType,
-                                     op.argIndex == 0 || !c->isMember ? name : "", flags)});
+                                site(op.kind, opName, cb->getDebugLoc(), c->mapType, mapName, flags)});
         }
         if (ic.regions.empty()) continue;
         if (c->isBeginCall && ClInstrumentIterations && !lifetimeOnly &&
@@ -541,6 +627,16 @@ class FunctionInstrumenter {
     }
   }
 
+  // The begin call of `r` just before `at`; under `r.guard` when it has one
+  // (the block is split, `at` moves to the tail).
+  void emitBegin(Instruction *at, const Region &r) {
+    Instruction *before = at;
+    if (r.guard) before = SplitBlockAndInsertIfThen(r.guard, at, false);
+    IRBuilder<> b(before);
+    b.SetCurrentDebugLocation(at->getDebugLoc());
+    b.CreateCall(rt.begin(r.kind), {r.map, r.site});
+  }
+
   void instrumentCall(InstrumentedCall &ic) {
     CallBase *cb = ic.call;
     // A musttail call must be followed by the return: nothing can run after
@@ -551,23 +647,23 @@ class FunctionInstrumenter {
       b.SetCurrentDebugLocation(cb->getDebugLoc());
       for (Region &r : ic.regions) {
         if (r.kind == AccessKind::Construct) continue;
-        b.CreateCall(rt.begin(r.kind), {r.map, r.site});
-        b.CreateCall(rt.end(r.kind), {r.map, r.site});
+        emitBegin(cb, r);
+        IRBuilder<> e(cb);
+        e.SetCurrentDebugLocation(cb->getDebugLoc());
+        e.CreateCall(rt.end(r.kind), {r.map, r.site});
       }
       return;
     }
     auto *inv = dyn_cast<InvokeInst>(cb);
     bool unwinds = inv || (functionMayUnwind() && !cb->doesNotThrow());
-    {
-      IRBuilder<> b(cb);
-      b.SetCurrentDebugLocation(cb->getDebugLoc());
-      for (Region &r : ic.regions) {
-        if (r.kind == AccessKind::Construct) continue;  // recorded once the constructor returned
-        b.CreateCall(rt.begin(r.kind), {r.map, r.site});
-        if (unwinds) {
-          r.slot = newSlot();
-          b.CreateStore(r.map, r.slot);
-        }
+    for (Region &r : ic.regions) {
+      if (r.kind == AccessKind::Construct) continue;  // recorded once the constructor returned
+      emitBegin(cb, r);
+      if (unwinds) {
+        IRBuilder<> b(cb);
+        b.SetCurrentDebugLocation(cb->getDebugLoc());
+        r.slot = newSlot();
+        b.CreateStore(r.map, r.slot);
       }
     }
     if (inv) {
@@ -735,6 +831,7 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
   std::map<std::string, Constant *> sites;
   std::set<Function *> optedOut = optedOutFunctions(M);
   bool changed = false;
+  std::vector<MemberPointerTarget> memberTargets = memberPointerTargets(M, state_->tracked);
   std::vector<Function *> functions;
   for (Function &F : M) functions.push_back(&F);
   for (Function *F : functions) {
@@ -746,7 +843,7 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
     if (ClInstrumentAtomics) changed |= instrumentAtomics(*F, rt);
     bool implementation = isImplementationFunction(F->getName().str(), state_->tracked);
     if (implementation) ++NumLifetimeOnly;
-    changed |= FunctionInstrumenter(*F, rt, *state_, strings, sites, implementation).run();
+    changed |= FunctionInstrumenter(*F, rt, *state_, strings, sites, memberTargets, implementation).run();
   }
   return changed ? PreservedAnalyses::none() : PreservedAnalyses::all();
 }

@@ -189,7 +189,8 @@ struct ThreadInfo {
 enum class Role { kCurrent, kInProgress, kPrevious };
 
 struct Access {
-  const mg_site *site;
+  const mg_site *site;  // `located` once LocateAtCaller moved it to the user's frame
+  mg_site located;
   Role role;
   ThreadInfo thread;
   SymStack *stack;
@@ -207,6 +208,16 @@ struct ReportData {
   bool have_other;
   Access other;
 };
+
+// What the code calls the map: the current access's site knows unless the
+// call was made where the map has no name (inside the library's invoke
+// machinery); then the other access's, or the construction's.
+const char *MapName(const ReportData &d) {
+  const mg_site *sites[] = {d.site, d.have_other ? d.other.site : nullptr, d.created};
+  for (const mg_site *s : sites)
+    if (s && s->map_name && s->map_name[0]) return s->map_name;
+  return "";
+}
 
 SymStack g_stacks[4];  // current, other, and the two threads' creation stacks
 ReportData g_data;
@@ -381,7 +392,7 @@ void PrintText(const ReportData &d, Appender &out) {
   out("==================\n");
   out("fatal error: %s [%s]\n\n", message, RuleId(d.kind));
   out("Map: %s", d.site->map_type && d.site->map_type[0] ? d.site->map_type : "<unknown map type>");
-  if (d.site->map_name && d.site->map_name[0]) out(" '%s'", d.site->map_name);
+  if (MapName(d)[0]) out(" '%s'", MapName(d));
   out(" at %p\n", d.map);
   if (d.created) {
     out("  created at ");
@@ -403,7 +414,7 @@ void PrintText(const ReportData &d, Appender &out) {
   TextOrigin(out, d.current.thread);
   if (d.have_other) TextOrigin(out, d.other.thread);
   out("\nSUMMARY: mapguard: %s [%s] ", message, RuleId(d.kind));
-  TextSite(out, d.site);
+  TextSite(out, d.current.site);
   out("\n==================\n");
 }
 
@@ -499,7 +510,7 @@ void PrintJson(const ReportData &d, Appender &out) {
   out(",\"pid\":%d,\"map\":{\"type\":", int(getpid()));
   JsonString(out, d.site->map_type);
   out(",\"name\":");
-  JsonString(out, d.site->map_name);
+  JsonString(out, MapName(d));
   out(",\"address\":\"%p\",\"created_at\":", d.map);
   if (d.created) JsonLocation(out, d.created); else out("null");
   out("},\"access\":");
@@ -619,7 +630,7 @@ uint64_t Fingerprint(const ReportData &d) {
       for (; p && *p; p++) h = (h ^ static_cast<unsigned char>(*p)) * 1099511628211ull;
     return (h ^ site->line) * 1099511628211ull;
   };
-  uint64_t a = hash_site(d.site), b = d.have_other ? hash_site(d.other.site) : 0;
+  uint64_t a = hash_site(d.current.site), b = d.have_other ? hash_site(d.other.site) : 0;
   if (a > b) {
     uint64_t t = a;
     a = b;
@@ -635,8 +646,8 @@ void AppendSarifResult(const ReportData &d) {
       g_sarif_count ? "," : "", RuleId(d.kind), RuleIndex(d.kind));
   char msg[1024];
   snprintf(msg, sizeof(msg), "%s on %s%s%s%s: %s (%s) by thread T%u", ConflictMessage(d.kind),
-           d.site->map_type, d.site->map_name[0] ? " '" : "", d.site->map_name,
-           d.site->map_name[0] ? "'" : "", AccessKindId(d.site), d.site->op,
+           d.site->map_type, MapName(d)[0] ? " '" : "", MapName(d),
+           MapName(d)[0] ? "'" : "", AccessKindId(d.site), d.site->op,
            d.current.thread.number);
   if (d.have_other) {
     size_t n = strlen(msg);
@@ -650,7 +661,7 @@ void AppendSarifResult(const ReportData &d) {
   }
   JsonString(out, msg);
   out("},\"locations\":[");
-  SarifPhysical(out, d.site->file, int(d.site->line), int(d.site->column));
+  SarifPhysical(out, d.current.site->file, int(d.current.site->line), int(d.current.site->column));
   out("]");
   if (d.have_other) {
     out(",\"relatedLocations\":[");
@@ -932,12 +943,29 @@ void Emit(const ReportData &d, MapShadow *s, Verdict v) {
 
 StackTrace g_other_stack;  // under the report lock
 
+// A site inside the library's invoke machinery (MG_SITE_CALLER_LOCATION)
+// says where the library called the member, which nobody needs: the access
+// is located at the first frame left after library frames were dropped, the
+// user's call of std::invoke, the std::function, the bound object.
+void LocateAtCaller(Access *a) {
+  if (!(a->site->flags & MG_SITE_CALLER_LOCATION) || !a->stack || a->stack->size == 0) return;
+  const Frame &f = a->stack->frames[0];
+  if (!f.file[0] || f.line <= 0) return;
+  a->located = *a->site;
+  a->located.file = f.file;
+  a->located.line = uint32_t(f.line);
+  a->located.column = uint32_t(f.column);
+  a->located.function = f.function;
+  a->site = &a->located;
+}
+
 void SetAccess(Access *a, const mg_site *site, Role role, ThreadState *t, SymStack *stack,
                SymStack *origin) {
   a->site = site;
   a->role = role;
   a->stack = stack;
   a->no_stack_reason = "stack unavailable";
+  LocateAtCaller(a);
   if (t) DescribeThread(t, &a->thread, origin);
 }
 
@@ -1102,6 +1130,7 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
   if (g_data.have_other && v.Halts() && RequestStackOf(other, &g_other_stack)) {
     SymbolizeStack(g_other_stack, &g_stacks[1]);
     g_data.other.stack = &g_stacks[1];
+    LocateAtCaller(&g_data.other);
   }
   Emit(g_data, s, v);
 }

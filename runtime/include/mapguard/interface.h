@@ -35,6 +35,11 @@ enum mg_site_flags {
   // concurrent write must be ordered with is each iterator step, not the
   // whole loop (see SuspendNodeIterations in the runtime).
   MG_SITE_NODE_BASED = 2,
+  // The call sits in the standard library's invoke machinery (std::invoke,
+  // std::bind, std::function, std::mem_fn calling a map member through a
+  // member pointer): the user's code is the first frame outside the library,
+  // and reports name that frame as the access's location.
+  MG_SITE_CALLER_LOCATION = 4,
 };
 
 // One instrumented call site; emitted by the plugin as a private constant.
