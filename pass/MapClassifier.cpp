@@ -146,28 +146,6 @@ std::optional<std::pair<std::string, AccessKind>> parameterMap(std::string p,
   return std::make_pair(cls, kind);
 }
 
-// "std::ranges::__count_if_fn" -> "count_if"; "std::ranges::__find::__fn"
-// -> "find". Empty for anything that is not a ranges algorithm.
-std::string rangesAlgorithmName(const std::string &context) {
-  static const char *const kAccessCPOs[] = {"begin", "end",  "cbegin", "cend",  "rbegin",
-                                            "rend",  "crbegin", "crend", "size", "ssize",
-                                            "empty", "data", "cdata",  "iter_move", "iter_swap",
-                                            "swap"};
-  std::string rest = context.substr(strlen("std::ranges::"));
-  if (rest.find("views::") != std::string::npos || rest.find("__cust") != std::string::npos)
-    return "";
-  std::string name;
-  if (rest.size() > 3 && rest.compare(rest.size() - 3, 3, "_fn") == 0 && rest.find("::") == std::string::npos)
-    name = rest.substr(0, rest.size() - 3);  // libstdc++
-  else if (rest.size() > 6 && rest.compare(rest.size() - 6, 6, "::__fn") == 0)
-    name = rest.substr(0, rest.size() - 6);  // libc++
-  else
-    return "";
-  while (!name.empty() && name[0] == '_') name.erase(0, 1);
-  if (name.empty() || name.find("::") != std::string::npos || inList(name, kAccessCPOs)) return "";
-  return name;
-}
-
 // "std::map<int, int>&" -> "std::map<int, int>" (references and const dropped).
 std::string mapTypeOfParameter(std::string p) {
   while (!p.empty() && (p.back() == '&' || p.back() == ' ')) p.pop_back();
@@ -203,6 +181,29 @@ std::vector<std::string> parameterList(const std::string &params) {
 }
 
 }  // namespace
+
+// "std::ranges::__count_if_fn" -> "count_if"; "std::ranges::__find::__fn"
+// -> "find". Empty for anything that is not a ranges algorithm.
+std::string rangesAlgorithmName(const std::string &context) {
+  static const char *const kAccessCPOs[] = {"begin", "end",  "cbegin", "cend",  "rbegin",
+                                            "rend",  "crbegin", "crend", "size", "ssize",
+                                            "empty", "data", "cdata",  "iter_move", "iter_swap",
+                                            "swap"};
+  std::string rest = context.substr(strlen("std::ranges::"));
+  if (rest.find("views::") != std::string::npos || rest.find("__cust") != std::string::npos)
+    return "";
+  std::string name;
+  if (rest.size() > 3 && rest.compare(rest.size() - 3, 3, "_fn") == 0 && rest.find("::") == std::string::npos)
+    name = rest.substr(0, rest.size() - 3);  // libstdc++
+  else if (rest.size() > 6 && rest.compare(rest.size() - 6, 6, "::__fn") == 0)
+    name = rest.substr(0, rest.size() - 6);  // libc++
+  else
+    return "";
+  while (!name.empty() && name[0] == '_') name.erase(0, 1);
+  if (name.empty() || name.find("::") != std::string::npos || inList(name, kAccessCPOs)) return "";
+  return name;
+}
+
 
 TrackedClasses TrackedClasses::withStandardContainers() {
   TrackedClasses t;

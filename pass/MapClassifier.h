@@ -67,6 +67,11 @@ struct Classification {
   std::vector<MapOperand> operands;  // the map(s) touched, `this` first
 };
 
+// "std::ranges::__count_if_fn" -> "count_if"; "std::ranges::__find::__fn"
+// -> "find": the algorithm a std::ranges function object's class is, or
+// empty (views, customization points such as ranges::begin, other classes).
+std::string rangesAlgorithmName(const std::string &context);
+
 // Classifies a direct call to `mangledCallee`. Returns nullopt for calls that
 // do not touch a tracked map (including calls into the container's internals).
 std::optional<Classification> classifyCall(const std::string &mangledCallee,

@@ -23,6 +23,7 @@
 #include "llvm/IR/Instructions.h"
 #include "llvm/IR/IntrinsicInst.h"
 #include "llvm/IR/Module.h"
+#include "llvm/IR/Verifier.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Transforms/Utils/BasicBlockUtils.h"
@@ -844,6 +845,13 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
     bool implementation = isImplementationFunction(F->getName().str(), state_->tracked);
     if (implementation) ++NumLifetimeOnly;
     changed |= FunctionInstrumenter(*F, rt, *state_, strings, sites, memberTargets, implementation).run();
+  }
+  if (state_->verifyIR) {
+    std::string problems;
+    raw_string_ostream os(problems);
+    if (verifyModule(M, &os))
+      report_fatal_error(Twine("mapguard: instrumented module '") + M.getName() +
+                         "' fails the LLVM verifier:\n" + os.str());
   }
   return changed ? PreservedAnalyses::none() : PreservedAnalyses::all();
 }

@@ -255,6 +255,25 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     return true;
   }
 
+  // A std::ranges algorithm given the map as argument `i`. The IR side
+  // classifies it from the callee's name, except where the demangler cannot
+  // read that name (libc++'s constrained operator(), `Tk` in the mangling):
+  // then this region, on the call's own argument, stands in.
+  void noteRangesAlgorithm(const clang::CXXOperatorCallExpr *call, unsigned i, const SourcePos &pos) {
+    const auto *m = llvm::dyn_cast_or_null<clang::CXXMethodDecl>(call->getCalleeDecl());
+    if (!m || !m->getParent()) return;
+    std::string cls = nameOf(m->getParent());
+    std::string algo = cls.compare(0, 13, "std::ranges::") == 0 ? rangesAlgorithmName(cls) : "";
+    if (algo.empty()) return;
+    // The identifier the callee's mangled name carries: "__for_each" of
+    // libc++'s __for_each::__fn, "__for_each_fn" of libstdc++'s.
+    std::string rest = cls.substr(13);
+    std::string id = rest.substr(0, rest.find("::"));
+    state_.derivedRegions[pos].push_back({AccessKind::Iterate, "std::ranges::" + algo,
+                                          mangledIdentifier(id), mangledIdentifier(id), pos, i,
+                                          /*sourceIsUser=*/true});
+  }
+
   static const clang::ValueDecl *referencedDecl(const clang::Expr *e) {
     e = e->IgnoreParenImpCasts();
     if (const auto *d = llvm::dyn_cast<clang::DeclRefExpr>(e)) return d->getDecl();
@@ -288,7 +307,10 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     if (call->getOperator() == clang::OO_Call) {
       for (unsigned i = 1; i < call->getNumArgs(); i++)
         if (isTrackedType(call->getArg(i)->IgnoreParenImpCasts()->getType())) {
-          if (auto pos = positionOf(call->getExprLoc())) recordName(*pos, call->getArg(i));
+          if (auto pos = positionOf(call->getExprLoc())) {
+            recordName(*pos, call->getArg(i));
+            noteRangesAlgorithm(call, i, *pos);
+          }
           break;
         }
       return true;
@@ -444,6 +466,7 @@ class MapguardAction : public clang::PluginASTAction {
     t.names.insert(extra_.names.begin(), extra_.names.end());
     t.standardApi.insert(extra_.standardApi.begin(), extra_.standardApi.end());
     for (const auto &[key, o] : extra_.members) t.members[key] = o;
+    state->verifyIR = verify_;
 
     clang::CodeGenOptions &cg = CI.getCodeGenOpts();
     if (cg.DisableLLVMPasses) {
@@ -493,9 +516,11 @@ class MapguardAction : public clang::PluginASTAction {
         files.push_back(a.str());
       } else if (a.consume_front("catalogue=")) {
         catalogue = a == "off" ? "" : a.str();
+      } else if (a == "verify") {
+        verify_ = true;
       } else {
         return fail("unknown plugin argument '" + a.str() +
-                    "' (known: track=NAME[,NAME...], track-file=PATH, catalogue=PATH|off)");
+                    "' (known: track=NAME[,NAME...], track-file=PATH, catalogue=PATH|off, verify)");
       }
     }
     // The catalogue first: a track-file line for the same class adds to it.
@@ -521,6 +546,7 @@ class MapguardAction : public clang::PluginASTAction {
  private:
   // What the catalogue, track= and track-file= add to the std containers.
   TrackedClasses extra_;
+  bool verify_ = false;  // run the LLVM verifier on each instrumented module
 
   // mapguard-catalogue.txt, next to this mapguard.so.
   static std::string defaultCataloguePath() {

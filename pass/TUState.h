@@ -63,6 +63,9 @@ struct TUState {
   // mangled names the demangler cannot read: keyed by the call's position.
   std::map<SourcePos, MemberCallFacts> memberCalls;
   bool verbose = false;
+  // -fplugin-arg-mapguard-verify: the pass checks its output with the LLVM
+  // verifier (release clang does not), as every end-to-end test asks.
+  bool verifyIR = false;
 };
 
 }  // namespace mapguard

@@ -137,6 +137,10 @@ PROJECTS = {
                "mutex (PriorityNotificationQueue, TimedNotificationQueue) fed and drained by several "
                "threads, the logger registry (std::map), thread-local storage (a per-thread std::map), "
                "caches behind mutexes, named events and processes that fork and exec",
+        # clang 19 rejects an assignment to a member no class here has (dead template code;
+        # removed upstream in later releases)
+        "prepare": ["sed", "-i", "/this->_pTarget *= delegate._pTarget;/d",
+                    "Foundation/include/Poco/PriorityDelegate.h"],
         # Foundation only: the other libraries need databases and servers
         "cmake": ["-DENABLE_TESTS=ON", "-DPOCO_UNBUNDLED=ON",
                   "-DENABLE_ACTIVERECORD=OFF",

@@ -16,17 +16,19 @@ lib = os.path.join(config.mapguard_build, "lib")
 inc = os.path.join(config.mapguard_src, "runtime", "include")
 inputs = os.path.join(config.test_source_root, "Inputs")
 plugin = os.path.join(lib, "mapguard.so")
+# Every test input also checks the instrumented IR with the LLVM verifier.
+plugin_flags = f"-fplugin={plugin} -fplugin-arg-mapguard-verify"
 nog = f"{config.clangxx} -std=c++20 -I{inc} -I{inputs} -I{os.path.join(config.test_source_root, 'plugin', 'Inputs')}"
 base = f"{nog} -g"
 link = f"-L{lib} -Wl,-rpath,{lib} -lmapguard_rt -pthread"
-config.substitutions.append(("%clangxx_mg_nog", f"{nog} -fplugin={plugin} %{{mglink}}"))
-config.substitutions.append(("%clangxx_mg_static", f"{base} -fplugin={plugin} -static -L{lib} -Wl,@{lib}/mapguard_rt_static.rsp -pthread"))
+config.substitutions.append(("%clangxx_mg_nog", f"{nog} {plugin_flags} %{{mglink}}"))
+config.substitutions.append(("%clangxx_mg_static", f"{base} {plugin_flags} -static -L{lib} -Wl,@{lib}/mapguard_rt_static.rsp -pthread"))
 # Third-party maps (tests/e2e/thirdparty): Abseil's libraries and LLVM's.
 import subprocess
 absl_libs = subprocess.run(["pkg-config", "--libs", "absl_flat_hash_map", "absl_node_hash_map",
                             "absl_btree", "absl_flat_hash_set"], capture_output=True, text=True).stdout.strip()
 config.substitutions.append(("%{thirdparty_libs}", f"{absl_libs} -L/usr/lib/llvm-19/lib -Wl,-rpath,/usr/lib/llvm-19/lib -lLLVM"))
-config.substitutions.append(("%clangxx_mg", f"{base} -fplugin={plugin} %{{mglink}}"))
+config.substitutions.append(("%clangxx_mg", f"{base} {plugin_flags} %{{mglink}}"))
 config.substitutions.append(("%clangxx_plain", f"{base}"))
 config.substitutions.append(("%{mglink}", link))
 config.substitutions.append(("%plugin", plugin))

@@ -222,6 +222,16 @@ TEST(Classifier, RangesAlgorithmsIterateTheirMap) {
       kStd));
 }
 
+// The AST side names libc++'s ranges algorithms by their class when the
+// demangler cannot read the constrained operator() (libc++ 19).
+TEST(Classifier, RangesAlgorithmNames) {
+  EXPECT_EQ(mapguard::rangesAlgorithmName("std::ranges::__for_each::__fn"), "for_each");
+  EXPECT_EQ(mapguard::rangesAlgorithmName("std::ranges::__count_if_fn"), "count_if");
+  EXPECT_EQ(mapguard::rangesAlgorithmName("std::ranges::__begin::__fn"), "");
+  EXPECT_EQ(mapguard::rangesAlgorithmName("std::ranges::views::__filter::__fn"), "");
+  EXPECT_EQ(mapguard::rangesAlgorithmName("std::ranges::__cust_access::_Begin"), "");
+}
+
 TEST(Classifier, ShortTypeNames) {
   EXPECT_EQ(mapguard::shortTypeName(
                 "std::unordered_map<std::__cxx11::basic_string<char, std::char_traits<char>, "

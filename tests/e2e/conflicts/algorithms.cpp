@@ -9,16 +9,24 @@
 // a lock, then writer and reader under one mutex.
 // RUN: %clangxx_mg -O0 %s -o %t.O0
 // RUN: %clangxx_mg -O2 %s -o %t.O2
+// RUN: %clangxx_mg -stdlib=libc++ -O0 %s -o %t.cxxO0
+// RUN: %clangxx_mg -stdlib=libc++ -O2 %s -o %t.cxxO2
 // RUN: for m in ranges_for_each ranges_find_if ranges_count_if find_if accumulate any_of \
 // RUN:     views_keys views_values views_pipeline inserter; do \
 // RUN:   %t.O0 $m clean 2>&1 | FileCheck %s --check-prefix=CLEAN -DMODE=$m && \
-// RUN:   %t.O2 $m clean 2>&1 | FileCheck %s --check-prefix=CLEAN -DMODE=$m || exit 1; done
+// RUN:   %t.O2 $m clean 2>&1 | FileCheck %s --check-prefix=CLEAN -DMODE=$m && \
+// RUN:   %t.cxxO0 $m clean 2>&1 | FileCheck %s --check-prefix=CLEAN -DMODE=$m && \
+// RUN:   %t.cxxO2 $m clean 2>&1 | FileCheck %s --check-prefix=CLEAN -DMODE=$m || exit 1; done
 // RUN: for m in ranges_for_each ranges_find_if ranges_count_if find_if accumulate any_of \
 // RUN:     views_keys views_values views_pipeline; do \
 // RUN:   env MAPGUARD_OPTIONS=detect=overlap %expect_exit 66 %t.O0 $m racy 2>&1 | FileCheck %s --check-prefix=ITER && \
-// RUN:   env MAPGUARD_OPTIONS=detect=overlap %expect_exit 66 %t.O2 $m racy 2>&1 | FileCheck %s --check-prefix=ITER || exit 1; done
+// RUN:   env MAPGUARD_OPTIONS=detect=overlap %expect_exit 66 %t.O2 $m racy 2>&1 | FileCheck %s --check-prefix=ITER && \
+// RUN:   env MAPGUARD_OPTIONS=detect=overlap %expect_exit 66 %t.cxxO0 $m racy 2>&1 | FileCheck %s --check-prefix=ITER && \
+// RUN:   env MAPGUARD_OPTIONS=detect=overlap %expect_exit 66 %t.cxxO2 $m racy 2>&1 | FileCheck %s --check-prefix=ITER || exit 1; done
 // RUN: %expect_exit 66 %t.O0 inserter racy 2>&1 | FileCheck %s --check-prefix=INSERTER
 // RUN: %expect_exit 66 %t.O2 inserter racy 2>&1 | FileCheck %s --check-prefix=INSERTER
+// RUN: %expect_exit 66 %t.cxxO0 inserter racy 2>&1 | FileCheck %s --check-prefix=INSERTER
+// RUN: %expect_exit 66 %t.cxxO2 inserter racy 2>&1 | FileCheck %s --check-prefix=INSERTER
 // CLEAN-NOT: fatal error
 // CLEAN: DONE [[MODE]]
 // ITER: fatal error: concurrent map iteration and map write [map-iteration-write]

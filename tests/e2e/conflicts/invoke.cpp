@@ -2,6 +2,9 @@
 // classified like m.member(args...): size() reads, clear() writes.
 // RUN: %clangxx_mg -O0 %s -o %t.O0
 // RUN: %clangxx_mg -O2 %s -o %t.O2
+// RUN: %clangxx_mg -stdlib=libc++ -O2 %s -o %t.cxx
+// RUN: %t.cxx clean 2>&1 | FileCheck %s --check-prefix=CLEAN
+// RUN: %expect_exit 66 %t.cxx racy 2>&1 | FileCheck %s --check-prefix=RACY
 // RUN: %t.O0 clean 2>&1 | FileCheck %s --check-prefix=CLEAN
 // RUN: %t.O2 clean 2>&1 | FileCheck %s --check-prefix=CLEAN
 // RUN: %expect_exit 66 %t.O0 racy 2>&1 | FileCheck %s --check-prefix=RACY
