@@ -58,6 +58,24 @@
 // entries). A fork child finishes the revocations of revokers that do not
 // exist there (OwnershipAfterForkInChild).
 //
+// Fork child (OwnershipAfterForkInChild; only the forking thread F exists):
+// the other threads stopped wherever they were, possibly between two steps
+// of a region: pushed but not yet counted in the state word (begin), count
+// given back but not yet popped (end), a writer field taken or not, a map
+// frozen by a report they were writing. Their stacks and the state words
+// they touched cannot be trusted to agree, so nothing is subtracted:
+//   F1  a revocation whose revoker is gone is finished for F (R3 over F's
+//       stack, then owner = kOwnerShared);
+//   F2  every map named on a gone thread's stack (or being revoked by one)
+//       gets its state word rebuilt from F's stack alone: one kReaderOne or
+//       kIterOne per counted read or iteration of F on it, F's slot + 1 in
+//       the writer field for a counted write, not frozen;
+//   F3  the gone threads' stacks are emptied;
+//   F4  maps F itself is inside are unfrozen.
+// F runs no begin or end during this (it is inside fork()), so F's own
+// stack and counts agree. A gone thread's regions past kMaxRegions are
+// counted but unnamed: a map only they name keeps their counts.
+//
 // Without membarrier (old kernels, seccomp filters), maps are never owned:
 // every region is counted at begin, which is correct and costs one atomic
 // read-modify-write per begin and per end.
@@ -177,42 +195,56 @@ void SettleOwnedEnd(ThreadState *thr, MapShadow *s, int index, uint32_t kind) {
     UncountRegion(thr, s, kind);
 }
 
+// F2: the state word of `s` as `me`'s counted regions make it.
+void RebuildStateForSurvivor(ThreadState *me, MapShadow *s) {
+  uint64_t st = 0;
+  int d = me ? me->depth.load(std::memory_order_relaxed) : 0;
+  if (d > kMaxRegions) d = kMaxRegions;
+  for (int i = 0; i < d; i++) {
+    Region &r = me->regions[i];
+    void *m = r.map.load(std::memory_order_relaxed);
+    if (!m || g_shadow.Get(m) != s || r.mode.load(std::memory_order_relaxed) != kRegionCounted) continue;
+    uint32_t kind = r.site.load(std::memory_order_relaxed)->kind;
+    if (kind == MG_READ) st += state::kReaderOne;
+    else if (kind == MG_ITERATE) st += state::kIterOne;
+    else st = (st & ~state::kWriterMask) | (me->slot + 1);
+  }
+  s->state.store(st, std::memory_order_relaxed);
+}
+
 void OwnershipAfterForkInChild(ThreadState *me) {
   InitOwnership();
-  // Reports that were being written died with their threads: no map is frozen.
-  auto unfreeze = [](MapShadow *s) { s->state.fetch_and(~state::kFrozen, std::memory_order_relaxed); };
   uint32_t limit = ThreadSlotLimit();
   for (uint32_t slot = 0; slot < limit; slot++) {
     ThreadState *t = ThreadStateAt(slot);
     if (t == me) continue;
-    // A revocation whose revoker is gone: finish it for the one thread left.
     if (MapShadow *s = t->revoking.load(std::memory_order_relaxed)) {
-      if (s->owner.load(std::memory_order_relaxed) == kOwnerRevoking) {
+      if (s->owner.load(std::memory_order_relaxed) == kOwnerRevoking) {  // F1
         if (me) CountOwnedRegionsOf(me, s);
         s->owner.store(kOwnerShared, std::memory_order_relaxed);
       }
+      RebuildStateForSurvivor(me, s);  // F2
       t->revoking.store(nullptr, std::memory_order_relaxed);
     }
-    // Regions of threads that do not exist here give their counts back.
+  }
+  for (uint32_t slot = 0; slot < limit; slot++) {
+    ThreadState *t = ThreadStateAt(slot);
+    if (t == me) continue;
     int d = t->depth.load(std::memory_order_relaxed);
     if (d > kMaxRegions) d = kMaxRegions;
     for (int i = d - 1; i >= 0; i--) {
       Region &r = t->regions[i];
-      void *m = r.map.load(std::memory_order_relaxed);
-      if (!m) continue;
-      MapShadow *s = g_shadow.Get(m);
-      unfreeze(s);
-      if (r.mode.load(std::memory_order_relaxed) == kRegionCounted)
-        UncountRegion(t, s, r.site.load(std::memory_order_relaxed)->kind);
-      r.map.store(nullptr, std::memory_order_relaxed);
+      if (void *m = r.map.load(std::memory_order_relaxed)) RebuildStateForSurvivor(me, g_shadow.Get(m));  // F2
+      r.map.store(nullptr, std::memory_order_relaxed);  // F3
     }
     t->depth.store(0, std::memory_order_relaxed);
   }
   if (!me) return;
   int d = me->depth.load(std::memory_order_relaxed);
   if (d > kMaxRegions) d = kMaxRegions;
-  for (int i = 0; i < d; i++)
-    if (void *m = me->regions[i].map.load(std::memory_order_relaxed)) unfreeze(g_shadow.Get(m));
+  for (int i = 0; i < d; i++)  // F4
+    if (void *m = me->regions[i].map.load(std::memory_order_relaxed))
+      g_shadow.Get(m)->state.fetch_and(~state::kFrozen, std::memory_order_relaxed);
 }
 
 }  // namespace mapguard
