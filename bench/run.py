@@ -91,6 +91,41 @@ def run_once(binary, workload, scale, env, prefix=()):
     return wall, rusage.ru_maxrss, elapsed  # seconds, KiB, the workload's own seconds
 
 
+CALLGRIND_WORKLOAD = "private_maps"
+CALLGRIND_CALLS_PER_SCALE = 100000000 * 4  # private_maps: one map call per iteration, 4 threads
+
+
+def instructions_per_call(build_dir, tmp, bins, scales):
+    """Instructions per map call of private_maps under callgrind: native, and
+    what mapguard adds (overlap, hb). Two scales, so start-up and thread
+    creation cancel out. Valgrind 3.19 cannot read clang 19's DWARF 5, so the
+    mapguard binary is linked against a copy of the runtime without debug
+    info."""
+    lib = os.path.join(build_dir, "lib")
+    stripped = os.path.join(tmp, "stripped")
+    os.makedirs(stripped, exist_ok=True)
+    sh(["objcopy", "--strip-debug", os.path.join(lib, "libmapguard_rt.so"),
+        os.path.join(stripped, "libmapguard_rt.so")])
+    binary = os.path.join(tmp, "mapguard_callgrind")
+    sh([CLANG, "-std=c++20", "-O2", "-g", "-pthread", os.path.join(ROOT, "bench", "workloads.cpp"),
+        f"-fplugin={lib}/mapguard.so", f"-I{ROOT}/runtime/include", f"-L{stripped}",
+        f"-Wl,-rpath,{stripped}", "-lmapguard_rt", "-o", binary])
+    counts = {}
+    for v, b, opts in (("native", bins["native"], ""), ("overlap", binary, "detect=overlap"),
+                       ("hb", binary, "detect=hb")):
+        ir = []
+        for scale in scales:
+            out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                                  b, CALLGRIND_WORKLOAD, str(scale)],
+                                 env=dict(os.environ, MAPGUARD_OPTIONS=opts), capture_output=True, text=True)
+            found = [l for l in out.stderr.splitlines() if "Collected :" in l]
+            if out.returncode != 0 or not found:
+                raise SystemExit(f"bench: callgrind of {v} failed: {out.stderr.strip()[-500:]}")
+            ir.append(int(found[-1].split(":")[-1]))
+        counts[v] = (ir[1] - ir[0]) / ((scales[1] - scales[0]) * CALLGRIND_CALLS_PER_SCALE)
+    return counts
+
+
 def compile_ratio(build_dir, repeats):
     lib = os.path.join(build_dir, "lib")
     tu = os.path.join(ROOT, "tests", "e2e", "plugin", "third_party_headers.cpp")
@@ -152,6 +187,7 @@ def main():
                 results[(w, v)] = (t / base, 0)
                 print(f"  {w:14s} {v:15s} {t:8.3f} s  ({t / base:.1f}x native at scale {side_scale})", flush=True)
         plain, plugin = compile_ratio(args.build, 1 if args.smoke else 3)
+        ipc = instructions_per_call(args.build, tmp, bins, (0.0005, 0.001) if args.smoke else (0.002, 0.004))
 
     lines = ["| workload | native s | overlap | hb | tsan | hb added time vs tsan | RSS overlap | RSS hb | RSS tsan |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -177,12 +213,15 @@ def main():
     print(table)
     print()
     print(probe_table)
+    ipc_line = (f"instructions per map call ({CALLGRIND_WORKLOAD}, callgrind): native {ipc['native']:.0f}, "
+                f"overlap +{ipc['overlap'] - ipc['native']:.0f}, hb +{ipc['hb'] - ipc['native']:.0f}")
+    print(ipc_line)
     print(f"\ncompile time, template-heavy TU (boost, nlohmann-json, fmt): plain {plain:.2f} s, "
           f"with plugin {plugin:.2f} s, ratio {plugin / plain:.2f}x")
     print("bench: all variants ran")
     if args.smoke:
         return
-    write_docs(workloads, results, table, probe_table, plain, plugin)
+    write_docs(workloads, results, table, probe_table, plain, plugin, ipc)
 
 
 def profile(build_dir):
@@ -225,7 +264,7 @@ hottest symbols by self time. `docs/performance.md` reads these per workload.
     print("bench: wrote docs/performance-profile.md")
 
 
-def write_docs(workloads, results, table, probe_table, plain, plugin):
+def write_docs(workloads, results, table, probe_table, plain, plugin, ipc):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -267,6 +306,12 @@ one run to the next, native included. Ratios are to native. Re-run with `python3
 
 Compile time of a template-heavy translation unit (boost unordered, nlohmann-json, fmt):
 plain {plain:.2f} s, with the plugin {plugin:.2f} s: **{plugin / plain:.2f}x**.
+
+Instructions per map call in `{CALLGRIND_WORKLOAD}` (maps private to each thread, so every
+map is owned by its thread: the cheapest path there is), counted by callgrind at two sizes so
+start-up cancels out: native **{ipc['native']:.0f}** per iteration (a random key, one `find`,
+`operator[]` or `erase`), mapguard adds **{ipc['overlap'] - ipc['native']:.0f}** under
+`detect=overlap` and **{ipc['hb'] - ipc['native']:.0f}** under `detect=hb` (targets: 15 and 30).
 
 ![ratios](performance.png)
 
