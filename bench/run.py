@@ -356,6 +356,24 @@ and what was changed because of it:
 - `churn`: every construction and destruction resets the map's happens-before state under its
   lock and the shadow's fields; an owned map no longer pays state-word updates in between.
 - `iteration` pays per loop, not per element, and stays within about 10% of native.
+- `read_shared`, `suppressed_race` (a map several threads read without a lock): the worst
+  rows, and the ones where TSan is cheaper. callgrind counts about 180 instructions per `find`
+  under `detect=overlap` (`__mapguard_read_begin` 80, `__mapguard_read_end` 86, `UncountRegion`
+  14) and about 250 under `detect=hb` (`HbOnReadSlow` 51 more), against 25 for the `find`
+  itself (`valgrind --tool=callgrind ./workloads read_shared 0.02`, runtime without debug info).
+  Instructions are not most of it: each read does two locked read-modify-writes (count in,
+  count out) on the map's state word, and with the threads on two cores that cache line moves
+  between them on every read, which is what the 17x and 28x are. `suppressed_race` costs what
+  `read_shared` costs: the suppressed pair is recognized by its two sites before any stack or
+  symbol work, and the accesses are recorded as usual, so the suppression itself adds nothing
+  measurable. Closing this needs readers that do not write the map's line while no writer is
+  active (each reader announces itself in its own thread's region stack behind a fence, and a
+  writer scans the announcements, the revocation protocol's asymmetric handshake applied per
+  map), and FastTrack's read-shared epochs updated per slot without the map's lock.
+- `private_maps`: the instructions-per-call line above is the floor the owned path reaches
+  today; about 75 of them are in `__mapguard_read_begin` and 80 in `__mapguard_read_end` (push,
+  owner check and pop of the region, the shadow lookup, the probe and statistics flags, two
+  calls through the PLT). The inline fast path is what would bring them to the 15/30 targets.
 
 ## USDT probes and the BPF sidecar
 
