@@ -4,6 +4,9 @@
 #ifndef MAPGUARD_TEST_SYNC_H
 #define MAPGUARD_TEST_SYNC_H
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -69,6 +72,26 @@ void race(Inside inside, Racer racer) {
   b.join();
   g_inside.store(false, std::memory_order_relaxed);
   g_release.store(false, std::memory_order_relaxed);
+}
+
+// Waits up to `limit_ms` for fork child `pid`. A child still running then is
+// counted as hung (and killed); one that exits other than with status 0 as
+// bad (and said). Only a hang takes that long: the limit is not timing.
+inline void wait_child(pid_t pid, int child, int limit_ms, int *hung, int *bad) {
+  int status = 0;
+  bool done = false;
+  for (int waited = 0; waited < limit_ms && !done; waited += 5) {
+    if (waitpid(pid, &status, WNOHANG) == pid) done = true;
+    else std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!done) {
+    ++*hung;
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    ++*bad;
+    std::printf("FAILED: child %d exited with status 0x%x\n", child, status);
+  }
 }
 
 }  // namespace mg_test

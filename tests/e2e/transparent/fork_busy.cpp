@@ -27,6 +27,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "test_sync.h"
+
 std::mutex g_mu;
 std::shared_mutex g_rw;
 std::map<int, int> g_shared;                 // read and written under g_mu
@@ -77,20 +79,7 @@ int main(int argc, char **argv) {
       mine[3] = 3;
       _exit(mine.size() == 3 ? 0 : 1);
     }
-    int status = 0;
-    bool done = false;
-    for (int waited = 0; waited < 10000 && !done; waited += 5) {
-      if (waitpid(pid, &status, WNOHANG) == pid) done = true;
-      else std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (!done) {
-      hung++;
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      bad++;
-      std::printf("FAILED: child %d exited with status 0x%x\n", f, status);
-    }
+    mg_test::wait_child(pid, f, 10000, &hung, &bad);
   }
   g_stop = true;
   for (auto &t : threads) t.join();

@@ -28,6 +28,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "test_sync.h"
+
 std::unordered_map<int, int> g_read;  // read by every thread, never written in the parent
 std::map<int, int> g_written;         // written under g_mu
 std::mutex g_mu;
@@ -58,21 +60,7 @@ int main(int argc, char **argv) {
       g_written[100] = 1;  // and where they were writing
       _exit(g_read.size() == 65 && g_written.count(100) ? 0 : 1);
     }
-    int status = 0;
-    bool done = false;
-    // 20 s: a child does two map writes; only a hang takes that long.
-    for (int waited = 0; waited < 20000 && !done; waited++) {
-      if (waitpid(pid, &status, WNOHANG) == pid) done = true;
-      else std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    if (!done) {
-      hung++;
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      bad++;
-      std::printf("FAILED: child %d exited with status 0x%x\n", f, status);
-    }
+    mg_test::wait_child(pid, f, 20000, &hung, &bad);
   }
   g_stop = true;
   for (auto &t : threads) t.join();
