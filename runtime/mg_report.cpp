@@ -772,23 +772,17 @@ int Suppressed(const ReportData &d) {
   return r;
 }
 
-// dedup=1: one report per unordered pair of source locations.
-const void *g_seen_pairs[4096][2];
+uint64_t g_seen_fingerprints[4096];
 int g_seen_count;
-bool SeenBefore(const mg_site *a, const mg_site *b) {
+
+// dedup=1: by the pair's fingerprint (rule and both source locations as the
+// report prints them), so two user lines that reach a map through the same
+// library instantiation (std::bind, std::function) are two reports.
+bool SeenBefore(uint64_t fingerprint) {
   if (!g_flags.dedup) return false;
-  if (a > b) {
-    const mg_site *t = a;
-    a = b;
-    b = t;
-  }
   for (int i = 0; i < g_seen_count; i++)
-    if (g_seen_pairs[i][0] == a && g_seen_pairs[i][1] == b) return true;
-  if (g_seen_count < 4096) {
-    g_seen_pairs[g_seen_count][0] = a;
-    g_seen_pairs[g_seen_count][1] = b;
-    g_seen_count++;
-  }
+    if (g_seen_fingerprints[i] == fingerprint) return true;
+  if (g_seen_count < 4096) g_seen_fingerprints[g_seen_count++] = fingerprint;
   return false;
 }
 
@@ -815,6 +809,11 @@ void OrderPair(const mg_site *&a, const mg_site *&b) {
 }
 
 void RememberQuietPair(const mg_site *a, const mg_site *b, int rule) {
+  // A site inside the library's invoke machinery stands for every user line
+  // that calls through it: deciding by the pair of sites would silence the
+  // others, so such pairs are decided after symbolization, each time.
+  for (const mg_site *site : {a, b})
+    if (site && (site->flags & MG_SITE_CALLER_LOCATION)) return;
   OrderPair(a, b);
   int n = g_quiet_count.load(std::memory_order_relaxed);
   if (n >= kQuietPairs) return;
@@ -902,7 +901,7 @@ struct Verdict {
 Verdict Decide(const ReportData &d) {
   Verdict v;
   v.rule = Suppressed(d);
-  v.duplicate = v.rule < 0 && SeenBefore(d.site, d.have_other ? d.other.site : nullptr);
+  v.duplicate = v.rule < 0 && SeenBefore(Fingerprint(d));
   return v;
 }
 
