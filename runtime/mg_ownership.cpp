@@ -73,8 +73,11 @@
 //   F3  the gone threads' stacks are emptied;
 //   F4  maps F itself is inside are unfrozen.
 // F runs no begin or end during this (it is inside fork()), so F's own
-// stack and counts agree. A gone thread's regions past kMaxRegions are
-// counted but unnamed: a map only they name keeps their counts.
+// stack and counts agree, except when fork() is called from a signal
+// handler that interrupted F between two steps of its own begin or end: then
+// one count of F's may be off by one in the child. A gone thread's regions
+// past kMaxRegions are counted but unnamed: a map only they name keeps their
+// counts.
 //
 // Without membarrier (old kernels, seccomp filters), maps are never owned:
 // every region is counted at begin, which is correct and costs one atomic
