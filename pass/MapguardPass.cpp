@@ -145,6 +145,20 @@ std::string fullFileName(const DebugLoc &dl) {
   return std::string(full);
 }
 
+// The site flags that describe the map object itself (a call's `this`).
+unsigned objectSiteFlags(const Classification &c) {
+  return (c.hashtableLayout ? kSiteHashtableLayout : 0) | (c.nodeBased ? kSiteNodeBased : 0);
+}
+
+void countRegion(AccessKind k) {
+  switch (k) {
+    case AccessKind::Read: ++NumReads; break;
+    case AccessKind::Write: ++NumWrites; break;
+    case AccessKind::Iterate: ++NumIterations; break;
+    default: ++NumLifetimes;
+  }
+}
+
 // One map touched by one call.
 struct Region {
   AccessKind kind;
@@ -403,8 +417,7 @@ class FunctionInstrumenter {
         ic.regions.push_back({d.kind, map,
                               site(d.kind, d.op, cb->getDebugLoc(), mapTypeAt(cb->getDebugLoc(), ""),
                                    mapNameAt(cb->getDebugLoc()))});
-        if (d.kind == AccessKind::Write) ++NumWrites;
-        else ++NumIterations;
+        countRegion(d.kind);
       }
       if (!ic.regions.empty()) calls.push_back(std::move(ic));
       return;
@@ -452,8 +465,7 @@ class FunctionInstrumenter {
     for (const MemberPointerTarget &t : memberTargets) {
       if (t.fn->getFunctionType() != cb->getFunctionType()) continue;
       AccessKind kind = t.c.operands.front().kind;
-      unsigned flags = (t.c.hashtableLayout ? kSiteHashtableLayout : 0) |
-                       (t.c.nodeBased ? kSiteNodeBased : 0) | (lifetimeOnly ? kSiteCallerLocation : 0);
+      unsigned flags = objectSiteFlags(t.c) | (lifetimeOnly ? kSiteCallerLocation : 0);
       Value *guard = b.CreateICmpEQ(cb->getCalledOperand(), t.fn, "mapguard.is_member");
       Value *map = b.CreateSelect(guard, object, ConstantPointerNull::get(cast<PointerType>(object->getType())));
       Region r{kind, map,
@@ -461,9 +473,7 @@ class FunctionInstrumenter {
                     lifetimeOnly ? t.c.mapType : mapTypeAt(cb->getDebugLoc(), t.c.mapType), name, flags)};
       r.guard = guard;
       ic.regions.push_back(r);
-      if (kind == AccessKind::Write) ++NumWrites;
-      else if (kind == AccessKind::Read) ++NumReads;
-      else ++NumIterations;
+      countRegion(kind);
     }
     if (!ic.regions.empty()) calls.push_back(std::move(ic));
   }
@@ -508,8 +518,7 @@ class FunctionInstrumenter {
           if (idx >= cb->arg_size() || !cb->getArgOperand(idx)->getType()->isPointerTy()) continue;
           std::string opName = c->op;
           if (op.argIndex > 0 && c->isMember) opName += " (argument)";
-          unsigned flags = op.argIndex == 0 && c->hashtableLayout ? kSiteHashtableLayout : 0;
-          if (op.argIndex == 0 && c->nodeBased) flags |= kSiteNodeBased;
+          unsigned flags = op.argIndex == 0 ? objectSiteFlags(*c) : 0;
           std::string mapName = op.argIndex == 0 || !c->isMember ? name : "";
           // A global's constructor runs where the AST names nothing.
           if (mapName.empty() && op.kind == AccessKind::Construct) mapName = globalName(cb->getArgOperand(idx));
@@ -532,11 +541,7 @@ class FunctionInstrumenter {
             continue;  // the iteration region covers the begin() call itself
           }
         }
-        for (const Region &r : ic.regions) {
-          if (r.kind == AccessKind::Read) ++NumReads;
-          else if (r.kind == AccessKind::Write) ++NumWrites;
-          else ++NumLifetimes;
-        }
+        for (const Region &r : ic.regions) countRegion(r.kind);
         calls.push_back(std::move(ic));
       }
     }
