@@ -181,6 +181,9 @@ MG_NOINLINE bool ReadBeginSlow(ThreadState *thr, MapShadow *s, void *map, const 
   }
 }
 
+MG_NOINLINE bool ScanAnnouncedReaders(ThreadState *thr, MapShadow *s, void *map,
+                                      const mg_site *site);
+
 // The top region is a write (or destruction) whose begin did not take the
 // writer field with the fast compare-and-swap.
 MG_NOINLINE bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
@@ -218,13 +221,50 @@ MG_NOINLINE bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const
       if (top < kMaxRegions) thr->regions[top].mode.store(kRegionNested, std::memory_order_relaxed);
       return false;
     }
-    if (s->state.compare_exchange_weak(old, old | me, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
+    // W1: take the writer field; a read-shared map turns counted again.
+    if (s->state.compare_exchange_weak(old, (old | me) & ~state::kAnnounce,
+                                       std::memory_order_acquire, std::memory_order_relaxed)) {
       s->writer_site.store(site, std::memory_order_relaxed);
       s->writer_number.store(thr->number + 1, std::memory_order_relaxed);
+      if (MG_UNLIKELY(old & state::kAnnounce)) return ScanAnnouncedReaders(thr, s, map, site);
       return false;
     }
   }
+}
+
+// W2-W3 (mg_ownership.cpp): this thread just took the writer field of a map
+// that was read-shared; a read announced on another thread's stack is in
+// flight. Returns true if it reported.
+MG_NOINLINE bool ScanAnnouncedReaders(ThreadState *thr, MapShadow *s, void *map,
+                                      const mg_site *site) {
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // W2
+  const uint32_t limit = ThreadSlotLimit();
+  for (uint32_t slot = 0; slot < limit; slot++) {
+    ThreadState *t = ThreadBySlot(slot);
+    if (!t || t == thr) continue;
+    int d = t->depth.load(std::memory_order_acquire);
+    if (d > kMaxRegions) d = kMaxRegions;
+    for (int i = 0; i < d; i++) {
+      Region &r = t->regions[i];
+      if (r.map.load(std::memory_order_acquire) != map) continue;
+      if (r.mode.load(std::memory_order_relaxed) != kRegionAnnounced) continue;
+      const mg_site *read_site = r.site.load(std::memory_order_relaxed);
+      // The entry may have been reused meanwhile: still this map, else skip.
+      if (r.map.load(std::memory_order_acquire) != map) continue;
+      for (;;) {
+        uint64_t cur = s->state.load(std::memory_order_relaxed);
+        if (cur & state::kFrozen) {
+          WaitWhileFrozen(s);
+          continue;
+        }
+        if (Freeze(s, cur)) break;
+      }
+      ReportConflict(ConflictKind::kReadWrite, thr, map, s, site, /*current_is_writer=*/true,
+                     read_site, t->number);
+      return true;
+    }
+  }
+  return false;
 }
 
 // Gives back what a counted region holds in the map's state word: a reader
@@ -289,6 +329,46 @@ MG_ALWAYS_INLINE Opened PushOwnedOrCounted(ThreadState *thr, MapShadow *s, void 
              : Opened::kCountNow;
 }
 
+constexpr uint64_t kAnnounceMask = state::kAnnounce | state::kWriterMask | state::kFrozen;
+
+// Steps A1-A3 (mg_ownership.cpp) for the read region just pushed as counted
+// on a map this thread does not own: true if the map is read-shared and the
+// region is announced on this thread's stack only; false if the caller must
+// count it.
+MG_ALWAYS_INLINE bool AnnounceRead(ThreadState *thr, MapShadow *s) {
+  if ((s->state.load(std::memory_order_relaxed) & kAnnounceMask) != state::kAnnounce) return false;
+  int top = thr->depth.load(std::memory_order_relaxed) - 1;
+  if (MG_UNLIKELY(top >= kMaxRegions)) return false;
+  std::atomic<uint8_t> &mode = thr->regions[top].mode;
+  mode.store(kRegionAnnounced, std::memory_order_relaxed);  // A1
+  std::atomic_thread_fence(std::memory_order_seq_cst);      // A2
+  // A3; acquire: a writer that has left published its happens-before record.
+  if (MG_LIKELY((s->state.load(std::memory_order_acquire) & kAnnounceMask) == state::kAnnounce))
+    return true;
+  mode.store(kRegionCounted, std::memory_order_relaxed);
+  return false;
+}
+
+// A0's other half: a counted read that found another read counted and no
+// writer makes the map read-shared. print_stats keeps reads counted (its
+// "most concurrent readers" is their count).
+MG_ALWAYS_INLINE void MaybeTurnReadShared(MapShadow *s, uint64_t old) {
+  if (MG_UNLIKELY(state::Readers(old) > 0) && !(old & kAnnounceMask) && !g_print_stats)
+    s->state.fetch_or(state::kAnnounce, std::memory_order_relaxed);
+}
+
+// Steps A4-A5: an announced read ends. The tombstone is a release, so a
+// writer whose scan (W3, acquire) finds the entry gone also sees this
+// read's happens-before record.
+MG_ALWAYS_INLINE void EndAnnouncedRead(ThreadState *thr, MapShadow *s, void *map, int region) {
+  if (MG_UNLIKELY(s->state.load(std::memory_order_acquire) & state::kFrozen))  // A4
+    WaitWhileFrozen(s);
+  bool traced = RegionTraced(thr, region);
+  thr->regions[region].map.store(nullptr, std::memory_order_release);  // A5
+  TrimRegions(thr, region);
+  FireEndProbe(traced, map, MG_READ);
+}
+
 // Ends a region whatever its mode: steps E1-E3 of the protocol for an owned
 // one; otherwise it gives its share of the state word back first.
 MG_ALWAYS_INLINE void EndRegion(ThreadState *thr, MapShadow *s, void *map, int region,
@@ -302,6 +382,10 @@ MG_ALWAYS_INLINE void EndRegion(ThreadState *thr, MapShadow *s, void *map, int r
       SettleOwnedEnd(thr, s, region, kind);
     TrimRegions(thr, region);
     FireEndProbe(traced, map, kind);
+    return;
+  }
+  if (mode == kRegionAnnounced) {
+    EndAnnouncedRead(thr, s, map, region);
     return;
   }
   if (mode == kRegionCounted) UncountRegion(thr, s, kind);
@@ -323,12 +407,19 @@ MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t
     thr->last_read_site.store(site, std::memory_order_relaxed);
     thr->last_read_lock_state = thr->lock_state;
   }
+  // A read of a map another thread also uses (not owned: it may be this
+  // thread's only because the region stack is full) can be announced.
+  const bool shared_read = unit == state::kReaderOne && opened == Opened::kCountNow &&
+                           s->owner.load(std::memory_order_relaxed) != thr->slot + 1;
   if (MG_LIKELY(opened == Opened::kOwned)) {
     if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
+  } else if (shared_read && AnnounceRead(thr, s)) {
+    // Announced: nothing counted, no writer in flight (A3).
   } else {
     uint64_t old = opened == Opened::kCountNow
                        ? s->state.fetch_add(unit, std::memory_order_acquire)
                        : s->state.load(std::memory_order_acquire) - unit;
+    if (shared_read) MaybeTurnReadShared(s, old);
     if (MG_UNLIKELY(g_print_stats))
       CountAccess(thr, s, map, site, unit == state::kReaderOne ? state::Readers(old) : 0);
     if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)) &&

@@ -7,18 +7,6 @@
 
 namespace mapguard {
 
-// Readers since the last write that are not ordered with each other.
-struct ReadSet {
-  uint32_t count, capacity;
-  struct Entry {
-    uint64_t epoch;
-    AccessInfo info;
-  } entries[1];
-  static size_t Bytes(uint32_t capacity) {
-    return sizeof(ReadSet) + (capacity - 1) * sizeof(Entry);
-  }
-};
-
 
 namespace {
 
@@ -51,13 +39,15 @@ bool HappensBefore(uint64_t epoch, ThreadState *thr) {
   return EpochClock(epoch) <= thr->vc.Get(EpochSlot(epoch));
 }
 
-// hb_read holds an epoch (below 2^52) or a ReadSet* tagged with bit 63.
-constexpr uint64_t kReadSetTag = uint64_t(1) << 63;
-bool IsReadSet(uint64_t r) { return r & kReadSetTag; }
-ReadSet *AsReadSet(uint64_t r) { return reinterpret_cast<ReadSet *>(r & ~kReadSetTag); }
 
+// Frees a read set and the smaller ones it replaced (see AddReader).
 void FreeReadSet(uint64_t r) {
-  if (IsReadSet(r)) ArenaFree(AsReadSet(r), ReadSet::Bytes(AsReadSet(r)->capacity));
+  if (!IsReadSet(r)) return;
+  for (ReadSet *rs = AsReadSet(r); rs;) {
+    ReadSet *older = rs->replaced;
+    ArenaFree(rs, ReadSet::Bytes(rs->capacity));
+    rs = older;
+  }
 }
 
 // Who is accessing, for a later report. With history_stacks, also the stack,
@@ -76,22 +66,36 @@ AccessInfo Describe(ThreadState *thr, const mg_site *site) {
   return info;
 }
 
+// Under hb_lock. Readers look for their own epoch without the lock
+// (ReadSetHas), so an entry's epoch is stored last and atomically, the count
+// is published with release, and a set that grows is not freed: the bigger
+// one keeps it until the next write frees both (a writer runs while no
+// reader is inside a region on the map, so none is still looking at it).
 void AddReader(ReadSet **set, uint64_t epoch, const AccessInfo &info) {
   ReadSet *rs = *set;
-  for (uint32_t i = 0; i < rs->count; i++)
-    if (EpochSlot(rs->entries[i].epoch) == EpochSlot(epoch)) {
-      rs->entries[i] = {epoch, info};
+  uint32_t n = rs->count.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < n; i++)
+    if (EpochSlot(rs->entries[i].epoch.load(std::memory_order_relaxed)) == EpochSlot(epoch)) {
+      rs->entries[i].info = info;
+      rs->entries[i].epoch.store(epoch, std::memory_order_relaxed);
       return;
     }
-  if (rs->count == rs->capacity) {
+  if (n == rs->capacity) {
     uint32_t cap = rs->capacity * 2;
     ReadSet *bigger = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(cap)));
-    memcpy(bigger, rs, ReadSet::Bytes(rs->capacity));
     bigger->capacity = cap;
-    ArenaFree(rs, ReadSet::Bytes(rs->capacity));
+    bigger->replaced = rs;
+    for (uint32_t i = 0; i < n; i++) {
+      bigger->entries[i].info = rs->entries[i].info;
+      bigger->entries[i].epoch.store(rs->entries[i].epoch.load(std::memory_order_relaxed),
+                                     std::memory_order_relaxed);
+    }
+    bigger->count.store(n, std::memory_order_relaxed);
     *set = rs = bigger;
   }
-  rs->entries[rs->count++] = {epoch, info};
+  rs->entries[n].info = info;
+  rs->entries[n].epoch.store(epoch, std::memory_order_relaxed);
+  rs->count.store(n + 1, std::memory_order_release);
 }
 
 ConflictKind KindOf(const mg_site *earlier, const mg_site *later) {
@@ -228,13 +232,9 @@ MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const m
   // description is as good as the latest: no synchronization separates them,
   // so a later write is unordered with both.) This skips the stack capture,
   // which dominated reads of a map shared by several threads.
-  if (IsReadSet(r)) {
-    const ReadSet *rs = AsReadSet(r);
-    for (uint32_t i = 0; i < rs->count; i++)
-      if (rs->entries[i].epoch == me) {
-        s->hb_lock.Unlock();
-        return;
-      }
+  if (IsReadSet(r) && ReadSetHas(r, me)) {
+    s->hb_lock.Unlock();
+    return;
   }
   AccessInfo info = Describe(thr, site);
   if (r == 0 || (!IsReadSet(r) && HappensBefore(r, thr))) {
@@ -242,16 +242,15 @@ MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const m
     s->read_info = info;
   } else if (!IsReadSet(r)) {
     // A second reader not ordered with the first: keep both.
-    ReadSet *rs = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(4)));
+    ReadSet *rs = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(4)));  // zeroed
     rs->capacity = 4;
-    rs->count = 0;
     AddReader(&rs, r, s->read_info);
     AddReader(&rs, me, info);
-    s->hb_read.store(reinterpret_cast<uint64_t>(rs) | kReadSetTag, std::memory_order_relaxed);
+    s->hb_read.store(reinterpret_cast<uint64_t>(rs) | kReadSetTag, std::memory_order_release);
   } else {
     ReadSet *rs = AsReadSet(r);
     AddReader(&rs, me, info);
-    s->hb_read.store(reinterpret_cast<uint64_t>(rs) | kReadSetTag, std::memory_order_relaxed);
+    s->hb_read.store(reinterpret_cast<uint64_t>(rs) | kReadSetTag, std::memory_order_release);
   }
   s->hb_lock.Unlock();
 }
@@ -271,8 +270,9 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
       if (!HappensBefore(r, thr)) earlier = &s->read_info;
     } else {
       ReadSet *rs = AsReadSet(r);
-      for (uint32_t i = 0; i < rs->count && !earlier; i++)
-        if (!HappensBefore(rs->entries[i].epoch, thr))
+      uint32_t n = rs->count.load(std::memory_order_relaxed);
+      for (uint32_t i = 0; i < n && !earlier; i++)
+        if (!HappensBefore(rs->entries[i].epoch.load(std::memory_order_relaxed), thr))
           earlier = &rs->entries[i].info;
     }
   }

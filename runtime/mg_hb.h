@@ -55,6 +55,38 @@ void TickClock(ThreadState *thr);
 // what the one thread left does next.
 void HbAfterForkInChild(ThreadState *me);
 
+// Readers since the last write that are not ordered with each other
+// (MapShadow::hb_read, tagged). Changed under the map's hb_lock; a reader
+// looks for its own epoch without it (ReadSetHas, see AddReader).
+struct ReadSet {
+  std::atomic<uint32_t> count;
+  uint32_t capacity;
+  ReadSet *replaced;  // the smaller set this one grew from, freed with it
+  struct Entry {
+    std::atomic<uint64_t> epoch;
+    AccessInfo info;
+  } entries[1];
+  static size_t Bytes(uint32_t capacity) {
+    return sizeof(ReadSet) + (capacity - 1) * sizeof(Entry);
+  }
+};
+
+// hb_read holds an epoch (below 2^52) or a ReadSet* tagged with bit 63.
+constexpr uint64_t kReadSetTag = uint64_t(1) << 63;
+MG_ALWAYS_INLINE bool IsReadSet(uint64_t r) { return r & kReadSetTag; }
+MG_ALWAYS_INLINE ReadSet *AsReadSet(uint64_t r) {
+  return reinterpret_cast<ReadSet *>(r & ~kReadSetTag);
+}
+// This thread's read in epoch `me` is in the set already. Only this thread
+// stores `me` (its own slot and clock), so finding it needs no lock.
+MG_ALWAYS_INLINE bool ReadSetHas(uint64_t r, uint64_t me) {
+  const ReadSet *rs = AsReadSet(r);
+  uint32_t n = rs->count.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; i++)
+    if (rs->entries[i].epoch.load(std::memory_order_relaxed) == me) return true;
+  return false;
+}
+
 MG_ALWAYS_INLINE uint64_t CurrentEpoch(ThreadState *thr) {
   return MakeEpoch(thr->slot, thr->vc.Get(thr->slot));
 }
@@ -71,11 +103,15 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
 MG_ALWAYS_INLINE void HbOnRead(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
   const uint64_t me = CurrentEpoch(thr);
   // Same epoch as this thread's last read: nothing new to check or record.
-  uint64_t r = s->hb_read.load(std::memory_order_relaxed);
+  uint64_t r = s->hb_read.load(std::memory_order_acquire);
   if (MG_LIKELY(r == me)) return;
   // Reading what this thread wrote in this epoch: any thread ordered after
   // the write is ordered after this read too, so there is nothing to record.
   if (r == 0 && s->hb_write.load(std::memory_order_relaxed) == me) return;
+  // Several threads read the map and this one already did in this epoch:
+  // what HbOnReadSlow would find under the lock, found without it, so
+  // readers of a map shared read-only do not take turns on its lock.
+  if (IsReadSet(r) && ReadSetHas(r, me)) return;
   HbOnReadSlow(thr, s, map, site, me);
 }
 

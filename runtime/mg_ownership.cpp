@@ -79,6 +79,62 @@
 // past kMaxRegions are counted but unnamed: a map only they name keeps their
 // counts.
 //
+// ---- Read-shared maps: readers that do not write the map's cache line ----
+//
+// A shared map's reads are counted in its state word: two locked
+// read-modify-writes per read on one cache line, which moves between the
+// cores of threads that only read. Once two reads of a shared map overlap
+// (a read's count finds another reader counted, no writer), the map turns
+// read-shared (state::kAnnounce): reads then only announce themselves on
+// their own thread's region stack, and the next writer, which turns the map
+// back into counted mode, scans the other threads' stacks for them.
+//
+// Region::mode:       kRegionCounted -> kRegionAnnounced (A1)
+//                     -> kRegionCounted (A3 saw a writer, frozen or no kAnnounce)
+//
+// Reader T, read begin on a map it does not own (pushed as kRegionCounted):
+//   A0  load state: kAnnounce set, no writer, not frozen -> A1; otherwise the
+//       counted read (fetch_add kReaderOne). A counted read whose fetch_add
+//       found another reader and no writer, frozen or kAnnounce sets kAnnounce.
+//   A1  mode = kRegionAnnounced (the entry is below T's depth already)
+//   A2  seq_cst fence
+//   A3  load state: still kAnnounce, no writer, not frozen -> done, nothing
+//       counted. Otherwise mode = kRegionCounted and the counted read (which
+//       checks the writer as always).
+// Reader T, end of an announced region:
+//   A4  load state: frozen -> wait until it is not (the region stays put, so
+//       the reporter finds T inside it)
+//   A5  tombstone and pop the entry, as for any region
+// Writer W, taking the writer field (WriteBeginSlow; the fast path's
+// compare-and-swap from 0 fails while kAnnounce is set):
+//   W1  compare-and-swap: writer field = W, kAnnounce cleared
+//   W2  seq_cst fence
+//   W3  if W1 cleared kAnnounce: scan every other live thread's stack below
+//       its depth for an entry on this map in kRegionAnnounced: one found is
+//       a read in flight during the write, reported like a counted reader.
+//
+// Why it is exact: A2 and W2 are a Dekker pair. Either A3 sees W1 (the
+// reader counts itself and the counted check finds the writer, or the
+// writer has left), or W3 sees A1 and the depth store before it. A reader
+// that announced after W1 is not possible (A3 would have seen W1); a writer
+// that took the field before an announced reader's A3 finds it in W3. A
+// region W3 sees was opened while W held the field: the two regions overlap
+// in time, which is what a counted reader found by W's count check means
+// too, so correctly synchronized code is never reported (a load cannot
+// observe a store that happens after it). kAnnounce is set only while no
+// writer holds the field (A0: the setter is counted, so no other writer can
+// take the field), and every taker of the field from counted mode clears
+// it. CountForRevocation takes the field for an owner's write while the map
+// is not yet shared, when no thread can have announced a read of it (A1 is
+// reached only from a shared map's begin). A4 is not atomic with a freeze:
+// a reader that passed A4 just before W froze the map is gone by the time
+// the report looks for it, and the report names it from the map's history
+// without its live stack (as for a counted reader whose end came first).
+// print_stats=1 keeps reads counted: "most concurrent readers" counts them.
+// A fork child rebuilds the state word of maps on gone threads' stacks from
+// the forking thread's counted regions (F2), which drops kAnnounce: counted
+// mode is always correct.
+//
 // Without membarrier (old kernels, seccomp filters), maps are never owned:
 // every region is counted at begin, which is correct and costs one atomic
 // read-modify-write per begin and per end.

@@ -1068,11 +1068,13 @@ ThreadState *FindOtherAccess(ConflictKind kind, ThreadState *thr, void *map, Map
 }  // namespace
 
 MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
-                                const mg_site *site, bool current_is_writer) {
+                                const mg_site *site, bool current_is_writer,
+                                const mg_site *seen_site, uint32_t seen_number) {
   // The caller froze the map (see Freeze in mg_access.cpp): the other thread
   // cannot leave its region, so its stack is still the racing one.
   const mg_site *other_site = nullptr;
   ThreadState *other = FindOtherAccess(kind, thr, map, s, current_is_writer, &other_site);
+  if (!other && seen_site) other_site = seen_site;
   if (g_quiet_count.load(std::memory_order_relaxed) && QuietPair(site, other_site)) {
     s->state.fetch_and(~state::kFrozen, std::memory_order_acq_rel);
     return;
@@ -1085,7 +1087,10 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
   // detect=hb the last recorded read), without a live stack.
   uint32_t left_number = 0;
   const mg_site *left_site = nullptr;
-  if (!other) {
+  if (!other && seen_site) {
+    left_site = seen_site;
+    left_number = seen_number;
+  } else if (!other) {
     const mg_site *w = s->writer_site.load(std::memory_order_relaxed);
     uint32_t wn = s->writer_number.load(std::memory_order_relaxed);
     bool want_writer = !current_is_writer || kind == ConflictKind::kWrites;

@@ -22,9 +22,12 @@ enum class ConflictKind {
 const char *ConflictMessage(ConflictKind kind);
 
 // Called by the thread whose region begin found the conflict. Prints the
-// report; with halt_on_error, exits the process with `exitcode`.
+// report; with halt_on_error, exits the process with `exitcode`. `seen_site`
+// and `seen_number` (optional): the other access as the caller found it, for
+// when that thread has left the map by the time the report is written.
 MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
-                                const mg_site *site, bool current_is_writer);
+                                const mg_site *site, bool current_is_writer,
+                                const mg_site *seen_site = nullptr, uint32_t seen_number = 0);
 
 // The current access is not ordered after `earlier` (a finished access by
 // another thread, recorded when it happened).

@@ -59,6 +59,8 @@ enum RegionMode : uint8_t {
   kRegionSuspended = 3,  // an iteration of a node-based map whose thread released a
                          // lock in the loop body: out of the state word until the
                          // thread's next lock acquire (SuspendNodeIterations)
+  kRegionAnnounced = 4,  // a read of a read-shared map (state::kAnnounce): on this
+                         // stack only; a writer finds it by scanning (steps A/W)
 };
 
 // One active access region of a thread: published for other threads' reports

@@ -21,6 +21,9 @@ namespace mapguard {
 //   bits  0..19  writer: slot + 1 of the thread in a write region, 0 if none
 //   bits 20..39  readers: read regions in flight
 //   bits 40..59  iterators: iteration regions in flight
+//   bit  62      announce: the map is read-shared; read regions are announced
+//                on their thread's own region stack instead of counted here,
+//                and the next writer scans for them (mg_ownership.cpp, A/W steps)
 //   bit  63      frozen: a report about this map is being written; threads
 //                leaving a region on it wait so their stack can be taken.
 namespace state {
@@ -31,6 +34,7 @@ constexpr uint64_t kReaderMask = kWriterMask << kReaderShift;
 constexpr int kIterShift = 40;
 constexpr uint64_t kIterOne = 1ull << kIterShift;
 constexpr uint64_t kIterMask = kWriterMask << kIterShift;
+constexpr uint64_t kAnnounce = 1ull << 62;
 constexpr uint64_t kFrozen = 1ull << 63;
 MG_ALWAYS_INLINE uint32_t Writer(uint64_t s) { return uint32_t(s & kWriterMask); }
 MG_ALWAYS_INLINE uint32_t Readers(uint64_t s) { return uint32_t((s & kReaderMask) >> kReaderShift); }

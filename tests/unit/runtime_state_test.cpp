@@ -2,6 +2,7 @@
 // plugin's code calls. Conflicts end the process, so they are death tests.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -123,7 +124,8 @@ TEST_F(RuntimeState, RevocationCountsTheOwnersOpenRegions) {
   other.join();
   EXPECT_EQ(mapguard::state::Readers(StateOf(map())), 1u);
   __mapguard_read_end(map(), &kRead);
-  EXPECT_EQ(StateOf(map()), 0u);
+  // The two reads overlapped: the map is read-shared now, nothing counted.
+  EXPECT_EQ(StateOf(map()), mapguard::state::kAnnounce);
   // Shared for good: this thread's regions are counted now.
   __mapguard_write_begin(map(), &kWrite);
   EXPECT_NE(mapguard::state::Writer(StateOf(map())), 0u);
@@ -136,6 +138,52 @@ TEST_F(RuntimeState, ConcurrentReadersAreFine) {
     EXPECT_EQ(mapguard::state::Readers(StateOf(map())), 2u);
     __mapguard_read_end(map(), &kRead);
   });
+}
+
+// Steps A0-A5 and W1-W3 (mg_ownership.cpp): once two reads of a shared map
+// overlap, reads announce themselves on their own stack instead of counting
+// in the map's state word, until the next write.
+TEST_F(RuntimeState, OverlappingReadsTurnASharedMapReadShared) {
+  Share(map());
+  WithOtherThreadInside(__mapguard_read_begin, &kRead, map(), [&] {
+    __mapguard_read_begin(map(), &kRead);  // counted, and finds the other read
+    EXPECT_EQ(mapguard::state::Readers(StateOf(map())), 2u);
+    EXPECT_NE(StateOf(map()) & mapguard::state::kAnnounce, 0u);
+    __mapguard_read_end(map(), &kRead);
+    __mapguard_read_begin(map(), &kRead);  // announced: not counted
+    EXPECT_EQ(mapguard::state::Readers(StateOf(map())), 1u);
+    __mapguard_read_end(map(), &kRead);
+    EXPECT_EQ(mapguard::state::Readers(StateOf(map())), 1u);
+  });
+  EXPECT_EQ(StateOf(map()), mapguard::state::kAnnounce);
+  __mapguard_write_begin(map(), &kWrite);  // W1 turns it counted again
+  EXPECT_EQ(StateOf(map()) & mapguard::state::kAnnounce, 0u);
+  EXPECT_NE(mapguard::state::Writer(StateOf(map())), 0u);
+  __mapguard_write_end(map(), &kWrite);
+  EXPECT_EQ(StateOf(map()), 0u);
+  __mapguard_read_begin(map(), &kRead);  // counted again
+  EXPECT_EQ(mapguard::state::Readers(StateOf(map())), 1u);
+  __mapguard_read_end(map(), &kRead);
+}
+
+TEST_F(RuntimeState, WriteDuringAnnouncedReadDies) {
+  Share(map());
+  mapguard::g_shadow.Get(map())->state.store(mapguard::state::kAnnounce);
+  EXPECT_EXIT(WithOtherThreadInside(__mapguard_read_begin, &kRead, map(),
+                                    [&] {
+                                      if (StateOf(map()) != mapguard::state::kAnnounce) _exit(3);
+                                      __mapguard_write_begin(map(), &kWrite);
+                                    }),
+              ::testing::ExitedWithCode(66),
+              "fatal error: concurrent map read and map write(.|\n)*Read \\(find\\) in progress in thread T");
+}
+
+TEST_F(RuntimeState, AnnouncedReadDuringWriteDies) {
+  Share(map());
+  mapguard::g_shadow.Get(map())->state.store(mapguard::state::kAnnounce);
+  EXPECT_EXIT(WithOtherThreadInside(__mapguard_write_begin, &kWrite, map(),
+                                    [&] { __mapguard_read_begin(map(), &kRead); }),
+              ::testing::ExitedWithCode(66), "fatal error: concurrent map read and map write");
 }
 
 TEST_F(RuntimeState, DestroyRetiresTheShadow) {
