@@ -223,7 +223,7 @@ MG_NOINLINE bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const
     }
     // W1: take the writer field; a read-shared map turns counted again.
     if (s->state.compare_exchange_weak(old, (old | me) & ~state::kAnnounce,
-                                       std::memory_order_acquire, std::memory_order_relaxed)) {
+                                       std::memory_order_seq_cst, std::memory_order_relaxed)) {
       s->writer_site.store(site, std::memory_order_relaxed);
       s->writer_number.store(thr->number + 1, std::memory_order_relaxed);
       if (MG_UNLIKELY(old & state::kAnnounce)) return ScanAnnouncedReaders(thr, s, map, site);
@@ -242,7 +242,7 @@ MG_NOINLINE bool ScanAnnouncedReaders(ThreadState *thr, MapShadow *s, void *map,
   for (uint32_t slot = 0; slot < limit; slot++) {
     ThreadState *t = ThreadBySlot(slot);
     if (!t || t == thr) continue;
-    int d = t->depth.load(std::memory_order_acquire);
+    int d = t->depth.load(std::memory_order_seq_cst);  // W3 (see A2)
     if (d > kMaxRegions) d = kMaxRegions;
     for (int i = 0; i < d; i++) {
       Region &r = t->regions[i];
@@ -341,9 +341,12 @@ MG_ALWAYS_INLINE bool AnnounceRead(ThreadState *thr, MapShadow *s) {
   if (MG_UNLIKELY(top >= kMaxRegions)) return false;
   std::atomic<uint8_t> &mode = thr->regions[top].mode;
   mode.store(kRegionAnnounced, std::memory_order_relaxed);  // A1
-  std::atomic_thread_fence(std::memory_order_seq_cst);      // A2
-  // A3; acquire: a writer that has left published its happens-before record.
-  if (MG_LIKELY((s->state.load(std::memory_order_acquire) & kAnnounceMask) == state::kAnnounce))
+  // A2: the depth is stored again as a seq_cst exchange, which a scan's
+  // seq_cst load of it (W3) reads or follows; on x86 a locked instruction
+  // on this thread's own line, cheaper than a fence.
+  thr->depth.exchange(top + 1, std::memory_order_seq_cst);
+  // A3; also acquire: a writer that has left published its happens-before record.
+  if (MG_LIKELY((s->state.load(std::memory_order_seq_cst) & kAnnounceMask) == state::kAnnounce))
     return true;
   mode.store(kRegionCounted, std::memory_order_relaxed);
   return false;

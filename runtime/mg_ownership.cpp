@@ -97,8 +97,9 @@
 //       counted read (fetch_add kReaderOne). A counted read whose fetch_add
 //       found another reader and no writer, frozen or kAnnounce sets kAnnounce.
 //   A1  mode = kRegionAnnounced (the entry is below T's depth already)
-//   A2  seq_cst fence
-//   A3  load state: still kAnnounce, no writer, not frozen -> done, nothing
+//   A2  depth stored again with a seq_cst exchange (a locked instruction on
+//       T's own cache line; cheaper than a fence on x86)
+//   A3  seq_cst load of state: still kAnnounce, no writer, not frozen -> done, nothing
 //       counted. Otherwise mode = kRegionCounted and the counted read (which
 //       checks the writer as always).
 // Reader T, end of an announced region:
@@ -107,15 +108,18 @@
 //   A5  tombstone and pop the entry, as for any region
 // Writer W, taking the writer field (WriteBeginSlow; the fast path's
 // compare-and-swap from 0 fails while kAnnounce is set):
-//   W1  compare-and-swap: writer field = W, kAnnounce cleared
+//   W1  seq_cst compare-and-swap: writer field = W, kAnnounce cleared
 //   W2  seq_cst fence
-//   W3  if W1 cleared kAnnounce: scan every other live thread's stack below
-//       its depth for an entry on this map in kRegionAnnounced: one found is
-//       a read in flight during the write, reported like a counted reader.
+//   W3  if W1 cleared kAnnounce: for every other live thread, a seq_cst load
+//       of its depth, then its entries below it: one on this map in
+//       kRegionAnnounced is a read in flight during the write, reported like
+//       a counted reader.
 //
-// Why it is exact: A2 and W2 are a Dekker pair. Either A3 sees W1 (the
-// reader counts itself and the counted check finds the writer, or the
-// writer has left), or W3 sees A1 and the depth store before it. A reader
+// Why it is exact: A2, A3, W1 and W3's depth load are seq_cst operations, a
+// Dekker pair in their single total order. Either A3 sees W1 (the reader
+// counts itself and the counted check finds the writer, or the writer has
+// left), or W3's depth load reads A2 or later and, A2 being a release, sees
+// A1 too. A reader
 // that announced after W1 is not possible (A3 would have seen W1); a writer
 // that took the field before an announced reader's A3 finds it in W3. A
 // region W3 sees was opened while W held the field: the two regions overlap
