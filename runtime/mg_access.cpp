@@ -353,10 +353,9 @@ MG_ALWAYS_INLINE bool AnnounceRead(ThreadState *thr, MapShadow *s) {
 }
 
 // A0's other half: a counted read that found another read counted and no
-// writer makes the map read-shared. print_stats keeps reads counted (its
-// "most concurrent readers" is their count).
+// writer makes the map read-shared.
 MG_ALWAYS_INLINE void MaybeTurnReadShared(MapShadow *s, uint64_t old) {
-  if (MG_UNLIKELY(state::Readers(old) > 0) && !(old & kAnnounceMask) && !g_print_stats)
+  if (MG_UNLIKELY(state::Readers(old) > 0) && !(old & kAnnounceMask))
     s->state.fetch_or(state::kAnnounce, std::memory_order_relaxed);
 }
 
@@ -417,7 +416,11 @@ MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t
   if (MG_LIKELY(opened == Opened::kOwned)) {
     if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
   } else if (shared_read && AnnounceRead(thr, s)) {
-    // Announced: nothing counted, no writer in flight (A3).
+    // Announced: nothing counted, no writer in flight (A3). print_stats's
+    // "most concurrent readers" stays what counted reads saw (at least 2
+    // once the map turned read-shared).
+    if (MG_UNLIKELY(g_print_stats))
+      CountAccess(thr, s, map, site, state::Readers(s->state.load(std::memory_order_relaxed)));
   } else {
     uint64_t old = opened == Opened::kCountNow
                        ? s->state.fetch_add(unit, std::memory_order_acquire)

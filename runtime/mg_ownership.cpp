@@ -134,7 +134,8 @@
 // a reader that passed A4 just before W froze the map is gone by the time
 // the report looks for it, and the report names it from the map's history
 // without its live stack (as for a counted reader whose end came first).
-// print_stats=1 keeps reads counted: "most concurrent readers" counts them.
+// print_stats=1's "most concurrent readers" counts counted reads only (a map
+// that turned read-shared has had at least two).
 // A fork child rebuilds the state word of maps on gone threads' stacks from
 // the forking thread's counted regions (F2), which drops kAnnounce: counted
 // mode is always correct.
