@@ -398,12 +398,9 @@ MG_ALWAYS_INLINE void EndRegion(ThreadState *thr, MapShadow *s, void *map, int r
 // map, count the region in the state word (kReaderOne or kIterOne), then
 // check for a writer. They never exclude each other, so begin and end are a
 // single fetch_add / fetch_sub.
-MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t unit,
-                                        uintptr_t caller_sp) {
-  MapShadow *s = g_shadow.Get(map);
-  if (MG_UNLIKELY(!s)) return;
-  ThreadState *thr = CurrentThread();
-  Opened opened = PushOwnedOrCounted(thr, s, map, site, caller_sp);
+// What follows the push (`opened`) of a read or iteration region.
+MG_ALWAYS_INLINE void FinishSharedBegin(ThreadState *thr, MapShadow *s, void *map,
+                                        const mg_site *site, uint64_t unit, Opened opened) {
   if (unit == state::kReaderOne) {
     thr->last_read_map.store(map, std::memory_order_relaxed);
     thr->last_read_site.store(site, std::memory_order_relaxed);
@@ -433,6 +430,14 @@ MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t
       return;
   }
   if (g_detect_hb) HbOnRead(thr, s, map, site);
+}
+
+MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t unit,
+                                        uintptr_t caller_sp) {
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  ThreadState *thr = CurrentThread();
+  FinishSharedBegin(thr, s, map, site, unit, PushOwnedOrCounted(thr, s, map, site, caller_sp));
 }
 
 MG_ALWAYS_INLINE void EndSharedRegion(void *map, uint32_t kind) {
@@ -525,12 +530,6 @@ MG_NOINLINE void ResumeNodeIterations(ThreadState *thr) {
 
 extern "C" {
 
-void __mapguard_read_begin(void *map, const mg_site *site) {
-  BeginSharedRegion(map, site, state::kReaderOne, MG_CALLER_SP());
-}
-
-void __mapguard_read_end(void *map, const mg_site *site) { EndSharedRegion(map, site->kind); }
-
 void __mapguard_iter_begin(void *map, const mg_site *site) {
   BeginSharedRegion(map, site, state::kIterOne, MG_CALLER_SP());
 }
@@ -540,11 +539,13 @@ void __mapguard_iter_end(void *map, const mg_site *site) {
   EndSharedRegion(map, MG_ITERATE);
 }
 
-static MG_ALWAYS_INLINE void WriteBegin(void *map, const mg_site *site, uintptr_t caller_sp) {
-  MapShadow *s = g_shadow.Get(map);
-  if (MG_UNLIKELY(!s)) return;
-  ThreadState *thr = CurrentThread();
-  Opened opened = PushOwnedOrCounted(thr, s, map, site, caller_sp);
+}  // extern "C"
+
+namespace {
+
+// What follows the push (`opened`) of a write or destruction region.
+MG_ALWAYS_INLINE void FinishWriteBegin(ThreadState *thr, MapShadow *s, void *map,
+                                       const mg_site *site, Opened opened) {
   if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
   if (MG_UNLIKELY(opened != Opened::kOwned)) {
     uint64_t expected = 0;
@@ -559,10 +560,72 @@ static MG_ALWAYS_INLINE void WriteBegin(void *map, const mg_site *site, uintptr_
   if (g_detect_hb) HbOnWrite(thr, s, map, site);
 }
 
-void __mapguard_write_begin(void *map, const mg_site *site) { WriteBegin(map, site, MG_CALLER_SP()); }
+MG_ALWAYS_INLINE void WriteBegin(void *map, const mg_site *site, uintptr_t caller_sp) {
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  ThreadState *thr = CurrentThread();
+  FinishWriteBegin(thr, s, map, site, PushOwnedOrCounted(thr, s, map, site, caller_sp));
+}
 
-void __mapguard_write_end(void *map, const mg_site *site) {
-  if (MG_UNLIKELY(!map)) return;
+// ---- The owned fast path ----
+// A map this thread owns, nothing traced, room on the region stack: the
+// entry points do B1-B3 (or E1-E3) and the inline happens-before check
+// themselves and return. Anything else, found before any side effect or at
+// B3/E3, is one tail call into the full path below (the same code every
+// other case runs), so the protocol is still written once, and the common
+// case needs no call and no callee-saved register.
+
+// unit: kReaderOne for a read, 0 for a write.
+MG_NOINLINE void BeginFull(void *map, const mg_site *site, uint64_t unit, uintptr_t caller_sp) {
+  if (unit) BeginSharedRegion(map, site, unit, caller_sp);
+  else WriteBegin(map, site, caller_sp);
+}
+
+MG_NOINLINE void FinishBegin(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                             uint64_t unit, Opened opened) {
+  if (unit) FinishSharedBegin(thr, s, map, site, unit, opened);
+  else FinishWriteBegin(thr, s, map, site, opened);
+}
+
+// B3 saw a revocation under way: settle (mg_ownership.cpp), then the rest.
+MG_NOINLINE void BeginAfterOwnedPush(ThreadState *thr, MapShadow *s, void *map,
+                                     const mg_site *site, uint64_t unit) {
+  Opened opened = SettleOwnedBegin(thr, s, thr->depth.load(std::memory_order_relaxed) - 1)
+                      ? Opened::kAlreadyCounted
+                      : Opened::kCountNow;
+  FinishBegin(thr, s, map, site, unit, opened);
+}
+
+MG_ALWAYS_INLINE void OwnedBeginFast(void *map, const mg_site *site, uint64_t unit,
+                                     uintptr_t caller_sp) {
+  MapShadow *s = g_shadow.GetIfMapped(map);
+  ThreadState *thr = t_thread;
+  if (MG_UNLIKELY(!s || !thr)) return BeginFull(map, site, unit, caller_sp);
+  const uint32_t me = thr->slot + 1;
+  if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me ||
+                  thr->depth.load(std::memory_order_relaxed) >= kMaxRegions ||
+                  MG_PROBE_ACTIVE(region_begin)))
+    return BeginFull(map, site, unit, caller_sp);
+  PushRegion(thr, map, site, kRegionOwned, false, caller_sp);  // B1
+  std::atomic_signal_fence(std::memory_order_seq_cst);         // B2
+  if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me))  // B3
+    return BeginAfterOwnedPush(thr, s, map, site, unit);
+  if (unit) {
+    thr->last_read_map.store(map, std::memory_order_relaxed);
+    thr->last_read_site.store(site, std::memory_order_relaxed);
+    thr->last_read_lock_state = thr->lock_state;
+  }
+  if (MG_UNLIKELY(g_print_stats)) return FinishBegin(thr, s, map, site, unit, Opened::kOwned);
+  if (g_detect_hb) {
+    const uint64_t epoch = CurrentEpoch(thr);
+    if (unit ? !HbReadIsCurrent(thr, s, epoch) : !HbWriteIsCurrent(s, epoch))
+      return FinishBegin(thr, s, map, site, unit, Opened::kOwned);
+  }
+}
+
+MG_NOINLINE void ReadEndFull(void *map, uint32_t kind) { EndSharedRegion(map, kind); }
+
+MG_NOINLINE void WriteEndFull(void *map, const mg_site *site) {
   MapShadow *s = g_shadow.Get(map);
   if (MG_UNLIKELY(!s)) return;
   ThreadState *thr = CurrentThread();
@@ -574,6 +637,61 @@ void __mapguard_write_end(void *map, const mg_site *site) {
     NoteBucketCount(s, map);
   EndRegion(thr, s, map, region, site->kind);
 }
+
+MG_NOINLINE void EndFull(void *map, const mg_site *site, bool write) {
+  if (write) WriteEndFull(map, site);
+  else ReadEndFull(map, site->kind);
+}
+
+// E3 saw a revocation under way (the entry is tombstoned already).
+MG_NOINLINE void EndAfterOwnedTombstone(ThreadState *thr, MapShadow *s, int region,
+                                        uint32_t kind) {
+  SettleOwnedEnd(thr, s, region, kind);
+  TrimRegions(thr, region);
+}
+
+// The innermost region is this very begin's (same map and site), owned and
+// not traced; for a write, no statistics or rehash probe wants the map's
+// bucket count.
+MG_ALWAYS_INLINE void OwnedEndFast(void *map, const mg_site *site, bool write) {
+  if (MG_UNLIKELY(!map)) return;  // the region was not active on this path
+  MapShadow *s = g_shadow.GetIfMapped(map);
+  ThreadState *thr = t_thread;
+  if (MG_UNLIKELY(!s || !thr)) return EndFull(map, site, write);
+  const int top = thr->depth.load(std::memory_order_relaxed) - 1;
+  if (MG_UNLIKELY(top < 0 || top >= kMaxRegions)) return EndFull(map, site, write);
+  Region &r = thr->regions[top];
+  if (MG_UNLIKELY(r.map.load(std::memory_order_relaxed) != map ||
+                  r.site.load(std::memory_order_relaxed) != site ||
+                  r.mode.load(std::memory_order_relaxed) != kRegionOwned || r.traced ||
+                  (write && (g_print_stats || MG_PROBE_ACTIVE(rehash)))))
+    return EndFull(map, site, write);
+  r.map.store(nullptr, std::memory_order_relaxed);      // E1
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // E2
+  if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1))  // E3
+    return EndAfterOwnedTombstone(thr, s, top, site->kind);
+  if (MG_LIKELY(top == 0 || thr->regions[top - 1].map.load(std::memory_order_relaxed))) {
+    thr->depth.store(top, std::memory_order_release);
+    return;
+  }
+  TrimRegionsSlow(thr);
+}
+
+}  // namespace
+
+extern "C" {
+
+void __mapguard_read_begin(void *map, const mg_site *site) {
+  OwnedBeginFast(map, site, state::kReaderOne, MG_CALLER_SP());
+}
+
+void __mapguard_read_end(void *map, const mg_site *site) { OwnedEndFast(map, site, false); }
+
+void __mapguard_write_begin(void *map, const mg_site *site) {
+  OwnedBeginFast(map, site, 0, MG_CALLER_SP());
+}
+
+void __mapguard_write_end(void *map, const mg_site *site) { OwnedEndFast(map, site, true); }
 
 void __mapguard_construct(void *map, const mg_site *site) {
   MapShadow *s = g_shadow.Get(map);

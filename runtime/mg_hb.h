@@ -100,33 +100,42 @@ MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const m
 MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                                uint64_t me);
 
-MG_ALWAYS_INLINE void HbOnRead(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
-  const uint64_t me = CurrentEpoch(thr);
+// True if this read needs nothing checked or recorded (the common case).
+MG_ALWAYS_INLINE bool HbReadIsCurrent(ThreadState *thr, MapShadow *s, uint64_t me) {
   // Same epoch as this thread's last read: nothing new to check or record.
   uint64_t r = s->hb_read.load(std::memory_order_acquire);
-  if (MG_LIKELY(r == me)) return;
+  if (MG_LIKELY(r == me)) return true;
   // Reading what this thread wrote in this epoch: any thread ordered after
   // the write is ordered after this read too, so there is nothing to record.
-  if (r == 0 && s->hb_write.load(std::memory_order_relaxed) == me) return;
+  if (r == 0 && s->hb_write.load(std::memory_order_relaxed) == me) return true;
   // Several threads read the map and this one already did in this epoch:
   // what HbOnReadSlow would find under the lock, found without it, so
   // readers of a map shared read-only do not take turns on its lock.
-  if (IsReadSet(r) && ReadSetHas(r, me)) return;
-  HbOnReadSlow(thr, s, map, site, me);
+  return IsReadSet(r) && ReadSetHas(r, me);
 }
 
-// Runs only inside the thread's write region (see HbOnWriteSlow).
-MG_ALWAYS_INLINE void HbOnWrite(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
+MG_ALWAYS_INLINE void HbOnRead(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
   const uint64_t me = CurrentEpoch(thr);
+  if (!HbReadIsCurrent(thr, s, me)) HbOnReadSlow(thr, s, map, site, me);
+}
+
+// True if this write needs nothing checked (the recorded write stands for
+// it). Runs only inside the thread's write region (see HbOnWriteSlow).
+MG_ALWAYS_INLINE bool HbWriteIsCurrent(MapShadow *s, uint64_t me) {
   uint64_t w = s->hb_write.load(std::memory_order_relaxed);
   uint64_t r = s->hb_read.load(std::memory_order_relaxed);
   if (MG_LIKELY(w == me && (r == 0 || r == me))) {
     // Same epoch as this thread's last write, and no other thread read since:
     // the recorded write stands for this one too.
     if (r) s->hb_read.store(0, std::memory_order_relaxed);
-    return;
+    return true;
   }
-  HbOnWriteSlow(thr, s, map, site, me);
+  return false;
+}
+
+MG_ALWAYS_INLINE void HbOnWrite(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
+  const uint64_t me = CurrentEpoch(thr);
+  if (!HbWriteIsCurrent(s, me)) HbOnWriteSlow(thr, s, map, site, me);
 }
 
 // The map is gone (destroyed) or new (constructed): forget its history.

@@ -109,6 +109,15 @@ class ShadowTable {
   }
   // Shadow if one was ever mapped for `addr`, without mapping one.
   MapShadow *Find(const void *addr);
+  // The same, inline, for the fast path: nullptr if `addr`'s region has no
+  // shadow mapped yet (or `addr` is outside the user address space).
+  MG_ALWAYS_INLINE MapShadow *GetIfMapped(const void *addr) {
+    uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+    if (MG_UNLIKELY(a >> kAddressBits)) return nullptr;
+    MapShadow *region = regions_[a >> kRegionBits].load(std::memory_order_acquire);
+    if (MG_UNLIKELY(!region)) return nullptr;
+    return &region[(a & ((uintptr_t(1) << kRegionBits) - 1)) >> kGranuleBits];
+  }
   size_t RegionsMapped() const { return regions_mapped_.load(std::memory_order_relaxed); }
 
  private:

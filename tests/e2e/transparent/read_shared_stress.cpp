@@ -57,12 +57,12 @@ int main(int argc, char **argv) {
   pthread_barrier_t barrier;
   pthread_barrier_init(&barrier, nullptr, kReaders + 1);
   std::atomic<long> reads{0}, writes{0};
-  std::atomic<bool> stop{false};
+  std::atomic<int> reader_rounds{0};
   std::vector<std::thread> readers;
   for (int t = 0; t < kReaders; t++)
     readers.emplace_back([&] {
       long n = 0, found = 0;
-      for (int round = 0; phases ? round < rounds : !stop.load(std::memory_order_relaxed); round++) {
+      for (int round = 0; round < rounds; round++) {
         const int lookups = 1 + int(t_rng() % 8);
         for (int i = 0; i < lookups; i++) {
           if (phases) {
@@ -79,6 +79,7 @@ int main(int argc, char **argv) {
           pthread_barrier_wait(&barrier);  // the writer writes now
           pthread_barrier_wait(&barrier);
         }
+        reader_rounds.fetch_add(1, std::memory_order_relaxed);
       }
       reads.fetch_add(n, std::memory_order_relaxed);
       (void)found;
@@ -88,6 +89,8 @@ int main(int argc, char **argv) {
     {
       std::unique_lock<std::shared_mutex> l(mu, std::defer_lock);
       if (!phases) {
+        // Interleaved with the reads: round r waits for r reader rounds.
+        while (reader_rounds.load(std::memory_order_relaxed) < round) std::this_thread::yield();
         spin(3000);
         l.lock();
       }
@@ -98,7 +101,6 @@ int main(int argc, char **argv) {
     }
     if (phases) pthread_barrier_wait(&barrier);
   }
-  stop.store(true, std::memory_order_relaxed);
   for (auto &r : readers) r.join();
   pthread_barrier_destroy(&barrier);
   std::printf("DONE writes=%ld reads=%ld\n", writes.load(), reads.load());
