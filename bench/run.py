@@ -332,12 +332,17 @@ and what was changed because of it:
   same-epoch checks are inline, the USDT semaphores every access reads have a cache line of
   their own (they shared one with the arena lock), and each thread's state is cache-line
   aligned: 22% of `__mapguard_read_begin`'s samples were on loading the thread's slot, from a
-  line the previous thread's state wrote on every read (false sharing). What remains is spread
-  over the two out-of-line calls per map call (through the PLT into `libmapguard_rt.so`), the
-  shadow lookup, the region push and pop on the thread's stack and the epoch check. Closing the
-  rest of the gap to 1.1x needs that owned fast path inlined into the instrumented code (the
-  plugin emitting the owner check and the region push, calling the runtime only for shared
-  maps), which the profile says is where the time is.
+  line the previous thread's state wrote on every read (false sharing). The read and write
+  entry points now handle the owned case themselves (push, owner check, pop, same-epoch
+  check) and tail-call the full path for anything else, so the common case saves no
+  registers and makes no call: 169 and 186 added instructions per map call became about 133
+  and 151 (callgrind, the line above), and `private_maps` went from about 1.55 s to 1.25 s
+  (overlap) and 1.62 s to 1.42 s (hb) at scale 0.5 in a side-by-side run of the two runtimes.
+  What remains is about 80 instructions per begin and 55 per end (the shadow lookup, the
+  thread pointer, the owner check twice, five stores to push the region, the happens-before
+  epoch), plus the call itself. Reaching 15/30 would need that owned path inlined into the
+  instrumented code, so the compiler could keep the shadow and thread pointers in registers
+  between a map call's begin and end; that is not done.
 - `mutex_shared`: most samples are in the kernel (futex wait and wake) and in glibc's mutex
   slow paths: the work mapguard adds inside each critical section (region bookkeeping, the
   state-word update of the shared map, the vector-clock join at lock and unlock) makes the lock
@@ -345,10 +350,9 @@ and what was changed because of it:
   mutex no longer takes its own spin lock (the mutex already serializes its releases and
   acquires), which removed one lock round trip per lock and unlock.
 - `read_mostly`: `Acquire`/`Release` on the `shared_mutex` (readers release concurrently, so
-  that SyncVar keeps its lock), `HbOnRead` building a `ReadSet` of concurrent readers under the
-  map's happens-before lock after every reader epoch tick, and the kernel. Per-thread read
-  epochs without a lock (FastTrack's read-shared vector updated slot-wise) would remove most of
-  the `HbOnRead` part.
+  that SyncVar keeps its lock) and the kernel. Its reads overlap, so the map turns read-shared
+  (see `read_shared`) between writes, and a reader that already read in its epoch finds its
+  epoch in the map's read set without the map's lock.
 - `sync_heavy`: `Release`/`Acquire` spinning on the SyncVar lock of atomics shared by all
   threads (two thirds of `Release`'s samples were on the lock word). Spinners now yield after a
   short spin, so a preempted holder is not waited for a whole time slice; mutexes skip the lock
@@ -356,24 +360,28 @@ and what was changed because of it:
 - `churn`: every construction and destruction resets the map's happens-before state under its
   lock and the shadow's fields; an owned map no longer pays state-word updates in between.
 - `iteration` pays per loop, not per element, and stays within about 10% of native.
-- `read_shared`, `suppressed_race` (a map several threads read without a lock): the worst
-  rows, and the ones where TSan is cheaper. callgrind counts about 180 instructions per `find`
-  under `detect=overlap` (`__mapguard_read_begin` 80, `__mapguard_read_end` 86, `UncountRegion`
-  14) and about 250 under `detect=hb` (`HbOnReadSlow` 51 more), against 25 for the `find`
-  itself (`valgrind --tool=callgrind ./workloads read_shared 0.02`, runtime without debug info).
-  Instructions are not most of it: each read does two locked read-modify-writes (count in,
-  count out) on the map's state word, and with the threads on two cores that cache line moves
-  between them on every read, which is what the 17x and 28x are. `suppressed_race` costs what
-  `read_shared` costs: the suppressed pair is recognized by its two sites before any stack or
-  symbol work, and the accesses are recorded as usual, so the suppression itself adds nothing
-  measurable. Closing this needs readers that do not write the map's line while no writer is
-  active (each reader announces itself in its own thread's region stack behind a fence, and a
-  writer scans the announcements, the revocation protocol's asymmetric handshake applied per
-  map), and FastTrack's read-shared epochs updated per slot without the map's lock.
-- `private_maps`: the instructions-per-call line above is the floor the owned path reaches
-  today; about 75 of them are in `__mapguard_read_begin` and 80 in `__mapguard_read_end` (push,
-  owner check and pop of the region, the shadow lookup, the probe and statistics flags, two
-  calls through the PLT). The inline fast path is what would bring them to the 15/30 targets.
+- `read_shared`, `suppressed_race` (a map several threads read without a lock). Before, each
+  read did two locked read-modify-writes (count in, count out) on the map's state word, and
+  with the threads on two cores that cache line moved between them on every read: 17x native
+  in overlap mode, 28x in hb mode, slower than TSan. Now a shared map whose reads overlap turns
+  *read-shared* (docs/design.md): a read only marks its entry on its own thread's region stack
+  and re-stores its depth with a seq_cst exchange (a locked instruction on the thread's own
+  cache line; an `mfence` in its place cost 0.48 s instead of 0.17 s at scale 1), and the next
+  write scans for such reads. In hb mode the reader finds its own epoch in the map's read set
+  without the map's lock. Measured at scale 1 (`./workloads read_shared 1`, one run each,
+  native 0.035 s): overlap 0.48 s → 0.17-0.19 s, hb 0.52 s → 0.18-0.19 s (TSan 0.34 s).
+  The instructions did not get fewer (callgrind serializes the threads, so the map mostly
+  stays counted there: about 250 added per `find`, against 25 for the `find` itself); the
+  cache line that moved on every read is what went away. `suppressed_race` has a writer
+  that keeps turning the map back to counted, so it gains less; the suppressed pair is
+  recognized by its two sites before any stack or symbol work and the accesses are recorded
+  as usual, so the suppression itself adds nothing measurable.
+- `shared_ptr_lookup` (hb): every copy and release of a `shared_ptr` is an acq_rel
+  read-modify-write of its control block, so a release (join of the thread's clock into the
+  control block's) and an acquire per copy and per destruction. `perf` puts 40% of the samples
+  in `Release`, nearly all on two loads: the control block's shadow slot and its SyncVar's lock
+  word, cache misses for 20,000 control blocks spread over memory. A SyncVar with its clock
+  inline in the shadow slot would save one of the two.
 
 ## USDT probes and the BPF sidecar
 

@@ -440,18 +440,30 @@ MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t
   FinishSharedBegin(thr, s, map, site, unit, PushOwnedOrCounted(thr, s, map, site, caller_sp));
 }
 
+// The end of a region of `kind` on `map`, whatever its mode. `write_site`:
+// the site of a write's end (its bucket count may be wanted), else null.
+MG_ALWAYS_INLINE void EndAnyRegion(ThreadState *thr, MapShadow *s, void *map, uint32_t kind,
+                                   const mg_site *write_site) {
+  int region = FindRegion(thr, map, kind);
+  if (MG_UNLIKELY(region < 0)) return;
+  if (write_site) {
+    // Still the writer: the map's counts are ours to read.
+    if ((MG_UNLIKELY(g_print_stats) || MG_PROBE_ACTIVE(rehash)) &&
+        (write_site->flags & MG_SITE_HASHTABLE_LAYOUT))
+      NoteBucketCount(s, map);
+  } else if (kind == MG_ITERATE && g_detect_hb) {
+    // An iteration read the map up to its end: a write not ordered after
+    // this point races with the loop.
+    HbOnRead(thr, s, map, thr->regions[region].site.load(std::memory_order_relaxed));
+  }
+  EndRegion(thr, s, map, region, kind);
+}
+
 MG_ALWAYS_INLINE void EndSharedRegion(void *map, uint32_t kind) {
   if (MG_UNLIKELY(!map)) return;  // the region was not active on this path
   MapShadow *s = g_shadow.Get(map);
   if (MG_UNLIKELY(!s)) return;
-  ThreadState *thr = CurrentThread();
-  int region = FindRegion(thr, map, kind);
-  if (MG_UNLIKELY(region < 0)) return;
-  // An iteration read the map up to its end: a write not ordered after this
-  // point races with the loop.
-  if (kind == MG_ITERATE && g_detect_hb)
-    HbOnRead(thr, s, map, thr->regions[region].site.load(std::memory_order_relaxed));
-  EndRegion(thr, s, map, region, kind);
+  EndAnyRegion(CurrentThread(), s, map, kind, nullptr);
 }
 
 }  // namespace
@@ -576,15 +588,26 @@ MG_ALWAYS_INLINE void WriteBegin(void *map, const mg_site *site, uintptr_t calle
 // case needs no call and no callee-saved register.
 
 // unit: kReaderOne for a read, 0 for a write.
-MG_NOINLINE void BeginFull(void *map, const mg_site *site, uint64_t unit, uintptr_t caller_sp) {
-  if (unit) BeginSharedRegion(map, site, unit, caller_sp);
-  else WriteBegin(map, site, caller_sp);
-}
-
 MG_NOINLINE void FinishBegin(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                              uint64_t unit, Opened opened) {
   if (unit) FinishSharedBegin(thr, s, map, site, unit, opened);
   else FinishWriteBegin(thr, s, map, site, opened);
+}
+
+// Not the owned case (a shared map, a full stack, a traced probe): the whole
+// begin, with the lookups the fast path made.
+MG_NOINLINE void BeginLookedUp(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                               uint64_t unit, uintptr_t caller_sp) {
+  Opened opened = PushOwnedOrCounted(thr, s, map, site, caller_sp);
+  if (unit) FinishSharedBegin(thr, s, map, site, unit, opened);
+  else FinishWriteBegin(thr, s, map, site, opened);
+}
+
+// The map's shadow region is not mapped yet, or the thread is new.
+MG_NOINLINE void BeginFull(void *map, const mg_site *site, uint64_t unit, uintptr_t caller_sp) {
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  BeginLookedUp(CurrentThread(), s, map, site, unit, caller_sp);
 }
 
 // B3 saw a revocation under way: settle (mg_ownership.cpp), then the rest.
@@ -605,7 +628,7 @@ MG_ALWAYS_INLINE void OwnedBeginFast(void *map, const mg_site *site, uint64_t un
   if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me ||
                   thr->depth.load(std::memory_order_relaxed) >= kMaxRegions ||
                   MG_PROBE_ACTIVE(region_begin)))
-    return BeginFull(map, site, unit, caller_sp);
+    return BeginLookedUp(thr, s, map, site, unit, caller_sp);
   PushRegion(thr, map, site, kRegionOwned, false, caller_sp);  // B1
   std::atomic_signal_fence(std::memory_order_seq_cst);         // B2
   if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me))  // B3
@@ -623,24 +646,16 @@ MG_ALWAYS_INLINE void OwnedBeginFast(void *map, const mg_site *site, uint64_t un
   }
 }
 
-MG_NOINLINE void ReadEndFull(void *map, uint32_t kind) { EndSharedRegion(map, kind); }
-
-MG_NOINLINE void WriteEndFull(void *map, const mg_site *site) {
-  MapShadow *s = g_shadow.Get(map);
-  if (MG_UNLIKELY(!s)) return;
-  ThreadState *thr = CurrentThread();
-  int region = FindRegion(thr, map, site->kind);
-  if (MG_UNLIKELY(region < 0)) return;
-  // Still the writer: the map's counts are ours to read.
-  if ((MG_UNLIKELY(g_print_stats) || MG_PROBE_ACTIVE(rehash)) &&
-      (site->flags & MG_SITE_HASHTABLE_LAYOUT))
-    NoteBucketCount(s, map);
-  EndRegion(thr, s, map, region, site->kind);
+// Not this begin's owned region on top: the whole end, with the lookups made.
+MG_NOINLINE void EndLookedUp(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                             bool write) {
+  EndAnyRegion(thr, s, map, site->kind, write ? site : nullptr);
 }
 
 MG_NOINLINE void EndFull(void *map, const mg_site *site, bool write) {
-  if (write) WriteEndFull(map, site);
-  else ReadEndFull(map, site->kind);
+  MapShadow *s = g_shadow.Get(map);
+  if (MG_UNLIKELY(!s)) return;
+  EndLookedUp(CurrentThread(), s, map, site, write);
 }
 
 // E3 saw a revocation under way (the entry is tombstoned already).
@@ -658,14 +673,17 @@ MG_ALWAYS_INLINE void OwnedEndFast(void *map, const mg_site *site, bool write) {
   MapShadow *s = g_shadow.GetIfMapped(map);
   ThreadState *thr = t_thread;
   if (MG_UNLIKELY(!s || !thr)) return EndFull(map, site, write);
+  // A map this thread does not own (any more): its regions are not owned.
+  if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1))
+    return EndLookedUp(thr, s, map, site, write);
   const int top = thr->depth.load(std::memory_order_relaxed) - 1;
-  if (MG_UNLIKELY(top < 0 || top >= kMaxRegions)) return EndFull(map, site, write);
+  if (MG_UNLIKELY(top < 0 || top >= kMaxRegions)) return EndLookedUp(thr, s, map, site, write);
   Region &r = thr->regions[top];
   if (MG_UNLIKELY(r.map.load(std::memory_order_relaxed) != map ||
                   r.site.load(std::memory_order_relaxed) != site ||
                   r.mode.load(std::memory_order_relaxed) != kRegionOwned || r.traced ||
                   (write && (g_print_stats || MG_PROBE_ACTIVE(rehash)))))
-    return EndFull(map, site, write);
+    return EndLookedUp(thr, s, map, site, write);
   r.map.store(nullptr, std::memory_order_relaxed);      // E1
   std::atomic_signal_fence(std::memory_order_seq_cst);  // E2
   if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1))  // E3
