@@ -394,11 +394,11 @@ MG_ALWAYS_INLINE void EndRegion(ThreadState *thr, MapShadow *s, void *map, int r
   CloseRegion(thr, region, map, kind);
 }
 
-// Read and iteration regions share one shape: unless the thread owns the
-// map, count the region in the state word (kReaderOne or kIterOne), then
-// check for a writer. They never exclude each other, so begin and end are a
-// single fetch_add / fetch_sub.
-// What follows the push (`opened`) of a read or iteration region.
+// What follows the push (`opened`) of a read or iteration region. Both share
+// one shape: unless the thread owns the map (or the read is announced on a
+// read-shared map), count the region in the state word (kReaderOne or
+// kIterOne), then check for a writer. They never exclude each other, so
+// begin and end are a single fetch_add / fetch_sub.
 MG_ALWAYS_INLINE void FinishSharedBegin(ThreadState *thr, MapShadow *s, void *map,
                                         const mg_site *site, uint64_t unit, Opened opened) {
   if (unit == state::kReaderOne) {
