@@ -26,9 +26,9 @@ namespace {
 // Publishes the region for a revoker and for reports: mode, site, then map
 // (release), then depth (release), so whoever reads `map` with acquire and
 // finds it sees the rest (see mg_ownership.cpp).
-MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *site, RegionMode mode,
-                                 bool traced, uintptr_t caller_sp) {
-  int d = thr->depth.load(std::memory_order_relaxed);
+// `d`: the thread's depth, as just loaded.
+MG_ALWAYS_INLINE void PushRegionAt(ThreadState *thr, int d, void *map, const mg_site *site,
+                                   RegionMode mode, bool traced, uintptr_t caller_sp) {
   if (MG_LIKELY(d < kMaxRegions)) {
     Region &r = thr->regions[d];
     r.mode.store(mode, std::memory_order_relaxed);
@@ -38,6 +38,11 @@ MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *sit
     r.map.store(map, std::memory_order_release);
   }
   thr->depth.store(d + 1, std::memory_order_release);
+}
+
+MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *site, RegionMode mode,
+                                 bool traced, uintptr_t caller_sp) {
+  PushRegionAt(thr, thr->depth.load(std::memory_order_relaxed), map, site, mode, traced, caller_sp);
 }
 
 // Past kMaxRegions nothing is recorded, so such regions are always counted.
@@ -625,11 +630,11 @@ MG_ALWAYS_INLINE void OwnedBeginFast(void *map, const mg_site *site, uint64_t un
   ThreadState *thr = t_thread;
   if (MG_UNLIKELY(!s || !thr)) return BeginFull(map, site, unit, caller_sp);
   const uint32_t me = thr->slot + 1;
-  if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me ||
-                  thr->depth.load(std::memory_order_relaxed) >= kMaxRegions ||
+  const int d = thr->depth.load(std::memory_order_relaxed);
+  if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me || d >= kMaxRegions ||
                   MG_PROBE_ACTIVE(region_begin)))
     return BeginLookedUp(thr, s, map, site, unit, caller_sp);
-  PushRegion(thr, map, site, kRegionOwned, false, caller_sp);  // B1
+  PushRegionAt(thr, d, map, site, kRegionOwned, false, caller_sp);  // B1
   std::atomic_signal_fence(std::memory_order_seq_cst);         // B2
   if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me))  // B3
     return BeginAfterOwnedPush(thr, s, map, site, unit);

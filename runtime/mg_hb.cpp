@@ -162,6 +162,7 @@ void TickClock(ThreadState *thr) {
     return;
   }
   thr->vc.Set(thr->slot, c + 1);
+  SyncOwnEpoch(thr);
 }
 
 void HbAfterForkInChild(ThreadState *me) {
@@ -187,6 +188,7 @@ void Acquire(ThreadState *thr, const void *addr, bool held_exclusively) {
   if (theirs < thr->own_start && theirs > thr->inherited_own) thr->inherited_own = theirs;
   thr->vc.Join(sv->vc);
   if (!held_exclusively) sv->lock.Unlock();
+  SyncOwnEpoch(thr);
 }
 
 void InitThreadClock(ThreadState *thr, const VectorClock *parent) {
@@ -199,6 +201,7 @@ void InitThreadClock(ThreadState *thr, const VectorClock *parent) {
   if (thr->inherited_own > start) start = thr->inherited_own;
   thr->own_start = start + 1;
   thr->vc.Set(thr->slot, thr->own_start);
+  SyncOwnEpoch(thr);
 }
 
 void RetireThreadClock(ThreadState *thr) { g_slot_last_clock[thr->slot] = thr->vc.Get(thr->slot); }

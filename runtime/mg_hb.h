@@ -87,8 +87,11 @@ MG_ALWAYS_INLINE bool ReadSetHas(uint64_t r, uint64_t me) {
   return false;
 }
 
-MG_ALWAYS_INLINE uint64_t CurrentEpoch(ThreadState *thr) {
-  return MakeEpoch(thr->slot, thr->vc.Get(thr->slot));
+MG_ALWAYS_INLINE uint64_t CurrentEpoch(ThreadState *thr) { return thr->epoch; }
+// After every change of the thread's own clock entry (TickClock,
+// InitThreadClock; Acquire's join never raises it, but re-reads it anyway).
+MG_ALWAYS_INLINE void SyncOwnEpoch(ThreadState *thr) {
+  thr->epoch = MakeEpoch(thr->slot, thr->vc.Get(thr->slot));
 }
 
 // The per-map checks, called from the region begin/end hot path when

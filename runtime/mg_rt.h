@@ -91,6 +91,9 @@ struct alignas(64) ThreadState {
   pid_t os_tid;
   uint32_t parent_number; // who created it (meaningless for T0)
   StackTrace creation;    // parent's stack at pthread_create
+  // MakeEpoch(slot, vc.Get(slot)): this thread's current epoch, kept with
+  // its clock (SyncOwnEpoch) so the access fast path reads one word.
+  uint64_t epoch;
   // Region stack, innermost last. Only the owner writes it (rule 4).
   std::atomic<int> depth;
   Region regions[kMaxRegions];
