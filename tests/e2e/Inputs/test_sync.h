@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <random>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -73,6 +74,27 @@ void race(Inside inside, Racer racer) {
   g_inside.store(false, std::memory_order_relaxed);
   g_release.store(false, std::memory_order_relaxed);
 }
+
+// Random choices and delays for stress tests: a generator per thread,
+// seeded per run. A number in [0, n).
+inline unsigned random_below(unsigned n) {
+  static thread_local std::minstd_rand rng{std::random_device{}()};
+  return unsigned(rng() % n);
+}
+// Spins for a random count up to `max`.
+__attribute__((noinline)) inline void spin(int max) {
+  int n = int(random_below(unsigned(max + 1)));
+  for (volatile int i = 0; i < n; i = i + 1) {
+  }
+}
+// A hash that spins inside the map operation (so regions last a random time).
+template <int kMaxSpin>
+struct SpinningHash {
+  size_t operator()(int k) const {
+    spin(kMaxSpin);
+    return size_t(k);
+  }
+};
 
 // Waits up to `limit_ms` for fork child `pid`. A child still running then is
 // counted as hung (and killed); one that exits other than with status 0 as

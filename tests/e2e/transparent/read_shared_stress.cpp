@@ -30,20 +30,10 @@
 #include <unordered_map>
 #include <vector>
 
-static thread_local std::minstd_rand t_rng{std::random_device{}()};
+#include "test_sync.h"
 
-__attribute__((noinline)) void spin(int max) {
-  int n = int(t_rng() % unsigned(max + 1));
-  for (volatile int i = 0; i < n; i++) {
-  }
-}
-
-struct SlowHash {
-  size_t operator()(int k) const {
-    spin(300);
-    return size_t(k);
-  }
-};
+using mg_test::spin;
+using SlowHash = mg_test::SpinningHash<300>;
 using Table = std::unordered_map<int, int, SlowHash>;
 
 constexpr int kReaders = 3;
@@ -63,13 +53,13 @@ int main(int argc, char **argv) {
     readers.emplace_back([&] {
       long n = 0, found = 0;
       for (int round = 0; round < rounds; round++) {
-        const int lookups = 1 + int(t_rng() % 8);
+        const int lookups = 1 + int(mg_test::random_below(8));
         for (int i = 0; i < lookups; i++) {
           if (phases) {
-            found += long(table.count(int(t_rng() % 80)));
+            found += long(table.count(int(mg_test::random_below(80))));
           } else {
             std::shared_lock<std::shared_mutex> l(mu);
-            auto it = table.find(int(t_rng() % 80));
+            auto it = table.find(int(mg_test::random_below(80)));
             found += it != table.end();
           }
           n++;
@@ -94,8 +84,8 @@ int main(int argc, char **argv) {
         spin(3000);
         l.lock();
       }
-      const int k = int(t_rng() % 80);
-      if (t_rng() % 2) table[k] = round;
+      const int k = int(mg_test::random_below(80));
+      if (mg_test::random_below(2)) table[k] = round;
       else table.erase(k);
       writes.fetch_add(1, std::memory_order_relaxed);
     }

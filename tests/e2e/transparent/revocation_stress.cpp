@@ -20,20 +20,10 @@
 #include <thread>
 #include <unordered_map>
 
-static thread_local std::minstd_rand t_rng{std::random_device{}()};
+#include "test_sync.h"
 
-__attribute__((noinline)) void spin(int max) {
-  int n = int(t_rng() % unsigned(max + 1));
-  for (volatile int i = 0; i < n; i++) {
-  }
-}
-
-struct SlowHash {
-  size_t operator()(int k) const {
-    spin(200);
-    return size_t(k);
-  }
-};
+using mg_test::spin;
+using SlowHash = mg_test::SpinningHash<200>;
 using Table = std::unordered_map<int, int, SlowHash>;
 using Tree = std::map<int, int>;
 
@@ -54,10 +44,10 @@ int main(int argc, char **argv) {
       Table *t = g_table.load(std::memory_order_acquire);
       Tree *m = g_tree.load(std::memory_order_acquire);
       if (r % 3 == 0) {
-        s += long(t->count(int(t_rng() % 16)));
+        s += long(t->count(int(mg_test::random_below(16))));
         for (const auto &kv : *m) s += kv.second;
       } else if (r % 3 == 1) {
-        s += long(m->count(int(t_rng() % 16)));
+        s += long(m->count(int(mg_test::random_below(16))));
         for (const auto &kv : *t) s += kv.second;
       } else {
         auto it = t->find(3);
@@ -80,8 +70,8 @@ int main(int argc, char **argv) {
     round_ready.store(r, std::memory_order_release);
     // Read-only until the taker is done, then write after acquiring its end.
     while (g_phase.load(std::memory_order_acquire) == 0) {
-      switch (t_rng() % 4) {
-        case 0: sum += long(t.count(int(t_rng() % 16))); break;
+      switch (mg_test::random_below(4)) {
+        case 0: sum += long(t.count(int(mg_test::random_below(16)))); break;
         case 1:
           for (const auto &kv : m) {
             sum += kv.second;
@@ -96,7 +86,7 @@ int main(int argc, char **argv) {
           }
           break;
         default: {
-          auto it = m.find(int(t_rng() % 16));
+          auto it = m.find(int(mg_test::random_below(16)));
           sum += it == m.end() ? 0 : it->second;
         }
       }
