@@ -232,7 +232,7 @@ def profile(build_dir):
         workloads = sh([bins["native"]]).stdout.split()
         for w in workloads:
             data = os.path.join(tmp, f"{w}.perf")
-            env = dict(os.environ, MAPGUARD_OPTIONS="detect=hb")
+            env = workload_env(w, "hb", tmp)  # and the suppressions of a suppressed race
             subprocess.run(["perf", "record", "-q", "-F", "1999", "-o", data, bins["mapguard"], w, "0.3"],
                            env=env, check=True, capture_output=True)
             rep = sh(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol"]).stdout
