@@ -45,6 +45,14 @@ MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *sit
   PushRegionAt(thr, thr->depth.load(std::memory_order_relaxed), map, site, mode, traced, caller_sp);
 }
 
+// This thread's latest read, for the check-then-insert hint of a report
+// about its next write.
+MG_ALWAYS_INLINE void NoteLastRead(ThreadState *thr, void *map, const mg_site *site) {
+  thr->last_read_map.store(map, std::memory_order_relaxed);
+  thr->last_read_site.store(site, std::memory_order_relaxed);
+  thr->last_read_lock_state = thr->lock_state;
+}
+
 // Past kMaxRegions nothing is recorded, so such regions are always counted.
 MG_ALWAYS_INLINE RegionMode ModeOf(ThreadState *thr, int index) {
   return index >= kMaxRegions ? kRegionCounted
@@ -129,6 +137,30 @@ int CountOwnRegions(ThreadState *thr, void *map, unsigned kinds, int skip_top, b
     if (kinds & (1u << thr->regions[i].site.load(std::memory_order_relaxed)->kind)) n++;
   }
   return n;
+}
+
+ThreadState *FindThreadInRegion(ThreadState *me, void *map, unsigned kinds,
+                                const mg_site **site_out, int mode) {
+  const uint32_t limit = ThreadSlotLimit();
+  for (uint32_t slot = 0; slot < limit; slot++) {
+    ThreadState *t = ThreadBySlot(slot);
+    if (!t || t == me) continue;
+    int d = t->depth.load(std::memory_order_seq_cst);  // W3 (see A2)
+    if (d > kMaxRegions) d = kMaxRegions;
+    for (int i = d - 1; i >= 0; i--) {
+      Region &r = t->regions[i];
+      if (r.map.load(std::memory_order_acquire) != map) continue;
+      if (mode >= 0 && r.mode.load(std::memory_order_relaxed) != mode) continue;
+      const mg_site *site = r.site.load(std::memory_order_relaxed);
+      // The entry may have been reused meanwhile: still this map, else skip.
+      if (r.map.load(std::memory_order_acquire) != map) continue;
+      if (site && (kinds & (1u << site->kind))) {
+        *site_out = site;
+        return t;
+      }
+    }
+  }
+  return nullptr;
 }
 
 MG_NOINLINE int FindRegionSlow(ThreadState *thr, void *map, uint32_t kind) {
@@ -243,33 +275,20 @@ MG_NOINLINE bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const
 MG_NOINLINE bool ScanAnnouncedReaders(ThreadState *thr, MapShadow *s, void *map,
                                       const mg_site *site) {
   std::atomic_thread_fence(std::memory_order_seq_cst);  // W2
-  const uint32_t limit = ThreadSlotLimit();
-  for (uint32_t slot = 0; slot < limit; slot++) {
-    ThreadState *t = ThreadBySlot(slot);
-    if (!t || t == thr) continue;
-    int d = t->depth.load(std::memory_order_seq_cst);  // W3 (see A2)
-    if (d > kMaxRegions) d = kMaxRegions;
-    for (int i = 0; i < d; i++) {
-      Region &r = t->regions[i];
-      if (r.map.load(std::memory_order_acquire) != map) continue;
-      if (r.mode.load(std::memory_order_relaxed) != kRegionAnnounced) continue;
-      const mg_site *read_site = r.site.load(std::memory_order_relaxed);
-      // The entry may have been reused meanwhile: still this map, else skip.
-      if (r.map.load(std::memory_order_acquire) != map) continue;
-      for (;;) {
-        uint64_t cur = s->state.load(std::memory_order_relaxed);
-        if (cur & state::kFrozen) {
-          WaitWhileFrozen(s);
-          continue;
-        }
-        if (Freeze(s, cur)) break;
-      }
-      ReportConflict(ConflictKind::kReadWrite, thr, map, s, site, /*current_is_writer=*/true,
-                     read_site, t->number);
-      return true;
+  const mg_site *read_site = nullptr;
+  ThreadState *reader = FindThreadInRegion(thr, map, 1u << MG_READ, &read_site, kRegionAnnounced);
+  if (!reader) return false;
+  for (;;) {
+    uint64_t cur = s->state.load(std::memory_order_relaxed);
+    if (cur & state::kFrozen) {
+      WaitWhileFrozen(s);
+      continue;
     }
+    if (Freeze(s, cur)) break;
   }
-  return false;
+  ReportConflict(ConflictKind::kReadWrite, thr, map, s, site, /*current_is_writer=*/true, read_site,
+                 reader->number);
+  return true;
 }
 
 // Gives back what a counted region holds in the map's state word: a reader
@@ -406,11 +425,7 @@ MG_ALWAYS_INLINE void EndRegion(ThreadState *thr, MapShadow *s, void *map, int r
 // begin and end are a single fetch_add / fetch_sub.
 MG_ALWAYS_INLINE void FinishSharedBegin(ThreadState *thr, MapShadow *s, void *map,
                                         const mg_site *site, uint64_t unit, Opened opened) {
-  if (unit == state::kReaderOne) {
-    thr->last_read_map.store(map, std::memory_order_relaxed);
-    thr->last_read_site.store(site, std::memory_order_relaxed);
-    thr->last_read_lock_state = thr->lock_state;
-  }
+  if (unit == state::kReaderOne) NoteLastRead(thr, map, site);
   // A read of a map another thread also uses (not owned: it may be this
   // thread's only because the region stack is full) can be announced.
   const bool shared_read = unit == state::kReaderOne && opened == Opened::kCountNow &&
@@ -593,19 +608,22 @@ MG_ALWAYS_INLINE void WriteBegin(void *map, const mg_site *site, uintptr_t calle
 // case needs no call and no callee-saved register.
 
 // unit: kReaderOne for a read, 0 for a write.
-MG_NOINLINE void FinishBegin(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
-                             uint64_t unit, Opened opened) {
+MG_ALWAYS_INLINE void FinishReadOrWriteBegin(ThreadState *thr, MapShadow *s, void *map,
+                                             const mg_site *site, uint64_t unit, Opened opened) {
   if (unit) FinishSharedBegin(thr, s, map, site, unit, opened);
   else FinishWriteBegin(thr, s, map, site, opened);
+}
+
+MG_NOINLINE void FinishBegin(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                             uint64_t unit, Opened opened) {
+  FinishReadOrWriteBegin(thr, s, map, site, unit, opened);
 }
 
 // Not the owned case (a shared map, a full stack, a traced probe): the whole
 // begin, with the lookups the fast path made.
 MG_NOINLINE void BeginLookedUp(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                                uint64_t unit, uintptr_t caller_sp) {
-  Opened opened = PushOwnedOrCounted(thr, s, map, site, caller_sp);
-  if (unit) FinishSharedBegin(thr, s, map, site, unit, opened);
-  else FinishWriteBegin(thr, s, map, site, opened);
+  FinishReadOrWriteBegin(thr, s, map, site, unit, PushOwnedOrCounted(thr, s, map, site, caller_sp));
 }
 
 // The map's shadow region is not mapped yet, or the thread is new.
@@ -638,11 +656,7 @@ MG_ALWAYS_INLINE void OwnedBeginFast(void *map, const mg_site *site, uint64_t un
   std::atomic_signal_fence(std::memory_order_seq_cst);         // B2
   if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me))  // B3
     return BeginAfterOwnedPush(thr, s, map, site, unit);
-  if (unit) {
-    thr->last_read_map.store(map, std::memory_order_relaxed);
-    thr->last_read_site.store(site, std::memory_order_relaxed);
-    thr->last_read_lock_state = thr->lock_state;
-  }
+  if (unit) NoteLastRead(thr, map, site);
   if (MG_UNLIKELY(g_print_stats)) return FinishBegin(thr, s, map, site, unit, Opened::kOwned);
   if (g_detect_hb) {
     const uint64_t epoch = CurrentEpoch(thr);

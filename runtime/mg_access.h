@@ -10,6 +10,12 @@ namespace mapguard {
 
 int CountOwnRegions(ThreadState *thr, void *map, unsigned kinds, int skip_top, bool counted_only);
 int FindRegionSlow(ThreadState *thr, void *map, uint32_t kind);
+// The live thread other than `me` with an active region on `map` whose kind
+// is in `kinds` (a bit set of 1 << mg_access_kind) and, if `mode` is not
+// negative, whose mode is `mode`; and that region's site. For reports, and
+// for a writer's scan for announced reads (W3: each depth is a seq_cst load).
+ThreadState *FindThreadInRegion(ThreadState *me, void *map, unsigned kinds,
+                                const mg_site **site_out, int mode = -1);
 void WaitWhileFrozen(MapShadow *s);
 bool ReadBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site, uint64_t old);
 bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site);

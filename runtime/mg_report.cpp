@@ -128,28 +128,6 @@ void PrettifyName(char *s) {
   }
 }
 
-// The thread (other than `me`) with an active region on `map` whose kind is
-// in `kinds`, and that region's site.
-ThreadState *FindThreadInRegion(ThreadState *me, void *map, unsigned kinds,
-                                const mg_site **site_out) {
-  uint32_t limit = ThreadSlotLimit();
-  for (uint32_t slot = 0; slot < limit; slot++) {
-    ThreadState *t = ThreadBySlot(slot);
-    if (!t || t == me) continue;
-    int d = t->depth.load(std::memory_order_relaxed);
-    if (d > kMaxRegions) d = kMaxRegions;
-    for (int i = d - 1; i >= 0; i--) {
-      if (t->regions[i].map.load(std::memory_order_relaxed) != map) continue;
-      const mg_site *site = t->regions[i].site.load(std::memory_order_relaxed);
-      if (site && (kinds & (1u << site->kind))) {
-        *site_out = site;
-        return t;
-      }
-    }
-  }
-  return nullptr;
-}
-
 // The live thread with mapguard number `number`, if it has not exited.
 ThreadState *ThreadByNumber(uint32_t number) {
   uint32_t limit = ThreadSlotLimit();
