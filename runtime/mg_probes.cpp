@@ -6,16 +6,13 @@
 #include <initializer_list>
 #include <unistd.h>
 
-// Probe sites as the 5-byte nop (0f 1f 44 00 00) rather than <sys/sdt.h>'s
-// 1-byte one: kernels with uprobe optimization (x86-64, Linux 6.16+) turn a
-// uprobe on a nop5 into a call to a trampoline after its first hit, several
-// times cheaper than the int3 trap every hit costs otherwise. Older kernels
-// and libbpf treat it as any other probed instruction. (_SDT_NOP is used
-// when a probe expands, so redefining it after the include takes effect.)
-#if defined(__x86_64__)
-#undef _SDT_NOP
-#define _SDT_NOP .nops 5
-#endif
+// Probe sites stay <sys/sdt.h>'s 1-byte nop. A 5-byte nop lets kernels with
+// uprobe optimization (x86-64, Linux 6.16+) patch a hit probe into a call to
+// a trampoline page, several times cheaper per hit, but on this kernel
+// (6.18) a fork child keeps the patched call and not the trampoline: every
+// child of a traced program crashed at its first probe
+// (tests/e2e/sidecar/fork_child.cpp). Correct children matter more than
+// the cost of a traced probe.
 
 // The semaphores live in .probes, where <sys/sdt.h> tools look for them.
 // Every map access reads them, so they get a cache line of their own: the
