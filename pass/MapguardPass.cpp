@@ -15,6 +15,7 @@
 #include "llvm/ADT/Statistic.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Analysis/LoopInfo.h"
+#include "llvm/Bitcode/BitcodeReader.h"
 #include "llvm/Demangle/Demangle.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DebugInfoMetadata.h"
@@ -24,6 +25,9 @@
 #include "llvm/IR/IntrinsicInst.h"
 #include "llvm/IR/Module.h"
 #include "llvm/IR/Verifier.h"
+#include "llvm/Linker/Linker.h"
+#include "llvm/Support/MemoryBufferRef.h"
+#include "llvm/TargetParser/Triple.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Transforms/Utils/BasicBlockUtils.h"
@@ -829,6 +833,73 @@ std::set<Function *> optedOutFunctions(Module &M) {
   return out;
 }
 
+// The runtime entry points whose owned fast path (runtime/mg_fast_path.h)
+// the bitcode defines under another name.
+constexpr const char *kInlinedEntries[][2] = {
+    {"__mapguard_read_begin", "__mapguard_inline_read_begin"},
+    {"__mapguard_read_end", "__mapguard_inline_read_end"},
+    {"__mapguard_write_begin", "__mapguard_inline_write_begin"},
+    {"__mapguard_write_end", "__mapguard_inline_write_end"},
+};
+
+// Links the fast path's bitcode into M and points the module's calls to the
+// four hot entry points at it, internal and always-inline: the inliner later
+// in this pipeline puts the common case into the user's functions. A module
+// for another target keeps calling the runtime. Returns whether M changed.
+bool linkFastPath(Module &M, const std::string &bitcode, const std::string &file) {
+  bool used = false;
+  for (const auto &entry : kInlinedEntries)
+    if (Function *F = M.getFunction(entry[0])) used |= !F->use_empty();
+  if (!used) return false;
+  LLVMContext &C = M.getContext();
+  auto loaded = parseBitcodeFile(MemoryBufferRef(bitcode, file), C);
+  if (!loaded) {
+    C.emitError("mapguard: cannot load the inlined fast path '" + file +
+                "': " + toString(loaded.takeError()));
+    return false;
+  }
+  std::unique_ptr<Module> fastPath = std::move(*loaded);
+  if (Triple(fastPath->getTargetTriple()).getArch() != Triple(M.getTargetTriple()).getArch() ||
+      fastPath->getDataLayout() != M.getDataLayout())
+    return false;
+  fastPath->setTargetTriple(M.getTargetTriple());
+  // Its module flags (PIC level, frame pointers, ...) are not the user's to take.
+  if (NamedMDNode *flags = fastPath->getModuleFlagsMetadata()) fastPath->eraseNamedMetadata(flags);
+  if (NamedMDNode *ident = fastPath->getNamedMetadata("llvm.ident"))
+    fastPath->eraseNamedMetadata(ident);
+  for (const auto &entry : kInlinedEntries) {
+    Function *F = M.getFunction(entry[0]);
+    if (!F || F->use_empty()) continue;
+    FunctionCallee inlined = M.getOrInsertFunction(entry[1], F->getFunctionType());
+    F->replaceAllUsesWith(inlined.getCallee());
+    F->eraseFromParent();
+  }
+  if (Linker::linkModules(M, std::move(fastPath), Linker::Flags::LinkOnlyNeeded)) {
+    C.emitError("mapguard: cannot link the inlined fast path '" + file + "' into '" +
+                M.getName() + "'");
+    return true;
+  }
+  for (const auto &entry : kInlinedEntries) {
+    Function *G = M.getFunction(entry[1]);
+    if (!G) continue;
+    if (G->isDeclaration()) {
+      C.emitError("mapguard: the inlined fast path '" + file + "' does not define " + entry[1]);
+      continue;
+    }
+    G->setLinkage(GlobalValue::InternalLinkage);
+    G->removeFnAttr(Attribute::NoInline);
+    G->removeFnAttr(Attribute::OptimizeNone);
+    G->addFnAttr(Attribute::AlwaysInline);
+    // Inlined into the user's functions, it takes their target: a callee
+    // built for the baseline CPU must not be refused by a caller built for
+    // another one.
+    G->removeFnAttr("target-cpu");
+    G->removeFnAttr("target-features");
+    G->removeFnAttr("tune-cpu");
+  }
+  return true;
+}
+
 }  // namespace
 
 PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
@@ -851,6 +922,8 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
     if (implementation) ++NumLifetimeOnly;
     changed |= FunctionInstrumenter(*F, rt, *state_, strings, sites, memberTargets, implementation).run();
   }
+  if (changed && optimizing_ && state_->fastPathBitcode)
+    linkFastPath(M, *state_->fastPathBitcode, state_->fastPathFile);
   if (state_->verifyIR) {
     std::string problems;
     raw_string_ostream os(problems);

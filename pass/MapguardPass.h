@@ -13,13 +13,16 @@ namespace mapguard {
 
 class MapguardPass : public llvm::PassInfoMixin<MapguardPass> {
  public:
-  explicit MapguardPass(std::shared_ptr<TUState> state) : state_(std::move(state)) {}
+  // optimizing: -O1 and above, where the fast path is linked in to be inlined.
+  MapguardPass(std::shared_ptr<TUState> state, bool optimizing)
+      : state_(std::move(state)), optimizing_(optimizing) {}
   llvm::PreservedAnalyses run(llvm::Module &M, llvm::ModuleAnalysisManager &MAM);
   // Runs at -O0 too, and never skipped by optnone.
   static bool isRequired() { return true; }
 
  private:
   std::shared_ptr<TUState> state_;
+  bool optimizing_;
 };
 
 }  // namespace mapguard

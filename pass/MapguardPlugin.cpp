@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
 #include <memory>
 
 #include "MapguardPass.h"
@@ -29,6 +32,7 @@
 #include "clang/Lex/Lexer.h"
 #include "clang/Lex/Preprocessor.h"
 #include "llvm/Config/llvm-config.h"
+#include "llvm/Bitcode/BitcodeReader.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/Path.h"
 
@@ -467,6 +471,8 @@ class MapguardAction : public clang::PluginASTAction {
     t.standardApi.insert(extra_.standardApi.begin(), extra_.standardApi.end());
     for (const auto &[key, o] : extra_.members) t.members[key] = o;
     state->verifyIR = verify_;
+    state->fastPathBitcode = fastPathBitcode_;
+    state->fastPathFile = fastPathFile_;
 
     clang::CodeGenOptions &cg = CI.getCodeGenOpts();
     if (cg.DisableLLVMPasses) {
@@ -484,8 +490,8 @@ class MapguardAction : public clang::PluginASTAction {
       cg.setDebugInfo(llvm::codegenoptions::LocTrackingOnly);
     cg.PassBuilderCallbacks.push_back([state](llvm::PassBuilder &PB) {
       PB.registerPipelineStartEPCallback(
-          [state](llvm::ModulePassManager &MPM, llvm::OptimizationLevel) {
-            MPM.addPass(MapguardPass(state));
+          [state](llvm::ModulePassManager &MPM, llvm::OptimizationLevel level) {
+            MPM.addPass(MapguardPass(state, level != llvm::OptimizationLevel::O0));
           });
     });
     // Frame pointers let the runtime record the stack of each map access
@@ -516,12 +522,20 @@ class MapguardAction : public clang::PluginASTAction {
         files.push_back(a.str());
       } else if (a.consume_front("catalogue=")) {
         catalogue = a == "off" ? "" : a.str();
+      } else if (a.consume_front("fast-path=")) {
+        fastPathFile_ = a == "off" ? "" : a.str();
       } else if (a == "verify") {
         verify_ = true;
       } else {
         return fail("unknown plugin argument '" + a.str() +
-                    "' (known: track=NAME[,NAME...], track-file=PATH, catalogue=PATH|off, verify)");
+                    "' (known: track=NAME[,NAME...], track-file=PATH, catalogue=PATH|off, "
+                    "fast-path=PATH|off, verify)");
       }
+    }
+    if (!fastPathFile_.empty()) {
+      auto text = readFastPath(fastPathFile_);
+      if (!text) return fail(llvm::toString(text.takeError()));
+      fastPathBitcode_ = std::move(*text);
     }
     // The catalogue first: a track-file line for the same class adds to it.
     if (!catalogue.empty()) files.insert(files.begin(), catalogue);
@@ -548,15 +562,48 @@ class MapguardAction : public clang::PluginASTAction {
   TrackedClasses extra_;
   bool verify_ = false;  // run the LLVM verifier on each instrumented module
 
-  // mapguard-catalogue.txt, next to this mapguard.so.
-  static std::string defaultCataloguePath() {
+  std::string fastPathFile_ = besidePlugin("mapguard_fast_path.bc");  // "" with fast-path=off
+  std::shared_ptr<const std::string> fastPathBitcode_;
+
+  // A file shipped next to this mapguard.so (the catalogue, the fast path).
+  static std::string besidePlugin(const char *name) {
     Dl_info info;
-    if (!dladdr(reinterpret_cast<void *>(&CheckHostCompiler), &info) || !info.dli_fname)
-      return "mapguard-catalogue.txt";
+    if (!dladdr(reinterpret_cast<void *>(&CheckHostCompiler), &info) || !info.dli_fname) return name;
     llvm::SmallString<256> path(info.dli_fname);
     llvm::sys::path::remove_filename(path);
-    llvm::sys::path::append(path, "mapguard-catalogue.txt");
+    llvm::sys::path::append(path, name);
     return std::string(path);
+  }
+  static std::string defaultCataloguePath() { return besidePlugin("mapguard-catalogue.txt"); }
+
+  // The fast path's bitcode, read once per process (the driver may run
+  // several compile jobs in one): a one-line reason if it cannot be used.
+  struct FastPathText {
+    std::shared_ptr<const std::string> text;
+    std::string error;
+    bool ok() const { return error.empty(); }
+  };
+  static FastPathText loadFastPath(const std::string &path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+      return {nullptr, "cannot read the inlined fast path '" + path +
+                           "' (it ships next to mapguard.so; fast-path=off calls the runtime "
+                           "instead)"};
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!llvm::isBitcode(reinterpret_cast<const unsigned char *>(bytes.data()),
+                         reinterpret_cast<const unsigned char *>(bytes.data() + bytes.size())))
+      return {nullptr, "'" + path + "' is not LLVM bitcode (expected mapguard_fast_path.bc)"};
+    return {std::make_shared<const std::string>(std::move(bytes)), ""};
+  }
+  static llvm::Expected<std::shared_ptr<const std::string>> readFastPath(const std::string &path) {
+    static std::mutex mu;
+    static std::map<std::string, FastPathText> cache;
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(path);
+    if (it == cache.end()) it = cache.emplace(path, loadFastPath(path)).first;
+    if (!it->second.ok())
+      return llvm::make_error<llvm::StringError>(it->second.error, llvm::inconvertibleErrorCode());
+    return it->second.text;
   }
 };
 

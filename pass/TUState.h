@@ -6,6 +6,7 @@
 #define MAPGUARD_PASS_TUSTATE_H
 
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <tuple>
@@ -66,6 +67,11 @@ struct TUState {
   // -fplugin-arg-mapguard-verify: the pass checks its output with the LLVM
   // verifier (release clang does not), as every end-to-end test asks.
   bool verifyIR = false;
+  // mapguard_fast_path.bc (runtime/mg_fast_path.cpp), read once per process:
+  // at -O1 and above the pass links it into the module so the owned fast
+  // path runs inline. Null with fast-path=off.
+  std::shared_ptr<const std::string> fastPathBitcode;
+  std::string fastPathFile;
 };
 
 }  // namespace mapguard

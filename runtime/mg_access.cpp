@@ -10,6 +10,7 @@
 // after that, with no lock and no allocation. Everything else goes to the
 // NOINLINE slow paths.
 #include "mg_access.h"
+#include "mg_fast_path.h"
 
 #include <optional>
 
@@ -23,34 +24,9 @@ namespace mapguard {
 
 namespace {
 
-// Publishes the region for a revoker and for reports: mode, site, then map
-// (release), then depth (release), so whoever reads `map` with acquire and
-// finds it sees the rest (see mg_ownership.cpp).
-// `d`: the thread's depth, as just loaded.
-MG_ALWAYS_INLINE void PushRegionAt(ThreadState *thr, int d, void *map, const mg_site *site,
-                                   RegionMode mode, bool traced, uintptr_t caller_sp) {
-  if (MG_LIKELY(d < kMaxRegions)) {
-    Region &r = thr->regions[d];
-    r.mode.store(mode, std::memory_order_relaxed);
-    r.site.store(site, std::memory_order_relaxed);
-    r.traced = traced;
-    r.caller_sp = caller_sp;
-    r.map.store(map, std::memory_order_release);
-  }
-  thr->depth.store(d + 1, std::memory_order_release);
-}
-
 MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *site, RegionMode mode,
                                  bool traced, uintptr_t caller_sp) {
   PushRegionAt(thr, thr->depth.load(std::memory_order_relaxed), map, site, mode, traced, caller_sp);
-}
-
-// This thread's latest read, for the check-then-insert hint of a report
-// about its next write.
-MG_ALWAYS_INLINE void NoteLastRead(ThreadState *thr, void *map, const mg_site *site) {
-  thr->last_read_map.store(map, std::memory_order_relaxed);
-  thr->last_read_site.store(site, std::memory_order_relaxed);
-  thr->last_read_lock_state = thr->lock_state;
 }
 
 // Past kMaxRegions nothing is recorded, so such regions are always counted.
@@ -314,12 +290,6 @@ void UncountRegion(ThreadState *thr, MapShadow *s, uint32_t kind) {
 using namespace mapguard;
 
 namespace {
-
-enum class Opened {
-  kOwned,           // the thread owns the map: the region stays out of the state word
-  kCountNow,        // shared: the caller counts it in the state word
-  kAlreadyCounted,  // a revoker counted it (or it is nested): only check for conflicts
-};
 
 // The stack pointer of the instrumented function calling the runtime's entry
 // point: what a longjmp's target is compared with (CloseAbandonedRegions).
@@ -599,13 +569,10 @@ MG_ALWAYS_INLINE void WriteBegin(void *map, const mg_site *site, uintptr_t calle
   FinishWriteBegin(thr, s, map, site, PushOwnedOrCounted(thr, s, map, site, caller_sp));
 }
 
-// ---- The owned fast path ----
-// A map this thread owns, nothing traced, room on the region stack: the
-// entry points do B1-B3 (or E1-E3) and the inline happens-before check
-// themselves and return. Anything else, found before any side effect or at
-// B3/E3, is one tail call into the full path below (the same code every
-// other case runs), so the protocol is still written once, and the common
-// case needs no call and no callee-saved register.
+// ---- The slow entries of the owned fast path (mg_fast_path.h) ----
+// The fast path runs in the entry points below, and inlined in instrumented
+// code; what it cannot finish comes here. NOINLINE: the fast path must stay
+// a leaf that saves no register.
 
 // unit: kReaderOne for a read, 0 for a write.
 MG_ALWAYS_INLINE void FinishReadOrWriteBegin(ThreadState *thr, MapShadow *s, void *map,
@@ -614,109 +581,52 @@ MG_ALWAYS_INLINE void FinishReadOrWriteBegin(ThreadState *thr, MapShadow *s, voi
   else FinishWriteBegin(thr, s, map, site, opened);
 }
 
-MG_NOINLINE void FinishBegin(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
-                             uint64_t unit, Opened opened) {
+}  // namespace
+
+extern "C" {
+
+MG_NOINLINE void MG_FP(finish_begin)(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                         uint64_t unit, Opened opened) {
   FinishReadOrWriteBegin(thr, s, map, site, unit, opened);
 }
 
-// Not the owned case (a shared map, a full stack, a traced probe): the whole
-// begin, with the lookups the fast path made.
-MG_NOINLINE void BeginLookedUp(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
-                               uint64_t unit, uintptr_t caller_sp) {
+MG_NOINLINE void MG_FP(begin_looked_up)(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                            uint64_t unit, uintptr_t caller_sp) {
   FinishReadOrWriteBegin(thr, s, map, site, unit, PushOwnedOrCounted(thr, s, map, site, caller_sp));
 }
 
-// The map's shadow region is not mapped yet, or the thread is new.
-MG_NOINLINE void BeginFull(void *map, const mg_site *site, uint64_t unit, uintptr_t caller_sp) {
+MG_NOINLINE void MG_FP(begin_full)(void *map, const mg_site *site, uint64_t unit, uintptr_t caller_sp) {
   MapShadow *s = g_shadow.Get(map);
   if (MG_UNLIKELY(!s)) return;
-  BeginLookedUp(CurrentThread(), s, map, site, unit, caller_sp);
+  MG_FP(begin_looked_up)(CurrentThread(), s, map, site, unit, caller_sp);
 }
 
-// B3 saw a revocation under way: settle (mg_ownership.cpp), then the rest.
-MG_NOINLINE void BeginAfterOwnedPush(ThreadState *thr, MapShadow *s, void *map,
-                                     const mg_site *site, uint64_t unit) {
+MG_NOINLINE void MG_FP(begin_after_owned_push)(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                                   uint64_t unit) {
   Opened opened = SettleOwnedBegin(thr, s, thr->depth.load(std::memory_order_relaxed) - 1)
                       ? Opened::kAlreadyCounted
                       : Opened::kCountNow;
-  FinishBegin(thr, s, map, site, unit, opened);
+  MG_FP(finish_begin)(thr, s, map, site, unit, opened);
 }
 
-MG_ALWAYS_INLINE void OwnedBeginFast(void *map, const mg_site *site, uint64_t unit,
-                                     uintptr_t caller_sp) {
-  MapShadow *s = g_shadow.GetIfMapped(map);
-  ThreadState *thr = t_thread;
-  if (MG_UNLIKELY(!s || !thr)) return BeginFull(map, site, unit, caller_sp);
-  const uint32_t me = thr->slot + 1;
-  const int d = thr->depth.load(std::memory_order_relaxed);
-  if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me || d >= kMaxRegions ||
-                  MG_PROBE_ACTIVE(region_begin)))
-    return BeginLookedUp(thr, s, map, site, unit, caller_sp);
-  PushRegionAt(thr, d, map, site, kRegionOwned, false, caller_sp);  // B1
-  std::atomic_signal_fence(std::memory_order_seq_cst);         // B2
-  if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me))  // B3
-    return BeginAfterOwnedPush(thr, s, map, site, unit);
-  if (unit) NoteLastRead(thr, map, site);
-  if (MG_UNLIKELY(g_print_stats)) return FinishBegin(thr, s, map, site, unit, Opened::kOwned);
-  if (g_detect_hb) {
-    const uint64_t epoch = CurrentEpoch(thr);
-    if (unit ? !HbReadIsCurrent(thr, s, epoch) : !HbWriteIsCurrent(s, epoch))
-      return FinishBegin(thr, s, map, site, unit, Opened::kOwned);
-  }
-}
-
-// Not this begin's owned region on top: the whole end, with the lookups made.
-MG_NOINLINE void EndLookedUp(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
-                             bool write) {
+MG_NOINLINE void MG_FP(end_looked_up)(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                          bool write) {
   EndAnyRegion(thr, s, map, site->kind, write ? site : nullptr);
 }
 
-MG_NOINLINE void EndFull(void *map, const mg_site *site, bool write) {
+MG_NOINLINE void MG_FP(end_full)(void *map, const mg_site *site, bool write) {
   MapShadow *s = g_shadow.Get(map);
   if (MG_UNLIKELY(!s)) return;
-  EndLookedUp(CurrentThread(), s, map, site, write);
+  MG_FP(end_looked_up)(CurrentThread(), s, map, site, write);
 }
 
-// E3 saw a revocation under way (the entry is tombstoned already).
-MG_NOINLINE void EndAfterOwnedTombstone(ThreadState *thr, MapShadow *s, int region,
-                                        uint32_t kind) {
+MG_NOINLINE void MG_FP(end_after_owned_tombstone)(ThreadState *thr, MapShadow *s, int region, uint32_t kind) {
   SettleOwnedEnd(thr, s, region, kind);
   TrimRegions(thr, region);
 }
 
-// The innermost region is this very begin's (same map and site), owned and
-// not traced; for a write, no statistics or rehash probe wants the map's
-// bucket count.
-MG_ALWAYS_INLINE void OwnedEndFast(void *map, const mg_site *site, bool write) {
-  if (MG_UNLIKELY(!map)) return;  // the region was not active on this path
-  MapShadow *s = g_shadow.GetIfMapped(map);
-  ThreadState *thr = t_thread;
-  if (MG_UNLIKELY(!s || !thr)) return EndFull(map, site, write);
-  // A map this thread does not own (any more): its regions are not owned.
-  if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1))
-    return EndLookedUp(thr, s, map, site, write);
-  const int top = thr->depth.load(std::memory_order_relaxed) - 1;
-  if (MG_UNLIKELY(top < 0 || top >= kMaxRegions)) return EndLookedUp(thr, s, map, site, write);
-  Region &r = thr->regions[top];
-  if (MG_UNLIKELY(r.map.load(std::memory_order_relaxed) != map ||
-                  r.site.load(std::memory_order_relaxed) != site ||
-                  r.mode.load(std::memory_order_relaxed) != kRegionOwned || r.traced ||
-                  (write && (g_print_stats || MG_PROBE_ACTIVE(rehash)))))
-    return EndLookedUp(thr, s, map, site, write);
-  r.map.store(nullptr, std::memory_order_relaxed);      // E1
-  std::atomic_signal_fence(std::memory_order_seq_cst);  // E2
-  if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1))  // E3
-    return EndAfterOwnedTombstone(thr, s, top, site->kind);
-  if (MG_LIKELY(top == 0 || thr->regions[top - 1].map.load(std::memory_order_relaxed))) {
-    thr->depth.store(top, std::memory_order_release);
-    return;
-  }
-  TrimRegionsSlow(thr);
-}
+MG_NOINLINE void MG_FP(end_trim)(ThreadState *thr) { TrimRegionsSlow(thr); }
 
-}  // namespace
-
-extern "C" {
 
 void __mapguard_read_begin(void *map, const mg_site *site) {
   OwnedBeginFast(map, site, state::kReaderOne, MG_CALLER_SP());

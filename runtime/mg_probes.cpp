@@ -18,9 +18,10 @@
 // Every map access reads them, so they get a cache line of their own: the
 // runtime's own writable globals (arena lock, counters) would otherwise sit
 // next to them and every write there would evict them from other cores.
-#define MG_SEMAPHORE(name)                                                              \
-  __attribute__((section(".probes"), visibility("hidden"))) volatile unsigned short \
-      mapguard_##name##_semaphore = 0
+// Two of them are exported (mapguard_rt.map): the fast path inlined into
+// instrumented code tests them.
+#define MG_SEMAPHORE(name) \
+  __attribute__((section(".probes"))) volatile unsigned short mapguard_##name##_semaphore = 0
 extern "C" {
 __attribute__((section(".probes"), aligned(64), used)) volatile char mapguard_probes_line_start[1];
 MG_SEMAPHORE(region_begin);
