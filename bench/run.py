@@ -71,7 +71,9 @@ def build(build_dir, out_dir):
     sh(common + [f"-fplugin={lib}/mapguard.so", f"-I{ROOT}/runtime/include", f"-L{lib}",
                  f"-Wl,-rpath,{lib}", "-lmapguard_rt", "-o", bins["mapguard"]])
     noprobes = os.path.join(lib, "noprobes")
-    sh(common + [f"-fplugin={lib}/mapguard.so", f"-I{ROOT}/runtime/include", f"-L{noprobes}",
+    sh(common + [f"-fplugin={lib}/mapguard.so",
+                 f"-fplugin-arg-mapguard-fast-path={noprobes}/mapguard_fast_path.bc",
+                 f"-I{ROOT}/runtime/include", f"-L{noprobes}",
                  f"-Wl,-rpath,{noprobes}", "-lmapguard_rt", "-o", bins["mapguard_noprobes"]])
     sh(common + ["-fsanitize=thread", "-o", bins["tsan"]])
     return bins
@@ -97,22 +99,28 @@ CALLGRIND_CALLS_PER_SCALE = 100000000 * 4  # private_maps: one map call per iter
 
 def instructions_per_call(build_dir, tmp, bins, scales):
     """Instructions per map call of private_maps under callgrind: native, and
-    what mapguard adds (overlap, hb). Two scales, so start-up and thread
-    creation cancel out. Valgrind 3.19 cannot read clang 19's DWARF 5, so the
-    mapguard binary is linked against a copy of the runtime without debug
-    info."""
+    what mapguard adds (overlap, hb), with the owned fast path inlined (the
+    default at -O2) and with fast-path=off (every begin and end a call into
+    the runtime). Two scales, so start-up and thread creation cancel out.
+    Valgrind 3.19 cannot read clang 19's DWARF 5, so the mapguard binaries
+    are linked against a copy of the runtime without debug info."""
     lib = os.path.join(build_dir, "lib")
     stripped = os.path.join(tmp, "stripped")
     os.makedirs(stripped, exist_ok=True)
     sh(["objcopy", "--strip-debug", os.path.join(lib, "libmapguard_rt.so"),
         os.path.join(stripped, "libmapguard_rt.so")])
-    binary = os.path.join(tmp, "mapguard_callgrind")
-    sh([CLANG, "-std=c++20", "-O2", "-g", "-pthread", os.path.join(ROOT, "bench", "workloads.cpp"),
-        f"-fplugin={lib}/mapguard.so", f"-I{ROOT}/runtime/include", f"-L{stripped}",
-        f"-Wl,-rpath,{stripped}", "-lmapguard_rt", "-o", binary])
+    binaries = {}
+    for name, extra in (("inline", []), ("calls", ["-fplugin-arg-mapguard-fast-path=off"])):
+        binaries[name] = os.path.join(tmp, f"mapguard_callgrind_{name}")
+        sh([CLANG, "-std=c++20", "-O2", "-g", "-pthread", os.path.join(ROOT, "bench", "workloads.cpp"),
+            f"-fplugin={lib}/mapguard.so", *extra, f"-I{ROOT}/runtime/include", f"-L{stripped}",
+            f"-Wl,-rpath,{stripped}", "-lmapguard_rt", "-o", binaries[name]])
     counts = {}
-    for v, b, opts in (("native", bins["native"], ""), ("overlap", binary, "detect=overlap"),
-                       ("hb", binary, "detect=hb")):
+    for v, b, opts in (("native", bins["native"], ""),
+                       ("overlap", binaries["inline"], "detect=overlap"),
+                       ("hb", binaries["inline"], "detect=hb"),
+                       ("overlap_calls", binaries["calls"], "detect=overlap"),
+                       ("hb_calls", binaries["calls"], "detect=hb")):
         ir = []
         for scale in scales:
             out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
@@ -214,7 +222,9 @@ def main():
     print()
     print(probe_table)
     ipc_line = (f"instructions per map call ({CALLGRIND_WORKLOAD}, callgrind): native {ipc['native']:.0f}, "
-                f"overlap +{ipc['overlap'] - ipc['native']:.0f}, hb +{ipc['hb'] - ipc['native']:.0f}")
+                f"overlap +{ipc['overlap'] - ipc['native']:.0f}, hb +{ipc['hb'] - ipc['native']:.0f}; "
+                f"fast-path=off: overlap +{ipc['overlap_calls'] - ipc['native']:.0f}, "
+                f"hb +{ipc['hb_calls'] - ipc['native']:.0f}")
     print(ipc_line)
     print(f"\ncompile time, template-heavy TU (boost, nlohmann-json, fmt): plain {plain:.2f} s, "
           f"with plugin {plugin:.2f} s, ratio {plugin / plain:.2f}x")
