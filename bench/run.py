@@ -148,6 +148,22 @@ def compile_ratio(build_dir, repeats):
     return plain, plugin
 
 
+def text_sizes(build_dir, tmp):
+    """.text bytes of bench/workloads.cpp at -O2: plain, with the plugin (the
+    fast path inlined) and with fast-path=off: what inlining costs in code."""
+    lib = os.path.join(build_dir, "lib")
+    src = os.path.join(ROOT, "bench", "workloads.cpp")
+    sizes = {}
+    for kind, extra in (("plain", []), ("inline", [f"-fplugin={lib}/mapguard.so"]),
+                        ("calls", [f"-fplugin={lib}/mapguard.so", "-fplugin-arg-mapguard-fast-path=off"])):
+        obj = os.path.join(tmp, f"size_{kind}.o")
+        sh([CLANG, "-std=c++20", "-O2", "-c", src, "-o", obj] + extra)
+        out = subprocess.run(["size", "-A", obj], capture_output=True, text=True, check=True).stdout
+        sizes[kind] = sum(int(line.split()[1]) for line in out.splitlines()
+                          if line.startswith(".text"))
+    return sizes
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true")
@@ -195,6 +211,7 @@ def main():
                 results[(w, v)] = (t / base, 0)
                 print(f"  {w:14s} {v:15s} {t:8.3f} s  ({t / base:.1f}x native at scale {side_scale})", flush=True)
         plain, plugin = compile_ratio(args.build, 1 if args.smoke else 3)
+        sizes = text_sizes(args.build, tmp)
         ipc = instructions_per_call(args.build, tmp, bins, (0.0005, 0.001) if args.smoke else (0.002, 0.004))
 
     lines = ["| workload | native s | overlap | hb | tsan | hb added time vs tsan | RSS overlap | RSS hb | RSS tsan |",
@@ -231,7 +248,10 @@ def main():
     print("bench: all variants ran")
     if args.smoke:
         return
-    write_docs(workloads, results, table, probe_table, plain, plugin, ipc)
+    print(f"code size, bench/workloads.cpp -O2 .text: plain {sizes['plain']}, inlined fast path "
+          f"{sizes['inline']} ({sizes['inline'] / sizes['plain']:.2f}x), fast-path=off {sizes['calls']} "
+          f"({sizes['calls'] / sizes['plain']:.2f}x)")
+    write_docs(workloads, results, table, probe_table, plain, plugin, ipc, sizes)
 
 
 def profile(build_dir):
@@ -274,7 +294,7 @@ hottest symbols by self time. `docs/performance.md` reads these per workload.
     print("bench: wrote docs/performance-profile.md")
 
 
-def write_docs(workloads, results, table, probe_table, plain, plugin, ipc):
+def write_docs(workloads, results, table, probe_table, plain, plugin, ipc, sizes):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -321,7 +341,14 @@ Instructions per map call in `{CALLGRIND_WORKLOAD}` (maps private to each thread
 map is owned by its thread: the cheapest path there is), counted by callgrind at two sizes so
 start-up cancels out: native **{ipc['native']:.0f}** per iteration (a random key, one `find`,
 `operator[]` or `erase`), mapguard adds **{ipc['overlap'] - ipc['native']:.0f}** under
-`detect=overlap` and **{ipc['hb'] - ipc['native']:.0f}** under `detect=hb` (targets: 15 and 30).
+`detect=overlap` and **{ipc['hb'] - ipc['native']:.0f}** under `detect=hb` (targets: 15 and 30)
+with the owned fast path inlined (the default at -O1 and above), and
+{ipc['overlap_calls'] - ipc['native']:.0f} and {ipc['hb_calls'] - ipc['native']:.0f} with
+`-fplugin-arg-mapguard-fast-path=off` (every begin and end a call into the runtime).
+Inlining costs code: the `.text` of `bench/workloads.cpp` at -O2 (a file that is little but
+map calls) is {sizes['inline'] / sizes['plain']:.2f}x native with it and
+{sizes['calls'] / sizes['plain']:.2f}x with `fast-path=off` (about 300 bytes per map call,
+slow-path calls included, placed at the end of the function).
 
 ![ratios](performance.png)
 
@@ -347,14 +374,21 @@ and what was changed because of it:
   line the previous thread's state wrote on every read (false sharing). The read and write
   entry points now handle the owned case themselves (push, owner check, pop, same-epoch
   check) and tail-call the full path for anything else, so the common case saves no
-  registers and makes no call: 169 and 186 added instructions per map call became
-  {ipc['overlap'] - ipc['native']:.0f} and {ipc['hb'] - ipc['native']:.0f} (the line above), and `private_maps` went from about 1.55 s to 1.25 s
-  (overlap) and 1.62 s to 1.42 s (hb) at scale 0.5 in a side-by-side run of the two runtimes.
-  What remains is about 80 instructions per begin and 55 per end (the shadow lookup, the
-  thread pointer, the owner check twice, five stores to push the region, the happens-before
-  epoch), plus the call itself. Reaching 15/30 would need that owned path inlined into the
-  instrumented code, so the compiler could keep the shadow and thread pointers in registers
-  between a map call's begin and end; that is not done.
+  registers: 169 and 186 added instructions per map call became about 139 and 148, and
+  `private_maps` went from about 1.55 s to 1.25 s (overlap) and 1.62 s to 1.42 s (hb) at scale
+  0.5 in a side-by-side run of the two runtimes. That owned path is now also compiled to
+  bitcode and inlined into the instrumented code (docs/design.md), which removes the two
+  calls, their argument set-up and the PLT: {ipc['overlap_calls'] - ipc['native']:.0f} and
+  {ipc['hb_calls'] - ipc['native']:.0f} added instructions became
+  {ipc['overlap'] - ipc['native']:.0f} and {ipc['hb'] - ipc['native']:.0f} (the line above). What remains, read off the
+  inlined code of `private_maps`, is about 50 instructions per begin and 45 per end, and it is
+  the protocol itself: the shadow lookup and the thread pointer (each a GOT load and a load,
+  done again at the end because the user's code in between may change them), the owner check
+  before and after the push (B3/E3 of the ownership protocol), six stores to publish the
+  region for a revoker or a report, the check-then-insert hint's three stores, the two flag
+  tests and two probe semaphores, and the happens-before epoch. 15/30 would need a region
+  that is not published on the thread's stack, which the ownership protocol's revoker and
+  the reports depend on; no design that keeps them was found.
 - `mutex_shared`: most samples are in the kernel (futex wait and wake) and in glibc's mutex
   slow paths: the work mapguard adds inside each critical section (region bookkeeping, the
   state-word update of the shared map, the vector-clock join at lock and unlock) makes the lock

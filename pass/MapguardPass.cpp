@@ -21,6 +21,7 @@
 #include "llvm/IR/DebugInfoMetadata.h"
 #include "llvm/IR/Dominators.h"
 #include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/InstIterator.h"
 #include "llvm/IR/Instructions.h"
 #include "llvm/IR/IntrinsicInst.h"
 #include "llvm/IR/Module.h"
@@ -867,12 +868,18 @@ bool linkFastPath(Module &M, const std::string &bitcode, const std::string &file
   if (NamedMDNode *flags = fastPath->getModuleFlagsMetadata()) fastPath->eraseNamedMetadata(flags);
   if (NamedMDNode *ident = fastPath->getNamedMetadata("llvm.ident"))
     fastPath->eraseNamedMetadata(ident);
+  // Ends on unwind paths (in landing pads) keep calling the runtime: they
+  // are cold, and inlined there they would only add code.
   for (const auto &entry : kInlinedEntries) {
     Function *F = M.getFunction(entry[0]);
     if (!F || F->use_empty()) continue;
     FunctionCallee inlined = M.getOrInsertFunction(entry[1], F->getFunctionType());
-    F->replaceAllUsesWith(inlined.getCallee());
-    F->eraseFromParent();
+    SmallVector<CallBase *, 16> calls;
+    for (User *u : F->users())
+      if (auto *cb = dyn_cast<CallBase>(u); cb && cb->getCalledOperand() == F &&
+                                            !cb->getParent()->isEHPad())
+        calls.push_back(cb);
+    for (CallBase *cb : calls) cb->setCalledFunction(inlined);
   }
   if (Linker::linkModules(M, std::move(fastPath), Linker::Flags::LinkOnlyNeeded)) {
     C.emitError("mapguard: cannot link the inlined fast path '" + file + "' into '" +
@@ -896,6 +903,11 @@ bool linkFastPath(Module &M, const std::string &bitcode, const std::string &file
     G->removeFnAttr("target-cpu");
     G->removeFnAttr("target-features");
     G->removeFnAttr("tune-cpu");
+    // Its calls into the runtime are tail calls where it was compiled; inlined
+    // at the end of a user's function they must not become jumps, or a report
+    // would not see that function on the stack.
+    for (Instruction &I : instructions(*G))
+      if (auto *ci = dyn_cast<CallInst>(&I)) ci->setTailCallKind(CallInst::TCK_NoTail);
   }
   return true;
 }
