@@ -69,8 +69,10 @@ AccessInfo Describe(ThreadState *thr, const mg_site *site) {
 // Under hb_lock. Readers look for their own epoch without the lock
 // (ReadSetHas), so an entry's epoch is stored last and atomically, the count
 // is published with release, and a set that grows is not freed: the bigger
-// one keeps it until the next write frees both (a writer runs while no
-// reader is inside a region on the map, so none is still looking at it).
+// one keeps it (`replaced`) until HbReset frees the whole chain. In a
+// correct program no reader is still looking when a write empties the set;
+// in one that goes on after a report (halt_on_error=0, a suppression) a
+// racing reader may be, and then reads a ReadSet, never freed memory.
 void AddReader(ReadSet **set, uint64_t epoch, const AccessInfo &info) {
   ReadSet *rs = *set;
   uint32_t n = rs->count.load(std::memory_order_relaxed);
@@ -211,6 +213,8 @@ uint32_t SlotLastClock(uint32_t slot) { return g_slot_last_clock[slot]; }
 void HbReset(MapShadow *s) {
   s->hb_lock.Lock();
   FreeReadSet(s->hb_read.load(std::memory_order_relaxed));
+  if (s->spare_reads) FreeReadSet(reinterpret_cast<uint64_t>(s->spare_reads) | kReadSetTag);
+  s->spare_reads = nullptr;
   s->hb_read.store(0, std::memory_order_relaxed);
   s->hb_write.store(0, std::memory_order_relaxed);
   s->hb_lock.Unlock();
@@ -244,9 +248,14 @@ MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const m
     s->hb_read.store(me, std::memory_order_relaxed);
     s->read_info = info;
   } else if (!IsReadSet(r)) {
-    // A second reader not ordered with the first: keep both.
-    ReadSet *rs = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(4)));  // zeroed
-    rs->capacity = 4;
+    // A second reader not ordered with the first: keep both, in the set the
+    // last write emptied if there is one.
+    ReadSet *rs = s->spare_reads;
+    s->spare_reads = nullptr;
+    if (!rs) {
+      rs = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(4)));  // zeroed
+      rs->capacity = 4;
+    }
     AddReader(&rs, r, s->read_info);
     AddReader(&rs, me, info);
     s->hb_read.store(reinterpret_cast<uint64_t>(rs) | kReadSetTag, std::memory_order_release);
@@ -258,12 +267,14 @@ MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const m
   s->hb_lock.Unlock();
 }
 
-// Runs only inside the thread's write region, after the overlap check let it
-// in: no other thread is then inside a region on this map (it would have
-// been reported), so the map's happens-before state is ours without hb_lock.
-// (Readers take hb_lock among themselves; they run inside their regions.)
+// Runs inside the thread's write region. In a correct program no other
+// thread is then inside a region on this map, but one that goes on after a
+// report (halt_on_error=0, a suppression) has readers and writers in their
+// regions at once, so the map's happens-before state is changed under
+// hb_lock here too.
 MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                                uint64_t me) {
+  s->hb_lock.Lock();
   uint64_t w = s->hb_write.load(std::memory_order_relaxed);
   uint64_t r = s->hb_read.load(std::memory_order_relaxed);
   const AccessInfo *earlier = nullptr;
@@ -281,14 +292,30 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
   }
   if (earlier) {
     AccessInfo copy = *earlier;
+    s->hb_lock.Unlock();
     ReportUnsynchronized(KindOf(copy.site, site), thr, map, s, site, copy);
     // The program goes on: record this write as usual (see HbOnReadSlow).
+    s->hb_lock.Lock();
     r = s->hb_read.load(std::memory_order_relaxed);
   }
-  FreeReadSet(r);
+  AccessInfo info = Describe(thr, site);
   s->hb_read.store(0, std::memory_order_relaxed);
+  if (IsReadSet(r)) {
+    // Emptied, and kept for the next read set (see AddReader). A new read
+    // set always takes the spare, so the map has none here; were there one,
+    // it would go on the chain, never freed while a reader may look.
+    ReadSet *rs = AsReadSet(r);
+    rs->count.store(0, std::memory_order_release);
+    if (s->spare_reads && s->spare_reads != rs) {
+      ReadSet *tail = rs;
+      while (tail->replaced) tail = tail->replaced;
+      tail->replaced = s->spare_reads;
+    }
+    s->spare_reads = rs;
+  }
   s->hb_write.store(me, std::memory_order_relaxed);
-  s->write_info = Describe(thr, site);
+  s->write_info = info;
+  s->hb_lock.Unlock();
 }
 
 }  // namespace mapguard

@@ -57,7 +57,9 @@ void HbAfterForkInChild(ThreadState *me);
 
 // Readers since the last write that are not ordered with each other
 // (MapShadow::hb_read, tagged). Changed under the map's hb_lock; a reader
-// looks for its own epoch without it (ReadSetHas, see AddReader).
+// looks for its own epoch without it (ReadSetHas, see AddReader). A set
+// lives as long as its map's happens-before state (HbReset frees it): a
+// write empties it and keeps it for the next one (MapShadow::spare_reads).
 struct ReadSet {
   std::atomic<uint32_t> count;
   uint32_t capacity;

@@ -86,7 +86,13 @@ struct MapShadow {
   // Thread number + 1 of the writer that stored writer_site: a report can
   // still name the write after that thread left its region.
   std::atomic<uint32_t> writer_number;
-  uint64_t reserved[2];
+  // The read set a write emptied (with the smaller sets it grew from), kept
+  // for the map's next read set instead of being freed: a reader that looks
+  // at a set without hb_lock (ReadSetHas) may be racing with that write in a
+  // program that goes on after a report, and must still find a ReadSet
+  // there. Guarded by hb_lock; freed by HbReset.
+  ReadSet *spare_reads;
+  uint64_t reserved;
 };
 static_assert(sizeof(MapShadow) == 128, "two cache lines per MapShadow");
 
