@@ -585,32 +585,33 @@ MG_ALWAYS_INLINE void FinishReadOrWriteBegin(ThreadState *thr, MapShadow *s, voi
 
 extern "C" {
 
-MG_NOINLINE void MG_FP(finish_begin)(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
-                         uint64_t unit, Opened opened) {
+MG_NOINLINE void MG_FP(finish_begin)(ThreadState *thr, MapShadow *s, void *map,
+                                     const mg_site *site, uint64_t unit, Opened opened) {
   FinishReadOrWriteBegin(thr, s, map, site, unit, opened);
 }
 
-MG_NOINLINE void MG_FP(begin_looked_up)(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
-                            uint64_t unit, uintptr_t caller_sp) {
+MG_NOINLINE void MG_FP(begin_looked_up)(ThreadState *thr, MapShadow *s, void *map,
+                                        const mg_site *site, uint64_t unit, uintptr_t caller_sp) {
   FinishReadOrWriteBegin(thr, s, map, site, unit, PushOwnedOrCounted(thr, s, map, site, caller_sp));
 }
 
-MG_NOINLINE void MG_FP(begin_full)(void *map, const mg_site *site, uint64_t unit, uintptr_t caller_sp) {
+MG_NOINLINE void MG_FP(begin_full)(void *map, const mg_site *site, uint64_t unit,
+                                   uintptr_t caller_sp) {
   MapShadow *s = g_shadow.Get(map);
   if (MG_UNLIKELY(!s)) return;
   MG_FP(begin_looked_up)(CurrentThread(), s, map, site, unit, caller_sp);
 }
 
-MG_NOINLINE void MG_FP(begin_after_owned_push)(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
-                                   uint64_t unit) {
+MG_NOINLINE void MG_FP(begin_after_owned_push)(ThreadState *thr, MapShadow *s, void *map,
+                                               const mg_site *site, uint64_t unit) {
   Opened opened = SettleOwnedBegin(thr, s, thr->depth.load(std::memory_order_relaxed) - 1)
                       ? Opened::kAlreadyCounted
                       : Opened::kCountNow;
   MG_FP(finish_begin)(thr, s, map, site, unit, opened);
 }
 
-MG_NOINLINE void MG_FP(end_looked_up)(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
-                          bool write) {
+MG_NOINLINE void MG_FP(end_looked_up)(ThreadState *thr, MapShadow *s, void *map,
+                                      const mg_site *site, bool write) {
   EndAnyRegion(thr, s, map, site->kind, write ? site : nullptr);
 }
 
@@ -620,7 +621,8 @@ MG_NOINLINE void MG_FP(end_full)(void *map, const mg_site *site, bool write) {
   MG_FP(end_looked_up)(CurrentThread(), s, map, site, write);
 }
 
-MG_NOINLINE void MG_FP(end_after_owned_tombstone)(ThreadState *thr, MapShadow *s, int region, uint32_t kind) {
+MG_NOINLINE void MG_FP(end_after_owned_tombstone)(ThreadState *thr, MapShadow *s, int region,
+                                                  uint32_t kind) {
   SettleOwnedEnd(thr, s, region, kind);
   TrimRegions(thr, region);
 }

@@ -119,7 +119,8 @@ MG_ALWAYS_INLINE void OwnedBeginFast(void *map, const mg_site *site, uint64_t un
   if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me))  // B3
     return MG_FP(begin_after_owned_push)(thr, s, map, site, unit);
   if (unit) NoteLastRead(thr, map, site);
-  if (MG_UNLIKELY(g_print_stats)) return MG_FP(finish_begin)(thr, s, map, site, unit, Opened::kOwned);
+  if (MG_UNLIKELY(g_print_stats))
+    return MG_FP(finish_begin)(thr, s, map, site, unit, Opened::kOwned);
   if (g_detect_hb) {
     const uint64_t epoch = CurrentEpoch(thr);
     if (unit ? !HbReadIsCurrent(thr, s, epoch) : !HbWriteIsCurrent(s, epoch))
