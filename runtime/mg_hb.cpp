@@ -268,15 +268,29 @@ MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const m
 }
 
 // Runs inside the thread's write region. In a correct program no other
-// thread is then inside a region on this map, but one that goes on after a
+// thread is then inside a region on this map. One that goes on after a
 // report (halt_on_error=0, a suppression) has readers and writers in their
-// regions at once, so the map's happens-before state is changed under
-// hb_lock here too.
+// regions at once, so a map with a read set is changed under hb_lock: the
+// set is emptied and kept (never freed while a reader may look at it). A map
+// without one (one thread's map, ordered readers) needs no lock: at worst a
+// racing reader's brand-new set is dropped here and leaks, in such a
+// program only.
+// `locked`: whether this thread holds hb_lock, taken iff hb_read held a set.
+MG_ALWAYS_INLINE uint64_t LoadReadsForWrite(MapShadow *s, bool *locked) {
+  uint64_t r = s->hb_read.load(std::memory_order_acquire);
+  *locked = IsReadSet(r);
+  if (*locked) {
+    s->hb_lock.Lock();
+    r = s->hb_read.load(std::memory_order_relaxed);
+  }
+  return r;
+}
+
 MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                                uint64_t me) {
-  s->hb_lock.Lock();
+  bool locked;
+  uint64_t r = LoadReadsForWrite(s, &locked);
   uint64_t w = s->hb_write.load(std::memory_order_relaxed);
-  uint64_t r = s->hb_read.load(std::memory_order_relaxed);
   const AccessInfo *earlier = nullptr;
   if (w && !HappensBefore(w, thr)) earlier = &s->write_info;
   if (!earlier && r) {
@@ -292,11 +306,10 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
   }
   if (earlier) {
     AccessInfo copy = *earlier;
-    s->hb_lock.Unlock();
+    if (locked) s->hb_lock.Unlock();
     ReportUnsynchronized(KindOf(copy.site, site), thr, map, s, site, copy);
     // The program goes on: record this write as usual (see HbOnReadSlow).
-    s->hb_lock.Lock();
-    r = s->hb_read.load(std::memory_order_relaxed);
+    r = LoadReadsForWrite(s, &locked);
   }
   AccessInfo info = Describe(thr, site);
   s->hb_read.store(0, std::memory_order_relaxed);
@@ -315,7 +328,7 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
   }
   s->hb_write.store(me, std::memory_order_relaxed);
   s->write_info = info;
-  s->hb_lock.Unlock();
+  if (locked) s->hb_lock.Unlock();
 }
 
 }  // namespace mapguard
