@@ -846,23 +846,23 @@ constexpr const char *kInlinedEntries[][2] = {
 // Links the fast path's bitcode into M and points the module's calls to the
 // four hot entry points at it, internal and always-inline: the inliner later
 // in this pipeline puts the common case into the user's functions. A module
-// for another target keeps calling the runtime. Returns whether M changed.
-bool linkFastPath(Module &M, const std::string &bitcode, const std::string &file) {
+// for another target keeps calling the runtime.
+void linkFastPath(Module &M, const std::string &bitcode, const std::string &file) {
   bool used = false;
   for (const auto &entry : kInlinedEntries)
     if (Function *F = M.getFunction(entry[0])) used |= !F->use_empty();
-  if (!used) return false;
+  if (!used) return;
   LLVMContext &C = M.getContext();
   auto loaded = parseBitcodeFile(MemoryBufferRef(bitcode, file), C);
   if (!loaded) {
     C.emitError("mapguard: cannot load the inlined fast path '" + file +
                 "': " + toString(loaded.takeError()));
-    return false;
+    return;
   }
   std::unique_ptr<Module> fastPath = std::move(*loaded);
   if (Triple(fastPath->getTargetTriple()).getArch() != Triple(M.getTargetTriple()).getArch() ||
       fastPath->getDataLayout() != M.getDataLayout())
-    return false;
+    return;
   fastPath->setTargetTriple(M.getTargetTriple());
   // Its module flags (PIC level, frame pointers, ...) are not the user's to take.
   if (NamedMDNode *flags = fastPath->getModuleFlagsMetadata()) fastPath->eraseNamedMetadata(flags);
@@ -884,7 +884,7 @@ bool linkFastPath(Module &M, const std::string &bitcode, const std::string &file
   if (Linker::linkModules(M, std::move(fastPath), Linker::Flags::LinkOnlyNeeded)) {
     C.emitError("mapguard: cannot link the inlined fast path '" + file + "' into '" +
                 M.getName() + "'");
-    return true;
+    return;
   }
   for (const auto &entry : kInlinedEntries) {
     Function *G = M.getFunction(entry[1]);
@@ -909,7 +909,6 @@ bool linkFastPath(Module &M, const std::string &bitcode, const std::string &file
     for (Instruction &I : instructions(*G))
       if (auto *ci = dyn_cast<CallInst>(&I)) ci->setTailCallKind(CallInst::TCK_NoTail);
   }
-  return true;
 }
 
 }  // namespace

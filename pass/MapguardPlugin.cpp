@@ -533,9 +533,9 @@ class MapguardAction : public clang::PluginASTAction {
       }
     }
     if (!fastPathFile_.empty()) {
-      auto text = readFastPath(fastPathFile_);
-      if (!text) return fail(llvm::toString(text.takeError()));
-      fastPathBitcode_ = std::move(*text);
+      FastPathText text = readFastPath(fastPathFile_);
+      if (!text.ok()) return fail(text.error);
+      fastPathBitcode_ = text.text;
     }
     // The catalogue first: a track-file line for the same class adds to it.
     if (!catalogue.empty()) files.insert(files.begin(), catalogue);
@@ -595,15 +595,13 @@ class MapguardAction : public clang::PluginASTAction {
       return {nullptr, "'" + path + "' is not LLVM bitcode (expected mapguard_fast_path.bc)"};
     return {std::make_shared<const std::string>(std::move(bytes)), ""};
   }
-  static llvm::Expected<std::shared_ptr<const std::string>> readFastPath(const std::string &path) {
+  static FastPathText readFastPath(const std::string &path) {
     static std::mutex mu;
     static std::map<std::string, FastPathText> cache;
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(path);
     if (it == cache.end()) it = cache.emplace(path, loadFastPath(path)).first;
-    if (!it->second.ok())
-      return llvm::make_error<llvm::StringError>(it->second.error, llvm::inconvertibleErrorCode());
-    return it->second.text;
+    return it->second;
   }
 };
 

@@ -314,16 +314,10 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
   AccessInfo info = Describe(thr, site);
   s->hb_read.store(0, std::memory_order_relaxed);
   if (IsReadSet(r)) {
-    // Emptied, and kept for the next read set (see AddReader). A new read
-    // set always takes the spare, so the map has none here; were there one,
-    // it would go on the chain, never freed while a reader may look.
+    // Emptied, and kept for the next read set (see AddReader). The map has
+    // no spare here: a new read set always takes it, under hb_lock.
     ReadSet *rs = AsReadSet(r);
     rs->count.store(0, std::memory_order_release);
-    if (s->spare_reads && s->spare_reads != rs) {
-      ReadSet *tail = rs;
-      while (tail->replaced) tail = tail->replaced;
-      tail->replaced = s->spare_reads;
-    }
     s->spare_reads = rs;
   }
   s->hb_write.store(me, std::memory_order_relaxed);
