@@ -44,6 +44,14 @@ void *ArenaAlloc(size_t bytes) {
     if (p == MAP_FAILED) Die("mapguard: fatal: out of memory (%zu bytes)", size);
     return p;
   } else {
+    // Naturally aligned up to a cache line: a block of 64 bytes or more
+    // starts a line (read-set entries and sync clocks rely on it).
+    size_t align = size < 64 ? size : 64;
+    size_t pad = (align - (reinterpret_cast<uintptr_t>(g_chunk) & (align - 1))) & (align - 1);
+    if (g_chunk_left >= pad) {
+      g_chunk += pad;
+      g_chunk_left -= pad;
+    }
     if (g_chunk_left < size) {
       size_t chunk = 4u << 20;
       void *m = mmap(nullptr, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

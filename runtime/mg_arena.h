@@ -11,7 +11,7 @@
 
 namespace mapguard {
 
-void *ArenaAlloc(size_t bytes);            // zeroed, 16-byte aligned
+void *ArenaAlloc(size_t bytes);            // zeroed; aligned to its size, at most 64
 void ArenaFree(void *p, size_t bytes);     // `bytes` as passed to ArenaAlloc
 
 // Bumped in every child of fork(). A spin lock remembers the generation in

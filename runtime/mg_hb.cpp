@@ -8,6 +8,8 @@
 namespace mapguard {
 
 
+void (*g_read_set_step_hook)(ReadSetStep);
+
 namespace {
 
 // Last clock of each slot's previous owner: a new thread in the slot starts
@@ -66,38 +68,73 @@ AccessInfo Describe(ThreadState *thr, const mg_site *site) {
   return info;
 }
 
-// Under hb_lock. Readers look for their own epoch without the lock
-// (ReadSetHas), so an entry's epoch is stored last and atomically, the count
-// is published with release, and a set that grows is not freed: the bigger
-// one keeps it (`replaced`) until HbReset frees the whole chain. In a
-// correct program no reader is still looking when a write empties the set;
-// in one that goes on after a report (halt_on_error=0, a suppression) a
-// racing reader may be, and then reads a ReadSet, never freed memory.
+// J and G of the read-set protocol (mg_hb.h), under hb_lock: records
+// `epoch`'s read in its slot's entry, adding one (growing the set if full).
 void AddReader(ReadSet **set, uint64_t epoch, const AccessInfo &info) {
   ReadSet *rs = *set;
   uint32_t n = rs->count.load(std::memory_order_relaxed);
-  for (uint32_t i = 0; i < n; i++)
-    if (EpochSlot(rs->entries[i].epoch.load(std::memory_order_relaxed)) == EpochSlot(epoch)) {
-      rs->entries[i].info = info;
-      rs->entries[i].epoch.store(epoch, std::memory_order_relaxed);
-      return;
-    }
+  int i = rs->Find(EpochSlot(epoch), n);
+  if (i >= 0) {
+    rs->At(uint32_t(i)).Store(info);
+    rs->At(uint32_t(i)).epoch.store(epoch, std::memory_order_release);
+    return;
+  }
   if (n == rs->capacity) {
-    uint32_t cap = rs->capacity * 2;
-    ReadSet *bigger = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(cap)));
-    bigger->capacity = cap;
+    ReadSet *bigger = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(rs->capacity + 1)));
+    bigger->capacity = ReadSet::CapacityFor(ReadSet::Bytes(rs->capacity + 1));
     bigger->replaced = rs;
-    for (uint32_t i = 0; i < n; i++) {
-      bigger->entries[i].info = rs->entries[i].info;
-      bigger->entries[i].epoch.store(rs->entries[i].epoch.load(std::memory_order_relaxed),
-                                     std::memory_order_relaxed);
+    rs->retired.store(1, std::memory_order_seq_cst);
+    if (MG_UNLIKELY(g_read_set_step_hook)) g_read_set_step_hook(ReadSetStep::kGrowRetired);
+    for (uint32_t j = 0; j < n; j++) {
+      ReadSet::Entry &from = rs->At(j), &to = bigger->At(j);
+      to.epoch.store(from.epoch.load(std::memory_order_seq_cst), std::memory_order_relaxed);
+      to.Store(from.Load());
+      bigger->Slots()[j].store(rs->Slots()[j].load(std::memory_order_relaxed),
+                               std::memory_order_relaxed);
     }
     bigger->count.store(n, std::memory_order_relaxed);
     *set = rs = bigger;
   }
-  rs->entries[n].info = info;
-  rs->entries[n].epoch.store(epoch, std::memory_order_relaxed);
+  rs->Slots()[n].store(EpochSlot(epoch), std::memory_order_relaxed);
+  rs->At(n).Store(info);
+  rs->At(n).epoch.store(epoch, std::memory_order_relaxed);
   rs->count.store(n + 1, std::memory_order_release);
+}
+
+// A read set for a second reader: the one the last write emptied, if any.
+ReadSet *NewReadSet(MapShadow *s) {
+  ReadSet *rs = s->spare_reads;
+  s->spare_reads = nullptr;
+  if (rs) {
+    rs->retired.store(0, std::memory_order_relaxed);
+    return rs;
+  }
+  constexpr uint32_t kFirst = 3;  // one line of header, three entries: 256 bytes
+  rs = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(kFirst)));  // zeroed
+  rs->capacity = ReadSet::CapacityFor(ReadSet::Bytes(kFirst));
+  return rs;
+}
+
+// R of the read-set protocol: this thread's entry in the map's read set
+// holds an earlier epoch of its own; it becomes `me` without hb_lock. False
+// if the read needs the locked path (no such entry, or G retired the set).
+bool RefreshOwnRead(ThreadState *thr, MapShadow *s, const mg_site *site, uint64_t me) {
+  uint64_t r = s->hb_read.load(std::memory_order_acquire);
+  if (!IsReadSet(r)) return false;
+  ReadSet *rs = AsReadSet(r);
+  int i = rs->Find(thr->slot, rs->count.load(std::memory_order_acquire));
+  if (i < 0) return false;
+  ReadSet::Entry &e = rs->At(uint32_t(i));
+  uint64_t old = e.epoch.load(std::memory_order_relaxed);
+  if (old == me) return true;  // L found it after all
+  if (!IsMine(old, thr) || old > me) return false;
+  if (MG_UNLIKELY(g_read_set_step_hook)) g_read_set_step_hook(ReadSetStep::kRefreshFound);
+  e.Store(Describe(thr, site));
+  e.epoch.exchange(me, std::memory_order_seq_cst);
+  if (MG_UNLIKELY(g_read_set_step_hook)) g_read_set_step_hook(ReadSetStep::kRefreshExchanged);
+  if (MG_LIKELY(!rs->retired.load(std::memory_order_seq_cst))) return true;
+  if (MG_UNLIKELY(g_read_set_step_hook)) g_read_set_step_hook(ReadSetStep::kRefreshRedone);
+  return false;
 }
 
 ConflictKind KindOf(const mg_site *earlier, const mg_site *later) {
@@ -222,6 +259,9 @@ void HbReset(MapShadow *s) {
 
 MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                               uint64_t me) {
+  // A map several threads read, and this one did before, in an earlier
+  // epoch: the common case after an unrelated release ticked the clock.
+  if (RefreshOwnRead(thr, s, site, me)) return;
   s->hb_lock.Lock();
   uint64_t w = s->hb_write.load(std::memory_order_relaxed);
   if (w && !HappensBefore(w, thr)) {
@@ -248,21 +288,17 @@ MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const m
     s->hb_read.store(me, std::memory_order_relaxed);
     s->read_info = info;
   } else if (!IsReadSet(r)) {
-    // A second reader not ordered with the first: keep both, in the set the
-    // last write emptied if there is one.
-    ReadSet *rs = s->spare_reads;
-    s->spare_reads = nullptr;
-    if (!rs) {
-      rs = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(4)));  // zeroed
-      rs->capacity = 4;
-    }
+    // A second reader not ordered with the first: keep both.
+    ReadSet *rs = NewReadSet(s);
     AddReader(&rs, r, s->read_info);
     AddReader(&rs, me, info);
     s->hb_read.store(reinterpret_cast<uint64_t>(rs) | kReadSetTag, std::memory_order_release);
   } else {
     ReadSet *rs = AsReadSet(r);
     AddReader(&rs, me, info);
-    s->hb_read.store(reinterpret_cast<uint64_t>(rs) | kReadSetTag, std::memory_order_release);
+    // Stored only if it grew: readers keep the map's line shared.
+    if (rs != AsReadSet(r))
+      s->hb_read.store(reinterpret_cast<uint64_t>(rs) | kReadSetTag, std::memory_order_release);
   }
   s->hb_lock.Unlock();
 }
@@ -292,6 +328,7 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
   uint64_t r = LoadReadsForWrite(s, &locked);
   uint64_t w = s->hb_write.load(std::memory_order_relaxed);
   const AccessInfo *earlier = nullptr;
+  AccessInfo from_set;
   if (w && !HappensBefore(w, thr)) earlier = &s->write_info;
   if (!earlier && r) {
     if (!IsReadSet(r)) {
@@ -300,8 +337,10 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
       ReadSet *rs = AsReadSet(r);
       uint32_t n = rs->count.load(std::memory_order_relaxed);
       for (uint32_t i = 0; i < n && !earlier; i++)
-        if (!HappensBefore(rs->entries[i].epoch.load(std::memory_order_relaxed), thr))
-          earlier = &rs->entries[i].info;
+        if (!HappensBefore(rs->At(i).epoch.load(std::memory_order_relaxed), thr)) {
+          from_set = rs->At(i).Load();
+          earlier = &from_set;
+        }
     }
   }
   if (earlier) {

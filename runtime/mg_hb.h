@@ -10,15 +10,25 @@
 #ifndef MAPGUARD_HB_H
 #define MAPGUARD_HB_H
 
+#include <string.h>
+
 #include "mg_rt.h"
 #include "mg_shadow.h"
 
 namespace mapguard {
 
+// A synchronization object's clock. One cache line, 64-byte aligned (the
+// arena aligns it): the lock and the first kInlineSlots entries of the clock
+// share it, so a release or acquire on an object not touched lately (a
+// shared_ptr's control block among thousands) misses once, not twice.
 struct SyncVar {
+  static constexpr uint32_t kInlineSlots = 10;
   SpinLock lock;
-  VectorClock vc;
+  uint32_t unused = 0;
+  VectorClock vc{inline_clock, kInlineSlots};
+  uint32_t inline_clock[kInlineSlots] = {};
 };
+static_assert(sizeof(SyncVar) == 64, "a SyncVar is one cache line");
 
 // The current thread's release/acquire on synchronization object `addr`.
 // `held_exclusively`: the caller holds `addr` as a lock no other thread can
@@ -56,22 +66,92 @@ void TickClock(ThreadState *thr);
 void HbAfterForkInChild(ThreadState *me);
 
 // Readers since the last write that are not ordered with each other
-// (MapShadow::hb_read, tagged). Changed under the map's hb_lock; a reader
-// looks for its own epoch without it (ReadSetHas, see AddReader). A set
-// lives as long as its map's happens-before state (HbReset frees it): a
-// write empties it and keeps it for the next one (MapShadow::spare_reads).
+// (MapShadow::hb_read, tagged): one entry per thread slot, its latest read.
+//
+// Layout: a header line (count, capacity, the slot of each entry) that
+// changes only when a reader joins, and then one cache line per entry, which
+// only that entry's thread writes once it is in. A reader of a map shared
+// read-only therefore reads shared lines and writes only its own.
+//
+// The read-set protocol. Changed under the map's hb_lock: a reader joins
+// (J), the set grows (G), a write empties it (W). Without the lock, a reader
+// looks for its own epoch (L) and a reader refreshes its own entry (R):
+//   J  slot[n], entry n, then count = n + 1 (release).
+//   G  old->retired = 1 (seq_cst), then copy each entry: epoch (seq_cst
+//      load), then info; the bigger set replaces the old one in hb_read.
+//   W  count = 0 (release); the set is kept (MapShadow::spare_reads) and
+//      reused by the next J: a set is never freed while its map lives, so a
+//      racing reader (a program that goes on after a report) always finds a
+//      ReadSet, never freed memory.
+//   L  count (acquire), find the slot, compare the entry's epoch.
+//   R  the entry holds an earlier epoch of this very thread (the last write
+//      was checked when it was recorded, and no write since: W would have
+//      emptied the set): store the info, exchange the epoch (seq_cst), then
+//      load retired (seq_cst). Set: G may have copied the entry before the
+//      exchange, so R is done again under the lock in the current set.
+//      Clear: in the seq_cst order the exchange precedes G's retired store
+//      and so G's copying load, which therefore sees the new epoch.
+// J, G and W are serialized by hb_lock; R and L touch only their thread's
+// own entry (and read the header), so several threads refresh at once.
 struct ReadSet {
   std::atomic<uint32_t> count;
   uint32_t capacity;
+  std::atomic<uint32_t> retired;  // G copied it into a bigger set
+  uint32_t unused;
   ReadSet *replaced;  // the smaller set this one grew from, freed with it
-  struct Entry {
+  struct alignas(64) Entry {
     std::atomic<uint64_t> epoch;
-    AccessInfo info;
-  } entries[1];
-  static size_t Bytes(uint32_t capacity) {
-    return sizeof(ReadSet) + (capacity - 1) * sizeof(Entry);
+    // The read's AccessInfo, in two words a refreshing thread stores while
+    // G or a report under the lock may copy it.
+    std::atomic<const mg_site *> site;
+    std::atomic<uint64_t> who;
+    void Store(const AccessInfo &info) {
+      uint64_t w;
+      memcpy(&w, reinterpret_cast<const char *>(&info) + sizeof(info.site), sizeof(w));
+      site.store(info.site, std::memory_order_relaxed);
+      who.store(w, std::memory_order_relaxed);
+    }
+    AccessInfo Load() const {
+      AccessInfo info;
+      info.site = site.load(std::memory_order_relaxed);
+      uint64_t w = who.load(std::memory_order_relaxed);
+      memcpy(reinterpret_cast<char *>(&info) + sizeof(info.site), &w, sizeof(w));
+      return info;
+    }
+  };
+  static_assert(sizeof(AccessInfo) == sizeof(const mg_site *) + sizeof(uint64_t),
+                "an AccessInfo is stored as a site and one word");
+  static constexpr size_t kLine = 64;
+  static size_t EntriesOffset(uint32_t capacity) {
+    return (sizeof(ReadSet) + capacity * sizeof(uint32_t) + kLine - 1) & ~(kLine - 1);
+  }
+  static size_t Bytes(uint32_t capacity) { return EntriesOffset(capacity) + capacity * sizeof(Entry); }
+  // Entries in an allocation of at least `bytes`, rounded up to the arena's
+  // power-of-two block (no room wasted).
+  static uint32_t CapacityFor(size_t bytes) {
+    size_t block = 64;
+    while (block < bytes) block *= 2;
+    uint32_t cap = uint32_t(block / sizeof(Entry));
+    while (Bytes(cap) > block) cap--;
+    return cap;
+  }
+  std::atomic<uint32_t> *Slots() { return reinterpret_cast<std::atomic<uint32_t> *>(this + 1); }
+  const std::atomic<uint32_t> *Slots() const {
+    return reinterpret_cast<const std::atomic<uint32_t> *>(this + 1);
+  }
+  Entry &At(uint32_t i) {
+    return reinterpret_cast<Entry *>(reinterpret_cast<char *>(this) + EntriesOffset(capacity))[i];
+  }
+  const Entry &At(uint32_t i) const { return const_cast<ReadSet *>(this)->At(i); }
+  // The entry of thread slot `slot` among the first `n`, or -1.
+  MG_ALWAYS_INLINE int Find(uint32_t slot, uint32_t n) const {
+    const std::atomic<uint32_t> *slots = Slots();
+    for (uint32_t i = 0; i < n; i++)
+      if (slots[i].load(std::memory_order_relaxed) == slot) return int(i);
+    return -1;
   }
 };
+static_assert(sizeof(ReadSet) == 24, "the slots follow the header");
 
 // hb_read holds an epoch (below 2^52) or a ReadSet* tagged with bit 63.
 constexpr uint64_t kReadSetTag = uint64_t(1) << 63;
@@ -79,15 +159,17 @@ MG_ALWAYS_INLINE bool IsReadSet(uint64_t r) { return r & kReadSetTag; }
 MG_ALWAYS_INLINE ReadSet *AsReadSet(uint64_t r) {
   return reinterpret_cast<ReadSet *>(r & ~kReadSetTag);
 }
-// This thread's read in epoch `me` is in the set already. Only this thread
-// stores `me` (its own slot and clock), so finding it needs no lock.
+// L: this thread's read in epoch `me` is in the set already.
 MG_ALWAYS_INLINE bool ReadSetHas(uint64_t r, uint64_t me) {
   const ReadSet *rs = AsReadSet(r);
-  uint32_t n = rs->count.load(std::memory_order_acquire);
-  for (uint32_t i = 0; i < n; i++)
-    if (rs->entries[i].epoch.load(std::memory_order_relaxed) == me) return true;
-  return false;
+  int i = rs->Find(EpochSlot(me), rs->count.load(std::memory_order_acquire));
+  return i >= 0 && rs->At(uint32_t(i)).epoch.load(std::memory_order_relaxed) == me;
 }
+
+// Steps of the read-set protocol where the stress test (tests/unit) injects
+// random delays; null outside it.
+enum class ReadSetStep { kRefreshFound, kRefreshExchanged, kGrowRetired, kRefreshRedone };
+extern void (*g_read_set_step_hook)(ReadSetStep);
 
 MG_ALWAYS_INLINE uint64_t CurrentEpoch(ThreadState *thr) { return thr->epoch; }
 // After every change of the thread's own clock entry (TickClock,

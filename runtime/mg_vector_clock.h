@@ -1,6 +1,7 @@
 // VectorClock: one logical clock per thread slot, sized by the highest slot
 // in use (slots of finished threads are reused, so clocks stay as small as
-// the peak number of live threads). Storage comes from the runtime arena.
+// the peak number of live threads). Storage comes from the runtime arena, or
+// starts in a few entries its owner lends (a SyncVar's own cache line).
 #ifndef MAPGUARD_VECTOR_CLOCK_H
 #define MAPGUARD_VECTOR_CLOCK_H
 
@@ -13,6 +14,13 @@ namespace mapguard {
 
 class VectorClock {
  public:
+  VectorClock() = default;
+  // Starts on `n` entries at `storage`, which outlive the clock; a clock
+  // that needs more moves to the arena.
+  VectorClock(uint32_t *storage, uint32_t n) : cap_(n | kBorrowed), clk_(storage) {}
+  VectorClock(const VectorClock &) = delete;
+  VectorClock &operator=(const VectorClock &) = delete;
+
   uint32_t Get(uint32_t slot) const { return slot < size_ ? clk_[slot] : 0; }
   uint32_t Size() const { return size_; }
   void Set(uint32_t slot, uint32_t value) {
@@ -32,7 +40,7 @@ class VectorClock {
     for (uint32_t i = other.size_; i < size_; i++) clk_[i] = 0;
   }
   void Free() {
-    ArenaFree(clk_, cap_ * sizeof(uint32_t));
+    if (!(cap_ & kBorrowed)) ArenaFree(clk_, cap_ * sizeof(uint32_t));
     clk_ = nullptr;
     size_ = cap_ = 0;
   }
@@ -41,13 +49,15 @@ class VectorClock {
   }
 
  private:
+  static constexpr uint32_t kBorrowed = 1u << 31;  // in cap_: clk_ is lent storage
   void Grow(uint32_t need) {
-    uint32_t cap = cap_ ? cap_ : 8;
-    while (cap < need) cap *= 2;
-    if (cap != cap_) {
+    const uint32_t have = cap_ & ~kBorrowed;
+    if (need > have) {
+      uint32_t cap = have ? have : 8;
+      while (cap < need) cap *= 2;
       uint32_t *fresh = static_cast<uint32_t *>(ArenaAlloc(cap * sizeof(uint32_t)));
       if (clk_) memcpy(fresh, clk_, size_ * sizeof(uint32_t));
-      ArenaFree(clk_, cap_ * sizeof(uint32_t));
+      if (!(cap_ & kBorrowed)) ArenaFree(clk_, cap_ * sizeof(uint32_t));
       clk_ = fresh;
       cap_ = cap;
     }

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <thread>
+#include <vector>
 
 #include "mapguard/interface.h"
 #include "mg_hb.h"
@@ -400,3 +402,111 @@ TEST_F(RuntimeState, ConstructionForgetsTheAddressHistory) {
 }
 
 }  // namespace
+
+// Read-set protocol (mg_hb.h), step R: a reader whose entry holds an earlier
+// epoch of its own refreshes it without the map's lock. The refreshed read
+// must count: a writer ordered after the reader's first read only races
+// with its second.
+TEST_F(RuntimeState, ARefreshedReadIsRecorded) {
+  EXPECT_EXIT(
+      {
+        static char first_read_done;
+        Share(map());
+        std::atomic<int> step{0};
+        std::thread r1([&] {
+          __mapguard_read_begin(map(), &kRead);
+          __mapguard_read_end(map(), &kRead);
+          step.store(1);
+          while (step.load() != 2) std::this_thread::yield();
+          __mapguard_happens_before(&first_read_done);  // a release: the next read is a new epoch
+          __mapguard_read_begin(map(), &kRead);
+          __mapguard_read_end(map(), &kRead);
+          step.store(3);
+        });
+        while (step.load() != 1) std::this_thread::yield();
+        // A second reader, unordered with the first: the map gets a read set.
+        std::thread([&] {
+          __mapguard_read_begin(map(), &kRead);
+          __mapguard_read_end(map(), &kRead);
+        }).join();
+        uint64_t r = mapguard::g_shadow.Get(map())->hb_read.load();
+        if (!mapguard::IsReadSet(r)) _exit(3);
+        step.store(2);
+        while (step.load() != 3) std::this_thread::yield();
+        // Ordered after r1's release, so after its first read, not its second.
+        __mapguard_happens_after(&first_read_done);
+        __mapguard_write_begin(map(), &kWrite);
+        r1.join();
+      },
+      ::testing::ExitedWithCode(66), "unsynchronized map read and map write");
+}
+
+// Step R against step G under random delays at every step: readers keep
+// refreshing their entries while later readers join and the set grows
+// (3, 7, 14 entries). After each round every reader's latest epoch must be
+// in the set, and every step (including R redone after G) must have run.
+namespace read_set_stress {
+std::atomic<uint64_t> g_steps[4];
+thread_local uint32_t t_rng = 1;
+void RandomDelay(mapguard::ReadSetStep step) {
+  g_steps[int(step)].fetch_add(1, std::memory_order_relaxed);
+  t_rng = t_rng * 1664525u + 1013904223u;
+  uint32_t r = t_rng >> 8;
+  if (step == mapguard::ReadSetStep::kGrowRetired) {
+    // Holding hb_lock: long enough that refreshing readers run meanwhile.
+    for (int i = 0; i < 20; i++) std::this_thread::yield();
+  } else if (r % 4 == 0) {
+    std::this_thread::yield();
+  } else {
+    for (volatile uint32_t i = 0; i < r % 2000; i++) {
+    }
+  }
+}
+}  // namespace read_set_stress
+
+TEST_F(RuntimeState, ReadSetRefreshSurvivesGrowthUnderRandomDelays) {
+  using namespace read_set_stress;
+  constexpr int kRounds = 40, kReaders = 12, kReads = 60;
+  static char released[kReaders];
+  mapguard::g_read_set_step_hook = RandomDelay;
+  for (int round = 0; round < kRounds; round++) {
+    __mapguard_construct(map(), &kCtor);  // forgets the last round's reads
+    Share(map());
+    uint32_t slot[kReaders];
+    uint64_t last_epoch[kReaders];
+    std::atomic<int> joined{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < kReaders; t++)
+      readers.emplace_back([&, t] {
+        t_rng = uint32_t(round * kReaders + t + 1);
+        // Join in turn, so the set grows while the earlier readers refresh.
+        while (joined.load() < t) std::this_thread::yield();
+        for (int i = 0; i < kReads; i++) {
+          __mapguard_read_begin(map(), &kRead);
+          __mapguard_read_end(map(), &kRead);
+          if (i == 0) joined.fetch_add(1);
+          last_epoch[t] = mapguard::CurrentEpoch(mapguard::t_thread);
+          __mapguard_happens_before(&released[t]);  // a new epoch for the next read
+        }
+        slot[t] = mapguard::t_thread->slot;
+      });
+    for (auto &r : readers) r.join();
+    uint64_t r = mapguard::g_shadow.Get(map())->hb_read.load();
+    ASSERT_TRUE(mapguard::IsReadSet(r)) << "round " << round;
+    mapguard::ReadSet *rs = mapguard::AsReadSet(r);
+    ASSERT_EQ(rs->count.load(), uint32_t(kReaders)) << "round " << round;
+    for (int t = 0; t < kReaders; t++) {
+      int i = rs->Find(slot[t], rs->count.load());
+      ASSERT_GE(i, 0) << "round " << round << " reader " << t;
+      EXPECT_EQ(rs->At(uint32_t(i)).epoch.load(), last_epoch[t]) << "round " << round << " reader " << t;
+    }
+  }
+  mapguard::g_read_set_step_hook = nullptr;
+  using mapguard::ReadSetStep;
+  for (auto step : {ReadSetStep::kRefreshFound, ReadSetStep::kRefreshExchanged, ReadSetStep::kGrowRetired,
+                    ReadSetStep::kRefreshRedone})
+    EXPECT_GT(g_steps[int(step)].load(), 0u) << "step " << int(step) << " never ran";
+  std::printf("read-set steps: found %lu exchanged %lu grown %lu redone %lu\n",
+              (unsigned long)g_steps[0].load(), (unsigned long)g_steps[1].load(),
+              (unsigned long)g_steps[2].load(), (unsigned long)g_steps[3].load());
+}
