@@ -359,8 +359,8 @@ inlined (plain 5.6 s; medians of 3 side-by-side runs, 2026-11-30).
 Targets (issue 6): `detect=overlap` ≤ 1.1x, `detect=hb` ≤ 1.5x and at least 5x less added time
 than ThreadSanitizer, peak RSS ≤ 1.5x, compile time ≤ 1.15x. The compile-time target is met;
 the RSS target everywhere but `shared_ptr_lookup` under `detect=hb` (13 MiB native, 31 MiB:
-a SyncVar and its vector clock per `shared_ptr` control block, 20,000 of them, each a
-synchronization object); the time targets are met only by `iteration`. `python3 bench/run.py --profile` records a
+a SyncVar, one cache line with its lock and clock, per `shared_ptr` control block, 20,000
+of them, each a synchronization object); the time targets are met only by `iteration`. `python3 bench/run.py --profile` records a
 `perf` profile of every workload under `detect=hb` (docs/performance-profile.md); what it shows,
 and what was changed because of it:
 
@@ -401,7 +401,8 @@ and what was changed because of it:
 - `read_mostly`: `Acquire`/`Release` on the `shared_mutex` (readers release concurrently, so
   that SyncVar keeps its lock) and the kernel. Its reads overlap, so the map turns read-shared
   (see `read_shared`) between writes, and a reader that already read in its epoch finds its
-  epoch in the map's read set without the map's lock.
+  epoch in the map's read set without the map's lock; one whose epoch moved on (it unlocked
+  the `shared_mutex` since) refreshes its own entry there without the lock too.
 - `sync_heavy`: `Release`/`Acquire` spinning on the SyncVar lock of atomics shared by all
   threads (two thirds of `Release`'s samples were on the lock word). Spinners now yield after a
   short spin, so a preempted holder is not waited for a whole time slice; mutexes skip the lock
@@ -427,10 +428,20 @@ and what was changed because of it:
   as usual, so the suppression itself adds nothing measurable.
 - `shared_ptr_lookup` (hb): every copy and release of a `shared_ptr` is an acq_rel
   read-modify-write of its control block, so a release (join of the thread's clock into the
-  control block's) and an acquire per copy and per destruction. `perf` puts 40% of the samples
-  in `Release`, nearly all on two loads: the control block's shadow slot and its SyncVar's lock
-  word, cache misses for 20,000 control blocks spread over memory. A SyncVar with its clock
-  inline in the shadow slot would save one of the two.
+  control block's, and a tick of the thread's own entry) and an acquire per copy and per
+  destruction, and after each tick the next `find` is in a new epoch and must record it. Two
+  changes, measured side by side at scale 0.5 with probe-free runtimes (native 0.08 s): the
+  `find` after a tick took the map's happens-before lock, which the four readers passed
+  between them (`perf`: 28% of the samples in recording those reads); a thread's entry in the
+  map's read set now has a cache line of its own and the thread refreshes it without the lock
+  (the read-set protocol in `runtime/mg_hb.h`), which brought that to 5% and the run from
+  1.00-1.19 s to 0.78-0.85 s. Then a SyncVar became one cache line holding its lock and the
+  first 10 entries of its clock, where the clock had been a second allocation: min of 7 runs
+  0.97 s before both, 0.72 s after. What is left is in `Release` (46% of the samples), on two
+  cache misses per operation on one of 20,000 control blocks spread over memory: the control
+  block's shadow slot (62% of `Release`) and its SyncVar line (36%). Huge pages for the
+  shadow took 10% off that and added 12 MiB of RSS, so they are not used; a SyncVar inside
+  the shadow slot would save one miss, at the price of a larger slot for every map.
 
 ## USDT probes and the BPF sidecar
 
