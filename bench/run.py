@@ -425,7 +425,16 @@ and what was changed because of it:
   cache line that moved on every read is what went away. `suppressed_race` has a writer
   that keeps turning the map back to counted, so it gains less; the suppressed pair is
   recognized by its two sites before any stack or symbol work and the accesses are recorded
-  as usual, so the suppression itself adds nothing measurable.
+  as usual, so the suppression itself adds nothing measurable. What is left is not the
+  locked instruction: a runtime with A2's exchange replaced by a plain store (unsafe, an
+  experiment only) ran `read_shared 2` in 0.319 s against 0.321 s (overlap; hb 0.378 against
+  0.383; min of 7 and 5 runs side by side, native 0.056 s), although `perf` attributes a
+  quarter of `begin_looked_up`'s samples to the load after it. So an asymmetric fence
+  (`membarrier` on the writer's side, a plain store on the reader's) would not pay; it would
+  also cost every write that ends a read-shared phase 5-8 µs here (`read_mostly` has 180,000
+  such writes at scale 1). The cost is the instructions of the shared path itself, out of
+  line: the owner check, the region push, the announcement and its re-check, the
+  happens-before lookup, and at the end the region search and the tombstone.
 - `shared_ptr_lookup` (hb): every copy and release of a `shared_ptr` is an acq_rel
   read-modify-write of its control block, so a release (join of the thread's clock into the
   control block's, and a tick of the thread's own entry) and an acquire per copy and per
