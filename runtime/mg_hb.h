@@ -93,6 +93,11 @@ void HbAfterForkInChild(ThreadState *me);
 //      and so G's copying load, which therefore sees the new epoch.
 // J, G and W are serialized by hb_lock; R and L touch only their thread's
 // own entry (and read the header), so several threads refresh at once.
+// HbReset (the map's construction or destruction) frees the set under
+// hb_lock. A reader still in R then is racing with the destruction, a race
+// reported already; in a program that goes on, its stores land in the freed
+// block, which the arena hands out again whole (never split, and its free
+// list link is in the header line, which R does not write).
 struct ReadSet {
   std::atomic<uint32_t> count;
   uint32_t capacity;
