@@ -96,8 +96,9 @@ void HbAfterForkInChild(ThreadState *me);
 // HbReset (the map's construction or destruction) frees the set under
 // hb_lock. A reader still in R then is racing with the destruction, a race
 // reported already; in a program that goes on, its stores land in the freed
-// block, which the arena hands out again whole (never split, and its free
-// list link is in the header line, which R does not write).
+// block. They can garble whatever reuses the block (the arena hands blocks
+// out again whole, never split), but not the arena itself: a free block's
+// list link is in the header line, which R does not write.
 struct ReadSet {
   std::atomic<uint32_t> count;
   uint32_t capacity;
