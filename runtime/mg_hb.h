@@ -87,10 +87,11 @@ void HbAfterForkInChild(ThreadState *me);
 //   R  the entry holds an earlier epoch of this very thread (the last write
 //      was checked when it was recorded, and no write since: W would have
 //      emptied the set): store the info, exchange the epoch (seq_cst), then
-//      load retired (seq_cst). Set: G may have copied the entry before the
-//      exchange, so R is done again under the lock in the current set.
-//      Clear: in the seq_cst order the exchange precedes G's retired store
-//      and so G's copying load, which therefore sees the new epoch.
+//      load retired (seq_cst). If retired is set, G may have copied the
+//      entry before the exchange, so R is done again under the lock, in
+//      the current set. If it is clear, the exchange precedes G's retired
+//      store in the seq_cst order, and so G's copying load, which therefore
+//      sees the new epoch.
 // J, G and W are serialized by hb_lock; R and L touch only their thread's
 // own entry (and read the header), so several threads refresh at once.
 // HbReset (the map's construction or destruction) frees the set under
