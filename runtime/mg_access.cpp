@@ -323,29 +323,6 @@ MG_ALWAYS_INLINE Opened PushOwnedOrCounted(ThreadState *thr, MapShadow *s, void 
              : Opened::kCountNow;
 }
 
-constexpr uint64_t kAnnounceMask = state::kAnnounce | state::kWriterMask | state::kFrozen;
-
-// Steps A1-A3 (mg_ownership.cpp) for the read region just pushed as counted
-// on a map this thread does not own: true if the map is read-shared and the
-// region is announced on this thread's stack only; false if the caller must
-// count it.
-MG_ALWAYS_INLINE bool AnnounceRead(ThreadState *thr, MapShadow *s) {
-  if ((s->state.load(std::memory_order_relaxed) & kAnnounceMask) != state::kAnnounce) return false;
-  int top = thr->depth.load(std::memory_order_relaxed) - 1;
-  if (MG_UNLIKELY(top >= kMaxRegions)) return false;
-  std::atomic<uint8_t> &mode = thr->regions[top].mode;
-  mode.store(kRegionAnnounced, std::memory_order_relaxed);  // A1
-  // A2: the depth is stored again as a seq_cst exchange, which a scan's
-  // seq_cst load of it (W3) reads or follows; on x86 a locked instruction
-  // on this thread's own line, cheaper than a fence.
-  thr->depth.exchange(top + 1, std::memory_order_seq_cst);
-  // A3; also acquire: a writer that has left published its happens-before record.
-  if (MG_LIKELY((s->state.load(std::memory_order_seq_cst) & kAnnounceMask) == state::kAnnounce))
-    return true;
-  mode.store(kRegionCounted, std::memory_order_relaxed);
-  return false;
-}
-
 // A0's other half: a counted read that found another read counted and no
 // writer makes the map read-shared.
 MG_ALWAYS_INLINE void MaybeTurnReadShared(MapShadow *s, uint64_t old) {
@@ -400,7 +377,7 @@ MG_ALWAYS_INLINE void FinishSharedBegin(ThreadState *thr, MapShadow *s, void *ma
   // thread's only because the region stack is full) can be announced.
   const bool shared_read = unit == state::kReaderOne && opened == Opened::kCountNow &&
                            s->owner.load(std::memory_order_relaxed) != thr->slot + 1;
-  if (MG_LIKELY(opened == Opened::kOwned)) {
+  if (MG_LIKELY(opened == Opened::kOwned || opened == Opened::kAnnounced)) {
     if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
   } else if (shared_read && AnnounceRead(thr, s)) {
     // Announced: nothing counted, no writer in flight (A3). print_stats's

@@ -8,9 +8,11 @@
 //
 // The fast path does steps B1-B3 / E1-E3 of the ownership protocol
 // (mg_ownership.cpp) and the same-epoch happens-before check for a map this
-// thread owns. Anything else, found before any side effect or at B3/E3, is
-// one call into the runtime's slow entries below, the same code every other
-// case runs, so the protocol itself lives in the runtime only.
+// thread owns, and steps A0-A5 for a read of a read-shared map (a map
+// several threads read, AnnounceRead). Anything else, found before any side
+// effect or at B3/E3/A3, is one call into the runtime's slow entries below,
+// the same code every other case runs, so the protocols themselves live in
+// the runtime only.
 //
 // Inlined, this code reads the runtime's globals (t_thread, g_shadow,
 // g_detect_hb, g_print_stats, two probe semaphores) and the layouts of
@@ -42,6 +44,7 @@ enum class Opened {
   kOwned,           // the thread owns the map: the region stays out of the state word
   kCountNow,        // shared: the caller counts it in the state word
   kAlreadyCounted,  // a revoker counted it (or it is nested): only check for conflicts
+  kAnnounced,       // a read announced on a read-shared map (A1-A3 done): nothing to count
 };
 
 // Publishes the region for a revoker and for reports: mode, site, then map
@@ -67,6 +70,29 @@ MG_ALWAYS_INLINE void NoteLastRead(ThreadState *thr, void *map, const mg_site *s
   thr->last_read_map.store(map, std::memory_order_relaxed);
   thr->last_read_site.store(site, std::memory_order_relaxed);
   thr->last_read_lock_state = thr->lock_state;
+}
+
+constexpr uint64_t kAnnounceMask = state::kAnnounce | state::kWriterMask | state::kFrozen;
+
+// Steps A1-A3 (mg_ownership.cpp) for the read region just pushed as counted
+// on a map this thread does not own: true if the map is read-shared and the
+// region is announced on this thread's stack only; false if the caller must
+// count it.
+MG_ALWAYS_INLINE bool AnnounceRead(ThreadState *thr, MapShadow *s) {
+  if ((s->state.load(std::memory_order_relaxed) & kAnnounceMask) != state::kAnnounce) return false;
+  int top = thr->depth.load(std::memory_order_relaxed) - 1;
+  if (MG_UNLIKELY(top >= kMaxRegions)) return false;
+  std::atomic<uint8_t> &mode = thr->regions[top].mode;
+  mode.store(kRegionAnnounced, std::memory_order_relaxed);  // A1
+  // A2: the depth is stored again as a seq_cst exchange, which a scan's
+  // seq_cst load of it (W3) reads or follows; on x86 a locked instruction
+  // on this thread's own line, cheaper than a fence.
+  thr->depth.exchange(top + 1, std::memory_order_seq_cst);
+  // A3; also acquire: a writer that has left published its happens-before record.
+  if (MG_LIKELY((s->state.load(std::memory_order_seq_cst) & kAnnounceMask) == state::kAnnounce))
+    return true;
+  mode.store(kRegionCounted, std::memory_order_relaxed);
+  return false;
 }
 
 }  // namespace mapguard
@@ -101,6 +127,46 @@ void MG_FP(end_trim)(mapguard::ThreadState *thr);
 
 namespace mapguard {
 
+// A read of a map several threads use (ownership revoked), nothing traced
+// or counted for statistics, room on the region stack: the begin the runtime
+// would make (push as counted, A0-A3 in AnnounceRead, the happens-before
+// check), inline, for the common case of a read-shared map. A map that is
+// not read-shared (A0) or a writer that came (A3) goes on in the runtime
+// with the region pushed as counted, as there.
+MG_ALWAYS_INLINE void AnnouncedReadBeginFast(ThreadState *thr, MapShadow *s, void *map,
+                                             const mg_site *site, int d, uintptr_t caller_sp) {
+  PushRegionAt(thr, d, map, site, kRegionCounted, false, caller_sp);
+  if (MG_UNLIKELY(!AnnounceRead(thr, s)))
+    return MG_FP(finish_begin)(thr, s, map, site, state::kReaderOne, Opened::kCountNow);
+  NoteLastRead(thr, map, site);
+  if (g_detect_hb && !HbReadIsCurrent(thr, s, CurrentEpoch(thr)))
+    return MG_FP(finish_begin)(thr, s, map, site, state::kReaderOne, Opened::kAnnounced);
+}
+
+// The end of an announced read that is on top of the stack, not traced:
+// A4 (a frozen map goes to the runtime, which waits) and A5, as
+// EndAnnouncedRead in mg_access.cpp; anything else, the runtime's end.
+MG_ALWAYS_INLINE void AnnouncedReadEndFast(ThreadState *thr, MapShadow *s, void *map,
+                                           const mg_site *site) {
+  const int top = thr->depth.load(std::memory_order_relaxed) - 1;
+  if (MG_UNLIKELY(top < 0 || top >= kMaxRegions))
+    return MG_FP(end_looked_up)(thr, s, map, site, false);
+  Region &r = thr->regions[top];
+  if (MG_UNLIKELY(r.map.load(std::memory_order_relaxed) != map ||
+                  r.site.load(std::memory_order_relaxed) != site ||
+                  r.mode.load(std::memory_order_relaxed) != kRegionAnnounced || r.traced ||
+                  (s->state.load(std::memory_order_acquire) & state::kFrozen)))  // A4
+    return MG_FP(end_looked_up)(thr, s, map, site, false);
+  // A5. A release: a writer whose scan finds the entry gone also sees this
+  // read's happens-before record.
+  r.map.store(nullptr, std::memory_order_release);
+  if (MG_LIKELY(top == 0 || thr->regions[top - 1].map.load(std::memory_order_relaxed))) {
+    thr->depth.store(top, std::memory_order_release);
+    return;
+  }
+  MG_FP(end_trim)(thr);
+}
+
 // A map this thread owns, nothing traced, room on the region stack: B1-B3
 // and the inline happens-before check, and return. `unit`: kReaderOne for a
 // read, 0 for a write.
@@ -111,9 +177,13 @@ MG_ALWAYS_INLINE void OwnedBeginFast(void *map, const mg_site *site, uint64_t un
   if (MG_UNLIKELY(!s || !thr)) return MG_FP(begin_full)(map, site, unit, caller_sp);
   const uint32_t me = thr->slot + 1;
   const int d = thr->depth.load(std::memory_order_relaxed);
-  if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me || d >= kMaxRegions ||
-                  MG_PROBE_ACTIVE(region_begin)))
+  const uint32_t owner = s->owner.load(std::memory_order_relaxed);
+  if (MG_UNLIKELY(owner != me || d >= kMaxRegions || MG_PROBE_ACTIVE(region_begin))) {
+    if (unit && owner == kOwnerShared && d < kMaxRegions && !MG_PROBE_ACTIVE(region_begin) &&
+        !g_print_stats)
+      return AnnouncedReadBeginFast(thr, s, map, site, d, caller_sp);
     return MG_FP(begin_looked_up)(thr, s, map, site, unit, caller_sp);
+  }
   PushRegionAt(thr, d, map, site, kRegionOwned, false, caller_sp);  // B1
   std::atomic_signal_fence(std::memory_order_seq_cst);         // B2
   if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me))  // B3
@@ -141,8 +211,11 @@ MG_ALWAYS_INLINE void OwnedEndFast(void *map, const mg_site *site, bool write) {
   ThreadState *thr = t_thread;
   if (MG_UNLIKELY(!s || !thr)) return MG_FP(end_full)(map, site, write);
   // A map this thread does not own (any more): its regions are not owned.
-  if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1))
+  const uint32_t owner = s->owner.load(std::memory_order_relaxed);
+  if (MG_UNLIKELY(owner != thr->slot + 1)) {
+    if (!write && owner == kOwnerShared) return AnnouncedReadEndFast(thr, s, map, site);
     return MG_FP(end_looked_up)(thr, s, map, site, write);
+  }
   const int top = thr->depth.load(std::memory_order_relaxed) - 1;
   if (MG_UNLIKELY(top < 0 || top >= kMaxRegions))
     return MG_FP(end_looked_up)(thr, s, map, site, write);

@@ -7,8 +7,15 @@
 //   phases:  reads without any lock, then a pthread barrier, one thread
 //            writes, another barrier, and so on.
 // Zero reports in both modes, and every phase's reads and writes happened.
+// At -O0 the readers' steps run in the runtime's entry points; at -O2 the
+// announced read (A1-A5) runs inlined in the reader's own function
+// (mg_fast_path.h): its A2 exchange is there (this file has no atomic
+// exchange of its own).
 // RUN: %clangxx_mg -O0 %s -o %t.O0
 // RUN: %clangxx_mg -O2 %s -o %t.O2
+// RUN: llvm-objdump-19 -d %t.O2 | FileCheck %s --check-prefix=INLINED
+// INLINED: <{{.*}}_M_run{{.*}}>:
+// INLINED: xchg
 // RUN: %t.O0 rwlock 300 2>&1 | FileCheck %s
 // RUN: %t.O2 rwlock 1000 2>&1 | FileCheck %s
 // RUN: env MAPGUARD_OPTIONS=detect=overlap %t.O2 rwlock 1000 2>&1 | FileCheck %s
