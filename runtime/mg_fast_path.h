@@ -127,6 +127,30 @@ void MG_FP(end_trim)(mapguard::ThreadState *thr);
 
 namespace mapguard {
 
+// The thread's innermost region, if it is this very begin's: same map and
+// site, in `mode`, not traced; else null (the runtime's end finds it).
+// `top`: the thread's depth - 1, as just loaded.
+MG_ALWAYS_INLINE Region *InnermostRegionIs(ThreadState *thr, int top, void *map,
+                                          const mg_site *site, RegionMode mode) {
+  if (MG_UNLIKELY(top < 0 || top >= kMaxRegions)) return nullptr;
+  Region &r = thr->regions[top];
+  if (MG_UNLIKELY(r.map.load(std::memory_order_relaxed) != map ||
+                  r.site.load(std::memory_order_relaxed) != site ||
+                  r.mode.load(std::memory_order_relaxed) != mode || r.traced))
+    return nullptr;
+  return &r;
+}
+
+// Pops the tombstoned innermost region `top`; tombstones below it (regions
+// a signal handler ended out of order) are the runtime's to trim.
+MG_ALWAYS_INLINE void PopTombstoned(ThreadState *thr, int top) {
+  if (MG_LIKELY(top == 0 || thr->regions[top - 1].map.load(std::memory_order_relaxed))) {
+    thr->depth.store(top, std::memory_order_release);
+    return;
+  }
+  MG_FP(end_trim)(thr);
+}
+
 // A read of a map several threads use (ownership revoked), nothing traced
 // or counted for statistics, room on the region stack: the begin the runtime
 // would make (push as counted, A0-A3 in AnnounceRead, the happens-before
@@ -149,22 +173,13 @@ MG_ALWAYS_INLINE void AnnouncedReadBeginFast(ThreadState *thr, MapShadow *s, voi
 MG_ALWAYS_INLINE void AnnouncedReadEndFast(ThreadState *thr, MapShadow *s, void *map,
                                            const mg_site *site) {
   const int top = thr->depth.load(std::memory_order_relaxed) - 1;
-  if (MG_UNLIKELY(top < 0 || top >= kMaxRegions))
-    return MG_FP(end_looked_up)(thr, s, map, site, false);
-  Region &r = thr->regions[top];
-  if (MG_UNLIKELY(r.map.load(std::memory_order_relaxed) != map ||
-                  r.site.load(std::memory_order_relaxed) != site ||
-                  r.mode.load(std::memory_order_relaxed) != kRegionAnnounced || r.traced ||
-                  (s->state.load(std::memory_order_acquire) & state::kFrozen)))  // A4
+  Region *r = InnermostRegionIs(thr, top, map, site, kRegionAnnounced);
+  if (MG_UNLIKELY(!r || (s->state.load(std::memory_order_acquire) & state::kFrozen)))  // A4
     return MG_FP(end_looked_up)(thr, s, map, site, false);
   // A5. A release: a writer whose scan finds the entry gone also sees this
   // read's happens-before record.
-  r.map.store(nullptr, std::memory_order_release);
-  if (MG_LIKELY(top == 0 || thr->regions[top - 1].map.load(std::memory_order_relaxed))) {
-    thr->depth.store(top, std::memory_order_release);
-    return;
-  }
-  MG_FP(end_trim)(thr);
+  r->map.store(nullptr, std::memory_order_release);
+  PopTombstoned(thr, top);
 }
 
 // A map this thread owns, nothing traced, room on the region stack: B1-B3
@@ -217,23 +232,14 @@ MG_ALWAYS_INLINE void OwnedEndFast(void *map, const mg_site *site, bool write) {
     return MG_FP(end_looked_up)(thr, s, map, site, write);
   }
   const int top = thr->depth.load(std::memory_order_relaxed) - 1;
-  if (MG_UNLIKELY(top < 0 || top >= kMaxRegions))
+  Region *r = InnermostRegionIs(thr, top, map, site, kRegionOwned);
+  if (MG_UNLIKELY(!r || (write && (g_print_stats || MG_PROBE_ACTIVE(rehash)))))
     return MG_FP(end_looked_up)(thr, s, map, site, write);
-  Region &r = thr->regions[top];
-  if (MG_UNLIKELY(r.map.load(std::memory_order_relaxed) != map ||
-                  r.site.load(std::memory_order_relaxed) != site ||
-                  r.mode.load(std::memory_order_relaxed) != kRegionOwned || r.traced ||
-                  (write && (g_print_stats || MG_PROBE_ACTIVE(rehash)))))
-    return MG_FP(end_looked_up)(thr, s, map, site, write);
-  r.map.store(nullptr, std::memory_order_relaxed);      // E1
+  r->map.store(nullptr, std::memory_order_relaxed);     // E1
   std::atomic_signal_fence(std::memory_order_seq_cst);  // E2
   if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1))  // E3
     return MG_FP(end_after_owned_tombstone)(thr, s, top, site->kind);
-  if (MG_LIKELY(top == 0 || thr->regions[top - 1].map.load(std::memory_order_relaxed))) {
-    thr->depth.store(top, std::memory_order_release);
-    return;
-  }
-  MG_FP(end_trim)(thr);
+  PopTombstoned(thr, top);
 }
 
 }  // namespace mapguard
