@@ -192,10 +192,11 @@ MG_ALWAYS_INLINE void OwnedBeginFast(void *map, const mg_site *site, uint64_t un
   if (MG_UNLIKELY(!s || !thr)) return MG_FP(begin_full)(map, site, unit, caller_sp);
   const uint32_t me = thr->slot + 1;
   const int d = thr->depth.load(std::memory_order_relaxed);
+  if (MG_UNLIKELY(d >= kMaxRegions || MG_PROBE_ACTIVE(region_begin)))
+    return MG_FP(begin_looked_up)(thr, s, map, site, unit, caller_sp);
   const uint32_t owner = s->owner.load(std::memory_order_relaxed);
-  if (MG_UNLIKELY(owner != me || d >= kMaxRegions || MG_PROBE_ACTIVE(region_begin))) {
-    if (unit && owner == kOwnerShared && d < kMaxRegions && !MG_PROBE_ACTIVE(region_begin) &&
-        !g_print_stats)
+  if (MG_UNLIKELY(owner != me)) {
+    if (unit && owner == kOwnerShared && !g_print_stats)
       return AnnouncedReadBeginFast(thr, s, map, site, d, caller_sp);
     return MG_FP(begin_looked_up)(thr, s, map, site, unit, caller_sp);
   }

@@ -68,6 +68,14 @@ AccessInfo Describe(ThreadState *thr, const mg_site *site) {
   return info;
 }
 
+// A zeroed, empty read set with room for at least `entries`, and for as
+// many more as its arena block holds.
+ReadSet *AllocReadSet(uint32_t entries) {
+  ReadSet *rs = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(entries)));
+  rs->capacity = ReadSet::CapacityFor(ReadSet::Bytes(entries));
+  return rs;
+}
+
 // J and G of the read-set protocol (mg_hb.h), under hb_lock: records
 // `epoch`'s read in its slot's entry, adding one (growing the set if full).
 void AddReader(ReadSet **set, uint64_t epoch, const AccessInfo &info) {
@@ -80,8 +88,7 @@ void AddReader(ReadSet **set, uint64_t epoch, const AccessInfo &info) {
     return;
   }
   if (n == rs->capacity) {
-    ReadSet *bigger = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(rs->capacity + 1)));
-    bigger->capacity = ReadSet::CapacityFor(ReadSet::Bytes(rs->capacity + 1));
+    ReadSet *bigger = AllocReadSet(rs->capacity + 1);
     bigger->replaced = rs;
     rs->retired.store(1, std::memory_order_seq_cst);
     if (MG_UNLIKELY(g_read_set_step_hook)) g_read_set_step_hook(ReadSetStep::kGrowRetired);
@@ -109,10 +116,7 @@ ReadSet *NewReadSet(MapShadow *s) {
     rs->retired.store(0, std::memory_order_relaxed);
     return rs;
   }
-  constexpr uint32_t kFirst = 3;  // one line of header, three entries: 256 bytes
-  rs = static_cast<ReadSet *>(ArenaAlloc(ReadSet::Bytes(kFirst)));  // zeroed
-  rs->capacity = ReadSet::CapacityFor(ReadSet::Bytes(kFirst));
-  return rs;
+  return AllocReadSet(3);  // one line of header, three entries: 256 bytes
 }
 
 // R of the read-set protocol: this thread's entry in the map's read set
@@ -127,7 +131,7 @@ bool RefreshOwnRead(ThreadState *thr, MapShadow *s, const mg_site *site, uint64_
   ReadSet::Entry &e = rs->At(uint32_t(i));
   uint64_t old = e.epoch.load(std::memory_order_relaxed);
   if (old == me) return true;  // L found it after all
-  if (!IsMine(old, thr) || old > me) return false;
+  if (!IsMine(old, thr)) return false;
   if (MG_UNLIKELY(g_read_set_step_hook)) g_read_set_step_hook(ReadSetStep::kRefreshFound);
   e.Store(Describe(thr, site));
   e.epoch.exchange(me, std::memory_order_seq_cst);
@@ -327,26 +331,29 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
   bool locked;
   uint64_t r = LoadReadsForWrite(s, &locked);
   uint64_t w = s->hb_write.load(std::memory_order_relaxed);
-  const AccessInfo *earlier = nullptr;
-  AccessInfo from_set;
-  if (w && !HappensBefore(w, thr)) earlier = &s->write_info;
-  if (!earlier && r) {
-    if (!IsReadSet(r)) {
-      if (!HappensBefore(r, thr)) earlier = &s->read_info;
-    } else {
-      ReadSet *rs = AsReadSet(r);
-      uint32_t n = rs->count.load(std::memory_order_relaxed);
-      for (uint32_t i = 0; i < n && !earlier; i++)
-        if (!HappensBefore(rs->At(i).epoch.load(std::memory_order_relaxed), thr)) {
-          from_set = rs->At(i).Load();
-          earlier = &from_set;
-        }
+  // The first earlier access not ordered before this write, if any.
+  bool unordered = false;
+  AccessInfo earlier;
+  if (w && !HappensBefore(w, thr)) {
+    unordered = true;
+    earlier = s->write_info;
+  } else if (r && !IsReadSet(r)) {
+    if (!HappensBefore(r, thr)) {
+      unordered = true;
+      earlier = s->read_info;
     }
+  } else if (r) {
+    ReadSet *rs = AsReadSet(r);
+    uint32_t n = rs->count.load(std::memory_order_relaxed);
+    for (uint32_t i = 0; i < n && !unordered; i++)
+      if (!HappensBefore(rs->At(i).epoch.load(std::memory_order_relaxed), thr)) {
+        unordered = true;
+        earlier = rs->At(i).Load();
+      }
   }
-  if (earlier) {
-    AccessInfo copy = *earlier;
+  if (unordered) {
     if (locked) s->hb_lock.Unlock();
-    ReportUnsynchronized(KindOf(copy.site, site), thr, map, s, site, copy);
+    ReportUnsynchronized(KindOf(earlier.site, site), thr, map, s, site, earlier);
     // The program goes on: record this write as usual (see HbOnReadSlow).
     r = LoadReadsForWrite(s, &locked);
   }
