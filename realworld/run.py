@@ -184,6 +184,28 @@ PROJECTS = {
         "tsan_test_timeout": 1200,
         "timeout": 3600,
     },
+    "prometheus-cpp": {
+        "package": "prometheus-cpp",
+        "why": "metrics library: each metric family keeps its metrics in a std::unordered_map "
+               "keyed by label sets (std::map) under a mutex; civetweb's worker threads (a C "
+               "library, not instrumented) serve /metrics by collecting every family while the "
+               "test thread adds, removes and updates metrics; integration tests scrape over "
+               "localhost with curl",
+        "cmake": ["-DUSE_THIRDPARTY_LIBRARIES=OFF", "-DBUILD_SHARED_LIBS=ON", "-DENABLE_TESTING=ON",
+                  "-DENABLE_PUSH=OFF"],
+        "test": ["ctest", "--output-on-failure", "-j2"],
+        "timeout": 900,
+    },
+    "libfilezilla": {
+        "package": "libfilezilla",
+        "why": "FileZilla's base library: event loops on their own threads, a thread pool, "
+               "timers, asynchronous sockets and TLS between threads, a process-wide registry of "
+               "event types (a function-local static std::map under an fz::mutex, filled by "
+               "whichever thread first sends each event type); CppUnit tests over localhost",
+        "configure": [],
+        "test": ["make", "check"],
+        "timeout": 1800,
+    },
 }
 
 # What a person found when a suite did not pass in some variant.
@@ -199,6 +221,17 @@ NOTES = {
 }
 
 NOTES.update({
+    "libfilezilla": "TSan's 5 races are one pair, none in map code: socket_thread::start() "
+                    "(socket.cpp:460) move-assigns the thread pool's task handle (an "
+                    "async_task's pointer) while the new task's thread reads it in "
+                    "wakeup_thread() (socket.cpp:478) under the socket mutex that start() "
+                    "does not hold there. The event-type registry (a std::map in "
+                    "get_unique_type_id, under an fz::mutex) is used by 5 threads (print_stats) "
+                    "and draws no report.",
+    "prometheus-cpp": "19 maps used by 2 threads (print_stats): each family's constant labels "
+                      "and the label sets that key its metrics (std::map), built by the test thread "
+                      "and read by civetweb's worker thread when it collects a scrape under the "
+                      "family's mutex. No report in either mode, nothing from TSan.",
     "log4cplus": "Its threads log through loggers they looked up before starting, so the hierarchy's "
                  "std::map is not used from two threads at once here (print_stats: no map used by "
                  "2+ threads); kept for its logging, thread pool and function-local-static code, "
