@@ -56,14 +56,11 @@ void FreeReadSet(uint64_t r) {
 // by frame-pointer walk: the plugin compiles user code with frame pointers,
 // and this runs once per thread, map and epoch, so it must stay cheap.
 AccessInfo Describe(ThreadState *thr, const mg_site *site) {
-  AccessInfo info{site, thr->number, 0, false};
-  for (const auto &l : thr->shared_locks)
-    if (l.load(std::memory_order_relaxed)) info.under_shared_lock = true;
-  if (thr->shared_locks_untracked) info.under_shared_lock = true;
+  AccessInfo info{site, thr->number, 0, thr->shared_locks_held > 0};
   if (g_flags.history_stacks) {
     StackTrace st;
-    CaptureStackFast(thr, &st, 16);
-    info.stack_id = StackDepotPut(st);
+    CaptureStackFast(thr, &st, ThreadState::kHistoryFrames);
+    info.stack_id = StackDepotPutHistory(thr, st);
   }
   return info;
 }
@@ -157,6 +154,8 @@ void Release(ThreadState *thr, const void *addr, bool held_exclusively) {
   if (!sv) return;
   if (!held_exclusively) sv->lock.Lock();
   sv->vc.Join(thr->vc);
+  if (sv->covered_by.load(std::memory_order_relaxed) != thr->number + 1)
+    sv->covered_by.store(0, std::memory_order_relaxed);
   if (!held_exclusively) sv->lock.Unlock();
   TickClock(thr);
 }
@@ -180,6 +179,7 @@ void ResetSync(const void *addr) {
   if (!sv) return;
   sv->lock.Lock();
   sv->vc.Reset();
+  sv->covered_by.store(0, std::memory_order_relaxed);
   sv->lock.Unlock();
 }
 
@@ -188,6 +188,7 @@ void ReleaseClock(const VectorClock &clock, const void *addr) {
   if (!sv) return;
   sv->lock.Lock();
   sv->vc.Join(clock);
+  sv->covered_by.store(0, std::memory_order_relaxed);
   sv->lock.Unlock();
 }
 
@@ -224,12 +225,16 @@ void Acquire(ThreadState *thr, const void *addr, bool held_exclusively) {
   SyncVar *sv = GetSync(addr, false);
   if (!sv) return;
   if (!held_exclusively) sv->lock.Lock();
-  // The entry for our own slot below own_start is knowledge of the slot's
-  // earlier owner; our own clock there must not be overwritten, so that
-  // knowledge is kept in inherited_own instead.
-  uint32_t theirs = sv->vc.Get(thr->slot);
-  if (theirs < thr->own_start && theirs > thr->inherited_own) thr->inherited_own = theirs;
-  thr->vc.Join(sv->vc);
+  const uint32_t me = thr->number + 1;
+  if (sv->covered_by.load(std::memory_order_relaxed) != me) {
+    // The entry for our own slot below own_start is knowledge of the slot's
+    // earlier owner; our own clock there must not be overwritten, so that
+    // knowledge is kept in inherited_own instead.
+    uint32_t theirs = sv->vc.Get(thr->slot);
+    if (theirs < thr->own_start && theirs > thr->inherited_own) thr->inherited_own = theirs;
+    thr->vc.Join(sv->vc);
+    sv->covered_by.store(me, std::memory_order_relaxed);
+  }
   if (!held_exclusively) sv->lock.Unlock();
   SyncOwnEpoch(thr);
 }

@@ -24,7 +24,14 @@ namespace mapguard {
 struct SyncVar {
   static constexpr uint32_t kInlineSlots = 10;
   SpinLock lock;
-  uint32_t unused = 0;
+  // Number + 1 of a thread whose clock includes this clock, 0 if none is
+  // known: that thread's next acquire has nothing to learn and skips the
+  // join (a mutex its last holder locks again). Set by an acquire (the join
+  // makes it true); kept by a release of that same thread (this clock then
+  // becomes a copy of its clock, which only grows); reset by any other
+  // change of the clock. Guarded as vc is. A number is never reused, so a
+  // thread in the slot of one that exited is not taken for it.
+  std::atomic<uint32_t> covered_by{0};
   VectorClock vc{inline_clock, kInlineSlots};
   uint32_t inline_clock[kInlineSlots] = {};
 };

@@ -112,11 +112,17 @@ void NoteSharedLock(const void *l, bool held) {
     const void *cur = slot.load(std::memory_order_relaxed);
     if (held ? cur == nullptr : cur == l) {
       slot.store(held ? l : nullptr, std::memory_order_relaxed);
+      thr->shared_locks_held += held ? 1 : -1;
       return;
     }
   }
-  if (held) thr->shared_locks_untracked++;
-  else if (thr->shared_locks_untracked > 0) thr->shared_locks_untracked--;
+  if (held) {
+    thr->shared_locks_untracked++;
+    thr->shared_locks_held++;
+  } else if (thr->shared_locks_untracked > 0) {
+    thr->shared_locks_untracked--;
+    thr->shared_locks_held--;
+  }
 }
 
 // Whether this thread may hold `l` for reading (when unsure: yes).

@@ -125,6 +125,17 @@ struct alignas(64) ThreadState {
   static constexpr int kMaxSharedLocks = 8;
   std::atomic<const void *> shared_locks[kMaxSharedLocks];
   int shared_locks_untracked;  // read locks held beyond kMaxSharedLocks
+  int shared_locks_held;       // tracked and untracked: one test for Describe
+  // The history stack this thread last put in the depot, and its id
+  // (StackDepotPutHistory): a thread that records the same stack again (a
+  // loop that touches a map after each unlock) compares it instead of
+  // hashing and probing the depot. Written by this thread only; history_busy
+  // keeps a signal handler's nested record off an update in progress.
+  static constexpr int kHistoryFrames = 16;
+  int history_size;
+  uint32_t history_id;
+  volatile int history_busy;
+  uintptr_t history_pc[kHistoryFrames];
   uint32_t usdt_sample_tick;  // read regions seen while traced (usdt_read_sample)
   // This thread's latest read region, for the check-then-insert hint: a
   // report about its next write to the same map can say what it looked up.

@@ -272,6 +272,25 @@ uint32_t StackDepotPut(const StackTrace &st) {
   return 0;  // table crowded: the report will say the stack was not kept
 }
 
+uint32_t StackDepotPutHistory(ThreadState *thr, const StackTrace &st) {
+  // A signal handler that records an access while this thread is in here
+  // goes to the depot directly: the cache may be half written.
+  if (thr->history_busy || st.size > ThreadState::kHistoryFrames) return StackDepotPut(st);
+  thr->history_busy = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  bool same = st.size == thr->history_size;
+  for (int i = 0; same && i < st.size; i++) same = st.pc[i] == thr->history_pc[i];
+  if (!same) {
+    thr->history_id = StackDepotPut(st);
+    thr->history_size = st.size;
+    for (int i = 0; i < st.size; i++) thr->history_pc[i] = st.pc[i];
+  }
+  uint32_t id = thr->history_id;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  thr->history_busy = 0;
+  return id;
+}
+
 bool StackDepotGet(uint32_t id, StackTrace *out) {
   if (id == 0 || id >= kDepotSlots) return false;
   StoredTrace *t = g_depot[id].load(std::memory_order_acquire);

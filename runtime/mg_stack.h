@@ -40,6 +40,9 @@ bool IsLibraryImplementationFrame(const SourceFrame &f);
 // Stores a stack once and names it by a small id (0 is "none"); lock-free.
 uint32_t StackDepotPut(const StackTrace &st);
 bool StackDepotGet(uint32_t id, StackTrace *out);
+// StackDepotPut for a history stack of the calling thread `thr` (at most
+// ThreadState::kHistoryFrames), through its one-entry cache.
+uint32_t StackDepotPutHistory(ThreadState *thr, const StackTrace &st);
 
 }  // namespace mapguard
 

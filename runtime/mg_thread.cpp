@@ -189,6 +189,10 @@ ThreadState *NewThreadState(StartInfo *info) {
   thr->last_read_lock_state = 0;
   for (auto &l : thr->shared_locks) l.store(nullptr, std::memory_order_relaxed);
   thr->shared_locks_untracked = 0;
+  thr->shared_locks_held = 0;
+  thr->history_size = 0;  // an id is content-addressed, but start clean
+  thr->history_id = 0;
+  thr->history_busy = 0;
   thr->has_fence_clock = false;
   thr->suspended_iterations = 0;
   thr->fence_read_count = 0;

@@ -14,6 +14,7 @@
 #include "mg_report.h"
 #include "mg_vector_clock.h"
 #include "mg_shadow.h"
+#include "mg_stack.h"
 
 namespace {
 
@@ -509,4 +510,34 @@ TEST_F(RuntimeState, ReadSetRefreshSurvivesGrowthUnderRandomDelays) {
   std::printf("read-set steps: found %lu exchanged %lu grown %lu redone %lu\n",
               (unsigned long)g_steps[0].load(), (unsigned long)g_steps[1].load(),
               (unsigned long)g_steps[2].load(), (unsigned long)g_steps[3].load());
+}
+
+// A thread's history stacks go through a one-entry cache (StackDepotPutHistory):
+// each stack must still get its own depot id, whatever came before it, and a
+// record nested in another (a signal handler's) must not use the cache.
+TEST_F(RuntimeState, HistoryStackCacheGivesEachStackItsOwnId) {
+  mapguard::ThreadState *thr = mapguard::CurrentThread();
+  auto trace = [](std::initializer_list<uintptr_t> pcs) {
+    mapguard::StackTrace st;
+    st.size = 0;
+    for (uintptr_t pc : pcs) st.pc[st.size++] = pc;
+    return st;
+  };
+  const mapguard::StackTrace a = trace({0x401000, 0x402000, 0x403000});
+  const mapguard::StackTrace a_other_caller = trace({0x401000, 0x402000, 0x403100});
+  const mapguard::StackTrace a_deeper = trace({0x401000, 0x402000, 0x403000, 0x404000});
+  const mapguard::StackTrace b = trace({0x405000});
+  const mapguard::StackTrace order[] = {a, a, a_other_caller, a, a_deeper, a, b, b, a};
+  for (const mapguard::StackTrace &st : order) {
+    uint32_t id = mapguard::StackDepotPutHistory(thr, st);
+    EXPECT_NE(id, 0u);
+    EXPECT_EQ(id, mapguard::StackDepotPut(st));
+  }
+  // Nested in an update (busy): the depot is asked directly, the cache is left alone.
+  EXPECT_EQ(mapguard::StackDepotPutHistory(thr, a), mapguard::StackDepotPut(a));
+  thr->history_busy = 1;
+  EXPECT_EQ(mapguard::StackDepotPutHistory(thr, b), mapguard::StackDepotPut(b));
+  thr->history_busy = 0;
+  EXPECT_EQ(thr->history_size, a.size) << "a nested record changed the cache";
+  EXPECT_EQ(thr->history_pc[2], a.pc[2]);
 }
