@@ -541,3 +541,42 @@ TEST_F(RuntimeState, HistoryStackCacheGivesEachStackItsOwnId) {
   EXPECT_EQ(thr->history_size, a.size) << "a nested record changed the cache";
   EXPECT_EQ(thr->history_pc[2], a.pc[2]);
 }
+
+// A SyncVar's covered_by lets the thread it names skip the join at its next
+// acquire. Any other thread's release must take that away: the acquire after
+// it has to learn that release, or the write it orders is a false report.
+TEST_F(RuntimeState, AnAcquireLearnsAnotherThreadsReleaseAfterItsOwnAcquire) {
+  EXPECT_EXIT(
+      {
+        static char channel;  // __mapguard_happens_*: an object without a lock of its own
+        static char mutex;    // Acquire/Release held exclusively: as a mutex's
+        mapguard::ThreadState *me = mapguard::CurrentThread();
+        for (int round = 0; round < 2; round++) {
+          const void *sync = round == 0 ? static_cast<const void *>(&channel) : &mutex;
+          bool exclusive = round == 1;
+          // This thread releases (the object's first use makes its SyncVar),
+          // then acquires (and, as a lock holder would, releases): covered by it.
+          mapguard::Release(me, sync, exclusive);
+          mapguard::Acquire(me, sync, exclusive);
+          if (exclusive) mapguard::Release(me, sync, true);
+          std::atomic<bool> done{false};
+          std::thread t([&] {
+            mapguard::ThreadState *thr = mapguard::CurrentThread();
+            if (exclusive) mapguard::Acquire(thr, sync, true);
+            __mapguard_write_begin(map(), &kWrite);
+            __mapguard_write_end(map(), &kWrite);
+            mapguard::Release(thr, sync, exclusive);
+            done.store(true, std::memory_order_relaxed);
+          });
+          while (!done.load(std::memory_order_relaxed)) std::this_thread::yield();
+          mapguard::Acquire(me, sync, exclusive);  // must join t's release
+          __mapguard_write_begin(map(), &kWrite);
+          __mapguard_write_end(map(), &kWrite);
+          if (exclusive) mapguard::Release(me, sync, true);
+          t.join();
+        }
+        std::fprintf(stderr, "ordered\n");
+        _exit(0);
+      },
+      ::testing::ExitedWithCode(0), "ordered");
+}
