@@ -398,12 +398,35 @@ and what was changed because of it:
   state-word update of the shared map, the vector-clock join at lock and unlock) makes the lock
   held longer, and with 4 threads on 2 cores that turns into more contention. The SyncVar of a
   mutex no longer takes its own spin lock (the mutex already serializes its releases and
-  acquires), which removed one lock round trip per lock and unlock.
+  acquires), which removed one lock round trip per lock and unlock. Counted by callgrind
+  (`mutex_shared` at scales 0.01 and 0.02, so start-up cancels out; callgrind runs one thread
+  at a time, so these counts hold no contention): native 152 instructions per iteration (a
+  lock, one map call, an unlock); `detect=overlap` added 335 and `detect=hb` 917. Of hb's,
+  about 320 were the lock and unlock themselves (the interceptors, `Acquire` with its clock
+  join, `Release` with its join and tick) and 230 the history record of the map access: every
+  unlock starts a new epoch, so every access records who made it, with a 16-frame stack walk,
+  a hash of the stack and a depot lookup. The rest is the region and the happens-before check.
+  Two changes: a thread now compares the stack it walked with the one it stored last and
+  reuses that depot id when they are the same (a loop that touches a map after each unlock
+  records the same stack every time), and a SyncVar names the thread whose clock covers it,
+  so a thread that locks again the mutex it was the last to hold skips the join
+  (`covered_by`, docs/design.md). 1069 instructions per iteration became 969; side by side
+  (scale 0.5, min of 7 runs, probe-free runtimes) `mutex_shared` went from 0.661 s to 0.557 s
+  and `sync_heavy` from 0.516 s to 0.472 s under hb. What is left is the stack walk (80
+  instructions, the price of showing the earlier access's stack: `history_stacks=0` turns it
+  off), the joins, which are linear in the number of threads a clock has seen, and the
+  contention that the longer critical section causes; the native run of this workload itself
+  moves between 0.3 s and 0.75 s from one bench run to the next.
 - `read_mostly`: `Acquire`/`Release` on the `shared_mutex` (readers release concurrently, so
   that SyncVar keeps its lock) and the kernel. Its reads overlap, so the map turns read-shared
   (see `read_shared`) between writes, and a reader that already read in its epoch finds its
   epoch in the map's read set without the map's lock; one whose epoch moved on (it unlocked
-  the `shared_mutex` since) refreshes its own entry there without the lock too.
+  the `shared_mutex` since) refreshes its own entry there without the lock too. `perf` of the
+  hb run (scale 0.5): 55% of the samples in the kernel (futex wait and wake), 18% in the
+  workload's own code with the inlined paths, 7% in `Acquire` and `Release`. The work added
+  inside the read-side critical section holds the lock longer, and the one writer in a
+  hundred iterations then waits for more readers; what would close it is less work per
+  critical section, of which the history record (above) is now cheaper.
 - `sync_heavy`: `Release`/`Acquire` spinning on the SyncVar lock of atomics shared by all
   threads (two thirds of `Release`'s samples were on the lock word). Spinners now yield after a
   short spin, so a preempted holder is not waited for a whole time slice; mutexes skip the lock
@@ -411,7 +434,7 @@ and what was changed because of it:
 - `churn`: every construction and destruction resets the map's happens-before state under its
   lock and the shadow's fields; an owned map no longer pays state-word updates in between.
 - `iteration` pays per loop, not per element, and stays within about 10% of native.
-- `read_shared`, `suppressed_race` (a map several threads read without a lock). Before, each
+- `read_shared` (a map several threads read without a lock). Before, each
   read did two locked read-modify-writes (count in, count out) on the map's state word, and
   with the threads on two cores that cache line moved between them on every read: 17x native
   in overlap mode, 28x in hb mode, slower than TSan. Now a shared map whose reads overlap turns
@@ -423,10 +446,7 @@ and what was changed because of it:
   native 0.035 s): overlap 0.48 s → 0.17-0.19 s, hb 0.52 s → 0.18-0.19 s (TSan 0.34 s).
   The instructions did not get fewer (callgrind serializes the threads, so the map mostly
   stays counted there: about 250 added per `find`, against 25 for the `find` itself); the
-  cache line that moved on every read is what went away. `suppressed_race` has a writer
-  that keeps turning the map back to counted, so it gains less; the suppressed pair is
-  recognized by its two sites before any stack or symbol work and the accesses are recorded
-  as usual, so the suppression itself adds nothing measurable. What is left is not the
+  cache line that moved on every read is what went away. What is left is not the
   locked instruction: a runtime with A2's exchange replaced by a plain store (unsafe, an
   experiment only) ran `read_shared 2` in 0.319 s against 0.321 s (overlap; hb 0.378 against
   0.383; min of 7 and 5 runs side by side, native 0.056 s), although `perf` attributes a
@@ -441,6 +461,23 @@ and what was changed because of it:
   end where the runtime's general path took 234 (hb: 159 and 238), and `read_shared 2` went
   from 0.337 s to 0.252 s (overlap) and from 0.378 s to 0.318 s (hb), min of 7 and 5 runs
   side by side.
+- `suppressed_race` (one thread writes a map while three read it, no lock, the race
+  suppressed). At scale 1 the table's ratio is mostly a fixed cost that all three tools pay:
+  matching the suppression needs the first report's symbolized stack, about 70 ms here (the
+  workload's own time at scale 0.001 is 0.069 s under mapguard, 0.077 s under TSan, 0.0004 s
+  natively). At scale 10 (40 million accesses) it is native 0.07 s, overlap 0.50 s, hb
+  0.55 s, TSan 0.38 s: here mapguard is slower than TSan. Every access races, and about one in
+  six finds a conflict (`print_suppressions=1`: 6.7 million matches at scale 10). The map
+  never stays read-shared, since every write turns it back to counted, so every access does
+  a read-modify-write of the map's state word, a cache line the four threads pass around.
+  Each conflict is recognized by its pair of sites before any stack or symbol work, costs a
+  search of the other threads' region stacks, and the accesses are recorded as usual. Tried:
+  recognizing the suppressed pair before freezing the map (the freeze serves a report only;
+  a thread that meets a frozen map sleeps 1 ms). Each conflict got cheaper, but with no thread
+  asleep more of them ran at once: 9.8 million conflicts instead of 6.7 million, 0.58-0.74 s
+  instead of 0.55-0.58 s, and 1.0-1.5 s of CPU instead of 0.65-0.71 s. Not kept. What would
+  close it is not counting the accesses of a map on which only suppressed pairs race, which
+  would also hide the next pair that is not suppressed; no design that keeps that was found.
 - `shared_ptr_lookup` (hb): every copy and release of a `shared_ptr` is an acq_rel
   read-modify-write of its control block, so a release (join of the thread's clock into the
   control block's, and a tick of the thread's own entry) and an acquire per copy and per
