@@ -240,6 +240,56 @@ void TrackedClasses::trackBaseOf(const std::string &derived, const std::string &
   members.insert(inherited.begin(), inherited.end());
 }
 
+namespace {
+// `sync NAME ROLE[@ARG]=MEMBER,...`: see parseTrackLine.
+std::string parseSyncLine(const std::vector<std::string> &words, TrackedClasses &tracked) {
+  static const std::pair<const char *, SyncRole> kRoles[] = {
+      {"lock", SyncRole::Lock},          {"trylock", SyncRole::TryLock},
+      {"unlock", SyncRole::Unlock},      {"shared_lock", SyncRole::SharedLock},
+      {"shared_trylock", SyncRole::SharedTryLock}, {"shared_unlock", SyncRole::SharedUnlock},
+      {"wait", SyncRole::Wait},          {"release", SyncRole::Release},
+      {"acquire", SyncRole::Acquire},    {"acquire_if_true", SyncRole::TryLock}};
+  if (words.size() < 3 || words[1].find('=') != std::string::npos)
+    return "expected 'sync CLASS ROLE=MEMBER,...'";
+  std::string cls = normalizeClassName(words[1]);
+  if (cls.empty()) return "expected a class name after 'sync', got '" + words[1] + "'";
+  std::vector<std::pair<std::string, SyncMember>> members;
+  for (size_t i = 2; i < words.size(); i++) {
+    const std::string &w = words[i];
+    size_t eq = w.find('=');
+    if (eq == std::string::npos) return "expected ROLE=MEMBER,... , got '" + w + "'";
+    std::string key = w.substr(0, eq), value = w.substr(eq + 1);
+    unsigned arg = 0;
+    if (size_t at = key.find('@'); at != std::string::npos) {
+      std::string digits = key.substr(at + 1);
+      if (digits.empty() || digits.size() > 2 ||
+          digits.find_first_not_of("0123456789") != std::string::npos)
+        return "'" + key + "': expected ROLE@ARGUMENT-NUMBER";
+      arg = unsigned(std::stoul(digits));
+      key = key.substr(0, at);
+    }
+    const SyncRole *role = nullptr;
+    for (const auto &[name, r] : kRoles)
+      if (key == name) role = &r;
+    if (!role)
+      return "unknown sync role '" + key +
+             "' (known: lock, trylock, unlock, shared_lock, shared_trylock, shared_unlock, "
+             "wait, release, acquire, acquire_if_true)";
+    if (value.empty()) return "'" + key + "=' lists no member";
+    for (size_t b = 0; b <= value.size();) {
+      size_t e = value.find(',', b);
+      if (e == std::string::npos) e = value.size();
+      if (e > b) members.push_back({value.substr(b, e - b), SyncMember{*role, arg}});
+      b = e + 1;
+    }
+  }
+  for (const auto &[member, m] : members) tracked.syncMembers[cls + "::" + member] = m;
+  std::string last = cls.substr(cls.rfind(':') == std::string::npos ? 0 : cls.rfind(':') + 1);
+  tracked.syncNameHints.insert(std::to_string(last.size()) + last);
+  return "";
+}
+}  // namespace
+
 std::string parseTrackLine(const std::string &line, TrackedClasses &tracked) {
   std::string text = line.substr(0, line.find('#'));
   std::vector<std::string> words;
@@ -252,6 +302,7 @@ std::string parseTrackLine(const std::string &line, TrackedClasses &tracked) {
     i = e;
   }
   if (words.empty()) return "";
+  if (words[0] == "sync") return parseSyncLine(words, tracked);
   std::string cls = normalizeClassName(words[0]);
   if (cls.empty() || words[0].find('=') != std::string::npos)
     return "expected a class name first, got '" + words[0] + "'";
@@ -381,6 +432,19 @@ static std::optional<Classification> classifyMember(const std::string &context, 
   for (unsigned i = 0; i < params.size(); i++)
     if (auto pm = parameterMap(params[i], tracked)) c.operands.push_back({i + 1, pm->second});
   return c;
+}
+
+std::optional<SyncMember> classifySyncCall(const std::string &mangledCallee,
+                                           const TrackedClasses &tracked) {
+  bool hinted = false;
+  for (const std::string &hint : tracked.syncNameHints)
+    if (mangledCallee.find(hint) != std::string::npos) hinted = true;
+  if (!hinted) return std::nullopt;
+  std::optional<Demangled> d = demangleFunction(mangledCallee);
+  if (!d) return std::nullopt;
+  auto it = tracked.syncMembers.find(tracked.canonical(normalizeClassName(d->context)) + "::" + d->base);
+  if (it == tracked.syncMembers.end()) return std::nullopt;
+  return it->second;
 }
 
 std::optional<Classification> classifyCall(const std::string &mangledCallee,

@@ -18,6 +18,28 @@ enum class AccessKind { Read = 0, Write = 1, Iterate = 2, Construct = 3, Destroy
 // Annotation given to a member of a tracked class ("mapguard.read", ...).
 enum class MemberOverride { Read, Write, Ignore };
 
+// What a call to a member of a synchronization class in a prebuilt library
+// does to its lock (a "sync" line of the catalogue): the plugin cannot see
+// the synchronization inside such a library (absl::Mutex waits in futex
+// system calls), so it puts the edge around the call instead.
+enum class SyncRole {
+  Lock,          // exclusive: acquires after the call
+  TryLock,       // acquires after the call if it returned true (also
+                 // acquire_if_true: Notification::HasBeenNotified)
+  Unlock,        // releases before the call
+  SharedLock,    // a reader lock: acquires after the call
+  SharedTryLock, // acquires after the call if it returned true
+  SharedUnlock,  // releases before the call
+  Wait,          // releases before the call and acquires after (a wait
+                 // that gives the lock up and takes it back)
+  Release,       // releases before the call (Notification::Notify)
+  Acquire,       // acquires after the call (Notification::WaitForNotification)
+};
+struct SyncMember {
+  SyncRole role;
+  unsigned argIndex;  // the lock or object among the call's arguments (this = 0)
+};
+
 struct TrackedClasses {
   // Qualified class names without template arguments and without the
   // __cxx11 / __1 inline namespaces: "std::unordered_map", "ns::Registry".
@@ -29,6 +51,11 @@ struct TrackedClasses {
   std::set<std::string> standardApi;
   // "ns::Registry::lookup" -> override; static members are Ignore.
   std::map<std::string, MemberOverride> members;
+  // "absl::Mutex::Lock" -> its role (sync lines of the catalogue).
+  std::map<std::string, SyncMember> syncMembers;
+  // Each sync class's own name as a mangled name spells it ("5Mutex"): a
+  // callee without one of these is not demangled to be looked up.
+  std::set<std::string> syncNameHints;
   // Inline namespaces the translation unit declares (Abseil's
   // absl::debian3, libc++'s __1...): a library's versioning, not part of the
   // names above. Mangled names spell them like any namespace.
@@ -44,6 +71,10 @@ struct TrackedClasses {
 
 // Adds one line of a catalogue or track-file to `tracked`:
 //   NAME [api=std] [read=MEMBER,...] [write=MEMBER,...] [ignore=MEMBER,...]
+//   sync NAME ROLE[@ARG]=MEMBER,... ...
+// (ROLE: lock, trylock, unlock, shared_lock, shared_trylock, shared_unlock,
+// wait, release, acquire, acquire_if_true; ARG: the argument that is the
+// lock, this = 0)
 // ('#' starts a comment; blank lines are fine). Returns an error message
 // naming what is wrong, or an empty string.
 std::string parseTrackLine(const std::string &line, TrackedClasses &tracked);
@@ -89,6 +120,9 @@ struct MemberCallFacts {
 std::optional<Classification> classifyMemberCall(const MemberCallFacts &facts,
                                                  const TrackedClasses &tracked);
 bool canDemangle(const std::string &mangled);
+// A call to a member of a sync class: its role and the lock's argument.
+std::optional<SyncMember> classifySyncCall(const std::string &mangledCallee,
+                                           const TrackedClasses &tracked);
 
 // True when code inside `mangledFunction` belongs to a library or tracked
 // class implementation, where calls are not instrumented (only the outermost

@@ -45,6 +45,7 @@ STATISTIC(NumLifetimes, "Map constructions and destructions instrumented");
 STATISTIC(NumLifetimeOnly, "Library or tracked-class functions where only map lifetimes are recorded");
 STATISTIC(NumSkippedOptOut, "Functions skipped by MAPGUARD_NO_INSTRUMENT");
 STATISTIC(NumAtomics, "Atomic operations and fences instrumented for happens-before");
+STATISTIC(NumSyncCalls, "Calls to catalogued synchronization classes instrumented");
 
 static cl::opt<bool> ClInstrumentAtomics("mapguard-instrument-atomics", cl::init(true), cl::Hidden,
                                          cl::desc("Record release/acquire edges of atomics"));
@@ -67,6 +68,7 @@ struct Runtime {
       destroyBegin, destroyEnd;
   FunctionCallee atomicAcquire, atomicRelease, fenceAcquire, fenceRelease;
   FunctionCallee atomicRelaxedRead, atomicRelaxedWrite;
+  FunctionCallee happensBefore, happensAfter;
   FunctionCallee atexitMap;
 
   explicit Runtime(Module &M) {
@@ -105,6 +107,8 @@ struct Runtime {
     fenceRelease = declAddr("__mapguard_fence_release", false);
     atomicRelaxedRead = declAddr("__mapguard_atomic_relaxed_read", true);
     atomicRelaxedWrite = declAddr("__mapguard_atomic_relaxed_write", true);
+    happensBefore = declAddr("__mapguard_happens_before", true);
+    happensAfter = declAddr("__mapguard_happens_after", true);
     atexitMap = M.getOrInsertFunction(
         "__mapguard_atexit_map", FunctionType::get(i32, {ptr, ptr, ptr, ptr}, false));
   }
@@ -816,6 +820,61 @@ bool instrumentAtomics(Function &F, const Runtime &rt) {
   return !atomics.empty();
 }
 
+// Calls to the synchronization classes of prebuilt libraries (the
+// catalogue's sync lines: absl::Mutex, absl::CondVar, absl::Notification...)
+// become happens-before edges on the lock, as the pthread interceptors make
+// them for pthreads: a release before a call that unlocks, an acquire after
+// one that locks (after a try-lock only if it returned true). The library
+// synchronizes where nothing instrumented sees it (in futex system calls), so
+// without these a map correctly guarded by such a lock is reported. A reader
+// unlock releases into the lock's one clock, so it also orders later readers
+// (the runtime keeps no second clock for a lock it does not know the size of).
+bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &tracked) {
+  if (tracked.syncMembers.empty()) return false;
+  struct SyncCall {
+    CallBase *call;
+    SyncMember member;
+  };
+  std::vector<SyncCall> calls;
+  for (BasicBlock &BB : F)
+    for (Instruction &I : BB)
+      if (auto *cb = dyn_cast<CallBase>(&I))
+        if (Function *callee = cb->getCalledFunction())
+          if (auto m = classifySyncCall(callee->getName().str(), tracked);
+              m && m->argIndex < cb->arg_size() && cb->getArgOperand(m->argIndex)->getType()->isPointerTy())
+            calls.push_back({cb, *m});
+  for (const SyncCall &sc : calls) {
+    CallBase *cb = sc.call;
+    Value *lock = cb->getArgOperand(sc.member.argIndex);
+    SyncRole role = sc.member.role;
+    bool before = role == SyncRole::Unlock || role == SyncRole::SharedUnlock ||
+                  role == SyncRole::Wait || role == SyncRole::Release;
+    bool after = !before || role == SyncRole::Wait;
+    bool onlyIfTrue = role == SyncRole::TryLock || role == SyncRole::SharedTryLock;
+    if (before) IRBuilder<>(cb).CreateCall(rt.happensBefore, {lock})->setDebugLoc(cb->getDebugLoc());
+    if (!after) continue;
+    // After the call: on its normal path (an invoke's normal edge gets a
+    // block of its own if the destination has other predecessors).
+    Instruction *at = nullptr;
+    if (auto *inv = dyn_cast<InvokeInst>(cb)) {
+      BasicBlock *dest = inv->getNormalDest();
+      if (!dest->getSinglePredecessor()) dest = SplitEdge(inv->getParent(), dest);
+      at = &*dest->getFirstInsertionPt();
+    } else {
+      at = cb->getNextNode();
+    }
+    if (onlyIfTrue) {
+      if (!cb->getType()->isIntegerTy()) continue;  // not a bool: no edge rather than a wrong one
+      IRBuilder<> b(at);
+      Value *taken = b.CreateICmpNE(cb, ConstantInt::get(cb->getType(), 0));
+      at = SplitBlockAndInsertIfThen(taken, at, /*Unreachable=*/false);
+    }
+    IRBuilder<>(at).CreateCall(rt.happensAfter, {lock})->setDebugLoc(cb->getDebugLoc());
+  }
+  NumSyncCalls += calls.size();
+  return !calls.empty();
+}
+
 std::set<Function *> optedOutFunctions(Module &M) {
   std::set<Function *> out;
   GlobalVariable *annotations = M.getGlobalVariable("llvm.global.annotations");
@@ -929,6 +988,7 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
       continue;
     }
     if (ClInstrumentAtomics) changed |= instrumentAtomics(*F, rt);
+    changed |= instrumentSyncCalls(*F, rt, state_->tracked);
     bool implementation = isImplementationFunction(F->getName().str(), state_->tracked);
     if (implementation) ++NumLifetimeOnly;
     changed |= FunctionInstrumenter(*F, rt, *state_, strings, sites, memberTargets, implementation).run();

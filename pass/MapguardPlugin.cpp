@@ -470,6 +470,8 @@ class MapguardAction : public clang::PluginASTAction {
     t.names.insert(extra_.names.begin(), extra_.names.end());
     t.standardApi.insert(extra_.standardApi.begin(), extra_.standardApi.end());
     for (const auto &[key, o] : extra_.members) t.members[key] = o;
+    t.syncMembers = extra_.syncMembers;
+    t.syncNameHints = extra_.syncNameHints;
     state->verifyIR = verify_;
     state->fastPathBitcode = fastPathBitcode_;
     state->fastPathFile = fastPathFile_;

@@ -27,6 +27,9 @@ config.substitutions.append(("%clangxx_mg_static", f"{base} {plugin_flags} -stat
 import subprocess
 absl_libs = subprocess.run(["pkg-config", "--libs", "absl_flat_hash_map", "absl_node_hash_map",
                             "absl_btree", "absl_flat_hash_set"], capture_output=True, text=True).stdout.strip()
+absl_sync_libs = subprocess.run(["pkg-config", "--libs", "absl_synchronization"],
+                                capture_output=True, text=True).stdout.strip()
+config.substitutions.append(("%{absl_sync_libs}", absl_sync_libs))
 config.substitutions.append(("%{thirdparty_libs}", f"{absl_libs} -L/usr/lib/llvm-19/lib -Wl,-rpath,/usr/lib/llvm-19/lib -lLLVM"))
 config.substitutions.append(("%clangxx_mg", f"{base} {plugin_flags} %{{mglink}}"))
 config.substitutions.append(("%clangxx_plain", f"{base}"))

@@ -252,3 +252,43 @@ TEST(Classifier, ShortTypeNames) {
 }
 
 }  // namespace
+
+// Sync lines: a prebuilt library's lock members and what a call does.
+TEST(Classifier, SyncLines) {
+  TrackedClasses t = kStd;
+  t.inlineNamespaces.insert("debian3");
+  ASSERT_EQ(mapguard::parseTrackLine("sync absl::Mutex lock=Lock trylock=TryLock unlock=Unlock "
+                                     "shared_unlock=ReaderUnlock",
+                                     t),
+            "");
+  ASSERT_EQ(mapguard::parseTrackLine("sync absl::CondVar wait@1=Wait,WaitWithTimeout", t), "");
+  ASSERT_EQ(mapguard::parseTrackLine("sync absl::Notification acquire_if_true=HasBeenNotified", t), "");
+  EXPECT_FALSE(t.isTracked("absl::Mutex")) << "a lock is not a map";
+  auto lock = mapguard::classifySyncCall("_ZN4absl7debian35Mutex4LockEv", t);
+  ASSERT_TRUE(lock.has_value());
+  EXPECT_EQ(lock->role, mapguard::SyncRole::Lock);
+  EXPECT_EQ(lock->argIndex, 0u);
+  EXPECT_EQ(mapguard::classifySyncCall("_ZN4absl7debian35Mutex7TryLockEv", t)->role,
+            mapguard::SyncRole::TryLock);
+  EXPECT_EQ(mapguard::classifySyncCall("_ZN4absl7debian35Mutex12ReaderUnlockEv", t)->role,
+            mapguard::SyncRole::SharedUnlock);
+  auto wait = mapguard::classifySyncCall("_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE", t);
+  ASSERT_TRUE(wait.has_value());
+  EXPECT_EQ(wait->role, mapguard::SyncRole::Wait);
+  EXPECT_EQ(wait->argIndex, 1u) << "CondVar::Wait's lock is its argument, not this";
+  EXPECT_EQ(mapguard::classifySyncCall("_ZNK4absl7debian312Notification15HasBeenNotifiedEv", t)->role,
+            mapguard::SyncRole::TryLock);
+  // Members not listed, and other classes, are no sync calls.
+  EXPECT_FALSE(mapguard::classifySyncCall("_ZN4absl7debian35Mutex6SignalEv", t));
+  EXPECT_FALSE(mapguard::classifySyncCall("_ZN2ns5Mutex4LockEv", t));
+  EXPECT_FALSE(mapguard::classifySyncCall("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEE2atERS3_", t));
+  // Bad lines say what is wrong.
+  EXPECT_EQ(mapguard::parseTrackLine("sync absl::Mutex grab=Lock", t),
+            "unknown sync role 'grab' (known: lock, trylock, unlock, shared_lock, shared_trylock, "
+            "shared_unlock, wait, release, acquire, acquire_if_true)");
+  EXPECT_EQ(mapguard::parseTrackLine("sync absl::Mutex", t), "expected 'sync CLASS ROLE=MEMBER,...'");
+  EXPECT_EQ(mapguard::parseTrackLine("sync absl::Mutex lock=", t), "'lock=' lists no member");
+  EXPECT_EQ(mapguard::parseTrackLine("sync absl::CondVar wait@x=Wait", t),
+            "'wait@x': expected ROLE@ARGUMENT-NUMBER");
+  EXPECT_EQ(mapguard::parseTrackLine("sync absl::Mutex Lock", t), "expected ROLE=MEMBER,... , got 'Lock'");
+}
