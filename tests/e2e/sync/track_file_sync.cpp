@@ -5,16 +5,16 @@
 // sync line stops the compile with one line naming the problem.
 // RUN: %clangxx_plain -O1 -fPIC -shared %S/Inputs/vendor_lock.cpp -o %t.libvendor.so
 // RUN: echo "sync vendor::SpinLock lock=acquire trylock=try_acquire unlock=release  # the vendor's lock" > %t.sync
-// RUN: %clangxx_mg -O0 -I%S/Inputs -fplugin-arg-mapguard-track-file=%t.sync %s %t.libvendor.so -o %t.O0
-// RUN: %clangxx_mg -O2 -I%S/Inputs -fplugin-arg-mapguard-track-file=%t.sync %s %t.libvendor.so -o %t.O2
+// RUN: %clangxx_mg -O0 -fplugin-arg-mapguard-track-file=%t.sync %s %t.libvendor.so -o %t.O0
+// RUN: %clangxx_mg -O2 -fplugin-arg-mapguard-track-file=%t.sync %s %t.libvendor.so -o %t.O2
 // RUN: %t.O0 lock 2>&1 | FileCheck %s --check-prefix=CLEAN
 // RUN: %t.O2 lock 2>&1 | FileCheck %s --check-prefix=CLEAN
 // RUN: %t.O0 trylock 2>&1 | FileCheck %s --check-prefix=CLEAN
 // RUN: %t.O2 trylock 2>&1 | FileCheck %s --check-prefix=CLEAN
-// RUN: %clangxx_mg -O0 -I%S/Inputs %s %t.libvendor.so -o %t.unnamed
+// RUN: %clangxx_mg -O0 %s %t.libvendor.so -o %t.unnamed
 // RUN: %expect_exit 66 %t.unnamed lock 2>&1 | FileCheck %s --check-prefix=UNNAMED
 // RUN: echo "sync vendor::SpinLock grab=acquire" > %t.bad
-// RUN: not %clangxx_mg -O0 -I%S/Inputs -fplugin-arg-mapguard-track-file=%t.bad %s -o %t.badbin 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not %clangxx_mg -O0 -fplugin-arg-mapguard-track-file=%t.bad %s -o %t.badbin 2>&1 | FileCheck %s --check-prefix=BAD
 // CLEAN-NOT: fatal error
 // CLEAN: DONE
 // UNNAMED: fatal error: unsynchronized map writes
@@ -25,7 +25,7 @@
 #include <map>
 #include <thread>
 
-#include "vendor_lock.h"
+#include "Inputs/vendor_lock.h"
 
 std::map<int, int> table;
 vendor::SpinLock lock;
