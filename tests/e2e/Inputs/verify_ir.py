@@ -31,7 +31,7 @@ def modules(path):
         if "RUN:" not in line or "%clangxx_mg" not in line:
             continue
         tokens = line.split()
-        extra = tuple(t for t in tokens if re.match(r"-(D\w+|fopenmp|stdlib=libc\+\+|idirafter\S+|std=c\+\+\d+)", t))
+        extra = tuple(t for t in tokens if re.match(r"-(D\w+|fopenmp|fPIC|stdlib=libc\+\+|idirafter\S+|std=c\+\+\d+)", t))
         src = path
         for t in tokens:
             if t.endswith(".cpp") and t != "%s":
