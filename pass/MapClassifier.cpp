@@ -1,5 +1,6 @@
 #include "MapClassifier.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -241,6 +242,19 @@ void TrackedClasses::trackBaseOf(const std::string &derived, const std::string &
 }
 
 namespace {
+// "find,count" -> {"find", "count"}: a catalogue field's member list, empty
+// items dropped. (Not splitTopLevel: a member may be `operator<`.)
+std::vector<std::string> splitMemberList(const std::string &value) {
+  std::vector<std::string> out;
+  for (size_t b = 0; b <= value.size();) {
+    size_t e = value.find(',', b);
+    if (e == std::string::npos) e = value.size();
+    if (e > b) out.push_back(value.substr(b, e - b));
+    b = e + 1;
+  }
+  return out;
+}
+
 // `sync NAME ROLE[@ARG]=MEMBER,...`: see parseTrackLine.
 std::string parseSyncLine(const std::vector<std::string> &words, TrackedClasses &tracked) {
   static const std::pair<const char *, SyncRole> kRoles[] = {
@@ -276,12 +290,8 @@ std::string parseSyncLine(const std::vector<std::string> &words, TrackedClasses 
              "' (known: lock, trylock, unlock, shared_lock, shared_trylock, shared_unlock, "
              "wait, release, acquire, acquire_if_true)";
     if (value.empty()) return "'" + key + "=' lists no member";
-    for (size_t b = 0; b <= value.size();) {
-      size_t e = value.find(',', b);
-      if (e == std::string::npos) e = value.size();
-      if (e > b) members.push_back({value.substr(b, e - b), SyncMember{*role, arg}});
-      b = e + 1;
-    }
+    for (const std::string &member : splitMemberList(value))
+      members.push_back({member, SyncMember{*role, arg}});
   }
   for (const auto &[member, m] : members) tracked.syncMembers[cls + "::" + member] = m;
   std::string last = cls.substr(cls.rfind(':') == std::string::npos ? 0 : cls.rfind(':') + 1);
@@ -323,12 +333,7 @@ std::string parseTrackLine(const std::string &line, TrackedClasses &tracked) {
     else
       return "unknown field '" + w + "' (known: api=std, read=, write=, ignore=)";
     if (value.empty()) return "'" + key + "=' lists no member";
-    for (size_t b = 0; b <= value.size();) {
-      size_t e = value.find(',', b);
-      if (e == std::string::npos) e = value.size();
-      if (e > b) overrides.push_back({value.substr(b, e - b), o});
-      b = e + 1;
-    }
+    for (const std::string &member : splitMemberList(value)) overrides.push_back({member, o});
   }
   tracked.names.insert(cls);
   if (standard) tracked.standardApi.insert(cls);
@@ -436,10 +441,9 @@ static std::optional<Classification> classifyMember(const std::string &context, 
 
 std::optional<SyncMember> classifySyncCall(const std::string &mangledCallee,
                                            const TrackedClasses &tracked) {
-  bool hinted = false;
-  for (const std::string &hint : tracked.syncNameHints)
-    if (mangledCallee.find(hint) != std::string::npos) hinted = true;
-  if (!hinted) return std::nullopt;
+  if (std::none_of(tracked.syncNameHints.begin(), tracked.syncNameHints.end(),
+                   [&](const std::string &hint) { return mangledCallee.find(hint) != std::string::npos; }))
+    return std::nullopt;
   std::optional<Demangled> d = demangleFunction(mangledCallee);
   if (!d) return std::nullopt;
   auto it = tracked.syncMembers.find(tracked.canonical(normalizeClassName(d->context)) + "::" + d->base);
