@@ -51,17 +51,36 @@ enum class Opened {
 // (release), then depth (release), so whoever reads `map` with acquire and
 // finds it sees the rest (see mg_ownership.cpp).
 // `d`: the thread's depth, as just loaded.
+//
+// A signal handler may begin and end regions at any instruction of this
+// push. Before the depth store, a handler sees depth d and pushes (and then
+// tombstones) its own region at index d, over the entry being written: the
+// push counter tells. Each push bumps it before writing the entry, so a
+// count that moved by the time the depth is published means a handler's
+// push ran in between, and the entry is written again; from the depth store
+// on, a handler pushes above it and leaves it alone. The signal fences keep
+// the compiler from moving the entry's stores across the count's store and
+// load (a handler is the only other writer of either).
 MG_ALWAYS_INLINE void PushRegionAt(ThreadState *thr, int d, void *map, const mg_site *site,
                                    RegionMode mode, bool traced, uintptr_t caller_sp) {
-  if (MG_LIKELY(d < kMaxRegions)) {
-    Region &r = thr->regions[d];
+  if (MG_UNLIKELY(d >= kMaxRegions)) {
+    thr->depth.store(d + 1, std::memory_order_release);  // counted, not recorded
+    return;
+  }
+  Region &r = thr->regions[d];
+  uint32_t pushes;
+  do {
+    pushes = thr->region_pushes.load(std::memory_order_relaxed) + 1;
+    thr->region_pushes.store(pushes, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
     r.mode.store(mode, std::memory_order_relaxed);
     r.site.store(site, std::memory_order_relaxed);
     r.traced = traced;
     r.caller_sp = caller_sp;
     r.map.store(map, std::memory_order_release);
-  }
-  thr->depth.store(d + 1, std::memory_order_release);
+    thr->depth.store(d + 1, std::memory_order_release);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  } while (MG_UNLIKELY(thr->region_pushes.load(std::memory_order_relaxed) != pushes));
 }
 
 // This thread's latest read, for the check-then-insert hint of a report

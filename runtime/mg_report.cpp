@@ -185,6 +185,9 @@ struct ReportData {
   Access current;
   bool have_other;
   Access other;
+  // Why there is no other access (have_other false): null for "its thread
+  // left before the report was written".
+  const char *other_missing;
 };
 
 // What the code calls the map: the current access's site knows unless the
@@ -384,7 +387,9 @@ void PrintText(const ReportData &d, Appender &out) {
   if (d.have_other)
     TextAccess(out, d.other);
   else
-    out("\nThe other access's thread had already left the map when the report was written.\n");
+    out("\n%s\n", d.other_missing ? d.other_missing
+                                    : "The other access's thread had already left the map when the "
+                                      "report was written.");
   if (d.hint) out("\nHint: %s\n", d.hint);
   if (d.have_other && d.other.role == Role::kPrevious)
     out("\nNo synchronization orders these two accesses (no common lock, join, or atomic\n"
@@ -1025,6 +1030,17 @@ bool QuietPair(const mg_site *a, const mg_site *b) {
   return false;
 }
 
+// Whether a thread other than `me` has more regions open than its stack
+// records: the access a report cannot find may be one of those.
+bool AnyThreadNestedPastRecord(ThreadState *me) {
+  const uint32_t limit = ThreadSlotLimit();
+  for (uint32_t slot = 0; slot < limit; slot++) {
+    ThreadState *t = ThreadBySlot(slot);
+    if (t && t != me && t->depth.load(std::memory_order_relaxed) > kMaxRegions) return true;
+  }
+  return false;
+}
+
 // The thread in the region this access conflicts with, and that region's
 // site: found through the region stacks, else (for a reader) the writer the
 // state word names.
@@ -1103,13 +1119,20 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
     g_data.other.no_stack_reason =
         "stack unavailable: the thread had left the map by the time the report was written";
   }
+  if (!g_data.have_other && AnyThreadNestedPastRecord(thr))
+    g_data.other_missing =
+        "The other access is nested more than 32 map regions deep in its thread, past what "
+        "mapguard records of a thread's regions: its site and thread are not known.";
   g_data.hint = SharedLockHint(site, thr);
   if (!g_data.hint && other) g_data.hint = SharedLockHint(other_site, other);
   if (!g_data.hint) g_data.hint = CheckThenInsertHint(site, thr, map, other_site);
   if (!g_data.hint && other) g_data.hint = CheckThenInsertHint(other_site, other, map, site);
   Verdict v = Decide(g_data);
   // Only a report that stops the process interrupts the other thread.
-  if (g_data.have_other && v.Halts() && RequestStackOf(other, &g_other_stack)) {
+  // `other` is null when the other access was named from what the map
+  // remembers (its thread left, or its region was nested too deep to be
+  // recorded): there is no thread to ask.
+  if (other && g_data.have_other && v.Halts() && RequestStackOf(other, &g_other_stack)) {
     SymbolizeStack(g_other_stack, &g_stacks[1]);
     g_data.other.stack = &g_stacks[1];
     LocateAtCaller(&g_data.other);

@@ -96,6 +96,10 @@ struct alignas(64) ThreadState {
   uint64_t epoch;
   // Region stack, innermost last. Only the owner writes it (rule 4).
   std::atomic<int> depth;
+  // Bumped by every push, a signal handler's included: lets a push tell that
+  // a handler pushed over its entry before the depth was published
+  // (PushRegionAt).
+  std::atomic<uint32_t> region_pushes;
   Region regions[kMaxRegions];
   // Report handshake: a reporting thread that is about to stop the process
   // asks this thread, by signal, for its live stack (mg_stack.cpp).

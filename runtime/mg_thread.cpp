@@ -3,12 +3,14 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <initializer_list>
 #include <new>
 
 #include "mg_access.h"
@@ -41,6 +43,14 @@ std::atomic<uint32_t> g_next_number{0};
 pthread_key_t g_exit_key;
 std::atomic<int> g_registry_ready{0};  // 0 no, 1 being set up, 2 yes
 
+// Blocks every signal but those a fault raises, which must stay deliverable.
+void BlockAsyncSignals(sigset_t *old) {
+  sigset_t all;
+  sigfillset(&all);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT}) sigdelset(&all, sig);
+  pthread_sigmask(SIG_SETMASK, &all, old);
+}
+
 // The thread exits. glibc runs key destructors in rounds, in key order, and
 // ours was created first (at start-up): on its own it would run before the
 // program's destructors, which may still use maps. So it re-arms itself for
@@ -51,6 +61,11 @@ void OnThreadExit(void *arg) {
     pthread_setspecific(g_exit_key, thr);
     return;
   }
+  // From here on a signal handler that touched a map would run on a retired
+  // clock, or (after t_thread is cleared) as a new thread with no creator
+  // and a slot never given back: the exiting thread takes no more signals
+  // (process-directed ones go to another thread).
+  BlockAsyncSignals(nullptr);
   // Regions left open (pthread_exit from a loop body) end with the thread.
   CloseAbandonedRegions(thr, 0, 0);
   // Everything this thread did happens before a join of it.
@@ -120,6 +135,7 @@ struct StartInfo {
   uint32_t number;  // assigned by the parent, so numbers follow creation order
   StackTrace creation;
   VectorClock parent_clock;  // what the creator knew: happens before the child
+  sigset_t start_mask;       // the creator's signal mask, for the child's start routine
 };
 
 ThreadState *NewThreadState(StartInfo *info) {
@@ -225,12 +241,18 @@ ThreadState *NewThreadState(StartInfo *info) {
 }
 
 
+// The child starts with every signal blocked (pthread_create below): a
+// handler that touched a map before NewThreadState would run as a thread of
+// its own with no creator and no clock, and its reads of maps the creator
+// filled would be reported. Its own mask comes back once it is registered.
 void *ThreadTrampoline(void *p) {
   StartInfo *info = static_cast<StartInfo *>(p);
   NewThreadState(info);
   void *(*fn)(void *) = info->fn;
   void *arg = info->arg;
+  sigset_t mask = info->start_mask;
   munmap(info, sizeof(StartInfo));
+  pthread_sigmask(SIG_SETMASK, &mask, nullptr);
   return fn(arg);
 }
 
@@ -271,7 +293,13 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   new (&info->parent_clock) VectorClock();
   info->parent_clock.CopyFrom(parent->vc);
   TickClock(parent);
+  // The child inherits this mask: no handler runs in it before it is
+  // registered (ThreadTrampoline). SIGSEGV and friends stay deliverable.
+  sigset_t mine;
+  BlockAsyncSignals(&mine);
+  info->start_mask = mine;  // the child may free info as soon as it runs
   int rc = real(thread, attr, ThreadTrampoline, info);
+  pthread_sigmask(SIG_SETMASK, &mine, nullptr);
   if (rc != 0) {
     info->parent_clock.Free();
     munmap(info, sizeof(StartInfo));
