@@ -1119,10 +1119,18 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
     g_data.other.no_stack_reason =
         "stack unavailable: the thread had left the map by the time the report was written";
   }
-  if (!g_data.have_other && AnyThreadNestedPastRecord(thr))
-    g_data.other_missing =
-        "The other access is nested more than 32 map regions deep in its thread, past what "
-        "mapguard records of a thread's regions: its site and thread are not known.";
+  // A region nested past what a thread's stack records is counted in the
+  // map's state but cannot be found: say so rather than "left".
+  if (!other && AnyThreadNestedPastRecord(thr)) {
+    if (g_data.have_other)
+      g_data.other.no_stack_reason =
+          "stack unavailable: the access may be nested more than 32 map regions deep in its "
+          "thread, past what mapguard records of a thread's regions";
+    else
+      g_data.other_missing =
+          "The other access is nested more than 32 map regions deep in its thread, past what "
+          "mapguard records of a thread's regions: its site and thread are not known.";
+  }
   g_data.hint = SharedLockHint(site, thr);
   if (!g_data.hint && other) g_data.hint = SharedLockHint(other_site, other);
   if (!g_data.hint) g_data.hint = CheckThenInsertHint(site, thr, map, other_site);
