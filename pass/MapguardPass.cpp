@@ -9,6 +9,7 @@
 //     the unwind path, and turn calls that may throw while a region is open
 //     into invokes of a cleanup pad that ends every open region.
 #include "MapguardPass.h"
+#include "InlineCopies.h"
 
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallString.h"
@@ -50,6 +51,9 @@ STATISTIC(NumSyncCalls, "Calls to catalogued synchronization classes instrumente
 static cl::opt<bool> ClInstrumentAtomics("mapguard-instrument-atomics", cl::init(true), cl::Hidden,
                                          cl::desc("Record release/acquire edges of atomics"));
 
+static cl::opt<bool> ClRenameInlineCopies(
+    "mapguard-rename-inline-copies", cl::init(true), cl::Hidden,
+    cl::desc("Give instrumented inline functions names of their own (link order)"));
 static cl::opt<bool> ClInstrumentIterations("mapguard-instrument-iterations", cl::init(true),
                                             cl::Hidden, cl::desc("Instrument loops over maps"));
 
@@ -981,18 +985,23 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
   std::vector<MemberPointerTarget> memberTargets = memberPointerTargets(M, state_->tracked);
   std::vector<Function *> functions;
   for (Function &F : M) functions.push_back(&F);
+  std::set<Function *> instrumented;
   for (Function *F : functions) {
     if (F->isDeclaration() || F->getName().starts_with("__mapguard")) continue;
     if (optedOut.count(F)) {
       ++NumSkippedOptOut;
       continue;
     }
-    if (ClInstrumentAtomics) changed |= instrumentAtomics(*F, rt);
-    changed |= instrumentSyncCalls(*F, rt, state_->tracked);
+    bool touched = false;
+    if (ClInstrumentAtomics) touched |= instrumentAtomics(*F, rt);
+    touched |= instrumentSyncCalls(*F, rt, state_->tracked);
     bool implementation = isImplementationFunction(F->getName().str(), state_->tracked);
     if (implementation) ++NumLifetimeOnly;
-    changed |= FunctionInstrumenter(*F, rt, *state_, strings, sites, memberTargets, implementation).run();
+    touched |= FunctionInstrumenter(*F, rt, *state_, strings, sites, memberTargets, implementation).run();
+    if (touched) instrumented.insert(F);
+    changed |= touched;
   }
+  if (ClRenameInlineCopies) changed |= renameInstrumentedInlineCopies(M, instrumented);
   if (changed && optimizing_ && state_->fastPathBitcode)
     linkFastPath(M, *state_->fastPathBitcode, state_->fastPathFile);
   if (state_->verifyIR) {

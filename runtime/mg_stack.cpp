@@ -482,6 +482,18 @@ void StopSymbolizer() {
   g_sym.pid = -1;
 }
 
+// The plugin gives an instrumented inline function its own name, NAME.mapguard
+// (pass/InlineCopies.cpp); without debug info the symbol table's name is
+// what the symbolizer demangles, "f() (.mapguard)". Users wrote f().
+void DropInstrumentedCopySuffix(char *function) {
+  static const char kSuffix[] = " (.mapguard)";
+  size_t n = strlen(function), k = sizeof(kSuffix) - 1;
+  if (n >= k && !strcmp(function + n - k, kSuffix)) function[n - k] = 0;
+  else if (char *p = strstr(function, ".mapguard")) {  // not demangled: _Z...mapguard
+    if (!p[9]) *p = 0;
+  }
+}
+
 bool SymbolizeWithTool(SymbolizedPC *out) {
   if (!StartSymbolizer()) return false;
   char req[kSymbolLen + 64];
@@ -516,6 +528,7 @@ bool SymbolizeWithTool(SymbolizedPC *out) {
     *loc_end = 0;
     SourceFrame &f = out->frames[out->nframes];
     snprintf(f.function, sizeof(f.function), "%s", line);
+    DropInstrumentedCopySuffix(f.function);
     // file:line:column, where the file itself may contain ':'.
     f.line = f.column = 0;
     char *c2 = strrchr(loc, ':');
@@ -566,6 +579,7 @@ void SymbolizePC(uintptr_t pc, SymbolizedPC *out) {
   Dl_info info;
   if (dladdr(reinterpret_cast<void *>(pc), &info) && info.dli_sname) {
     snprintf(out->frames[0].function, kSymbolLen, "%s", info.dli_sname);
+    DropInstrumentedCopySuffix(out->frames[0].function);
     out->frames[0].file[0] = 0;
     out->nframes = 1;
   }
