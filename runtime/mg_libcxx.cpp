@@ -1,0 +1,85 @@
+// Prebuilt libc++'s synchronization (-stdlib=libc++).
+//
+// libc++ puts part of std::call_once and std::barrier inside libc++.so,
+// where nothing is instrumented: the release side of a call_once (the store
+// that marks the flag complete) and the tree of arrivals of a barrier run
+// there, so the inline acquires that pair with them (call_once's fast-path
+// load of the flag, barrier::wait's load of the phase) found nothing
+// released, and correct hand-offs were reported. These interceptors give
+// the edges the C++ standard gives, no more:
+//  - [thread.once.callonce]: the active execution of the callable
+//    synchronizes with every return from call_once on that flag (and the
+//    inline fast path's acquire load of the flag);
+//  - [thread.barrier.class]: every arrival of a phase happens before its
+//    completion step, which the last arriver runs and which happens before
+//    every return from a wait for that phase. An arrival does not order
+//    another arrival: only the last arriver acquires what they released.
+// latch, counting_semaphore and atomic::wait/notify keep their state in
+// inline atomics (instrumented) and wait in libc++.so without deciding
+// anything there: they need nothing here.
+//
+// The interceptors have libc++'s mangled names and precede libc++.so in
+// symbol lookup (the runtime is linked before it), like the pthread ones.
+#include <stdint.h>
+
+#include "mg_hb.h"
+#include "mg_real.h"
+#include "mg_rt.h"
+
+using namespace mapguard;
+
+namespace {
+
+ThreadState *HbThread() {
+  if (!g_detect_hb) return nullptr;
+  ThreadState *thr = CurrentThread();
+  return thr->ignore_sync ? nullptr : thr;
+}
+
+struct OnceCall {
+  void *arg;
+  void (*func)(void *);
+  const volatile void *flag;
+};
+
+// Runs the user's callable, then releases on the flag: before libc++ marks
+// it complete, so a thread that sees it complete (inline) acquires this.
+void OnceTrampoline(void *p) {
+  OnceCall *call = static_cast<OnceCall *>(p);
+  call->func(call->arg);
+  if (ThreadState *thr = HbThread()) Release(thr, const_cast<const void *>(call->flag));
+}
+
+}  // namespace
+
+extern "C" {
+
+// void std::__1::__call_once(unsigned long volatile&, void*, void (*)(void*))
+void _ZNSt3__111__call_onceERVmPvPFvS2_E(volatile unsigned long &flag, void *arg,
+                                          void (*func)(void *)) {
+  MG_REAL(void, _ZNSt3__111__call_onceERVmPvPFvS2_E,
+          (volatile unsigned long &, void *, void (*)(void *)));
+  OnceCall call{arg, func, &flag};
+  real__ZNSt3__111__call_onceERVmPvPFvS2_E(flag, &call, OnceTrampoline);
+  // Returned normally: the flag is complete, whoever ran the callable.
+  if (ThreadState *thr = HbThread()) Acquire(thr, const_cast<const unsigned long *>(&flag));
+}
+
+// bool std::__1::__arrive_barrier_algorithm_base(__barrier_algorithm_base*, unsigned char)
+// True for the phase's last arriver, which then runs the completion and
+// publishes the new phase with an (inline, instrumented) release store.
+bool _ZNSt3__131__arrive_barrier_algorithm_baseEPNS_24__barrier_algorithm_baseEh(void *base,
+                                                                               uint8_t phase) {
+  MG_REAL(bool, _ZNSt3__131__arrive_barrier_algorithm_baseEPNS_24__barrier_algorithm_baseEh,
+          (void *, uint8_t));
+  ThreadState *thr = HbThread();
+  if (thr) Release(thr, base);
+  bool last =
+      real__ZNSt3__131__arrive_barrier_algorithm_baseEPNS_24__barrier_algorithm_baseEh(base, phase);
+  // Every other arrival of this phase released on `base` before it arrived;
+  // the next phase's arrivals come only after the phase store that follows.
+  if (last && thr) Acquire(thr, base);
+  return last;
+}
+
+}  // extern "C"
