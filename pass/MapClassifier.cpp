@@ -298,7 +298,25 @@ std::string parseSyncLine(const std::vector<std::string> &words, TrackedClasses 
   tracked.syncNameHints.insert(std::to_string(last.size()) + last);
   return "";
 }
+// `entry PARAMETER-TYPE acquire=MEMBER,...`: see TrackedClasses::entryAcquire.
+std::string parseEntryLine(const std::vector<std::string> &words, TrackedClasses &tracked) {
+  if (words.size() != 3 || words[2].compare(0, 8, "acquire=") != 0 || words[2].size() == 8)
+    return "expected 'entry PARAMETER-TYPE acquire=MEMBER,...'";
+  for (const std::string &member : splitMemberList(words[2].substr(8)))
+    tracked.entryAcquire[words[1]].insert(member);
+  return "";
+}
 }  // namespace
+
+void TrackedClasses::addLinesOf(const TrackedClasses &lines) {
+  names.insert(lines.names.begin(), lines.names.end());
+  standardApi.insert(lines.standardApi.begin(), lines.standardApi.end());
+  for (const auto &[key, o] : lines.members) members[key] = o;
+  for (const auto &[key, m] : lines.syncMembers) syncMembers[key] = m;
+  syncNameHints.insert(lines.syncNameHints.begin(), lines.syncNameHints.end());
+  for (const auto &[param, names] : lines.entryAcquire)
+    entryAcquire[param].insert(names.begin(), names.end());
+}
 
 std::string parseTrackLine(const std::string &line, TrackedClasses &tracked) {
   std::string text = line.substr(0, line.find('#'));
@@ -313,6 +331,7 @@ std::string parseTrackLine(const std::string &line, TrackedClasses &tracked) {
   }
   if (words.empty()) return "";
   if (words[0] == "sync") return parseSyncLine(words, tracked);
+  if (words[0] == "entry") return parseEntryLine(words, tracked);
   std::string cls = normalizeClassName(words[0]);
   if (cls.empty() || words[0].find('=') != std::string::npos)
     return "expected a class name first, got '" + words[0] + "'";
@@ -437,6 +456,34 @@ static std::optional<Classification> classifyMember(const std::string &context, 
   for (unsigned i = 0; i < params.size(); i++)
     if (auto pm = parameterMap(params[i], tracked)) c.operands.push_back({i + 1, pm->second});
   return c;
+}
+
+bool isEntryAcquireFunction(const std::string &mangledFunction, const TrackedClasses &tracked) {
+  if (tracked.entryAcquire.empty()) return false;
+  // Cheap test first, which also serves names the demangler cannot read (a
+  // class templated on a lambda of internal linkage, "Z4mainE3$_0"): the
+  // name ends with the parameter's own class name, "14execution_dataE", and
+  // holds "7executeER" (the member, then a reference parameter).
+  bool spelled = false;
+  for (const auto &[param, members] : tracked.entryAcquire) {
+    std::string type = param;
+    while (!type.empty() && (type.back() == '&' || type.back() == ' ')) type.pop_back();
+    std::string last = type.substr(type.rfind(':') == std::string::npos ? 0 : type.rfind(':') + 1);
+    std::string tail = std::to_string(last.size()) + last + "E";
+    if (mangledFunction.size() < tail.size() ||
+        mangledFunction.compare(mangledFunction.size() - tail.size(), tail.size(), tail) != 0)
+      continue;
+    for (const std::string &m : members)
+      if (mangledFunction.find(std::to_string(m.size()) + m + "ER") != std::string::npos) spelled = true;
+  }
+  if (!spelled) return false;
+  std::optional<Demangled> d = demangleFunction(mangledFunction);
+  if (!d && !canDemangle(mangledFunction)) return true;  // spelled so, and unreadable
+  if (!d || d->context.empty()) return false;
+  std::vector<std::string> params = parameterList(d->params);
+  if (params.size() != 1) return false;
+  auto it = tracked.entryAcquire.find(params[0]);
+  return it != tracked.entryAcquire.end() && it->second.count(d->base) != 0;
 }
 
 std::optional<SyncMember> classifySyncCall(const std::string &mangledCallee,

@@ -56,6 +56,12 @@ struct TrackedClasses {
   // Each sync class's own name as a mangled name spells it ("5Mutex"): a
   // callee without one of these is not demangled to be looked up.
   std::set<std::string> syncNameHints;
+  // `entry` lines: a member function of any class, named one of these and
+  // taking exactly this one parameter, is entered from a prebuilt library
+  // that handed `this` over (a task scheduler running a spawned task): it
+  // acquires on `this` at its entry. Parameter type as the demangler spells
+  // it ("tbb::detail::d1::execution_data&") -> member names.
+  std::map<std::string, std::set<std::string>> entryAcquire;
   // Inline namespaces the translation unit declares (Abseil's
   // absl::debian3, libc++'s __1...): a library's versioning, not part of the
   // names above. Mangled names spell them like any namespace.
@@ -67,11 +73,15 @@ struct TrackedClasses {
   // (absl::flat_hash_map's find is raw_hash_set's): track it with the same rules.
   void trackBaseOf(const std::string &derived, const std::string &base);
   static TrackedClasses withStandardContainers();
+  // Adds what the catalogue's and track-files' lines set in `lines` (parsed
+  // with parseTrackLine): the one place that knows every such field.
+  void addLinesOf(const TrackedClasses &lines);
 };
 
 // Adds one line of a catalogue or track-file to `tracked`:
 //   NAME [api=std] [read=MEMBER,...] [write=MEMBER,...] [ignore=MEMBER,...]
 //   sync NAME ROLE[@ARG]=MEMBER,... ...
+//   entry PARAMETER-TYPE acquire=MEMBER,...
 // (ROLE: lock, trylock, unlock, shared_lock, shared_trylock, shared_unlock,
 // wait, release, acquire, acquire_if_true; ARG: the argument that is the
 // lock, this = 0)
@@ -120,6 +130,9 @@ struct MemberCallFacts {
 std::optional<Classification> classifyMemberCall(const MemberCallFacts &facts,
                                                  const TrackedClasses &tracked);
 bool canDemangle(const std::string &mangled);
+// True if the function defined under `mangledFunction` is one an `entry`
+// line names: it acquires on `this` (argument 0) at its entry.
+bool isEntryAcquireFunction(const std::string &mangledFunction, const TrackedClasses &tracked);
 // A call to a member of a sync class: its role and the lock's argument.
 std::optional<SyncMember> classifySyncCall(const std::string &mangledCallee,
                                            const TrackedClasses &tracked);

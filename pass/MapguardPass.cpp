@@ -879,6 +879,21 @@ bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &t
   return !calls.empty();
 }
 
+// A task body a prebuilt scheduler runs (an `entry` line): everything the
+// spawning thread did before handing the task over happens before it.
+bool instrumentEntryAcquire(Function &F, const Runtime &rt, const TrackedClasses &tracked) {
+  if (F.arg_empty() || !F.getArg(0)->getType()->isPointerTy() ||
+      !isEntryAcquireFunction(F.getName().str(), tracked))
+    return false;
+  BasicBlock &entry = F.getEntryBlock();
+  IRBuilder<> b(&*entry.getFirstInsertionPt());
+  CallInst *call = b.CreateCall(rt.happensAfter, {F.getArg(0)});
+  if (DISubprogram *sp = F.getSubprogram())
+    call->setDebugLoc(DILocation::get(F.getContext(), sp->getLine(), 0, sp));
+  ++NumSyncCalls;
+  return true;
+}
+
 std::set<Function *> optedOutFunctions(Module &M) {
   std::set<Function *> out;
   GlobalVariable *annotations = M.getGlobalVariable("llvm.global.annotations");
@@ -995,6 +1010,7 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
     bool touched = false;
     if (ClInstrumentAtomics) touched |= instrumentAtomics(*F, rt);
     touched |= instrumentSyncCalls(*F, rt, state_->tracked);
+    touched |= instrumentEntryAcquire(*F, rt, state_->tracked);
     bool implementation = isImplementationFunction(F->getName().str(), state_->tracked);
     if (implementation) ++NumLifetimeOnly;
     touched |= FunctionInstrumenter(*F, rt, *state_, strings, sites, memberTargets, implementation).run();

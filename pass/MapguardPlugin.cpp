@@ -467,11 +467,7 @@ class MapguardAction : public clang::PluginASTAction {
     // Fresh state per translation unit: one process may compile several.
     auto state = std::make_shared<TUState>();
     TrackedClasses &t = state->tracked;
-    t.names.insert(extra_.names.begin(), extra_.names.end());
-    t.standardApi.insert(extra_.standardApi.begin(), extra_.standardApi.end());
-    for (const auto &[key, o] : extra_.members) t.members[key] = o;
-    t.syncMembers = extra_.syncMembers;
-    t.syncNameHints = extra_.syncNameHints;
+    t.addLinesOf(extra_);
     state->verifyIR = verify_;
     state->fastPathBitcode = fastPathBitcode_;
     state->fastPathFile = fastPathFile_;

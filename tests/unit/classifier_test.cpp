@@ -254,6 +254,29 @@ TEST(Classifier, ShortTypeNames) {
 }  // namespace
 
 // Sync lines: a prebuilt library's lock members and what a call does.
+TEST(Classifier, EntryLines) {
+  TrackedClasses lines;
+  ASSERT_EQ(mapguard::parseTrackLine("entry tbb::detail::d1::execution_data& acquire=execute,cancel",
+                                     lines),
+            "");
+  EXPECT_NE(mapguard::parseTrackLine("entry tbb::detail::d1::execution_data&", lines), "");
+  TrackedClasses t = kStd;
+  t.addLinesOf(lines);  // as the plugin merges the catalogue into each TU's state
+  // A task body, readable or not (a class templated on a local lambda).
+  EXPECT_TRUE(mapguard::isEntryAcquireFunction(
+      "_ZN3tbb6detail2d19start_forINS1_13blocked_rangeIiEENS1_25parallel_for_body_wrapperIPFviEiEEKNS1_"
+      "16auto_partitionerEE7executeERNS1_14execution_dataE",
+      t));
+  EXPECT_TRUE(mapguard::isEntryAcquireFunction(
+      "_ZN3tbb6detail2d19start_forINS1_13blocked_rangeIiEENS1_25parallel_for_body_wrapperIZ4mainE3$_0iEEKNS1_"
+      "16auto_partitionerEE7executeERNS1_14execution_dataE",
+      t));
+  EXPECT_TRUE(mapguard::isEntryAcquireFunction("_ZN2ns4Task6cancelERN3tbb6detail2d114execution_dataE", t));
+  // Another member taking the same type, or execute() taking something else.
+  EXPECT_FALSE(mapguard::isEntryAcquireFunction("_ZN2ns4Task4stepERN3tbb6detail2d114execution_dataE", t));
+  EXPECT_FALSE(mapguard::isEntryAcquireFunction("_ZN2ns4Task7executeERi", t));
+}
+
 TEST(Classifier, SyncLines) {
   TrackedClasses t = kStd;
   t.inlineNamespaces.insert("debian3");
