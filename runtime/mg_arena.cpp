@@ -41,7 +41,7 @@ void *ArenaAlloc(size_t bytes) {
   } else if (size >= (1u << 20)) {
     g_arena_lock.Unlock();
     p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) Die("mapguard: fatal: out of memory (%zu bytes)", size);
+    if (p == MAP_FAILED) Die("mapguard: error: out of memory (%zu bytes)", size);
     return p;
   } else {
     // Naturally aligned up to a cache line: a block of 64 bytes or more
@@ -57,7 +57,7 @@ void *ArenaAlloc(size_t bytes) {
       void *m = mmap(nullptr, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (m == MAP_FAILED) {
         g_arena_lock.Unlock();
-        Die("mapguard: fatal: out of memory (%zu bytes)", chunk);
+        Die("mapguard: error: out of memory (%zu bytes)", chunk);
       }
       g_chunk = static_cast<char *>(m);
       g_chunk_left = chunk;

@@ -500,7 +500,7 @@ extern "C" __attribute__((used, visibility("hidden"))) void *__mapguard_on_setjm
   void *fn = real[which].load(std::memory_order_relaxed);
   if (!fn) {
     fn = dlsym(RTLD_NEXT, kNames[which]);
-    if (!fn) Die("mapguard: fatal: cannot find the real %s", kNames[which]);
+    if (!fn) Die("mapguard: error: cannot find the real %s", kNames[which]);
     real[which].store(fn, std::memory_order_relaxed);
   }
 #endif

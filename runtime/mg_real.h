@@ -26,7 +26,7 @@ template <typename Fn>
 Fn LookUpReal(const char *name, const char *version = nullptr) {
   void *p = version ? dlvsym(RTLD_NEXT, name, version) : nullptr;
   if (!p) p = dlsym(RTLD_NEXT, name);
-  if (!p) Die("mapguard: fatal: cannot find the real %s", name);
+  if (!p) Die("mapguard: error: cannot find the real %s", name);
   return reinterpret_cast<Fn>(p);
 }
 

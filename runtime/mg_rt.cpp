@@ -4,7 +4,10 @@
 #include "mg_probes.h"
 #include "mg_access.h"
 
+#include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,19 +53,89 @@ void Die(const char *fmt, ...) {
 }
 
 namespace {
+// Walks the loaded objects in load order. Those loaded at start-up are the
+// executable and the closure of its DT_NEEDED lists, and come first (the
+// loader goes breadth-first); anything else came through dlopen. Finds the
+// start-up object that needed this runtime, if one did.
+struct NeededBy {
+  char startup[64][128];  // file names the start-up objects need so far
+  int nstartup;
+  bool first;             // the next object is the executable
+  char needer[256];
+};
+
+const char *BaseName(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+int FindNeeder(struct dl_phdr_info *info, size_t, void *data) {
+  NeededBy *nb = static_cast<NeededBy *>(data);
+  const char *name = info->dlpi_name ? info->dlpi_name : "";
+  bool startup = nb->first;
+  nb->first = false;
+  for (int i = 0; i < nb->nstartup && !startup; i++)
+    startup = name[0] && !strcmp(nb->startup[i], BaseName(name));
+  if (!startup) return 0;
+  const ElfW(Dyn) *dyn = nullptr;
+  for (int i = 0; i < info->dlpi_phnum; i++)
+    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+      dyn = reinterpret_cast<const ElfW(Dyn) *>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+  if (!dyn) return 0;
+  const char *strtab = nullptr;
+  for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++)
+    if (d->d_tag == DT_STRTAB) strtab = reinterpret_cast<const char *>(d->d_un.d_ptr);
+  if (!strtab) return 0;
+  for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++) {
+    if (d->d_tag != DT_NEEDED) continue;
+    const char *needed = strtab + d->d_un.d_val;
+    if (strstr(needed, "libmapguard_rt") && !nb->needer[0] && name[0]) {
+      snprintf(nb->needer, sizeof(nb->needer), "%s", name);
+      return 1;
+    }
+    if (nb->nstartup < 64)
+      snprintf(nb->startup[nb->nstartup++], sizeof(nb->startup[0]), "%s", BaseName(needed));
+  }
+  return 0;
+}
+
+// One line: how the runtime came in after libc (a library that needs it, or
+// dlopen) and the two fixes, with this library's own path.
+void DescribeLateRuntime(char *out, size_t len) {
+  Dl_info self;
+  const char *path = "libmapguard_rt.so";
+  if (dladdr(reinterpret_cast<void *>(&DescribeLateRuntime), &self) && self.dli_fname)
+    path = self.dli_fname;
+  static NeededBy nb;  // a few KB: not on the stack of a constructor
+  nb.nstartup = 0;
+  nb.first = true;
+  nb.needer[0] = 0;
+  dl_iterate_phdr(FindNeeder, &nb);
+  if (nb.needer[0])
+    snprintf(out, len,
+             "mapguard: error: the runtime came in as a dependency of %s, after libc, so it "
+             "cannot see the program's locks; link the executable itself with the runtime "
+             "(pkg-config --libs mapguard) or run it with LD_PRELOAD=%s\n",
+             nb.needer, path);
+  else
+    snprintf(out, len,
+             "mapguard: error: the runtime was loaded after the program's own symbols (dlopen?), "
+             "so it cannot see its locks; link the executable with the runtime (pkg-config "
+             "--libs mapguard) or run it with LD_PRELOAD=%s\n",
+             path);
+}
+
 // Runs before the program's own constructors (shared libraries are
 // initialized before the executable), so options apply to global maps too.
 __attribute__((constructor(101))) void InitRuntime() {
   InitFlags();
   if (!InterceptorsActive()) {
-    // Loaded by dlopen into a program that was not linked with it (a plugin,
-    // a Python extension): the program's locks bind to libc, happens-before
-    // would be blind to them, and correct code would be reported.
-    static const char kMsg[] =
-        "mapguard: fatal: the runtime was loaded after the program's own symbols (dlopen?), so it "
-        "cannot see its locks; link libmapguard_rt into the executable or run with "
-        "LD_PRELOAD=libmapguard_rt.so\n";
-    WriteAll(kMsg, sizeof(kMsg) - 1);
+    // The program's calls to pthread_mutex_lock & co. bind to libc, so
+    // happens-before would be blind to its locks and correct code would be
+    // reported: stop, saying how the runtime came in and the two fixes.
+    char msg[1024];
+    DescribeLateRuntime(msg, sizeof(msg));
+    WriteAll(msg, strlen(msg));
     _exit(kBadOptionsExit);
   }
   InitOwnership();

@@ -11,7 +11,7 @@ MG_NOINLINE MapShadow *ShadowTable::MapRegion(uintptr_t index) {
   size_t bytes = kSlotsPerRegion * sizeof(MapShadow);
   void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) Die("mapguard: fatal: cannot map %zu bytes of shadow memory", bytes);
+  if (p == MAP_FAILED) Die("mapguard: error: cannot map %zu bytes of shadow memory", bytes);
   MapShadow *fresh = static_cast<MapShadow *>(p);
   MapShadow *expected = nullptr;
   // Two threads may map the same region at once; the loser unmaps its copy.

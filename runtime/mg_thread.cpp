@@ -121,7 +121,7 @@ void InitRegistry() {
   size_t bytes = sizeof(ThreadState) * kMaxThreads;
   void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                  -1, 0);
-  if (p == MAP_FAILED) Die("mapguard: fatal: cannot map %zu bytes for thread state", bytes);
+  if (p == MAP_FAILED) Die("mapguard: error: cannot map %zu bytes for thread state", bytes);
   g_pool = static_cast<ThreadState *>(p);
   pthread_key_create(&g_exit_key, OnThreadExit);
   pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
@@ -175,7 +175,7 @@ ThreadState *NewThreadState(StartInfo *info) {
     if (slot >= kMaxThreads) {
       if (g_free_count == 0) {
         g_registry_mu.Unlock();
-        Die("mapguard: fatal: more than %u live threads", kMaxThreads);
+        Die("mapguard: error: more than %u live threads", kMaxThreads);
       }
       // Every slot used once and none known: reuse anyway (a race with a
       // thread that exited unjoined, long ago, may be misjudged).

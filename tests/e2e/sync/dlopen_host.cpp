@@ -9,7 +9,7 @@
 // RUN: %clangxx_plain -O1 %s -ldl -pthread -o %t.host
 // RUN: %expect_exit 64 %t.host %t.so 2>&1 | FileCheck %s --check-prefix=DLOPEN
 // RUN: env LD_PRELOAD=%mglib/libmapguard_rt.so %t.host %t.so 2>&1 | FileCheck %s --check-prefix=PRELOAD
-// DLOPEN: mapguard: fatal: the runtime was loaded after the program's own symbols (dlopen?){{.*}}LD_PRELOAD
+// DLOPEN: mapguard: error: the runtime was loaded after the program's own symbols (dlopen?){{.*}}LD_PRELOAD
 // DLOPEN-NOT: fatal error
 // PRELOAD-NOT: fatal
 // PRELOAD: DONE plugin ran: 2000

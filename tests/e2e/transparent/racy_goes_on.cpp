@@ -3,7 +3,7 @@
 // read, all inside their regions at once. The runtime's own state for the
 // map must stay sound through that: before, a write freed the map's read
 // set without its lock while a racing reader was adding itself to it, and
-// the program died of "mapguard: fatal: out of memory" or worse (the bench's
+// the program died of "mapguard: error: out of memory" or worse (the bench's
 // suppressed_race, 2 runs in 12). Each run here does 2 million racing
 // accesses; the runs repeat, with the suppression and with halt_on_error=0,
 // and also against the runtime built without probe checks (lib/noprobes),
@@ -23,7 +23,7 @@
 // SUPPRESSED: DONE
 // The one report (later ones are duplicates), then the program's own end.
 // GOES-ON: fatal error: {{(unsynchronized|concurrent)}} map read and map write
-// GOES-ON-NOT: mapguard: fatal
+// GOES-ON-NOT: mapguard: error
 // GOES-ON: DONE
 #include <cstdio>
 #include <thread>
