@@ -34,6 +34,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Transforms/Utils/BasicBlockUtils.h"
 #include "llvm/Transforms/Utils/Local.h"
+#include "llvm/Transforms/Utils/ModuleUtils.h"
 
 #define DEBUG_TYPE "mapguard"
 
@@ -989,6 +990,34 @@ void linkFastPath(Module &M, const std::string &bitcode, const std::string &file
   }
 }
 
+// Instrumented code linked without the runtime fails with dozens of undefined
+// __mapguard_* symbols, none of which says what is missing. This function,
+// first in the module and so (in .text) the linker's first complaint, refers
+// to a symbol whose name says it; the runtime defines it (mg_rt.cpp). Never
+// called.
+// The runtime defines it under the same name (mg_rt.cpp); every program that
+// links the runtime checks the two agree.
+constexpr const char kRuntimeLinkSymbol[] =
+    "__mapguard_needs_libmapguard_rt__link_with_pkg_config_libs_mapguard";
+
+void addLinkCheck(Module &M) {
+  const char *kName = "__mapguard_link_check";
+  if (M.getFunction(kName)) return;
+  LLVMContext &C = M.getContext();
+  GlobalVariable *needed = M.getGlobalVariable(kRuntimeLinkSymbol);
+  if (!needed)
+    needed = new GlobalVariable(M, Type::getInt8Ty(C), /*isConstant=*/true,
+                                GlobalValue::ExternalLinkage, nullptr, kRuntimeLinkSymbol);
+  Function *check = Function::Create(FunctionType::get(PointerType::getUnqual(C), false),
+                                     GlobalValue::InternalLinkage, kName);
+  M.getFunctionList().push_front(check);
+  check->addFnAttr(Attribute::NoInline);
+  check->addFnAttr(Attribute::OptimizeNone);
+  IRBuilder<> b(BasicBlock::Create(C, "", check));
+  b.CreateRet(needed);
+  appendToCompilerUsed(M, {check});
+}
+
 }  // namespace
 
 PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
@@ -1018,6 +1047,7 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
     changed |= touched;
   }
   if (ClRenameInlineCopies) changed |= renameInstrumentedInlineCopies(M, instrumented);
+  if (changed) addLinkCheck(M);
   if (changed && optimizing_ && state_->fastPathBitcode)
     linkFastPath(M, *state_->fastPathBitcode, state_->fastPathFile);
   if (state_->verifyIR) {

@@ -15,6 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
+// Every instrumented object refers to this symbol first (the plugin's
+// addLinkCheck), so an object linked without the runtime fails with a first
+// error that names what is missing.
+extern "C" __attribute__((visibility("default"))) const char
+    __mapguard_needs_libmapguard_rt__link_with_pkg_config_libs_mapguard = 0;
+
 namespace mapguard {
 
 void WriteAll(const char *buf, size_t len) {
