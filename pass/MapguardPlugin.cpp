@@ -39,37 +39,6 @@
 namespace mapguard {
 namespace {
 
-// Loaded by another compiler (Debian's clang++ is clang 14), the plugin would
-// crash it or fail with an undefined symbol deep inside. Before anything
-// else runs, check that no other LLVM is in the process and say what to do.
-int FindForeignLLVM(struct dl_phdr_info *info, size_t, void *out) {
-  const char *name = info->dlpi_name ? strrchr(info->dlpi_name, '/') : nullptr;
-  name = name ? name + 1 : info->dlpi_name;
-  if (!name) return 0;
-  const char *version = nullptr;
-  if (!strncmp(name, "libLLVM-", 8)) version = name + 8;
-  else if (!strncmp(name, "libclang-cpp.so.", 16)) version = name + 16;
-  if (version && atoi(version) != LLVM_VERSION_MAJOR) {
-    *static_cast<const char **>(out) = info->dlpi_name;
-    return 1;
-  }
-  return 0;
-}
-
-__attribute__((constructor)) void CheckHostCompiler() {
-  const char *foreign = nullptr;
-  dl_iterate_phdr(FindForeignLLVM, &foreign);
-  if (!foreign) return;
-  char exe[512] = "the compiler";
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n > 0) exe[n] = 0;
-  fprintf(stderr,
-          "mapguard: error: mapguard.so was built for clang %d, but %s runs %s; compile with "
-          "clang++-%d\n",
-          LLVM_VERSION_MAJOR, exe, foreign, LLVM_VERSION_MAJOR);
-  _exit(1);
-}
-
 std::string normalized(const std::string &qualified) { return normalizeClassName(qualified); }
 
 std::optional<MemberOverride> memberOverride(const clang::Decl *d) {
@@ -566,7 +535,7 @@ class MapguardAction : public clang::PluginASTAction {
   // A file shipped next to this mapguard.so (the catalogue, the fast path).
   static std::string besidePlugin(const char *name) {
     Dl_info info;
-    if (!dladdr(reinterpret_cast<void *>(&CheckHostCompiler), &info) || !info.dli_fname) return name;
+    if (!dladdr(reinterpret_cast<void *>(&besidePlugin), &info) || !info.dli_fname) return name;
     llvm::SmallString<256> path(info.dli_fname);
     llvm::sys::path::remove_filename(path);
     llvm::sys::path::append(path, name);

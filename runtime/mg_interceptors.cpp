@@ -621,3 +621,82 @@ void __mapguard_happens_before(const void *addr) { ReleaseOn(addr); }
 void __mapguard_happens_after(const void *addr) { AcquireIf(true, addr); }
 
 }  // extern "C"
+
+// ---- dynamic annotations (the API ThreadSanitizer and Helgrind read) ----
+// Code written for those tools calls these when built with annotations on
+// (Abseil's, Chromium's and valgrind's dynamic_annotations.h); the runtime
+// defines them, so such code links and keeps its meaning under mapguard.
+// `file` and `line` name the annotation's site; they are not needed here.
+extern "C" {
+void AnnotateHappensBefore(const char *, int, const volatile void *addr) {
+  ReleaseOn(const_cast<const void *>(addr));
+}
+void AnnotateHappensAfter(const char *, int, const volatile void *addr) {
+  AcquireIf(true, const_cast<const void *>(addr));
+}
+// A lock the tools cannot see, announced by its owner: as a pthread rwlock
+// (a writer acquires the writers' and the readers' clocks, a reader the
+// writers'; each releases into its own).
+void AnnotateRWLockCreate(const char *, int, const volatile void *) {}
+void AnnotateRWLockCreateStatic(const char *, int, const volatile void *) {}
+void AnnotateRWLockDestroy(const char *, int, const volatile void *) {}
+void AnnotateRWLockAcquired(const char *, int, const volatile void *lock, long is_w) {
+  const void *l = const_cast<const void *>(lock);
+  AcquireIf(true, l, is_w != 0);
+  if (is_w) AcquireIf(true, ReaderClock(l));
+  else NoteSharedLock(l, true);
+  LockAcquired(is_w != 0);
+}
+void AnnotateRWLockReleased(const char *, int, const volatile void *lock, long is_w) {
+  const void *l = const_cast<const void *>(lock);
+  LockReleased(is_w != 0);
+  if (is_w) {
+    ReleaseOn(l, true);
+  } else {
+    NoteSharedLock(l, false);
+    ReleaseOn(ReaderClock(l));
+  }
+}
+// An explicit signal -> wait edge: the annotation says it exists.
+void AnnotateCondVarSignal(const char *, int, const volatile void *cv) {
+  ReleaseOn(const_cast<const void *>(cv));
+}
+void AnnotateCondVarSignalAll(const char *, int, const volatile void *cv) {
+  ReleaseOn(const_cast<const void *>(cv));
+}
+void AnnotateCondVarWait(const char *, int, const volatile void *cv, const volatile void *) {
+  AcquireIf(true, const_cast<const void *>(cv));
+}
+// Synchronization inside the bracket creates no happens-before.
+void AnnotateIgnoreSyncBegin(const char *, int) { CurrentThread()->ignore_sync++; }
+void AnnotateIgnoreSyncEnd(const char *, int) {
+  ThreadState *thr = CurrentThread();
+  if (thr->ignore_sync > 0) thr->ignore_sync--;
+}
+// Map accesses inside the bracket are not reported (ThreadState::ignore_*).
+void AnnotateIgnoreReadsBegin(const char *, int) { CurrentThread()->ignore_reads++; }
+void AnnotateIgnoreReadsEnd(const char *, int) {
+  ThreadState *thr = CurrentThread();
+  if (thr->ignore_reads > 0) thr->ignore_reads--;
+}
+void AnnotateIgnoreWritesBegin(const char *, int) { CurrentThread()->ignore_writes++; }
+void AnnotateIgnoreWritesEnd(const char *, int) {
+  ThreadState *thr = CurrentThread();
+  if (thr->ignore_writes > 0) thr->ignore_writes--;
+}
+// About plain memory, which mapguard does not check: accepted, no effect.
+void AnnotateBenignRace(const char *, int, const volatile void *, const char *) {}
+void AnnotateBenignRaceSized(const char *, int, const volatile void *, long, const char *) {}
+void AnnotateNewMemory(const char *, int, const volatile void *, long) {}
+void AnnotatePublishMemoryRange(const char *, int, const volatile void *, long) {}
+void AnnotateUnpublishMemoryRange(const char *, int, const volatile void *, long) {}
+void AnnotateMutexIsUsedAsCondVar(const char *, int, const volatile void *) {}
+void AnnotateMutexIsNotPHB(const char *, int, const volatile void *) {}
+void AnnotateThreadName(const char *, int, const char *) {}
+void AnnotateEnableRaceDetection(const char *, int, int) {}
+void AnnotateFlushState(const char *, int) {}
+void AnnotateMemoryIsInitialized(const char *, int, const volatile void *, long) {}
+void AnnotateMemoryIsUninitialized(const char *, int, const volatile void *, long) {}
+int RunningOnValgrind(void) { return 0; }
+double ValgrindSlowdown(void) { return 1.0; }
+}  // extern "C"

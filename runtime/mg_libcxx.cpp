@@ -20,6 +20,9 @@
 //
 // The interceptors have libc++'s mangled names and precede libc++.so in
 // symbol lookup (the runtime is linked before it), like the pthread ones.
+// Not in the static runtime (MG_STATIC_RUNTIME): its interceptors are linked
+// with --wrap, which would demand libc++ from every static program.
+#ifndef MG_STATIC_RUNTIME
 #include <stdint.h>
 
 #include "mg_hb.h"
@@ -83,3 +86,5 @@ bool _ZNSt3__131__arrive_barrier_algorithm_baseEPNS_24__barrier_algorithm_baseEh
 }
 
 }  // extern "C"
+
+#endif  // MG_STATIC_RUNTIME

@@ -1030,6 +1030,15 @@ bool QuietPair(const mg_site *a, const mg_site *b) {
   return false;
 }
 
+// Whether `t`'s access at `site` is inside AnnotateIgnoreReads/Writes
+// brackets (dynamic annotations): such an access is not reported.
+bool InIgnoredBracket(ThreadState *t, const mg_site *site) {
+  if (!site) return false;
+  if (site->kind == MG_READ || site->kind == MG_ITERATE) return t->ignore_reads > 0;
+  if (site->kind == MG_WRITE) return t->ignore_writes > 0;
+  return false;
+}
+
 // Whether a thread other than `me` has more regions open than its stack
 // records: the access a report cannot find may be one of those.
 bool AnyThreadNestedPastRecord(ThreadState *me) {
@@ -1069,7 +1078,8 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
   const mg_site *other_site = nullptr;
   ThreadState *other = FindOtherAccess(kind, thr, map, s, current_is_writer, &other_site);
   if (!other && seen_site) other_site = seen_site;
-  if (g_quiet_count.load(std::memory_order_relaxed) && QuietPair(site, other_site)) {
+  if ((g_quiet_count.load(std::memory_order_relaxed) && QuietPair(site, other_site)) ||
+      InIgnoredBracket(thr, site) || (other && InIgnoredBracket(other, other_site))) {
     s->state.fetch_and(~state::kFrozen, std::memory_order_acq_rel);
     return;
   }
@@ -1151,6 +1161,7 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
 MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
                                       const mg_site *site, const AccessInfo &earlier) {
   if (g_quiet_count.load(std::memory_order_relaxed) && QuietPair(site, earlier.site)) return;
+  if (InIgnoredBracket(thr, site)) return;
   StackTrace current;
   CaptureStack(&current, 0);
   LockReports();

@@ -119,6 +119,10 @@ struct alignas(64) ThreadState {
   // unwinder locks a mutex of libgcc's): such locking orders nothing the
   // program did and must not create happens-before.
   int ignore_sync;
+  // Inside AnnotateIgnoreReadsBegin/End (WritesBegin/End): this thread's map
+  // reads and iterations (writes) are not reported, by it or by a thread
+  // that finds it in its region. Written by this thread only.
+  int ignore_reads, ignore_writes;
   // Slots are reused, so epochs in this thread's slot below own_start belong
   // to an earlier thread; this thread knows those up to inherited_own (what
   // its creator knew of that slot).

@@ -195,6 +195,7 @@ ThreadState *NewThreadState(StartInfo *info) {
   thr->stack_request.store(0, std::memory_order_relaxed);
   thr->revoking.store(nullptr, std::memory_order_relaxed);
   thr->ignore_sync = 0;
+  thr->ignore_reads = thr->ignore_writes = 0;
   thr->exit_rounds = 0;
   thr->clock_exhausted = false;
   thr->usdt_sample_tick = 0;
