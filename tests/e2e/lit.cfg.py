@@ -35,6 +35,9 @@ config.substitutions.append(("%clangxx_mg", f"{base} {plugin_flags} %{{mglink}}"
 config.substitutions.append(("%clangxx_plain", f"{base}"))
 config.substitutions.append(("%{mglink}", link))
 config.substitutions.append(("%plugin", plugin))
+config.substitutions.append(("%{ccache_extrafiles}", subprocess.run(
+    ["pkg-config", "--variable=ccache_extrafiles", "mapguard"], capture_output=True, text=True,
+    env={**os.environ, "PKG_CONFIG_PATH": config.mapguard_build}).stdout.strip()))
 config.substitutions.append(("%clangxx_raw", config.clangxx))
 config.substitutions.append(("%clangxx_bin", config.clangxx))
 config.substitutions.append(("%mgbuild", config.mapguard_build))
