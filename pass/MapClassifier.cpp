@@ -265,8 +265,11 @@ std::string parseSyncLine(const std::vector<std::string> &words, TrackedClasses 
       {"acquire", SyncRole::Acquire},    {"acquire_if_true", SyncRole::TryLock}};
   if (words.size() < 3 || words[1].find('=') != std::string::npos)
     return "expected 'sync CLASS ROLE=MEMBER,...'";
-  std::string cls = normalizeClassName(words[1]);
-  if (cls.empty()) return "expected a class name after 'sync', got '" + words[1] + "'";
+  // `sync - ROLE=FUNCTION,...`: C functions, by their (unmangled) names.
+  const bool cFunctions = words[1] == "-";
+  std::string cls = cFunctions ? "" : normalizeClassName(words[1]);
+  if (cls.empty() && !cFunctions)
+    return "expected a class name (or - for C functions) after 'sync', got '" + words[1] + "'";
   std::vector<std::pair<std::string, SyncMember>> members;
   for (size_t i = 2; i < words.size(); i++) {
     const std::string &w = words[i];
@@ -293,6 +296,10 @@ std::string parseSyncLine(const std::vector<std::string> &words, TrackedClasses 
     for (const std::string &member : splitMemberList(value))
       members.push_back({member, SyncMember{*role, arg}});
   }
+  if (cFunctions) {
+    for (const auto &[function, m] : members) tracked.syncFunctions[function] = m;
+    return "";
+  }
   for (const auto &[member, m] : members) tracked.syncMembers[cls + "::" + member] = m;
   std::string last = cls.substr(cls.rfind(':') == std::string::npos ? 0 : cls.rfind(':') + 1);
   tracked.syncNameHints.insert(std::to_string(last.size()) + last);
@@ -314,6 +321,7 @@ void TrackedClasses::addLinesOf(const TrackedClasses &lines) {
   for (const auto &[key, o] : lines.members) members[key] = o;
   for (const auto &[key, m] : lines.syncMembers) syncMembers[key] = m;
   syncNameHints.insert(lines.syncNameHints.begin(), lines.syncNameHints.end());
+  for (const auto &[key, m] : lines.syncFunctions) syncFunctions[key] = m;
   for (const auto &[param, names] : lines.entryAcquire)
     entryAcquire[param].insert(names.begin(), names.end());
 }
@@ -488,6 +496,11 @@ bool isEntryAcquireFunction(const std::string &mangledFunction, const TrackedCla
 
 std::optional<SyncMember> classifySyncCall(const std::string &mangledCallee,
                                            const TrackedClasses &tracked) {
+  if (mangledCallee.compare(0, 2, "_Z") != 0) {
+    auto it = tracked.syncFunctions.find(mangledCallee);
+    if (it == tracked.syncFunctions.end()) return std::nullopt;
+    return it->second;
+  }
   if (std::none_of(tracked.syncNameHints.begin(), tracked.syncNameHints.end(),
                    [&](const std::string &hint) { return mangledCallee.find(hint) != std::string::npos; }))
     return std::nullopt;

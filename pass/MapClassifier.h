@@ -56,6 +56,8 @@ struct TrackedClasses {
   // Each sync class's own name as a mangled name spells it ("5Mutex"): a
   // callee without one of these is not demangled to be looked up.
   std::set<std::string> syncNameHints;
+  // "g_mutex_lock" -> its role: C functions (`sync - ...` lines).
+  std::map<std::string, SyncMember> syncFunctions;
   // `entry` lines: a member function of any class, named one of these and
   // taking exactly this one parameter, is entered from a prebuilt library
   // that handed `this` over (a task scheduler running a spawned task): it

@@ -835,7 +835,7 @@ bool instrumentAtomics(Function &F, const Runtime &rt) {
 // unlock releases into the lock's one clock, so it also orders later readers
 // (the runtime keeps no second clock for a lock it does not know the size of).
 bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &tracked) {
-  if (tracked.syncMembers.empty()) return false;
+  if (tracked.syncMembers.empty() && tracked.syncFunctions.empty()) return false;
   struct SyncCall {
     CallBase *call;
     SyncMember member;

@@ -277,6 +277,18 @@ TEST(Classifier, EntryLines) {
   EXPECT_FALSE(mapguard::isEntryAcquireFunction("_ZN2ns4Task7executeERi", t));
 }
 
+TEST(Classifier, SyncLinesForCFunctions) {
+  TrackedClasses lines;
+  ASSERT_EQ(mapguard::parseTrackLine("sync - lock=g_mutex_lock unlock=g_mutex_unlock wait@1=g_cond_wait", lines), "");
+  TrackedClasses t = kStd;
+  t.addLinesOf(lines);
+  ASSERT_TRUE(mapguard::classifySyncCall("g_mutex_lock", t).has_value());
+  EXPECT_EQ(mapguard::classifySyncCall("g_mutex_lock", t)->role, mapguard::SyncRole::Lock);
+  EXPECT_EQ(mapguard::classifySyncCall("g_cond_wait", t)->argIndex, 1u);
+  EXPECT_FALSE(mapguard::classifySyncCall("g_mutex_init", t)) << "not listed";
+  EXPECT_FALSE(mapguard::classifySyncCall("_Z12g_mutex_lockv", t)) << "a C++ function of that name is not it";
+}
+
 TEST(Classifier, SyncLines) {
   TrackedClasses t = kStd;
   t.inlineNamespaces.insert("debian3");
