@@ -441,6 +441,13 @@ class MapguardAction : public clang::PluginASTAction {
     state->fastPathBitcode = fastPathBitcode_;
     state->fastPathFile = fastPathFile_;
 
+    // A build system's configure probe (CMake's try_compile, autoconf's
+    // conftest) asks whether something compiles and links; it never runs
+    // for mapguard's sake. Instrumented, a probe that uses an atomic needs
+    // the runtime at link time and changes its answer when the build adds
+    // the plugin to the compile flags only. Probes stay plain.
+    if (isConfigureProbe(CI)) return std::make_unique<clang::ASTConsumer>();
+
     clang::CodeGenOptions &cg = CI.getCodeGenOpts();
     if (cg.DisableLLVMPasses) {
       clang::DiagnosticsEngine &diags = CI.getDiagnostics();
@@ -531,6 +538,15 @@ class MapguardAction : public clang::PluginASTAction {
 
   std::string fastPathFile_ = besidePlugin("mapguard_fast_path.bc");  // "" with fast-path=off
   std::shared_ptr<const std::string> fastPathBitcode_;
+
+  static bool isConfigureProbe(const clang::CompilerInstance &CI) {
+    const auto &inputs = CI.getFrontendOpts().Inputs;
+    if (inputs.empty() || !inputs[0].isFile()) return false;
+    llvm::StringRef file = inputs[0].getFile();
+    llvm::StringRef base = llvm::sys::path::filename(file);
+    return file.contains("/CMakeFiles/CMakeScratch/") || file.contains("/CMakeFiles/CMakeTmp/") ||
+           base.starts_with("conftest.");
+  }
 
   // A file shipped next to this mapguard.so (the catalogue, the fast path).
   static std::string besidePlugin(const char *name) {
