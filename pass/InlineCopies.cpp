@@ -18,8 +18,11 @@
 // linker kept: docs/usage.md says so.
 #include "InlineCopies.h"
 
+#include <vector>
+
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/Statistic.h"
+#include "llvm/IR/Constants.h"
 #include "llvm/IR/GlobalAlias.h"
 #include "llvm/IR/InstrTypes.h"
 #include "llvm/IR/Module.h"
@@ -54,8 +57,10 @@ bool renameInstrumentedInlineCopies(Module &M, const std::set<Function *> &instr
   // call them directly: a plain copy of a caller would call the plain copy.
   std::set<Function *> marked;
   SmallVector<Function *, 64> work;
-  for (Function *F : instrumented)
-    if (renamable(*F) && marked.insert(F).second) work.push_back(F);
+  // In module order, here and below: the object's symbols must not depend on
+  // heap addresses (reproducible builds, compiler caches).
+  for (Function &F : M)
+    if (instrumented.count(&F) && renamable(F) && marked.insert(&F).second) work.push_back(&F);
   while (!work.empty()) {
     Function *F = work.pop_back_val();
     for (User *u : F->users()) {
@@ -65,7 +70,10 @@ bool renameInstrumentedInlineCopies(Module &M, const std::set<Function *> &instr
       if (renamable(*caller) && marked.insert(caller).second) work.push_back(caller);
     }
   }
-  for (Function *F : marked) {
+  std::vector<Function *> ordered;
+  for (Function &F : M)
+    if (marked.count(&F)) ordered.push_back(&F);
+  for (Function *F : ordered) {
     std::string original = F->getName().str();
     F->setName(original + kInstrumentedCopySuffix);
     if (const Comdat *old = F->getComdat()) {
@@ -81,7 +89,8 @@ bool renameInstrumentedInlineCopies(Module &M, const std::set<Function *> &instr
     // Direct calls keep the instrumented copy; everything else (an address
     // taken, a vtable slot) names the function by its original name.
     F->replaceUsesWithIf(alias, [&](Use &U) {
-      if (U.getUser() == alias) return false;
+      // blockaddress(@F, %bb) names a block of this very function body.
+      if (U.getUser() == alias || isa<BlockAddress>(U.getUser())) return false;
       auto *cb = dyn_cast<CallBase>(U.getUser());
       return !(cb && cb->isCallee(&U));
     });

@@ -53,34 +53,34 @@ enum class Opened {
 // `d`: the thread's depth, as just loaded.
 //
 // A signal handler may begin and end regions at any instruction of this
-// push. Before the depth store, a handler sees depth d and pushes (and then
-// tombstones) its own region at index d, over the entry being written: the
-// push counter tells. Each push bumps it before writing the entry, so a
-// count that moved by the time the depth is published means a handler's
-// push ran in between, and the entry is written again; from the depth store
-// on, a handler pushes above it and leaves it alone. The signal fences keep
-// the compiler from moving the entry's stores across the count's store and
-// load (a handler is the only other writer of either).
+// push. Before the depth store it would see depth d and push (then
+// tombstone) its own region at index d, over the entry being written. So
+// the push first reserves index d (push_reserve = d + 1) and a nested push
+// goes above the reservation; each push restores the reservation it found,
+// after its own depth store. A handler's push and pop are complete before
+// the interrupted code resumes, so the entry is written once, by its owner,
+// and a revoker's change to it (mg_ownership.cpp, R3) is never undone. The
+// signal fences keep the compiler from moving the entry's stores across the
+// reservation (a handler is the only other reader of it).
 MG_ALWAYS_INLINE void PushRegionAt(ThreadState *thr, int d, void *map, const mg_site *site,
                                    RegionMode mode, bool traced, uintptr_t caller_sp) {
+  const int reserved = thr->push_reserve.load(std::memory_order_relaxed);
+  if (MG_UNLIKELY(reserved > d)) d = reserved;  // inside an interrupted push
   if (MG_UNLIKELY(d >= kMaxRegions)) {
     thr->depth.store(d + 1, std::memory_order_release);  // counted, not recorded
     return;
   }
+  thr->push_reserve.store(d + 1, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   Region &r = thr->regions[d];
-  uint32_t pushes;
-  do {
-    pushes = thr->region_pushes.load(std::memory_order_relaxed) + 1;
-    thr->region_pushes.store(pushes, std::memory_order_relaxed);
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    r.mode.store(mode, std::memory_order_relaxed);
-    r.site.store(site, std::memory_order_relaxed);
-    r.traced = traced;
-    r.caller_sp = caller_sp;
-    r.map.store(map, std::memory_order_release);
-    thr->depth.store(d + 1, std::memory_order_release);
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-  } while (MG_UNLIKELY(thr->region_pushes.load(std::memory_order_relaxed) != pushes));
+  r.mode.store(mode, std::memory_order_relaxed);
+  r.site.store(site, std::memory_order_relaxed);
+  r.traced = traced;
+  r.caller_sp = caller_sp;
+  r.map.store(map, std::memory_order_release);
+  thr->depth.store(d + 1, std::memory_order_release);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  thr->push_reserve.store(reserved, std::memory_order_relaxed);
 }
 
 // This thread's latest read, for the check-then-insert hint of a report

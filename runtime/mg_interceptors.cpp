@@ -627,27 +627,30 @@ void __mapguard_happens_after(const void *addr) { AcquireIf(true, addr); }
 // (Abseil's, Chromium's and valgrind's dynamic_annotations.h); the runtime
 // defines them, so such code links and keeps its meaning under mapguard.
 // `file` and `line` name the annotation's site; they are not needed here.
+// Weak: a program that defines them itself (a dynamic_annotations.c of its
+// own, empty when no tool is there) keeps its own, and links with the
+// static runtime too.
 extern "C" {
-void AnnotateHappensBefore(const char *, int, const volatile void *addr) {
+__attribute__((weak)) void AnnotateHappensBefore(const char *, int, const volatile void *addr) {
   ReleaseOn(const_cast<const void *>(addr));
 }
-void AnnotateHappensAfter(const char *, int, const volatile void *addr) {
+__attribute__((weak)) void AnnotateHappensAfter(const char *, int, const volatile void *addr) {
   AcquireIf(true, const_cast<const void *>(addr));
 }
 // A lock the tools cannot see, announced by its owner: as a pthread rwlock
 // (a writer acquires the writers' and the readers' clocks, a reader the
 // writers'; each releases into its own).
-void AnnotateRWLockCreate(const char *, int, const volatile void *) {}
-void AnnotateRWLockCreateStatic(const char *, int, const volatile void *) {}
-void AnnotateRWLockDestroy(const char *, int, const volatile void *) {}
-void AnnotateRWLockAcquired(const char *, int, const volatile void *lock, long is_w) {
+__attribute__((weak)) void AnnotateRWLockCreate(const char *, int, const volatile void *) {}
+__attribute__((weak)) void AnnotateRWLockCreateStatic(const char *, int, const volatile void *) {}
+__attribute__((weak)) void AnnotateRWLockDestroy(const char *, int, const volatile void *) {}
+__attribute__((weak)) void AnnotateRWLockAcquired(const char *, int, const volatile void *lock, long is_w) {
   const void *l = const_cast<const void *>(lock);
   AcquireIf(true, l, is_w != 0);
   if (is_w) AcquireIf(true, ReaderClock(l));
   else NoteSharedLock(l, true);
   LockAcquired(is_w != 0);
 }
-void AnnotateRWLockReleased(const char *, int, const volatile void *lock, long is_w) {
+__attribute__((weak)) void AnnotateRWLockReleased(const char *, int, const volatile void *lock, long is_w) {
   const void *l = const_cast<const void *>(lock);
   LockReleased(is_w != 0);
   if (is_w) {
@@ -658,45 +661,43 @@ void AnnotateRWLockReleased(const char *, int, const volatile void *lock, long i
   }
 }
 // An explicit signal -> wait edge: the annotation says it exists.
-void AnnotateCondVarSignal(const char *, int, const volatile void *cv) {
+__attribute__((weak)) void AnnotateCondVarSignal(const char *, int, const volatile void *cv) {
   ReleaseOn(const_cast<const void *>(cv));
 }
-void AnnotateCondVarSignalAll(const char *, int, const volatile void *cv) {
+__attribute__((weak)) void AnnotateCondVarSignalAll(const char *, int, const volatile void *cv) {
   ReleaseOn(const_cast<const void *>(cv));
 }
-void AnnotateCondVarWait(const char *, int, const volatile void *cv, const volatile void *) {
+__attribute__((weak)) void AnnotateCondVarWait(const char *, int, const volatile void *cv, const volatile void *) {
   AcquireIf(true, const_cast<const void *>(cv));
 }
 // Synchronization inside the bracket creates no happens-before.
-void AnnotateIgnoreSyncBegin(const char *, int) { CurrentThread()->ignore_sync++; }
-void AnnotateIgnoreSyncEnd(const char *, int) {
+__attribute__((weak)) void AnnotateIgnoreSyncBegin(const char *, int) { CurrentThread()->ignore_sync++; }
+__attribute__((weak)) void AnnotateIgnoreSyncEnd(const char *, int) {
   ThreadState *thr = CurrentThread();
   if (thr->ignore_sync > 0) thr->ignore_sync--;
 }
 // Map accesses inside the bracket are not reported (ThreadState::ignore_*).
-void AnnotateIgnoreReadsBegin(const char *, int) { CurrentThread()->ignore_reads++; }
-void AnnotateIgnoreReadsEnd(const char *, int) {
+__attribute__((weak)) void AnnotateIgnoreReadsBegin(const char *, int) { CurrentThread()->ignore_reads++; }
+__attribute__((weak)) void AnnotateIgnoreReadsEnd(const char *, int) {
   ThreadState *thr = CurrentThread();
   if (thr->ignore_reads > 0) thr->ignore_reads--;
 }
-void AnnotateIgnoreWritesBegin(const char *, int) { CurrentThread()->ignore_writes++; }
-void AnnotateIgnoreWritesEnd(const char *, int) {
+__attribute__((weak)) void AnnotateIgnoreWritesBegin(const char *, int) { CurrentThread()->ignore_writes++; }
+__attribute__((weak)) void AnnotateIgnoreWritesEnd(const char *, int) {
   ThreadState *thr = CurrentThread();
   if (thr->ignore_writes > 0) thr->ignore_writes--;
 }
 // About plain memory, which mapguard does not check: accepted, no effect.
-void AnnotateBenignRace(const char *, int, const volatile void *, const char *) {}
-void AnnotateBenignRaceSized(const char *, int, const volatile void *, long, const char *) {}
-void AnnotateNewMemory(const char *, int, const volatile void *, long) {}
-void AnnotatePublishMemoryRange(const char *, int, const volatile void *, long) {}
-void AnnotateUnpublishMemoryRange(const char *, int, const volatile void *, long) {}
-void AnnotateMutexIsUsedAsCondVar(const char *, int, const volatile void *) {}
-void AnnotateMutexIsNotPHB(const char *, int, const volatile void *) {}
-void AnnotateThreadName(const char *, int, const char *) {}
-void AnnotateEnableRaceDetection(const char *, int, int) {}
-void AnnotateFlushState(const char *, int) {}
-void AnnotateMemoryIsInitialized(const char *, int, const volatile void *, long) {}
-void AnnotateMemoryIsUninitialized(const char *, int, const volatile void *, long) {}
-int RunningOnValgrind(void) { return 0; }
-double ValgrindSlowdown(void) { return 1.0; }
+__attribute__((weak)) void AnnotateBenignRace(const char *, int, const volatile void *, const char *) {}
+__attribute__((weak)) void AnnotateBenignRaceSized(const char *, int, const volatile void *, long, const char *) {}
+__attribute__((weak)) void AnnotateNewMemory(const char *, int, const volatile void *, long) {}
+__attribute__((weak)) void AnnotatePublishMemoryRange(const char *, int, const volatile void *, long) {}
+__attribute__((weak)) void AnnotateUnpublishMemoryRange(const char *, int, const volatile void *, long) {}
+__attribute__((weak)) void AnnotateMutexIsUsedAsCondVar(const char *, int, const volatile void *) {}
+__attribute__((weak)) void AnnotateMutexIsNotPHB(const char *, int, const volatile void *) {}
+__attribute__((weak)) void AnnotateThreadName(const char *, int, const char *) {}
+__attribute__((weak)) void AnnotateEnableRaceDetection(const char *, int, int) {}
+__attribute__((weak)) void AnnotateFlushState(const char *, int) {}
+__attribute__((weak)) void AnnotateMemoryIsInitialized(const char *, int, const volatile void *, long) {}
+__attribute__((weak)) void AnnotateMemoryIsUninitialized(const char *, int, const volatile void *, long) {}
 }  // extern "C"

@@ -23,10 +23,12 @@
 // Not in the static runtime (MG_STATIC_RUNTIME): its interceptors are linked
 // with --wrap, which would demand libc++ from every static program.
 #ifndef MG_STATIC_RUNTIME
+#include <dlfcn.h>
 #include <stdint.h>
 
+#include <atomic>
+
 #include "mg_hb.h"
-#include "mg_real.h"
 #include "mg_rt.h"
 
 using namespace mapguard;
@@ -37,6 +39,22 @@ ThreadState *HbThread() {
   if (!g_detect_hb) return nullptr;
   ThreadState *thr = CurrentThread();
   return thr->ignore_sync ? nullptr : thr;
+}
+
+// The real libc++ function. RTLD_NEXT finds it when libc++ came in at
+// start-up; a library built with -stdlib=libc++ and loaded RTLD_LOCAL brings
+// its own libc++, outside that scope, which dlopen(RTLD_NOLOAD) still finds.
+template <typename Fn>
+Fn LibcxxReal(std::atomic<Fn> &slot, const char *name) {
+  Fn fn = slot.load(std::memory_order_relaxed);
+  if (fn) return fn;
+  void *p = dlsym(RTLD_NEXT, name);
+  if (!p)
+    if (void *libcxx = dlopen("libc++.so.1", RTLD_NOLOAD | RTLD_LAZY)) p = dlsym(libcxx, name);
+  if (!p) Die("mapguard: error: cannot find libc++'s %s", name);
+  fn = reinterpret_cast<Fn>(p);
+  slot.store(fn, std::memory_order_relaxed);
+  return fn;
 }
 
 struct OnceCall {
@@ -60,10 +78,10 @@ extern "C" {
 // void std::__1::__call_once(unsigned long volatile&, void*, void (*)(void*))
 void _ZNSt3__111__call_onceERVmPvPFvS2_E(volatile unsigned long &flag, void *arg,
                                           void (*func)(void *)) {
-  MG_REAL(void, _ZNSt3__111__call_onceERVmPvPFvS2_E,
-          (volatile unsigned long &, void *, void (*)(void *)));
+  using Fn = void (*)(volatile unsigned long &, void *, void (*)(void *));
+  static std::atomic<Fn> real;
   OnceCall call{arg, func, &flag};
-  real__ZNSt3__111__call_onceERVmPvPFvS2_E(flag, &call, OnceTrampoline);
+  LibcxxReal(real, "_ZNSt3__111__call_onceERVmPvPFvS2_E")(flag, &call, OnceTrampoline);
   // Returned normally: the flag is complete, whoever ran the callable.
   if (ThreadState *thr = HbThread()) Acquire(thr, const_cast<const unsigned long *>(&flag));
 }
@@ -73,12 +91,12 @@ void _ZNSt3__111__call_onceERVmPvPFvS2_E(volatile unsigned long &flag, void *arg
 // publishes the new phase with an (inline, instrumented) release store.
 bool _ZNSt3__131__arrive_barrier_algorithm_baseEPNS_24__barrier_algorithm_baseEh(void *base,
                                                                                uint8_t phase) {
-  MG_REAL(bool, _ZNSt3__131__arrive_barrier_algorithm_baseEPNS_24__barrier_algorithm_baseEh,
-          (void *, uint8_t));
+  using Fn = bool (*)(void *, uint8_t);
+  static std::atomic<Fn> real;
   ThreadState *thr = HbThread();
   if (thr) Release(thr, base);
-  bool last =
-      real__ZNSt3__131__arrive_barrier_algorithm_baseEPNS_24__barrier_algorithm_baseEh(base, phase);
+  bool last = LibcxxReal(real, "_ZNSt3__131__arrive_barrier_algorithm_baseEPNS_24__barrier_algorithm_baseEh")(
+      base, phase);
   // Every other arrival of this phase released on `base` before it arrived;
   // the next phase's arrivals come only after the phase store that follows.
   if (last && thr) Acquire(thr, base);

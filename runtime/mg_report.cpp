@@ -1035,7 +1035,7 @@ bool QuietPair(const mg_site *a, const mg_site *b) {
 bool InIgnoredBracket(ThreadState *t, const mg_site *site) {
   if (!site) return false;
   if (site->kind == MG_READ || site->kind == MG_ITERATE) return t->ignore_reads > 0;
-  if (site->kind == MG_WRITE) return t->ignore_writes > 0;
+  if (site->kind == MG_WRITE || site->kind == MG_DESTROY) return t->ignore_writes > 0;
   return false;
 }
 
@@ -1138,8 +1138,8 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
           "thread, past what mapguard records of a thread's regions";
     else
       g_data.other_missing =
-          "The other access is nested more than 32 map regions deep in its thread, past what "
-          "mapguard records of a thread's regions: its site and thread are not known.";
+          "The other access may be nested more than 32 map regions deep in its thread, past "
+          "what mapguard records of a thread's regions: its site and thread are not known.";
   }
   g_data.hint = SharedLockHint(site, thr);
   if (!g_data.hint && other) g_data.hint = SharedLockHint(other_site, other);

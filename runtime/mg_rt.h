@@ -96,10 +96,9 @@ struct alignas(64) ThreadState {
   uint64_t epoch;
   // Region stack, innermost last. Only the owner writes it (rule 4).
   std::atomic<int> depth;
-  // Bumped by every push, a signal handler's included: lets a push tell that
-  // a handler pushed over its entry before the depth was published
-  // (PushRegionAt).
-  std::atomic<uint32_t> region_pushes;
+  // One past the index a push in progress is writing, or 0: a signal
+  // handler's push goes above it (PushRegionAt). Owner and its handlers only.
+  std::atomic<int> push_reserve;
   Region regions[kMaxRegions];
   // Report handshake: a reporting thread that is about to stop the process
   // asks this thread, by signal, for its live stack (mg_stack.cpp).

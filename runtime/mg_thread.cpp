@@ -47,7 +47,7 @@ std::atomic<int> g_registry_ready{0};  // 0 no, 1 being set up, 2 yes
 void BlockAsyncSignals(sigset_t *old) {
   sigset_t all;
   sigfillset(&all);
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT}) sigdelset(&all, sig);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS}) sigdelset(&all, sig);
   pthread_sigmask(SIG_SETMASK, &all, old);
 }
 
@@ -192,6 +192,7 @@ ThreadState *NewThreadState(StartInfo *info) {
   thr->pthread_self_id = static_cast<unsigned long>(pthread_self());
   // A reused slot: nothing of the previous thread's bookkeeping carries over.
   thr->depth.store(0, std::memory_order_relaxed);
+  thr->push_reserve.store(0, std::memory_order_relaxed);
   thr->stack_request.store(0, std::memory_order_relaxed);
   thr->revoking.store(nullptr, std::memory_order_relaxed);
   thr->ignore_sync = 0;
@@ -299,7 +300,18 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   sigset_t mine;
   BlockAsyncSignals(&mine);
   info->start_mask = mine;  // the child may free info as soon as it runs
+  // A mask set in the attributes (pthread_attr_setsigmask_np) is the child's
+  // start mask instead of the creator's: it is what the trampoline restores,
+  // and the attribute carries the blocked mask for the call (then its own).
+  sigset_t attr_mask, blocked;
+  bool attr_has_mask = attr && pthread_attr_getsigmask_np(attr, &attr_mask) == 0;
+  if (attr_has_mask) {
+    info->start_mask = attr_mask;
+    pthread_sigmask(SIG_SETMASK, nullptr, &blocked);
+    pthread_attr_setsigmask_np(const_cast<pthread_attr_t *>(attr), &blocked);
+  }
   int rc = real(thread, attr, ThreadTrampoline, info);
+  if (attr_has_mask) pthread_attr_setsigmask_np(const_cast<pthread_attr_t *>(attr), &attr_mask);
   pthread_sigmask(SIG_SETMASK, &mine, nullptr);
   if (rc != 0) {
     info->parent_clock.Free();

@@ -27,7 +27,7 @@
 // DEEPREADS: fatal error: {{.*}}map read and map write
 // DEEPREADS: Write (operator[]) by thread
 // DEEPREADS-SAME: in writer()
-// DEEPREADS: {{The other access is nested more than 32 map regions deep in its thread|stack unavailable: the access may be nested more than 32 map regions deep}}
+// DEEPREADS: {{The other access may be nested more than 32 map regions deep in its thread|stack unavailable: the access may be nested more than 32 map regions deep}}
 // DEEPREADS: SUMMARY: mapguard
 // DEEPRACES: fatal error: {{.*}}map read and map write
 // DEEPRACES: Read (find) by thread
