@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""verify_ir.py CLANGXX PLUGIN OPT ROOT FLAGS...: compiles every end-to-end
-input under ROOT with the plugin to LLVM IR (-O0 and -O2) and runs the LLVM
+"""verify_ir.py CLANGXX PLUGIN OPT ROOT[,ROOT...] FLAGS...: compiles every
+end-to-end input under the ROOTs with the plugin to LLVM IR (-O0 and -O2) and runs the LLVM
 verifier on the result. Prints one line per failure; exits 1 if any.
 The -D flags a test passes on its RUN lines (FAMILY_..., etc.) are used too."""
 import concurrent.futures
@@ -13,12 +13,22 @@ import tempfile
 clangxx, plugin, opt, root = sys.argv[1:5]
 flags = sys.argv[5:]
 tests = []
-for d, _, files in os.walk(root):
-    if "/Output" in d or d.endswith("Inputs"):
-        continue
-    for f in sorted(files):
-        if f.endswith(".cpp"):
-            tests.append(os.path.join(d, f))
+for top in root.split(","):
+    for d, _, files in os.walk(top):
+        if "/Output" in d or d.endswith("Inputs"):
+            continue
+        for f in sorted(files):
+            if f.endswith(".cpp"):
+                tests.append(os.path.join(d, f))
+
+
+def pkg_cflags(line):
+    """The flags of each $(pkg-config --cflags PKG) on a RUN line."""
+    out = []
+    for pkg in re.findall(r"\$\(pkg-config --cflags ([\w.+-]+)\)", line):
+        r = subprocess.run(["pkg-config", "--cflags", pkg], capture_output=True, text=True)
+        out += r.stdout.split()
+    return tuple(out)
 
 
 def modules(path):
@@ -32,6 +42,7 @@ def modules(path):
             continue
         tokens = line.split()
         extra = tuple(t for t in tokens if re.match(r"-(D\w+|fopenmp|fPIC|stdlib=libc\+\+|idirafter\S+|std=c\+\+\d+)", t))
+        extra += pkg_cflags(line)
         src = path
         for t in tokens:
             if t.endswith(".cpp") and t != "%s":
