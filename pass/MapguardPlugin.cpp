@@ -354,6 +354,12 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     const clang::CXXRecordDecl *tracked = trackedClassOf(classOf(objType));
     const clang::CXXRecordDecl *declaring = m->getParent();
     if (!tracked || !declaring || declaring == tracked) return;
+    // Only a base of the map declares the map's own members. A class derived
+    // from a map (`struct Registry : std::unordered_map<...>`) declares its
+    // own code: its members are not map accesses, the calls they make on the
+    // map are (tracking Registry here made add() a read and hid the
+    // operator[] inside it).
+    if (!tracked->hasDefinition() || !tracked->isDerivedFrom(declaring)) return;
     std::string derived = nameOf(tracked);
     std::string base = nameOf(declaring);
     if (!state_.tracked.standardApi.count(derived) || state_.tracked.isTracked(base) ||

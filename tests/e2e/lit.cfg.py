@@ -30,6 +30,7 @@ absl_libs = subprocess.run(["pkg-config", "--libs", "absl_flat_hash_map", "absl_
 absl_sync_libs = subprocess.run(["pkg-config", "--libs", "absl_synchronization"],
                                 capture_output=True, text=True).stdout.strip()
 config.substitutions.append(("%{absl_sync_libs}", absl_sync_libs))
+config.substitutions.append(("%{absl_libs_map}", absl_libs))
 config.substitutions.append(("%{thirdparty_libs}", f"{absl_libs} -L/usr/lib/llvm-19/lib -Wl,-rpath,/usr/lib/llvm-19/lib -lLLVM"))
 config.substitutions.append(("%clangxx_mg", f"{base} {plugin_flags} %{{mglink}}"))
 config.substitutions.append(("%clangxx_plain", f"{base}"))
