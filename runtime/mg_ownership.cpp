@@ -17,7 +17,10 @@
 //   * a region O opens (or ends) while R works: O, after R is done (B3/E3).
 //
 // Owner O, begin on a map it owns:
-//   B1  push the entry: mode = kRegionOwned, site, map (release), depth (release)
+//   B1  push the entry: mode = kRegionOwned, site, map (release), depth (release),
+//       at an index reserved first (push_reserve): a signal handler that
+//       interrupts the push pushes above it, so the entry R3 may read and
+//       mark is written once, by O, and never rewritten (PushRegionAt)
 //   B2  compiler barrier
 //   B3  load owner: == O -> done, the region is owned (no read-modify-write).
 //       otherwise: wait until owner != kOwnerRevoking; if R counted the entry
