@@ -991,11 +991,10 @@ void linkFastPath(Module &M, const std::string &bitcode, const std::string &file
 }
 
 // Instrumented code linked without the runtime fails with dozens of undefined
-// __mapguard_* symbols, none of which says what is missing. This function,
-// first in the module and so (in .text) the linker's first complaint, refers
-// to a symbol whose name says it; the runtime defines it (mg_rt.cpp). Never
-// called.
-// The runtime defines it under the same name (mg_rt.cpp); every program that
+// __mapguard_* symbols, none of which says what is missing. addLinkCheck's
+// function, first in the module and so (in .text) the linker's first
+// complaint, refers to this symbol, whose name says it. Never called. The
+// runtime defines it under the same name (mg_rt.cpp): every program that
 // links the runtime checks the two agree.
 constexpr const char kRuntimeLinkSymbol[] =
     "__mapguard_needs_libmapguard_rt__link_with_pkg_config_libs_mapguard";

@@ -57,6 +57,14 @@ void ResetSync(const void *addr);
 void ReleaseClock(const VectorClock &clock, const void *addr);
 void Acquire(ThreadState *thr, const void *addr, bool held_exclusively = false);
 
+// The calling thread, if its synchronization creates happens-before now
+// (detect=hb, and not inside the runtime's own locking); else null.
+inline ThreadState *HbThread() {
+  if (!g_detect_hb) return nullptr;
+  ThreadState *thr = CurrentThread();
+  return thr->ignore_sync ? nullptr : thr;
+}
+
 // Sets up a new thread's clock: what its creator knew (`parent`, may be
 // null for the main thread), then a fresh epoch of its own in `slot`.
 void InitThreadClock(ThreadState *thr, const VectorClock *parent);

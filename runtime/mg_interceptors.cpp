@@ -141,14 +141,36 @@ bool HoldsForReading(const void *l) {
 // (ReaderClock). A writer acquires both, a reader only the writers'.
 const void *ReaderClock(const void *l) { return static_cast<const char *>(l) + 8; }
 
+// The edges of taking a reader-writer lock `l` (shared: for reading), and
+// of giving it up. `unsure_reader`: a reader's unlock whose thread holds more
+// read locks than it tracks, which may be a writer's. Shared by the pthread
+// interceptors and the dynamic annotations.
+void RwLockAcquired(const void *l, bool shared) {
+  AcquireIf(true, l, !shared);
+  if (!shared) AcquireIf(true, ReaderClock(l));
+  if (shared) NoteSharedLock(l, true);
+  LockAcquired(!shared);
+}
+void RwLockReleased(const void *l, bool reader, bool unsure_reader) {
+  LockReleased(!reader);
+  if (reader) {
+    // A reader releases into the readers' clock only (concurrently with
+    // other readers). If we are not sure this thread holds it for reading,
+    // also into the writers' clock: an edge too many can hide a race, a
+    // missing one would invent one.
+    ReleaseOn(ReaderClock(l));
+    if (unsure_reader) ReleaseOn(l);
+  } else {
+    ReleaseOn(l, true);  // a writer holds the lock alone
+  }
+  NoteSharedLock(l, false);
+}
+
 #define MG_RWLOCK_ACQUIRE(name, params, args, shared)     \
   int name params {                                      \
     MG_REAL(int, name, params);                          \
     int rc = real_##name args;                           \
-    AcquireIf(rc == 0, l, !shared);                      \
-    if (!shared) AcquireIf(rc == 0, ReaderClock(l));     \
-    if (shared && rc == 0) NoteSharedLock(l, true);      \
-    if (rc == 0) LockAcquired(!shared);                  \
+    if (rc == 0) RwLockAcquired(l, shared);              \
     return rc;                                           \
   }
 MG_RWLOCK_ACQUIRE(pthread_rwlock_rdlock, (pthread_rwlock_t * l), (l), true)
@@ -163,21 +185,7 @@ MG_RWLOCK_ACQUIRE(pthread_rwlock_clockwrlock,
                   (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t), false)
 int pthread_rwlock_unlock(pthread_rwlock_t *l) {
   MG_REAL(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
-  ThreadState *thr = CurrentThread();
-  bool reader = HoldsForReading(l);
-  LockReleased(!reader);
-  bool untracked = thr->shared_locks_untracked > 0;
-  if (reader) {
-    // A reader releases into the readers' clock only (concurrently with
-    // other readers). If we are not sure this thread holds it for reading
-    // (more read locks than tracked), also into the writers' clock: an
-    // edge too many can hide a race, a missing one would invent one.
-    ReleaseOn(ReaderClock(l));
-    if (untracked) ReleaseOn(l);
-  } else {
-    ReleaseOn(l, true);  // a writer holds the lock alone
-  }
-  NoteSharedLock(l, false);
+  RwLockReleased(l, HoldsForReading(l), CurrentThread()->shared_locks_untracked > 0);
   return real_pthread_rwlock_unlock(l);
 }
 
@@ -644,21 +652,10 @@ __attribute__((weak)) void AnnotateRWLockCreate(const char *, int, const volatil
 __attribute__((weak)) void AnnotateRWLockCreateStatic(const char *, int, const volatile void *) {}
 __attribute__((weak)) void AnnotateRWLockDestroy(const char *, int, const volatile void *) {}
 __attribute__((weak)) void AnnotateRWLockAcquired(const char *, int, const volatile void *lock, long is_w) {
-  const void *l = const_cast<const void *>(lock);
-  AcquireIf(true, l, is_w != 0);
-  if (is_w) AcquireIf(true, ReaderClock(l));
-  else NoteSharedLock(l, true);
-  LockAcquired(is_w != 0);
+  RwLockAcquired(const_cast<const void *>(lock), is_w == 0);
 }
 __attribute__((weak)) void AnnotateRWLockReleased(const char *, int, const volatile void *lock, long is_w) {
-  const void *l = const_cast<const void *>(lock);
-  LockReleased(is_w != 0);
-  if (is_w) {
-    ReleaseOn(l, true);
-  } else {
-    NoteSharedLock(l, false);
-    ReleaseOn(ReaderClock(l));
-  }
+  RwLockReleased(const_cast<const void *>(lock), is_w == 0, false);
 }
 // An explicit signal -> wait edge: the annotation says it exists.
 __attribute__((weak)) void AnnotateCondVarSignal(const char *, int, const volatile void *cv) {

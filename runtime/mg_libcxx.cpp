@@ -35,11 +35,6 @@ using namespace mapguard;
 
 namespace {
 
-ThreadState *HbThread() {
-  if (!g_detect_hb) return nullptr;
-  ThreadState *thr = CurrentThread();
-  return thr->ignore_sync ? nullptr : thr;
-}
 
 // The real libc++ function. RTLD_NEXT finds it when libc++ came in at
 // start-up; a library built with -stdlib=libc++ and loaded RTLD_LOCAL brings

@@ -43,11 +43,6 @@ struct alignas(16) TaskSync {
   const void *deps[kMaxDeps];
 };
 
-ThreadState *HbThread() {
-  if (!g_detect_hb) return nullptr;
-  ThreadState *thr = CurrentThread();
-  return thr->ignore_sync ? nullptr : thr;
-}
 
 template <typename T>
 T *NewSync() {

@@ -211,6 +211,7 @@ void CaptureStackFast(ThreadState *thr, StackTrace *out, int max_frames);
 // Asks `thr` (another live thread) for its current stack by signal; waits up
 // to report_wait_ms. Only for a report that stops the process (a program
 // that keeps running is never interrupted). Returns false if it did not answer.
+// `thr` must be a thread the caller found live (never null).
 bool RequestStackOf(ThreadState *thr, StackTrace *out);
 
 // Sleeps without being a cancellation point (pthread_cancel must never find

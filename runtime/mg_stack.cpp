@@ -205,7 +205,7 @@ void RecoverLeafCaller(ThreadState *thr, StackTrace *st) {
 }  // namespace
 
 bool RequestStackOf(ThreadState *thr, StackTrace *out) {
-  if (!thr || !g_flags.halt_on_error) return false;  // the program goes on: never interrupt it
+  if (!g_flags.halt_on_error) return false;  // the program goes on: never interrupt it
   pid_t tid = thr->os_tid;
   if (ThreadBlocks(tid, StackSignal()) || !InstallStackSignalHandler()) return false;
   thr->requested_stack.size = 0;
