@@ -68,8 +68,13 @@ void OnThreadExit(void *arg) {
   BlockAsyncSignals(nullptr);
   // Regions left open (pthread_exit from a loop body) end with the thread.
   CloseAbandonedRegions(thr, 0, 0);
-  // Everything this thread did happens before a join of it.
-  if (g_detect_hb) Release(thr, reinterpret_cast<void *>(pthread_self()));
+  // Everything this thread did happens before a join of it. No tick: the
+  // thread makes no access after this, and the slot's last clock must be
+  // the one the joiner acquires, so that the joiner knows the slot entirely
+  // and its next thread can take the slot over (NewThreadState). With a
+  // tick here no slot was ever reused, and every clock grew with every
+  // thread ever created.
+  if (g_detect_hb) ReleaseClock(thr->vc, reinterpret_cast<void *>(pthread_self()));
   RetireThreadClock(thr);
   g_registry_mu.Lock();
   g_slot_live[thr->slot].store(false, std::memory_order_release);
@@ -226,6 +231,12 @@ ThreadState *NewThreadState(StartInfo *info) {
     }
     pthread_attr_destroy(&attr);
   }
+  // glibc hands a finished thread's descriptor (its pthread_t, the key of
+  // the exit release) to a later thread. The earlier thread exited before
+  // this one could start, and no join of it is to come (a detached thread,
+  // or one joined already), so its exit release is dropped: a join of this
+  // thread must not order the joiner after that one.
+  if (g_detect_hb) ResetSync(reinterpret_cast<void *>(pthread_self()));
   if (info) {
     thr->parent_number = info->parent_number;
     thr->creation = info->creation;
