@@ -302,6 +302,9 @@ MG_ALWAYS_INLINE Opened PushOwnedOrCounted(ThreadState *thr, MapShadow *s, void 
   const bool traced = MG_PROBE_ACTIVE(region_begin) && TraceRegionBegin(thr, map, site);
   const uint32_t me = thr->slot + 1;
   uint32_t owner = s->owner.load(std::memory_order_relaxed);
+  // The first begin since the slot was reset (no owner yet; with ownership
+  // off, every begin) marks its shadow page used: the map has history now.
+  if (owner == 0) g_shadow.MarkUsed(map);
   if (MG_UNLIKELY(owner != me)) {
     if (owner == 0 && g_ownership &&
         s->owner.compare_exchange_strong(owner, me, std::memory_order_relaxed)) {
@@ -560,6 +563,44 @@ MG_ALWAYS_INLINE void FinishReadOrWriteBegin(ThreadState *thr, MapShadow *s, voi
 
 }  // namespace
 
+namespace mapguard {
+
+void ForgetMapHistory(MapShadow *s) {
+  s->writer_site.store(nullptr, std::memory_order_relaxed);
+  s->writer_number.store(0, std::memory_order_relaxed);
+  s->created_site.store(nullptr, std::memory_order_relaxed);
+  s->created_by.store(0, std::memory_order_relaxed);
+  s->buckets.store(0, std::memory_order_relaxed);
+  HbReset(s);  // whatever detect= says now: the slot must read as new
+  ForgetStats(s);
+}
+
+bool ResetFreedShadow(MapShadow *s) {
+  const uint64_t *words = reinterpret_cast<const uint64_t *>(s);
+  uint64_t any = 0;
+  for (size_t i = 0; i < sizeof(MapShadow) / sizeof(uint64_t); i++)
+    any |= __atomic_load_n(&words[i], __ATOMIC_RELAXED);
+  if (!any) return true;
+  // A region open on freed memory (a thread using it after the free, a race
+  // of the program's own), a report being written about it, or a revocation
+  // under way: leave the slot to them rather than pull counts from under
+  // them. The page keeps its mark, so a later free or construction resets it.
+  const uint64_t st = s->state.load(std::memory_order_acquire);
+  if ((st & ~state::kAnnounce) || s->owner.load(std::memory_order_relaxed) == kOwnerRevoking)
+    return false;
+  ForgetMapHistory(s);
+  // A synchronization object that lived here: its clock is emptied but the
+  // SyncVar stays (see ResetSync): a thread may still be between an atomic
+  // read-modify-write on the object and the acquire that follows it when
+  // the thread that won the object frees it (a shared_ptr's last two owners).
+  ResetSyncsIn(s);
+  s->state.store(0, std::memory_order_relaxed);
+  s->owner.store(0, std::memory_order_release);
+  return !s->sync.load(std::memory_order_relaxed);
+}
+
+}  // namespace mapguard
+
 extern "C" {
 
 MG_NOINLINE void MG_FP(finish_begin)(ThreadState *thr, MapShadow *s, void *map,
@@ -623,6 +664,12 @@ void __mapguard_construct(void *map, const mg_site *site) {
   MapShadow *s = g_shadow.Get(map);
   if (MG_UNLIKELY(!s)) return;
   ThreadState *thr = CurrentThread();
+  g_shadow.MarkUsed(map);
+  // A new map: nothing that happened at this address before concerns it,
+  // even if the runtime never saw the old one go (destroyed by code built
+  // without the plugin, in memory not freed since). Regions still open on
+  // the address belong to threads using freed memory; their counts stay.
+  ForgetMapHistory(s);
   s->created_site.store(site, std::memory_order_relaxed);
   s->created_by.store(thr->number + 1, std::memory_order_relaxed);
   // Its builder owns a new map.
@@ -633,9 +680,6 @@ void __mapguard_construct(void *map, const mg_site *site) {
                        : 0,
                    std::memory_order_relaxed);
   if (MG_PROBE_ACTIVE(map_create)) TraceMapCreate(map, site);
-  // A new map: nothing that happened at this address before concerns it.
-  if (g_detect_hb) HbReset(s);
-  if (g_print_stats) ForgetStats(s);
 }
 
 // Destruction is a write (destroying a map another thread uses is a race),
@@ -661,12 +705,7 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
     }
     uint64_t old = s->state.load(std::memory_order_acquire);
     if (old & state::kFrozen) WaitWhileFrozen(s);
-    s->writer_site.store(nullptr, std::memory_order_relaxed);
-    s->created_site.store(nullptr, std::memory_order_relaxed);
-    s->created_by.store(0, std::memory_order_relaxed);
-    s->buckets.store(0, std::memory_order_relaxed);
-    if (g_detect_hb) HbReset(s);
-    if (g_print_stats) ForgetStats(s);
+    ForgetMapHistory(s);
     s->state.store(0, std::memory_order_release);
     s->owner.store(0, std::memory_order_release);
     CloseRegion(thr, region, map, MG_DESTROY);

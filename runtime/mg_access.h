@@ -41,6 +41,19 @@ void ResumeNodeIterations(ThreadState *thr);
 void LockAcquired(bool exclusive);
 void LockReleased(bool exclusive);
 
+// ---- A map's life: its shadow slot reset ----
+// Everything a new map at this slot's address must not inherit: the last
+// writer, its creation, its happens-before history, its statistics. The
+// state word and the owner are the caller's (construction, destruction).
+void ForgetMapHistory(MapShadow *s);
+// The memory of `s`'s granule was freed (mg_free.cpp): back to a new slot,
+// unless a thread is inside a region on it or a report or revocation is
+// under way. True if the slot is all zeros afterwards (a synchronization
+// object's SyncVar stays, emptied, and keeps the slot's page marked).
+bool ResetFreedShadow(MapShadow *s);
+// Every slot of [begin, begin + bytes) that is in use (mg_free.cpp).
+void ResetFreedRange(const void *begin, size_t bytes);
+
 // ---- Ownership (mg_ownership.cpp; the protocol is described there) ----
 // Maps can be owned: the kernel offers the asymmetric fence the protocol
 // needs (membarrier). Otherwise every map is shared from its first access.

@@ -16,18 +16,44 @@ namespace {
 // above it, so epochs of the old thread stay distinguishable.
 uint32_t g_slot_last_clock[kMaxThreads];
 
+constexpr uintptr_t kOffsetMask = 7;  // a link's tag: the byte in the granule
+
+SyncVar *SyncOf(uintptr_t link) { return reinterpret_cast<SyncVar *>(link & ~uintptr_t(63)); }
+
+// The SyncVar of the object at exactly `addr`, made on first use if `create`.
 SyncVar *GetSync(const void *addr, bool create) {
   MapShadow *s = create ? g_shadow.Get(addr) : g_shadow.Find(addr);
   if (!s) return nullptr;
-  SyncVar *sv = s->sync.load(std::memory_order_acquire);
-  if (sv || !create) return sv;
-  SyncVar *fresh = static_cast<SyncVar *>(ArenaAlloc(sizeof(SyncVar)));
-  new (fresh) SyncVar();
-  if (!s->sync.compare_exchange_strong(sv, fresh, std::memory_order_acq_rel)) {
-    ArenaFree(fresh, sizeof(SyncVar));
-    return sv;
+  const uintptr_t offset = reinterpret_cast<uintptr_t>(addr) & kOffsetMask;
+  std::atomic<uintptr_t> *link = &s->sync;
+  uintptr_t l = link->load(std::memory_order_acquire);
+  SyncVar *fresh = nullptr;
+  for (;;) {
+    for (; l; l = link->load(std::memory_order_acquire)) {
+      if ((l & kOffsetMask) == offset) {
+        if (fresh) ArenaFree(fresh, sizeof(SyncVar));
+        return SyncOf(l);
+      }
+      link = &SyncOf(l)->next;
+    }
+    if (!create) return nullptr;
+    if (!fresh) {
+      g_shadow.MarkUsed(addr);
+      fresh = static_cast<SyncVar *>(ArenaAlloc(sizeof(SyncVar)));
+      new (fresh) SyncVar();
+    }
+    // Appended at the end; a thread that appended first is walked past (l).
+    if (link->compare_exchange_strong(l, reinterpret_cast<uintptr_t>(fresh) | offset,
+                                      std::memory_order_acq_rel))
+      return fresh;
   }
-  return fresh;
+}
+
+void ResetSyncVar(SyncVar *sv) {
+  sv->lock.Lock();
+  sv->vc.Reset();
+  sv->covered_by.store(0, std::memory_order_relaxed);
+  sv->lock.Unlock();
 }
 
 // An access of this very thread (not of an earlier owner of its slot).
@@ -175,12 +201,13 @@ void ReleaseSerialized(ThreadState *thr, const void *addr) {
 }
 
 void ResetSync(const void *addr) {
-  SyncVar *sv = GetSync(addr, false);
-  if (!sv) return;
-  sv->lock.Lock();
-  sv->vc.Reset();
-  sv->covered_by.store(0, std::memory_order_relaxed);
-  sv->lock.Unlock();
+  if (SyncVar *sv = GetSync(addr, false)) ResetSyncVar(sv);
+}
+
+void ResetSyncsIn(MapShadow *s) {
+  for (uintptr_t l = s->sync.load(std::memory_order_acquire); l;
+       l = SyncOf(l)->next.load(std::memory_order_acquire))
+    ResetSyncVar(SyncOf(l));
 }
 
 void ReleaseClock(const VectorClock &clock, const void *addr) {

@@ -21,8 +21,16 @@ namespace mapguard {
 // arena aligns it): the lock and the first kInlineSlots entries of the clock
 // share it, so a release or acquire on an object not touched lately (a
 // shared_ptr's control block among thousands) misses once, not twice.
+//
+// Keyed by the object's exact address: the SyncVars of one 8-byte granule
+// (two std::atomic<int> side by side, a flag next to a counter) hang off its
+// shadow slot (MapShadow::sync) in a list, each link tagged with the byte
+// offset in the granule of the SyncVar it points to. Links are appended
+// with a compare-and-swap and never removed: freeing the object's memory
+// empties its clock (ResetSyncsIn) and keeps the SyncVar, because a thread
+// may still be about to acquire it (see mg_access.cpp, ResetFreedShadow).
 struct SyncVar {
-  static constexpr uint32_t kInlineSlots = 10;
+  static constexpr uint32_t kInlineSlots = 8;
   SpinLock lock;
   // Number + 1 of a thread whose clock includes this clock, 0 if none is
   // known: that thread's next acquire has nothing to learn and skips the
@@ -34,6 +42,8 @@ struct SyncVar {
   std::atomic<uint32_t> covered_by{0};
   VectorClock vc{inline_clock, kInlineSlots};
   uint32_t inline_clock[kInlineSlots] = {};
+  // The next SyncVar of this granule, tagged with its offset; 0 at the end.
+  std::atomic<uintptr_t> next{0};
 };
 static_assert(sizeof(SyncVar) == 64, "a SyncVar is one cache line");
 
@@ -51,6 +61,8 @@ void AcquireSerialized(ThreadState *thr, const void *addr);
 void ReleaseSerialized(ThreadState *thr, const void *addr);
 // The object at `addr` is gone (its memory will be reused): forget its clock.
 void ResetSync(const void *addr);
+// The same for every synchronization object in the granule of slot `s`.
+void ResetSyncsIn(MapShadow *s);
 // Joins `clock` (an earlier moment of this thread: a release fence) into the
 // object's clock, without a tick: what a relaxed write after a release fence
 // publishes.

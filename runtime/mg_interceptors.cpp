@@ -209,12 +209,17 @@ int pthread_spin_unlock(pthread_spinlock_t *l) {
 }
 
 // ---- condition variables (the GLIBC_2.3.2 versions are the current ones) ----
+// A wait gives up the mutex and takes it again: those are its edges. C++
+// gives notify_one/notify_all no synchronizes-with edge ([thread.condition]),
+// nor does POSIX to signal/broadcast: what a waiter may rely on is what the
+// notifier did before unlocking the mutex. So signal and broadcast are not
+// intercepted, and a map written after the unlock and before the notify
+// races with the woken waiter (tests/e2e/hb/condvar_notify.cpp).
 int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
   MG_REAL(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *), "GLIBC_2.3.2");
   ReleaseHeld(m);
   int rc = real_pthread_cond_wait(c, m);
   AcquireHeld(true, m);  // the mutex is held again, whatever rc says
-  AcquireIf(rc == 0, c);
   return rc;
 }
 int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t) {
@@ -223,7 +228,6 @@ int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct t
   ReleaseHeld(m);
   int rc = real_pthread_cond_timedwait(c, m, t);
   AcquireHeld(true, m);
-  AcquireIf(rc == 0, c);
   return rc;
 }
 int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
@@ -233,26 +237,122 @@ int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
   ReleaseHeld(m);
   int rc = real_pthread_cond_clockwait(c, m, clk, t);
   AcquireHeld(true, m);
-  AcquireIf(rc == 0, c);
   return rc;
 }
-int pthread_cond_signal(pthread_cond_t *c) {
-  MG_REAL(int, pthread_cond_signal, (pthread_cond_t *), "GLIBC_2.3.2");
-  ReleaseOn(c);
-  return real_pthread_cond_signal(c);
-}
-int pthread_cond_broadcast(pthread_cond_t *c) {
-  MG_REAL(int, pthread_cond_broadcast, (pthread_cond_t *), "GLIBC_2.3.2");
-  ReleaseOn(c);
-  return real_pthread_cond_broadcast(c);
-}
+
 
 // ---- barriers, semaphores, once ----
+// A barrier orders each round's arrivals before that round's returns, and
+// nothing of a later round: a thread still on its way out of round k must
+// not learn what a faster thread did after it (its round k+1 work, released
+// by its next arrival). So each round has its own clock, at an address
+// inside the barrier object chosen by the round's number; kRoundClocks of
+// them are reused in turn (round k + kRoundClocks cannot begin before every
+// thread of round k is out).
+//
+// Rounds are counted here, in the order threads enter this interceptor,
+// from the count pthread_barrier_init was given. That order splits into
+// glibc's rounds as long as no more than `count` threads are between their
+// arrival and their return at once (a round not yet complete has all its
+// members in flight, so a thread counted into the next round entered after
+// it completed). More threads than the count use the barrier in turns only
+// in unusual programs; the first time it is seen, the barrier goes back to
+// one clock for every round (an edge too many can hide a race, a missing
+// one would invent one), and so does a barrier whose init was not seen.
+namespace {
+constexpr uint32_t kRoundClocks = 4;
+struct BarrierRounds {
+  const void *barrier;
+  uint32_t count;
+  uint32_t arrivals;  // since init
+  uint32_t returns;
+  bool one_clock;     // more than `count` threads were in flight at once
+  BarrierRounds *next;
+};
+SpinLock g_barriers_mu;
+BarrierRounds *g_barriers;  // a short list: barriers are few and waits are slow
+
+BarrierRounds **FindRounds(const void *b) {
+  BarrierRounds **p = &g_barriers;
+  while (*p && (*p)->barrier != b) p = &(*p)->next;
+  return p;
+}
+const void *RoundClock(const void *b, uint32_t round) {
+  return static_cast<const char *>(b) + 1 + round % kRoundClocks;
+}
+constexpr uint32_t kEveryRound = ~0u;
+// The round of this arrival, or kEveryRound: every clock, the barrier's own
+// included (one clock for every round).
+uint32_t ArriveAtBarrier(const void *b) {
+  uint32_t round = kEveryRound;
+  g_barriers_mu.Lock();
+  if (BarrierRounds *r = *FindRounds(b)) {
+    if (r->arrivals - r->returns >= r->count) r->one_clock = true;
+    if (!r->one_clock && r->count > 0) round = r->arrivals / r->count;
+    r->arrivals++;
+  }
+  g_barriers_mu.Unlock();
+  return round;
+}
+void LeaveBarrier(const void *b) {
+  g_barriers_mu.Lock();
+  if (BarrierRounds *r = *FindRounds(b)) r->returns++;
+  g_barriers_mu.Unlock();
+}
+}  // namespace
+void (*g_barrier_step_hook)();  // tests only: between the wait and the acquire
+
+int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr, unsigned count) {
+  MG_REAL(int, pthread_barrier_init,
+          (pthread_barrier_t *, const pthread_barrierattr_t *, unsigned));
+  int rc = real_pthread_barrier_init(b, attr, count);
+  if (rc != 0) return rc;
+  g_barriers_mu.Lock();
+  BarrierRounds **p = FindRounds(b);
+  if (!*p) {
+    *p = static_cast<BarrierRounds *>(ArenaAlloc(sizeof(BarrierRounds)));
+    (*p)->barrier = b;
+  }
+  (*p)->count = count;
+  (*p)->arrivals = (*p)->returns = 0;
+  (*p)->one_clock = false;
+  g_barriers_mu.Unlock();
+  ResetSync(b);
+  for (uint32_t r = 0; r < kRoundClocks; r++) ResetSync(RoundClock(b, r));
+  return rc;
+}
+int pthread_barrier_destroy(pthread_barrier_t *b) {
+  MG_REAL(int, pthread_barrier_destroy, (pthread_barrier_t *));
+  int rc = real_pthread_barrier_destroy(b);
+  if (rc != 0) return rc;
+  g_barriers_mu.Lock();
+  BarrierRounds **p = FindRounds(b);
+  BarrierRounds *gone = *p;
+  if (gone) *p = gone->next;
+  g_barriers_mu.Unlock();
+  if (gone) ArenaFree(gone, sizeof(BarrierRounds));
+  return rc;
+}
 int pthread_barrier_wait(pthread_barrier_t *b) {
   MG_REAL(int, pthread_barrier_wait, (pthread_barrier_t *));
-  ReleaseOn(b);
+  if (!g_detect_hb) return real_pthread_barrier_wait(b);
+  const uint32_t round = ArriveAtBarrier(b);
+  if (round != kEveryRound) {
+    ReleaseOn(RoundClock(b, round));
+  } else {
+    ReleaseOn(b);
+    for (uint32_t r = 0; r < kRoundClocks; r++) ReleaseOn(RoundClock(b, r));
+  }
   int rc = real_pthread_barrier_wait(b);
-  AcquireIf(rc == 0 || rc == PTHREAD_BARRIER_SERIAL_THREAD, b);
+  if (MG_UNLIKELY(g_barrier_step_hook)) g_barrier_step_hook();
+  const bool passed = rc == 0 || rc == PTHREAD_BARRIER_SERIAL_THREAD;
+  if (round != kEveryRound) {
+    AcquireIf(passed, RoundClock(b, round));
+  } else {
+    AcquireIf(passed, b);
+    for (uint32_t r = 0; r < kRoundClocks; r++) AcquireIf(passed, RoundClock(b, r));
+  }
+  LeaveBarrier(b);
   return rc;
 }
 int sem_post(sem_t *s) {
@@ -408,7 +508,6 @@ int cnd_wait(cnd_t *c, mtx_t *m) {
   ReleaseHeld(m);
   int rc = real_cnd_wait(c, m);
   AcquireHeld(true, m);
-  AcquireIf(rc == thrd_success, c);
   return rc;
 }
 int cnd_timedwait(cnd_t *__restrict c, mtx_t *__restrict m, const struct timespec *__restrict t) {
@@ -416,18 +515,7 @@ int cnd_timedwait(cnd_t *__restrict c, mtx_t *__restrict m, const struct timespe
   ReleaseHeld(m);
   int rc = real_cnd_timedwait(c, m, t);
   AcquireHeld(true, m);
-  AcquireIf(rc == thrd_success, c);
   return rc;
-}
-int cnd_signal(cnd_t *c) {
-  MG_REAL(int, cnd_signal, (cnd_t *));
-  ReleaseOn(c);
-  return real_cnd_signal(c);
-}
-int cnd_broadcast(cnd_t *c) {
-  MG_REAL(int, cnd_broadcast, (cnd_t *));
-  ReleaseOn(c);
-  return real_cnd_broadcast(c);
 }
 static thread_local once_flag *t_c11_once;
 static thread_local void (*t_c11_routine)(void);

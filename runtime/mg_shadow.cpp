@@ -8,7 +8,8 @@ namespace mapguard {
 ShadowTable g_shadow;
 
 MG_NOINLINE MapShadow *ShadowTable::MapRegion(uintptr_t index) {
-  size_t bytes = kSlotsPerRegion * sizeof(MapShadow);
+  // The slots, then the used-page bitmap (mg_shadow.h).
+  size_t bytes = kRegionShadowBytes + kPagesPerRegion / 8;
   void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) Die("mapguard: error: cannot map %zu bytes of shadow memory", bytes);

@@ -8,6 +8,18 @@
 // Nothing is ever unlinked: destroying a map resets its slot in place, so a
 // later map at the same address starts clean and memory stays bounded by the
 // address range maps occupy, however many maps come and go.
+//
+// Memory the program frees resets the slots in it too (mg_free.cpp), whoever
+// destroyed what lived there: a map destroyed by code built without the
+// plugin, a freed atomic's clock. To find the few slots in use in a freed
+// block without reading all of them, each region keeps a bitmap with one bit
+// per shadow page (32 slots, 256 bytes of program memory). The invariant,
+// owned by ShadowTable: a slot differs from all zeros only if its page's bit
+// is set. Every path that first writes a slot after a reset marks the page
+// before the write (MarkUsed): a begin that is not the owner's (the fast
+// path's only other case, a read-shared map, went through it first), a
+// construction, a new sync clock. Only the reset of a whole page clears the
+// bit.
 #ifndef MAPGUARD_SHADOW_H
 #define MAPGUARD_SHADOW_H
 
@@ -69,8 +81,9 @@ struct MapShadow {
   std::atomic<uint64_t> hb_read;
   AccessInfo write_info;
   AccessInfo read_info;
-  // ---- when this address is a synchronization object, not a map ----
-  std::atomic<SyncVar *> sync;
+  // ---- synchronization objects in this granule, not a map (mg_hb.h):
+  // the first SyncVar's address, tagged with its offset in the granule ----
+  std::atomic<uintptr_t> sync;
   // ---- print_stats=1 only ----
   std::atomic<struct MapStats *> stats;
   // ---- print_stats=1 or a traced rehash probe: the bucket count the last
@@ -126,7 +139,32 @@ class ShadowTable {
   }
   size_t RegionsMapped() const { return regions_mapped_.load(std::memory_order_relaxed); }
 
+  // One used-bit per shadow page: 32 slots, 256 bytes of program memory.
+  static constexpr int kPageBits = kGranuleBits + 5;
+  static constexpr uintptr_t kPagesPerRegion = uintptr_t(1) << (kRegionBits - kPageBits);
+  static constexpr size_t kRegionShadowBytes = kSlotsPerRegion * sizeof(MapShadow);
+  // Before the first write to the shadow of `addr` after a reset (the
+  // invariant above). `addr`'s region is mapped (the caller has its shadow).
+  MG_ALWAYS_INLINE void MarkUsed(const void *addr) {
+    uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+    MapShadow *region = regions_[a >> kRegionBits].load(std::memory_order_acquire);
+    uintptr_t page = (a & ((uintptr_t(1) << kRegionBits) - 1)) >> kPageBits;
+    std::atomic<uint64_t> &word = UsedBits(region)[page >> 6];
+    const uint64_t bit = uint64_t(1) << (page & 63);
+    if (MG_UNLIKELY(!(word.load(std::memory_order_relaxed) & bit)))
+      word.fetch_or(bit, std::memory_order_relaxed);
+  }
+  // Calls `reset(slot)` for every slot of a granule inside [begin, end) whose
+  // page is marked used; reset returns whether the slot is all zeros now. A
+  // page inside the range whose slots all are loses its mark.
+  template <typename Reset>
+  void ForEachUsed(uintptr_t begin, uintptr_t end, Reset &&reset);
+
  private:
+  static std::atomic<uint64_t> *UsedBits(MapShadow *region) {
+    return reinterpret_cast<std::atomic<uint64_t> *>(reinterpret_cast<char *>(region) +
+                                                     kRegionShadowBytes);
+  }
   MG_NOINLINE MapShadow *MapRegion(uintptr_t index);
   // Zero-initialized, so it lives in .bss: 256 MiB of address space whose
   // pages the kernel supplies only where a region is actually mapped. Being
@@ -135,6 +173,48 @@ class ShadowTable {
   std::atomic<size_t> regions_mapped_{0};
 };
 extern ShadowTable g_shadow;
+
+template <typename Reset>
+void ShadowTable::ForEachUsed(uintptr_t begin, uintptr_t end, Reset &&reset) {
+  constexpr uintptr_t kGranule = uintptr_t(1) << kGranuleBits;
+  constexpr uintptr_t kPage = uintptr_t(1) << kPageBits;
+  constexpr uintptr_t kRegionMask = (uintptr_t(1) << kRegionBits) - 1;
+  begin = (begin + kGranule - 1) & ~(kGranule - 1);  // granules wholly inside
+  end &= ~(kGranule - 1);
+  const uintptr_t limit = uintptr_t(1) << kAddressBits;
+  if (end > limit) end = limit;
+  while (begin < end) {
+    const uintptr_t region_end = (begin | kRegionMask) + 1;
+    const uintptr_t stop = end < region_end ? end : region_end;
+    MapShadow *region = regions_[begin >> kRegionBits].load(std::memory_order_acquire);
+    if (!region) {
+      begin = stop;
+      continue;
+    }
+    std::atomic<uint64_t> *bits = UsedBits(region);
+    for (uintptr_t a = begin; a < stop;) {
+      const uintptr_t page = (a & kRegionMask) >> kPageBits;
+      std::atomic<uint64_t> &word = bits[page >> 6];
+      const uint64_t w = word.load(std::memory_order_relaxed);
+      if (!w) {  // 64 unused pages: skip them at once
+        a = ((a >> (kPageBits + 6)) + 1) << (kPageBits + 6);
+        continue;
+      }
+      const uintptr_t page_begin = a & ~(kPage - 1), page_end = page_begin + kPage;
+      const uintptr_t to = stop < page_end ? stop : page_end;
+      const uint64_t bit = uint64_t(1) << (page & 63);
+      if (w & bit) {
+        bool all_clean = true;
+        for (uintptr_t g = a; g < to; g += kGranule)
+          all_clean &= reset(&region[(g & kRegionMask) >> kGranuleBits]);
+        if (all_clean && a == page_begin && to == page_end)
+          word.fetch_and(~bit, std::memory_order_relaxed);
+      }
+      a = to;
+    }
+    begin = stop;
+  }
+}
 
 }  // namespace mapguard
 

@@ -68,6 +68,12 @@ void OnThreadExit(void *arg) {
   BlockAsyncSignals(nullptr);
   // Regions left open (pthread_exit from a loop body) end with the thread.
   CloseAbandonedRegions(thr, 0, 0);
+  // Its stack (and static TLS) are dead, and glibc hands them to a later
+  // thread: maps and atomics that lived there and went unseen (destroyed by
+  // code built without the plugin) must not be inherited. Before the exit
+  // release, whose clock may live in the same memory (the descriptor).
+  if (thr->stack_hi > thr->stack_lo)
+    ResetFreedRange(reinterpret_cast<void *>(thr->stack_lo), thr->stack_hi - thr->stack_lo);
   // Everything this thread did happens before a join of it. No tick: the
   // thread makes no access after this, and the slot's last clock must be
   // the one the joiner acquires, so that the joiner knows the slot entirely

@@ -6,6 +6,9 @@
 
 #include <atomic>
 #include <cstdio>
+#include <pthread.h>
+
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -579,4 +582,105 @@ TEST_F(RuntimeState, AnAcquireLearnsAnotherThreadsReleaseAfterItsOwnAcquire) {
         _exit(0);
       },
       ::testing::ExitedWithCode(0), "ordered");
+}
+
+extern void (*g_barrier_step_hook)();
+
+// A barrier orders round k's arrivals before round k's returns, and nothing
+// later: a thread slow to leave round k must not learn what the other did
+// after leaving it (released at its round k+1 arrival). The hook holds the
+// slow thread between glibc's return and the acquire.
+TEST_F(RuntimeState, ABarrierRoundLearnsNothingOfTheNextRound) {
+  EXPECT_EXIT(
+      {
+        static pthread_barrier_t b;
+        pthread_barrier_init(&b, nullptr, 2);
+        static mapguard::ThreadState *fast;
+        static std::atomic<uint32_t> fast_before_next{0};
+        static thread_local bool slow_thread = false;
+        g_barrier_step_hook = [] {
+          static std::atomic<int> calls{0};
+          if (slow_thread && calls.fetch_add(1) == 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        };
+        fast = mapguard::CurrentThread();
+        uint32_t seen = 0;
+        std::thread slow([&] {
+          slow_thread = true;
+          pthread_barrier_wait(&b);  // round 0, held in the hook
+          seen = mapguard::CurrentThread()->vc.Get(fast->slot);
+          pthread_barrier_wait(&b);  // round 1
+        });
+        pthread_barrier_wait(&b);  // round 0
+        fast_before_next = fast->vc.Get(fast->slot);
+        pthread_barrier_wait(&b);  // round 1: released while slow is held
+        slow.join();
+        std::fprintf(stderr, "slow saw %u, fast was at %u before round 1\n", seen,
+                     fast_before_next.load());
+        _exit(seen < fast_before_next.load() ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "slow saw");
+}
+
+// A clock belongs to one object: two atomics in one 8-byte granule have one
+// each, and freeing memory empties the clocks and map history in it.
+static bool ClocksFollowTheirObjects(void *map) {
+  mapguard::ThreadState *me = mapguard::CurrentThread();
+  alignas(8) static char pair[8];
+  char *block = static_cast<char *>(malloc(64));
+  uint32_t via_neighbour = 0, via_flag = 0, via_freed = 0;
+  std::atomic<bool> go{false};  // relaxed: no edge
+  // Started first: its creation orders nothing below before it.
+  std::thread t([&] {
+    while (!go.load(std::memory_order_relaxed)) std::this_thread::yield();
+    mapguard::ThreadState *thr = mapguard::CurrentThread();
+    mapguard::Acquire(thr, &pair[1]);
+    via_neighbour = thr->vc.Get(me->slot);
+    mapguard::Acquire(thr, block);
+    via_freed = thr->vc.Get(me->slot);
+    mapguard::Acquire(thr, &pair[0]);
+    via_flag = thr->vc.Get(me->slot);
+  });
+  mapguard::Release(me, &pair[0]);
+  mapguard::Release(me, block);
+  __mapguard_write_begin(block + 16, &kWrite);
+  __mapguard_write_end(block + 16, &kWrite);
+  const uint32_t mine = me->vc.Get(me->slot);
+  free(block);  // the runtime's free: the block's shadow is reset
+  const uint64_t write_after_free = mapguard::g_shadow.Get(block + 16)->hb_write.load();
+  go.store(true, std::memory_order_relaxed);
+  t.join();
+  std::fprintf(stderr, "clock %u: neighbour %u, freed %u, flag %u, write %lu\n", mine,
+               via_neighbour, via_freed, via_flag, (unsigned long)write_after_free);
+  (void)map;
+  return via_neighbour < via_flag && via_freed < via_flag && via_flag + 2 >= mine &&
+         write_after_free == 0;
+}
+
+TEST_F(RuntimeState, ClocksAreKeyedByExactAddressAndDieWithTheirMemory) {
+  EXPECT_EXIT({ _exit(ClocksFollowTheirObjects(map()) ? 0 : 1); }, ::testing::ExitedWithCode(0),
+              "clock");
+}
+
+// A joined thread's slot goes to its joiner's next thread: however many
+// threads come and go one at a time, no new slot is needed, and an access
+// of the old thread stays ordered before the new one (the join's edge).
+TEST_F(RuntimeState, AJoinedThreadsSlotIsReusedWithItsEdges) {
+  EXPECT_EXIT(
+      {
+        std::vector<std::thread> wide;
+        for (int i = 0; i < 70; i++) wide.emplace_back([] {});
+        for (auto &t : wide) t.join();
+        const uint32_t limit = mapguard::ThreadSlotLimit();
+        for (int i = 0; i < 500; i++) {
+          std::thread t([&] {
+            __mapguard_write_begin(map(), &kWrite);
+            __mapguard_write_end(map(), &kWrite);
+          });
+          t.join();
+        }
+        std::fprintf(stderr, "slots %u -> %u\n", limit, mapguard::ThreadSlotLimit());
+        _exit(mapguard::ThreadSlotLimit() == limit ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "slots");
 }
