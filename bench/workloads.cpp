@@ -214,6 +214,100 @@ long suppressed_race(double scale) {
   });
 }
 
+// (11) a million shared_ptrs alive at once, each copied and the copy
+// dropped: no map at all, the memory of sync clocks on heap control blocks
+long shared_ptr_copies(double scale) {
+  const long n = long(1000000 * scale);
+  std::vector<std::shared_ptr<long>> owners;
+  owners.reserve(n);
+  for (long i = 0; i < n; i++) owners.push_back(std::make_shared<long>(i));
+  return run_threads([&](int t) {
+    long s = 0;
+    for (long i = t; i < n; i += kThreads) {
+      std::shared_ptr<long> copy = owners[i];
+      s += *copy;
+    }
+    return s;
+  });
+}
+
+// (12) thread per task, detached, one at a time: each hands its result back
+// through a release flag
+long detached_threads(double scale) {
+  const long n = long(8000 * scale);
+  long s = 0;
+  for (long i = 0; i < n; i++) {
+    std::atomic<int> done{0};
+    long result = 0;
+    std::thread([&, i] {
+      std::unordered_map<int, int> m;
+      for (int k = 0; k < 4; k++) m[k] = int(i) + k;
+      result = m[3];
+      done.store(1, std::memory_order_release);
+    }).detach();
+    while (!done.load(std::memory_order_acquire)) std::this_thread::yield();
+    s += result;
+  }
+  return s;
+}
+
+// (13) three creators, each starting and joining short threads one at a
+// time and handing each a small map (a thread-per-request server)
+long joined_threads(double scale) {
+  const long n = long(8000 * scale);
+  std::atomic<long> total{0};
+  std::vector<std::thread> creators;
+  for (int c = 0; c < 3; c++)
+    creators.emplace_back([&, c] {
+      long s = 0;
+      for (long i = 0; i < n; i++) {
+        std::map<int, int> request;
+        for (int k = 0; k < 4; k++) request[k] = c + int(i);
+        std::thread t([&] { s += request.count(2) + request[3]; });
+        t.join();
+      }
+      total += s;
+    });
+  for (auto &t : creators) t.join();
+  return total;
+}
+
+// (14) maps built by one thread and handed to another through a locked
+// queue (a pipeline stage): every map changes hands once
+long handoff(double scale) {
+  const long n = long(100000 * scale);
+  std::mutex mu;
+  std::vector<std::unique_ptr<std::unordered_map<int, int>>> queue;
+  std::atomic<bool> finished{false};
+  long s = 0;
+  std::thread consumer([&] {
+    for (;;) {
+      std::vector<std::unique_ptr<std::unordered_map<int, int>>> batch;
+      {
+        std::lock_guard<std::mutex> g(mu);
+        batch.swap(queue);
+      }
+      for (auto &m : batch) s += m->size() + (*m)[1];
+      if (batch.empty()) {
+        if (finished.load(std::memory_order_acquire)) {
+          std::lock_guard<std::mutex> g(mu);
+          if (queue.empty()) return;
+        }
+        std::this_thread::yield();
+      }
+    }
+  });
+  for (long i = 0; i < n; i++) {
+    auto m = std::make_unique<std::unordered_map<int, int>>();
+    for (int k = 0; k < 4; k++) (*m)[k] = int(i);
+    std::lock_guard<std::mutex> g(mu);
+    queue.push_back(std::move(m));
+  }
+  finished.store(true, std::memory_order_release);
+  consumer.join();
+  return s;
+}
+
 struct Workload {
   const char *name;
   long (*fn)(double);
@@ -221,7 +315,9 @@ struct Workload {
     {"mutex_shared", mutex_shared}, {"private_maps", private_maps}, {"read_mostly", read_mostly},
     {"word_count", word_count},     {"iteration", iteration},       {"churn", churn},
     {"sync_heavy", sync_heavy},     {"read_shared", read_shared},   {"shared_ptr_lookup", shared_ptr_lookup},
-    {"suppressed_race", suppressed_race},
+    {"suppressed_race", suppressed_race}, {"shared_ptr_copies", shared_ptr_copies},
+    {"detached_threads", detached_threads}, {"joined_threads", joined_threads},
+    {"handoff", handoff},
 };
 
 }  // namespace

@@ -593,10 +593,12 @@ bool ResetFreedShadow(MapShadow *s) {
   // SyncVar stays (see ResetSync): a thread may still be between an atomic
   // read-modify-write on the object and the acquire that follows it when
   // the thread that won the object frees it (a shared_ptr's last two owners).
+  // An empty clock carries nothing, so the slot counts as new; the next
+  // release into it marks the page again (mg_hb.cpp, MarkIfEmpty).
   ResetSyncsIn(s);
   s->state.store(0, std::memory_order_relaxed);
   s->owner.store(0, std::memory_order_release);
-  return !s->sync.load(std::memory_order_relaxed);
+  return true;
 }
 
 }  // namespace mapguard

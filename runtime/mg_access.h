@@ -48,8 +48,8 @@ void LockReleased(bool exclusive);
 void ForgetMapHistory(MapShadow *s);
 // The memory of `s`'s granule was freed (mg_free.cpp): back to a new slot,
 // unless a thread is inside a region on it or a report or revocation is
-// under way. True if the slot is all zeros afterwards (a synchronization
-// object's SyncVar stays, emptied, and keeps the slot's page marked).
+// under way. True if the slot is as new afterwards (a synchronization
+// object's SyncVar stays, with its clock emptied).
 bool ResetFreedShadow(MapShadow *s);
 // Every slot of [begin, begin + bytes) that is in use (mg_free.cpp).
 void ResetFreedRange(const void *begin, size_t bytes);

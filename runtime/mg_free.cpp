@@ -28,7 +28,7 @@ namespace mapguard {
 
 void ResetFreedRange(const void *begin, size_t bytes) {
   const uintptr_t b = reinterpret_cast<uintptr_t>(begin);
-  g_shadow.ForEachUsed(b, b + bytes, ResetFreedShadow);
+  if (g_shadow.MaybeUsed(b, b + bytes)) g_shadow.ForEachUsed(b, b + bytes, ResetFreedShadow);
 }
 
 }  // namespace mapguard
@@ -38,12 +38,18 @@ using namespace mapguard;
 namespace {
 
 // Whether a freed block may have shadow, decided without asking the
-// allocator its size: only 4 MiB regions that ever held a map or a sync
-// object have shadow at all. A block large enough to reach into a later
-// region is mmap'd by glibc, at 16 bytes past a page boundary: those are
-// always asked.
+// allocator its size (which would double the cost of a small free): only
+// 4 MiB regions that ever held a map or a sync object have any. glibc's
+// heap blocks are below its largest mmap threshold (32 MiB), so the regions
+// from the block's start to 32 MiB past it are looked at (nine adjacent
+// words); larger blocks are mmap'd, a page boundary + 16 (or page-aligned,
+// from memalign), and those are always asked. With another allocator, a
+// block larger than 32 MiB that starts neither way and reaches into a region
+// with shadow is missed.
+constexpr uintptr_t kLargestHeapBlock = uintptr_t(32) << 20;
 MG_ALWAYS_INLINE bool MayHaveShadow(const void *p) {
-  return g_shadow.Find(p) != nullptr || (reinterpret_cast<uintptr_t>(p) & 4095) == 16;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return g_shadow.AnyMapped(a, a + kLargestHeapBlock) || (a & 4095) == 16 || (a & 4095) == 0;
 }
 
 bool AnyUsed(const void *p, size_t bytes) {
@@ -104,7 +110,7 @@ void *realloc(void *p, size_t size) {
 
 int munmap(void *addr, size_t len) {
   MG_REAL(int, munmap, (void *, size_t));
-  if (addr && MayHaveShadow(addr)) ResetFreedRange(addr, len);
+  if (addr && len) ResetFreedRange(addr, len);  // skips regions without shadow
   return real_munmap(addr, len);
 }
 

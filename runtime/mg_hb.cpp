@@ -51,7 +51,7 @@ SyncVar *GetSync(const void *addr, bool create) {
 
 void ResetSyncVar(SyncVar *sv) {
   sv->lock.Lock();
-  sv->vc.Reset();
+  sv->vc.Clear();  // empty: the next release marks the page used again
   sv->covered_by.store(0, std::memory_order_relaxed);
   sv->lock.Unlock();
 }
@@ -175,10 +175,17 @@ ConflictKind KindOf(const mg_site *earlier, const mg_site *later) {
 
 }  // namespace
 
+// A clock about to stop being empty: its slot is in use again (mg_shadow.h).
+// A new SyncVar was marked when made; one a free emptied since is marked here.
+MG_ALWAYS_INLINE void MarkIfEmpty(SyncVar *sv, const void *addr) {
+  if (MG_UNLIKELY(sv->vc.Size() == 0)) g_shadow.MarkUsed(addr);
+}
+
 void Release(ThreadState *thr, const void *addr, bool held_exclusively) {
   SyncVar *sv = GetSync(addr, true);
   if (!sv) return;
   if (!held_exclusively) sv->lock.Lock();
+  MarkIfEmpty(sv, addr);
   sv->vc.Join(thr->vc);
   if (sv->covered_by.load(std::memory_order_relaxed) != thr->number + 1)
     sv->covered_by.store(0, std::memory_order_relaxed);
@@ -214,6 +221,7 @@ void ReleaseClock(const VectorClock &clock, const void *addr) {
   SyncVar *sv = GetSync(addr, true);
   if (!sv) return;
   sv->lock.Lock();
+  MarkIfEmpty(sv, addr);
   sv->vc.Join(clock);
   sv->covered_by.store(0, std::memory_order_relaxed);
   sv->lock.Unlock();
@@ -249,8 +257,17 @@ void HbAfterForkInChild(ThreadState *me) {
 }
 
 void Acquire(ThreadState *thr, const void *addr, bool held_exclusively) {
-  SyncVar *sv = GetSync(addr, false);
-  if (!sv) return;
+  if (SyncVar *sv = GetSync(addr, false)) AcquireSyncVar(thr, sv, held_exclusively);
+}
+
+void ReleaseClockInto(const VectorClock &clock, SyncVar *sv) {
+  sv->lock.Lock();
+  sv->vc.Join(clock);
+  sv->covered_by.store(0, std::memory_order_relaxed);
+  sv->lock.Unlock();
+}
+
+void AcquireSyncVar(ThreadState *thr, SyncVar *sv, bool held_exclusively) {
   if (!held_exclusively) sv->lock.Lock();
   const uint32_t me = thr->number + 1;
   if (sv->covered_by.load(std::memory_order_relaxed) != me) {

@@ -68,6 +68,10 @@ void ResetSyncsIn(MapShadow *s);
 // publishes.
 void ReleaseClock(const VectorClock &clock, const void *addr);
 void Acquire(ThreadState *thr, const void *addr, bool held_exclusively = false);
+// The same two on a SyncVar that lives in a record of its own, not at an
+// object's address (a thread's exit record, mg_thread.cpp).
+void ReleaseClockInto(const VectorClock &clock, SyncVar *sv);
+void AcquireSyncVar(ThreadState *thr, SyncVar *sv, bool held_exclusively = false);
 
 // The calling thread, if its synchronization creates happens-before now
 // (detect=hb, and not inside the runtime's own locking); else null.

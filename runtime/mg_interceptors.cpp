@@ -263,10 +263,11 @@ namespace {
 constexpr uint32_t kRoundClocks = 4;
 struct BarrierRounds {
   const void *barrier;
-  uint32_t count;
-  uint32_t arrivals;  // since init
-  uint32_t returns;
-  bool one_clock;     // more than `count` threads were in flight at once
+  uint64_t count;
+  uint64_t arrivals;  // since init (64 bits: a round never wraps in two)
+  uint64_t returns;
+  bool one_clock;     // more than `count` threads were in flight at once,
+                      // or process-shared (other processes arrive unseen)
   BarrierRounds *next;
 };
 SpinLock g_barriers_mu;
@@ -278,17 +279,17 @@ BarrierRounds **FindRounds(const void *b) {
   return p;
 }
 const void *RoundClock(const void *b, uint32_t round) {
-  return static_cast<const char *>(b) + 1 + round % kRoundClocks;
+  return static_cast<const char *>(b) + 1 + round;  // round < kRoundClocks
 }
 constexpr uint32_t kEveryRound = ~0u;
-// The round of this arrival, or kEveryRound: every clock, the barrier's own
-// included (one clock for every round).
+// The round of this arrival modulo kRoundClocks, or kEveryRound: every
+// clock, the barrier's own included (one clock for every round).
 uint32_t ArriveAtBarrier(const void *b) {
   uint32_t round = kEveryRound;
   g_barriers_mu.Lock();
   if (BarrierRounds *r = *FindRounds(b)) {
     if (r->arrivals - r->returns >= r->count) r->one_clock = true;
-    if (!r->one_clock && r->count > 0) round = r->arrivals / r->count;
+    if (!r->one_clock && r->count > 0) round = uint32_t((r->arrivals / r->count) % kRoundClocks);
     r->arrivals++;
   }
   g_barriers_mu.Unlock();
@@ -313,9 +314,11 @@ int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr
     *p = static_cast<BarrierRounds *>(ArenaAlloc(sizeof(BarrierRounds)));
     (*p)->barrier = b;
   }
+  int pshared = PTHREAD_PROCESS_PRIVATE;
+  if (attr) pthread_barrierattr_getpshared(attr, &pshared);
   (*p)->count = count;
   (*p)->arrivals = (*p)->returns = 0;
-  (*p)->one_clock = false;
+  (*p)->one_clock = pshared != PTHREAD_PROCESS_PRIVATE;
   g_barriers_mu.Unlock();
   ResetSync(b);
   for (uint32_t r = 0; r < kRoundClocks; r++) ResetSync(RoundClock(b, r));
@@ -425,25 +428,7 @@ void __cxa_guard_release(uint64_t *g) {
   real___cxa_guard_release(g);
 }
 
-// ---- threads: creation is in mg_thread.cpp; exit releases on pthread_self ----
-int pthread_join(pthread_t th, void **ret) {
-  MG_REAL(int, pthread_join, (pthread_t, void **));
-  int rc = real_pthread_join(th, ret);
-  AcquireIf(rc == 0, reinterpret_cast<void *>(th));
-  return rc;
-}
-int pthread_tryjoin_np(pthread_t th, void **ret) {
-  MG_REAL(int, pthread_tryjoin_np, (pthread_t, void **));
-  int rc = real_pthread_tryjoin_np(th, ret);
-  AcquireIf(rc == 0, reinterpret_cast<void *>(th));
-  return rc;
-}
-int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *t) {
-  MG_REAL(int, pthread_timedjoin_np, (pthread_t, void **, const struct timespec *));
-  int rc = real_pthread_timedjoin_np(th, ret, t);
-  AcquireIf(rc == 0, reinterpret_cast<void *>(th));
-  return rc;
-}
+// ---- threads: creation, join and detach are in mg_thread.cpp ----
 
 // ---- C11 threads (<threads.h>) ----
 // glibc implements them on internal pthread entry points the interceptors

@@ -160,6 +160,8 @@ struct alignas(64) ThreadState {
   std::atomic<struct MapShadow *> revoking;
   // pthread key destructor rounds seen at exit (see OnThreadExit).
   int exit_rounds;
+  // Where its exit is released for a join (mg_thread.cpp); null if none can come.
+  struct ExitRecord *exit_record;
   // The thread's clock ran out (2^32 releases): happens-before is off for it.
   bool clock_exhausted;
   // Fences ([atomics.fences]). fence_clock: the thread's clock at its last

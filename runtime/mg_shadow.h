@@ -14,12 +14,15 @@
 // plugin, a freed atomic's clock. To find the few slots in use in a freed
 // block without reading all of them, each region keeps a bitmap with one bit
 // per shadow page (32 slots, 256 bytes of program memory). The invariant,
-// owned by ShadowTable: a slot differs from all zeros only if its page's bit
-// is set. Every path that first writes a slot after a reset marks the page
-// before the write (MarkUsed): a begin that is not the owner's (the fast
-// path's only other case, a read-shared map, went through it first), a
-// construction, a new sync clock. Only the reset of a whole page clears the
-// bit.
+// owned by ShadowTable: a slot holds map history (an owner, a state, an
+// epoch, a creation, statistics) or a non-empty sync clock only if its
+// page's bit is set. (write_info and read_info may keep stale words; they
+// are read only when hb_write or hb_read says there was an access.) Every
+// path that first writes a slot after a reset marks the page before the
+// write (MarkUsed): a begin that is not the owner's (the fast path's only
+// other case, a read-shared map, went through it first), a construction, a
+// release into an empty sync clock. Only the reset of a whole page clears
+// the bit.
 #ifndef MAPGUARD_SHADOW_H
 #define MAPGUARD_SHADOW_H
 
@@ -138,6 +141,15 @@ class ShadowTable {
     return &region[(a & ((uintptr_t(1) << kRegionBits) - 1)) >> kGranuleBits];
   }
   size_t RegionsMapped() const { return regions_mapped_.load(std::memory_order_relaxed); }
+  // Whether any region overlapping [begin, end) has shadow.
+  MG_ALWAYS_INLINE bool AnyMapped(uintptr_t begin, uintptr_t end) const {
+    const uintptr_t limit = uintptr_t(1) << kAddressBits;
+    if (begin >= limit) return false;
+    if (end > limit) end = limit;
+    for (uintptr_t r = begin >> kRegionBits; r <= (end - 1) >> kRegionBits; r++)
+      if (regions_[r].load(std::memory_order_relaxed)) return true;
+    return false;
+  }
 
   // One used-bit per shadow page: 32 slots, 256 bytes of program memory.
   static constexpr int kPageBits = kGranuleBits + 5;
@@ -154,6 +166,24 @@ class ShadowTable {
     if (MG_UNLIKELY(!(word.load(std::memory_order_relaxed) & bit)))
       word.fetch_or(bit, std::memory_order_relaxed);
   }
+  // False if no page overlapping [begin, end) is marked used; true if one
+  // is, or when unsure (a range over 16 KiB or across regions): what a free
+  // of a small block looks at before anything else.
+  MG_ALWAYS_INLINE bool MaybeUsed(uintptr_t begin, uintptr_t end) const {
+    if (MG_UNLIKELY(end - begin > (uintptr_t(64) << kPageBits) || end <= begin ||
+                    (end >> kAddressBits) != 0 || (begin >> kRegionBits) != ((end - 1) >> kRegionBits)))
+      return end > begin;
+    MapShadow *region = regions_[begin >> kRegionBits].load(std::memory_order_acquire);
+    if (!region) return false;
+    const uintptr_t mask = (uintptr_t(1) << kRegionBits) - 1;
+    const uintptr_t first = (begin & mask) >> kPageBits, last = ((end - 1) & mask) >> kPageBits;
+    const std::atomic<uint64_t> *bits = UsedBits(region);
+    const uint64_t lo = ~uint64_t(0) << (first & 63), hi = ~uint64_t(0) >> (63 - (last & 63));
+    if ((first >> 6) == (last >> 6))
+      return bits[first >> 6].load(std::memory_order_relaxed) & lo & hi;
+    return (bits[first >> 6].load(std::memory_order_relaxed) & lo) |
+           (bits[last >> 6].load(std::memory_order_relaxed) & hi);
+  }
   // Calls `reset(slot)` for every slot of a granule inside [begin, end) whose
   // page is marked used; reset returns whether the slot is all zeros now. A
   // page inside the range whose slots all are loses its mark.
@@ -164,6 +194,9 @@ class ShadowTable {
   static std::atomic<uint64_t> *UsedBits(MapShadow *region) {
     return reinterpret_cast<std::atomic<uint64_t> *>(reinterpret_cast<char *>(region) +
                                                      kRegionShadowBytes);
+  }
+  static const std::atomic<uint64_t> *UsedBits(const MapShadow *region) {
+    return UsedBits(const_cast<MapShadow *>(region));
   }
   MG_NOINLINE MapShadow *MapRegion(uintptr_t index);
   // Zero-initialized, so it lives in .bss: 256 MiB of address space whose

@@ -43,6 +43,107 @@ std::atomic<uint32_t> g_next_number{0};
 pthread_key_t g_exit_key;
 std::atomic<int> g_registry_ready{0};  // 0 no, 1 being set up, 2 yes
 
+}  // namespace
+
+// A thread's end, for the one join that may come. Not kept at the thread's
+// pthread_t: glibc hands a joined or detached thread's descriptor (and so
+// its pthread_t) to a later thread, possibly before the joiner's acquire
+// runs, and the later thread must neither wipe nor inherit this clock.
+//
+// Life of a record (fields under g_exit_mu):
+//   made     by pthread_create, unless the thread is created detached, and
+//            handed to the thread (a thread registered without it, such as
+//            the main thread, makes its own);
+//   published under its pthread_t by the creator or the thread, whichever
+//            comes first (PublishExitRecord);
+//   claimed  by a join before the real join runs (one join per thread, as
+//            POSIX says; tryjoin and timedjoin give the claim back when the
+//            thread is not done), so a later thread with the same pthread_t
+//            never finds it;
+//   exited   set at the thread's exit, after its clock went in;
+//   freed    by the join that succeeded (after its acquire), or by whichever
+//            of pthread_detach and the exit comes second.
+struct ExitRecord {
+  SyncVar clock;  // first: a SyncVar is one aligned cache line
+  pthread_t thread;
+  bool published, claimed, exited, detached;
+  ExitRecord *next;
+};
+
+namespace {
+
+SpinLock g_exit_mu;
+constexpr uint32_t kExitBuckets = 256;
+ExitRecord *g_exit_records[kExitBuckets];
+
+ExitRecord **ExitBucket(pthread_t t) {
+  return &g_exit_records[(uintptr_t(t) >> 12) % kExitBuckets];
+}
+
+ExitRecord *AllocExitRecord() {
+  ExitRecord *rec = static_cast<ExitRecord *>(ArenaAlloc(sizeof(ExitRecord)));
+  new (&rec->clock) SyncVar();
+  return rec;
+}
+
+// Makes the record findable by `t`. Both the creator (once pthread_create
+// returned the pthread_t) and the thread itself (at its start) call this,
+// and the first does it: a join may come from a thread that learned the
+// pthread_t from either.
+void PublishExitRecord(ExitRecord *rec, pthread_t t) {
+  g_exit_mu.Lock();
+  if (!rec->published) {
+    rec->published = true;
+    rec->thread = t;
+    rec->next = *ExitBucket(t);
+    *ExitBucket(t) = rec;
+  }
+  g_exit_mu.Unlock();
+}
+
+bool FindExitRecord(pthread_t t) {
+  g_exit_mu.Lock();
+  ExitRecord *rec = *ExitBucket(t);
+  while (rec && rec->thread != t) rec = rec->next;
+  g_exit_mu.Unlock();
+  return rec != nullptr;
+}
+
+// Under g_exit_mu (or never published).
+void FreeExitRecord(ExitRecord *rec) {
+  for (ExitRecord **p = ExitBucket(rec->thread); rec->published && *p; p = &(*p)->next)
+    if (*p == rec) {
+      *p = rec->next;
+      break;
+    }
+  rec->clock.vc.Free();
+  ArenaFree(rec, sizeof(ExitRecord));
+}
+
+// The record of `t` no join has claimed, claimed now; null if none.
+ExitRecord *ClaimExitRecord(pthread_t t) {
+  g_exit_mu.Lock();
+  ExitRecord *rec = *ExitBucket(t);
+  while (rec && (rec->thread != t || rec->claimed || rec->detached)) rec = rec->next;
+  if (rec) rec->claimed = true;
+  g_exit_mu.Unlock();
+  return rec;
+}
+
+// After the real join: `joined`, the thread is gone and everything it did
+// happens before now; otherwise the claim is given back.
+void FinishJoin(ExitRecord *rec, bool joined) {
+  if (!rec) return;
+  if (joined && g_detect_hb) {
+    ThreadState *thr = CurrentThread();
+    if (!thr->ignore_sync) AcquireSyncVar(thr, &rec->clock);
+  }
+  g_exit_mu.Lock();
+  if (joined) FreeExitRecord(rec);
+  else rec->claimed = false;
+  g_exit_mu.Unlock();
+}
+
 // Blocks every signal but those a fault raises, which must stay deliverable.
 void BlockAsyncSignals(sigset_t *old) {
   sigset_t all;
@@ -80,7 +181,14 @@ void OnThreadExit(void *arg) {
   // and its next thread can take the slot over (NewThreadState). With a
   // tick here no slot was ever reused, and every clock grew with every
   // thread ever created.
-  if (g_detect_hb) ReleaseClock(thr->vc, reinterpret_cast<void *>(pthread_self()));
+  if (ExitRecord *rec = thr->exit_record) {
+    if (g_detect_hb) ReleaseClockInto(thr->vc, &rec->clock);
+    g_exit_mu.Lock();
+    rec->exited = true;
+    if (rec->detached) FreeExitRecord(rec);
+    g_exit_mu.Unlock();
+    thr->exit_record = nullptr;
+  }
   RetireThreadClock(thr);
   g_registry_mu.Lock();
   g_slot_live[thr->slot].store(false, std::memory_order_release);
@@ -147,6 +255,7 @@ struct StartInfo {
   StackTrace creation;
   VectorClock parent_clock;  // what the creator knew: happens before the child
   sigset_t start_mask;       // the creator's signal mask, for the child's start routine
+  ExitRecord *exit_record;   // for a join; null if created detached
 };
 
 ThreadState *NewThreadState(StartInfo *info) {
@@ -237,12 +346,17 @@ ThreadState *NewThreadState(StartInfo *info) {
     }
     pthread_attr_destroy(&attr);
   }
-  // glibc hands a finished thread's descriptor (its pthread_t, the key of
-  // the exit release) to a later thread. The earlier thread exited before
-  // this one could start, and no join of it is to come (a detached thread,
-  // or one joined already), so its exit release is dropped: a join of this
-  // thread must not order the joiner after that one.
-  if (g_detect_hb) ResetSync(reinterpret_cast<void *>(pthread_self()));
+  // A record for the join to come, unless the thread was created detached
+  // (the main thread gets one too: it is never joined, and costs 128 bytes).
+  // A thread that registers again after its exit (a later key destructor
+  // touched a map) keeps the record its first exit filled: that clock is
+  // what a join must learn.
+  if (info) {
+    thr->exit_record = info->exit_record;
+  } else {
+    thr->exit_record = FindExitRecord(pthread_self()) ? nullptr : AllocExitRecord();
+  }
+  if (thr->exit_record) PublishExitRecord(thr->exit_record, pthread_self());
   if (info) {
     thr->parent_number = info->parent_number;
     thr->creation = info->creation;
@@ -307,6 +421,13 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   info->arg = arg;
   info->parent_number = parent->number;
   info->number = g_next_number.fetch_add(1, std::memory_order_relaxed);
+  int detach_state = PTHREAD_CREATE_JOINABLE;
+  const bool detached = attr && pthread_attr_getdetachstate(attr, &detach_state) == 0 &&
+                        detach_state == PTHREAD_CREATE_DETACHED;
+  // Made before the thread exists: it may exit before a join is called, or
+  // before this call returns.
+  ExitRecord *rec = detached ? nullptr : AllocExitRecord();
+  info->exit_record = rec;
   CaptureStack(&info->creation, 1);
   // Everything the creator did so far happens before the new thread starts.
   new (&info->parent_clock) VectorClock();
@@ -333,6 +454,51 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   if (rc != 0) {
     info->parent_clock.Free();
     munmap(info, sizeof(StartInfo));
+    if (rec) FreeExitRecord(rec);
+    return rc;
   }
+  if (rec) PublishExitRecord(rec, *thread);
   return rc;
+}
+
+// ---- join and detach: the exit record (above) ----
+extern "C" int pthread_join(pthread_t th, void **ret) {
+  MG_REAL(int, pthread_join, (pthread_t, void **));
+  ExitRecord *rec = ClaimExitRecord(th);
+  int rc = real_pthread_join(th, ret);
+  FinishJoin(rec, rc == 0);
+  return rc;
+}
+extern "C" int pthread_tryjoin_np(pthread_t th, void **ret) {
+  MG_REAL(int, pthread_tryjoin_np, (pthread_t, void **));
+  ExitRecord *rec = ClaimExitRecord(th);
+  int rc = real_pthread_tryjoin_np(th, ret);
+  FinishJoin(rec, rc == 0);
+  return rc;
+}
+extern "C" int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *t) {
+  MG_REAL(int, pthread_timedjoin_np, (pthread_t, void **, const struct timespec *));
+  ExitRecord *rec = ClaimExitRecord(th);
+  int rc = real_pthread_timedjoin_np(th, ret, t);
+  FinishJoin(rec, rc == 0);
+  return rc;
+}
+extern "C" int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t c, const struct timespec *t) {
+  MG_REAL(int, pthread_clockjoin_np, (pthread_t, void **, clockid_t, const struct timespec *));
+  ExitRecord *rec = ClaimExitRecord(th);
+  int rc = real_pthread_clockjoin_np(th, ret, c, t);
+  FinishJoin(rec, rc == 0);
+  return rc;
+}
+// No join will come: the record goes now if the thread is gone, else at its exit.
+extern "C" int pthread_detach(pthread_t th) {
+  MG_REAL(int, pthread_detach, (pthread_t));
+  if (ExitRecord *rec = ClaimExitRecord(th)) {
+    g_exit_mu.Lock();
+    rec->claimed = false;
+    rec->detached = true;
+    if (rec->exited) FreeExitRecord(rec);
+    g_exit_mu.Unlock();
+  }
+  return real_pthread_detach(th);
 }

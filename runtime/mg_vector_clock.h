@@ -47,6 +47,11 @@ class VectorClock {
   void Reset() {
     if (clk_) memset(clk_, 0, size_ * sizeof(uint32_t));
   }
+  // Empty again (Size() == 0), keeping its storage.
+  void Clear() {
+    Reset();
+    size_ = 0;
+  }
 
  private:
   static constexpr uint32_t kBorrowed = 1u << 31;  // in cap_: clk_ is lent storage

@@ -16,9 +16,9 @@
 // the same address. Acquiring the new one orders nothing released into the
 // old one: the racy twin is reported (before: the clock was inherited,
 // missed); in the clean twin main acquired the old one first.
-// RUN: %clangxx_plain -g -O0 -I%S/Inputs -c %S/Inputs/plain_factory.cpp -o %t.factory.o
-// RUN: %clangxx_mg -O0 -I%S/Inputs %s %t.factory.o -o %t.O0
-// RUN: %clangxx_mg -O2 -I%S/Inputs %s %t.factory.o -o %t.O2
+// RUN: %clangxx_plain -g -O0 -c %S/Inputs/plain_factory.cpp -o %t.factory.o
+// RUN: %clangxx_mg -O0 %s %t.factory.o -o %t.O0
+// RUN: %clangxx_mg -O2 %s %t.factory.o -o %t.O2
 // RUN: %t.O0 factory 2>&1 | FileCheck %s --check-prefix=FACTORY
 // RUN: %t.O2 factory 2>&1 | FileCheck %s --check-prefix=FACTORY
 // RUN: %t.O0 granule clean 2>&1 | FileCheck %s --check-prefix=CLEAN
@@ -41,7 +41,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "plain_factory.h"
+#include "Inputs/plain_factory.h"
 
 static void spin_relaxed(const std::atomic<int> &f) {
   while (!f.load(std::memory_order_relaxed))
