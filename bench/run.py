@@ -72,7 +72,7 @@ def build(build_dir, out_dir):
                  f"-Wl,-rpath,{lib}", "-lmapguard_rt", "-o", bins["mapguard"]])
     noprobes = os.path.join(lib, "noprobes")
     sh(common + [f"-fplugin={lib}/mapguard.so",
-                 f"-fplugin-arg-mapguard-fast-path={noprobes}/mapguard_fast_path.bc",
+                 f"-fplugin-arg-mapguard-fast-path={noprobes}/mapguard_fast_path.clang{CLANG.rsplit('-', 1)[1]}.bc",
                  f"-I{ROOT}/runtime/include", f"-L{noprobes}",
                  f"-Wl,-rpath,{noprobes}", "-lmapguard_rt", "-o", bins["mapguard_noprobes"]])
     sh(common + ["-fsanitize=thread", "-o", bins["tsan"]])

@@ -32,11 +32,17 @@
 #include "clang/Lex/Lexer.h"
 #include "clang/Lex/Preprocessor.h"
 #include "llvm/Config/llvm-config.h"
+#include "LLVMCompat.h"
 #include "llvm/Bitcode/BitcodeReader.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/Path.h"
 
 namespace mapguard {
+#define MG_STR2(x) #x
+#define MG_STR(x) MG_STR2(x)
+// The fast path's bitcode, built by this plugin's clang (runtime/CMakeLists.txt).
+static const char kFastPathName[] = "mapguard_fast_path.clang" MG_STR(LLVM_VERSION_MAJOR) ".bc";
+
 namespace {
 
 std::string normalized(const std::string &qualified) { return normalizeClassName(qualified); }
@@ -374,7 +380,7 @@ class Collector : public clang::RecursiveASTVisitor<Collector> {
     policy.SuppressInlineNamespace = true;
     policy.FullyQualifiedName = true;
     MemberCallFacts facts;
-    facts.classType = clang::QualType(m->getParent()->getTypeForDecl(), 0).getCanonicalType().getAsString(policy);
+    facts.classType = compat::canonicalRecordType(ctx_, m->getParent()).getAsString(policy);
     facts.method = m->getName().str();
     facts.isConst = m->isConst();
     return facts;
@@ -542,7 +548,8 @@ class MapguardAction : public clang::PluginASTAction {
   TrackedClasses extra_;
   bool verify_ = false;  // run the LLVM verifier on each instrumented module
 
-  std::string fastPathFile_ = besidePlugin("mapguard_fast_path.bc");  // "" with fast-path=off
+  // One per clang version, side by side: mapguard_fast_path.clang<N>.bc.
+  std::string fastPathFile_ = besidePlugin(kFastPathName);  // "" with fast-path=off
   std::shared_ptr<const std::string> fastPathBitcode_;
 
   static bool isConfigureProbe(const clang::CompilerInstance &CI) {
@@ -581,7 +588,7 @@ class MapguardAction : public clang::PluginASTAction {
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (!llvm::isBitcode(reinterpret_cast<const unsigned char *>(bytes.data()),
                          reinterpret_cast<const unsigned char *>(bytes.data() + bytes.size())))
-      return {nullptr, "'" + path + "' is not LLVM bitcode (expected mapguard_fast_path.bc)"};
+      return {nullptr, "'" + path + "' is not LLVM bitcode (expected " + std::string(kFastPathName) + ")"};
     return {std::make_shared<const std::string>(std::move(bytes)), ""};
   }
   static FastPathText readFastPath(const std::string &path) {

@@ -28,10 +28,14 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(ROOT, "realworld", "work")
-BUILD = os.path.join(ROOT, "build")
+# The mapguard build to use and its clang: build/ and clang 19 by default;
+# the end-to-end tests of another build pass theirs (tests/e2e/lit.cfg.py).
+BUILD = os.environ.get("MAPGUARD_BUILD", os.path.join(ROOT, "build"))
 LIB = os.path.join(BUILD, "lib")
-CLANG = "clang++-19"
-CC = "clang-19"
+CLANG = os.environ.get("MAPGUARD_CLANGXX", "clang++-19")
+CC = CLANG.replace("clang++", "clang")
+# Build directories of another clang's runs stay apart from the default's.
+VARIANT_SUFFIX = "" if os.path.basename(CLANG) == "clang++-19" else "-" + os.path.basename(CLANG)
 
 # The corpus. Each: the Debian source package, how to configure (CMake
 # arguments), which test command to run in the build directory, a timeout.
@@ -339,7 +343,7 @@ def flags_for(variant):
 
 
 def build(name, spec, src, variant, log):
-    bdir = os.path.join(WORK, name, f"build-{variant}")
+    bdir = os.path.join(WORK, name, f"build-{variant}{VARIANT_SUFFIX}")
     shutil.rmtree(bdir, ignore_errors=True)
     cflags, ldflags = flags_for(variant)
     if "configure" in spec:
@@ -376,7 +380,7 @@ def ctest_counts(output):
 
 def run_suite(name, spec, bdir, variant, mode, log):
     env = dict(os.environ)
-    rdir = os.path.join(WORK, name, f"reports-{variant}-{mode}")
+    rdir = os.path.join(WORK, name, f"reports-{variant}-{mode}{VARIANT_SUFFIX}")
     shutil.rmtree(rdir, ignore_errors=True)
     os.makedirs(rdir)
     cmd = list(spec["test"])

@@ -1,5 +1,5 @@
 // The owned fast path as instrumented code runs it: compiled to LLVM bitcode
-// (mapguard_fast_path.bc, next to mapguard.so), which the plugin links into
+// (mapguard_fast_path.clang<N>.bc, next to mapguard.so), which the plugin links into
 // each module it instruments at -O1 and above, in place of calls to the
 // runtime's __mapguard_{read,write}_{begin,end}. The plugin makes these
 // functions internal and always-inline, so each map call's begin and end run

@@ -8,7 +8,12 @@ config.name = "mapguard-e2e"
 config.test_format = lit.formats.ShTest(execute_external=True)
 config.suffixes = [".cpp", ".test"]
 config.excludes = ["Inputs"]
-config.environment["PATH"] = "/usr/lib/llvm-19/bin:" + os.environ.get("PATH", "")
+config.environment["PATH"] = config.lit_tools_dir + ":" + os.environ.get("PATH", "")
+# For scripts the tests run (realworld/run.py): this build and its clang.
+config.environment["MAPGUARD_BUILD"] = config.mapguard_build
+config.environment["MAPGUARD_CLANGXX"] = config.clangxx
+# The LLVM the plugin was built for, for tests that name its tools or version.
+config.available_features.add(f"llvm{config.llvm_major}")
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.mapguard_build, "tests", "e2e")
 
@@ -31,7 +36,11 @@ absl_sync_libs = subprocess.run(["pkg-config", "--libs", "absl_synchronization"]
                                 capture_output=True, text=True).stdout.strip()
 config.substitutions.append(("%{absl_sync_libs}", absl_sync_libs))
 config.substitutions.append(("%{absl_libs_map}", absl_libs))
+# LLVM's maps come from the LLVM 19 development package whatever the
+# plugin's version (scripts/install-deps.sh installs it).
 config.substitutions.append(("%{thirdparty_libs}", f"{absl_libs} -L/usr/lib/llvm-19/lib -Wl,-rpath,/usr/lib/llvm-19/lib -lLLVM"))
+config.substitutions.append(("%llvm_major", str(config.llvm_major)))
+config.substitutions.append(("%llvm_dir", config.llvm_dir))
 config.substitutions.append(("%clangxx_mg", f"{base} {plugin_flags} %{{mglink}}"))
 config.substitutions.append(("%clangxx_plain", f"{base}"))
 config.substitutions.append(("%{mglink}", link))

@@ -49,7 +49,7 @@
 // RUN: not %clangxx_raw -I%S/../Inputs -fplugin=%plugin -fplugin-arg-mapguard-fast-path=%t.txt -c %s -o /dev/null 2>&1 | FileCheck %s --check-prefix=NOTBC
 // MISSING: error: mapguard: cannot read the inlined fast path '{{.*}}.missing' (it ships next to mapguard.so; fast-path=off calls the runtime instead)
 // MISSING-NOT: error:
-// NOTBC: error: mapguard: '{{.*}}.txt' is not LLVM bitcode (expected mapguard_fast_path.bc)
+// NOTBC: error: mapguard: '{{.*}}.txt' is not LLVM bitcode (expected mapguard_fast_path.clang{{[0-9]+}}.bc)
 // NOTBC-NOT: error:
 #include <cstdio>
 #include <unordered_map>

@@ -10,7 +10,7 @@
 // whose timing hit the bug most often: 1 run in 16 of this program there.
 // RUN: %clangxx_mg -O2 %s -o %t
 // RUN: %clangxx_raw -std=c++20 -O2 -fplugin=%plugin -fplugin-arg-mapguard-verify \
-// RUN:   -fplugin-arg-mapguard-fast-path=%mglib/noprobes/mapguard_fast_path.bc %s \
+// RUN:   -fplugin-arg-mapguard-fast-path=%mglib/noprobes/mapguard_fast_path.clang%llvm_major.bc %s \
 // RUN:   -L%mglib/noprobes -Wl,-rpath,%mglib/noprobes -lmapguard_rt -pthread -o %t.noprobes
 // RUN: echo "fun:race_on" > %t.supp
 // RUN: for i in 1 2 3 4 5 6 7 8; do \
