@@ -4,9 +4,13 @@
 #ifndef MAPGUARD_LLVM_COMPAT_H
 #define MAPGUARD_LLVM_COMPAT_H
 
+#include <functional>
+
 #include "clang/AST/ASTContext.h"
 #include "clang/AST/DeclCXX.h"
+#include "clang/Basic/CodeGenOptions.h"
 #include "llvm/Config/llvm-config.h"
+#include "llvm/Passes/PassBuilder.h"
 
 namespace mapguard::compat {
 
@@ -21,6 +25,22 @@ inline clang::QualType canonicalRecordType(const clang::ASTContext &ctx,
   return clang::QualType(record->getTypeForDecl(), 0).getCanonicalType();
 #endif
 }
+
+// Debug-info levels (clang::codegenoptions until clang 17 moved them to llvm).
+#if LLVM_VERSION_MAJOR >= 17
+namespace debug_info = llvm::codegenoptions;
+#else
+namespace debug_info = clang::codegenoptions;
+#endif
+
+// Runs `callback` on the PassBuilder clang makes for this compile, so the
+// plugin can add its IR pass. clang 17 and later take the callback itself
+// (CodeGenOptions::PassBuilderCallbacks); clang 16 only loads pass plugins by
+// path, so there the plugin names its own file, and its exported
+// llvmGetPassPluginInfo runs the callback (LLVMCompat.cpp). 17 and 18 are
+// not packaged for Debian 12 and untested.
+void addPassBuilderCallback(clang::CodeGenOptions &cg,
+                            std::function<void(llvm::PassBuilder &)> callback);
 
 }  // namespace mapguard::compat
 

@@ -472,9 +472,9 @@ class MapguardAction : public clang::PluginASTAction {
     }
     // Call sites need source positions even without -g: ask for locations
     // only, which emits no debug info into the object file.
-    if (cg.getDebugInfo() == llvm::codegenoptions::NoDebugInfo)
-      cg.setDebugInfo(llvm::codegenoptions::LocTrackingOnly);
-    cg.PassBuilderCallbacks.push_back([state](llvm::PassBuilder &PB) {
+    if (cg.getDebugInfo() == compat::debug_info::NoDebugInfo)
+      cg.setDebugInfo(compat::debug_info::LocTrackingOnly);
+    compat::addPassBuilderCallback(cg, [state](llvm::PassBuilder &PB) {
       PB.registerPipelineStartEPCallback(
           [state](llvm::ModulePassManager &MPM, llvm::OptimizationLevel level) {
             MPM.addPass(MapguardPass(state, level != llvm::OptimizationLevel::O0));

@@ -713,6 +713,7 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
     CloseRegion(thr, region, map, MG_DESTROY);
     if (MG_PROBE_ACTIVE(map_destroy)) TraceMapDestroy(map);
   } else {
+    NotePublished(thr);  // its record stays (see HbOnWriteSlow)
     EndRegion(thr, s, map, region, MG_DESTROY);
   }
 }

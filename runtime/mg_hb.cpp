@@ -157,6 +157,7 @@ bool RefreshOwnRead(ThreadState *thr, MapShadow *s, const mg_site *site, uint64_
   if (!IsMine(old, thr)) return false;
   if (MG_UNLIKELY(g_read_set_step_hook)) g_read_set_step_hook(ReadSetStep::kRefreshFound);
   e.Store(Describe(thr, site));
+  NotePublished(thr);
   e.epoch.exchange(me, std::memory_order_seq_cst);
   if (MG_UNLIKELY(g_read_set_step_hook)) g_read_set_step_hook(ReadSetStep::kRefreshExchanged);
   if (MG_LIKELY(!rs->retired.load(std::memory_order_seq_cst))) return true;
@@ -186,6 +187,7 @@ void Release(ThreadState *thr, const void *addr, bool held_exclusively) {
   if (!sv) return;
   if (!held_exclusively) sv->lock.Lock();
   MarkIfEmpty(sv, addr);
+  NotePublished(thr);
   sv->vc.Join(thr->vc);
   if (sv->covered_by.load(std::memory_order_relaxed) != thr->number + 1)
     sv->covered_by.store(0, std::memory_order_relaxed);
@@ -292,11 +294,12 @@ void InitThreadClock(ThreadState *thr, const VectorClock *parent) {
   uint32_t start = g_slot_last_clock[thr->slot];
   if (thr->inherited_own > start) start = thr->inherited_own;
   thr->own_start = start + 1;
+  thr->published_clock = start;  // never below what earlier owners published
   thr->vc.Set(thr->slot, thr->own_start);
   SyncOwnEpoch(thr);
 }
 
-void RetireThreadClock(ThreadState *thr) { g_slot_last_clock[thr->slot] = thr->vc.Get(thr->slot); }
+void RetireThreadClock(ThreadState *thr) { g_slot_last_clock[thr->slot] = thr->published_clock; }
 
 uint32_t SlotLastClock(uint32_t slot) { return g_slot_last_clock[slot]; }
 
@@ -337,6 +340,7 @@ MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const m
     return;
   }
   AccessInfo info = Describe(thr, site);
+  NotePublished(thr);
   if (r == 0 || (!IsReadSet(r) && HappensBefore(r, thr))) {
     s->hb_read.store(me, std::memory_order_relaxed);
     s->read_info = info;
@@ -407,6 +411,11 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
     r = LoadReadsForWrite(s, &locked);
   }
   AccessInfo info = Describe(thr, site);
+  // A destruction's record is wiped by its end (destroy_end resets the map),
+  // unless the map lives on (a nested destruction region), which publishes
+  // it then: a thread whose last act is destroying its local maps after the
+  // release that ends its work keeps that release its last published clock.
+  if (site->kind != MG_DESTROY) NotePublished(thr);
   s->hb_read.store(0, std::memory_order_relaxed);
   if (IsReadSet(r)) {
     // Emptied, and kept for the next read set (see AddReader). The map has

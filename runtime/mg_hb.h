@@ -81,12 +81,22 @@ inline ThreadState *HbThread() {
   return thr->ignore_sync ? nullptr : thr;
 }
 
+// The thread's own clock entry is about to leave it (copied into a sync
+// clock, a recorded access, another thread's clock): remember how far it got.
+// A value that never left (the tick after a thread's last release) is not
+// behind any epoch anyone holds, so the slot's next owner may reuse it.
+MG_ALWAYS_INLINE void NotePublished(ThreadState *thr) {
+  const uint32_t c = thr->vc.Get(thr->slot);
+  if (c > thr->published_clock) thr->published_clock = c;
+}
+
 // Sets up a new thread's clock: what its creator knew (`parent`, may be
 // null for the main thread), then a fresh epoch of its own in `slot`.
 void InitThreadClock(ThreadState *thr, const VectorClock *parent);
-// Remembers the slot's last clock so the next thread in it continues from it.
+// Remembers the slot's last published clock so the next thread in it
+// continues above it.
 void RetireThreadClock(ThreadState *thr);
-// The clock the slot's last finished owner ended at (0: never used).
+// The last clock the slot's finished owners published (0: never used).
 uint32_t SlotLastClock(uint32_t slot);
 // Starts the thread's next epoch (after a release). A clock that would wrap
 // (2^32 epochs in one thread) turns happens-before checking off, with a

@@ -182,8 +182,15 @@ void OnThreadExit(void *arg) {
   // tick here no slot was ever reused, and every clock grew with every
   // thread ever created.
   if (ExitRecord *rec = thr->exit_record) {
-    if (g_detect_hb) ReleaseClockInto(thr->vc, &rec->clock);
     g_exit_mu.Lock();
+    // A detached thread's end is released to no one: its clock stays
+    // unpublished, and a creator that learned its last release (a flag it
+    // set) may hand its slot on. A join may still come otherwise, and
+    // pthread_detach waits for the lock to see `exited`.
+    if (g_detect_hb && !rec->detached) {
+      NotePublished(thr);
+      ReleaseClockInto(thr->vc, &rec->clock);
+    }
     rec->exited = true;
     if (rec->detached) FreeExitRecord(rec);
     g_exit_mu.Unlock();
@@ -431,6 +438,7 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   CaptureStack(&info->creation, 1);
   // Everything the creator did so far happens before the new thread starts.
   new (&info->parent_clock) VectorClock();
+  NotePublished(parent);
   info->parent_clock.CopyFrom(parent->vc);
   TickClock(parent);
   // The child inherits this mask: no handler runs in it before it is
