@@ -459,7 +459,10 @@ void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp, int from_depth)
     }
     if (above_sp && r.caller_sp >= above_sp) return;
     MapShadow *s = g_shadow.Get(map);
-    EndRegion(thr, s, map, d - 1, r.site.load(std::memory_order_relaxed)->kind);
+    const uint32_t kind = r.site.load(std::memory_order_relaxed)->kind;
+    // An abandoned destruction leaves its record (see HbOnWriteSlow).
+    if (kind == MG_DESTROY) NotePublished(thr);
+    EndRegion(thr, s, map, d - 1, kind);
   }
 }
 

@@ -157,8 +157,8 @@ bool RefreshOwnRead(ThreadState *thr, MapShadow *s, const mg_site *site, uint64_
   if (!IsMine(old, thr)) return false;
   if (MG_UNLIKELY(g_read_set_step_hook)) g_read_set_step_hook(ReadSetStep::kRefreshFound);
   e.Store(Describe(thr, site));
-  NotePublished(thr);
   e.epoch.exchange(me, std::memory_order_seq_cst);
+  NotePublished(thr);
   if (MG_UNLIKELY(g_read_set_step_hook)) g_read_set_step_hook(ReadSetStep::kRefreshExchanged);
   if (MG_LIKELY(!rs->retired.load(std::memory_order_seq_cst))) return true;
   if (MG_UNLIKELY(g_read_set_step_hook)) g_read_set_step_hook(ReadSetStep::kRefreshRedone);
@@ -187,8 +187,8 @@ void Release(ThreadState *thr, const void *addr, bool held_exclusively) {
   if (!sv) return;
   if (!held_exclusively) sv->lock.Lock();
   MarkIfEmpty(sv, addr);
-  NotePublished(thr);
   sv->vc.Join(thr->vc);
+  NotePublished(thr);
   if (sv->covered_by.load(std::memory_order_relaxed) != thr->number + 1)
     sv->covered_by.store(0, std::memory_order_relaxed);
   if (!held_exclusively) sv->lock.Unlock();
@@ -243,6 +243,8 @@ void TickClock(ThreadState *thr) {
     return;
   }
   thr->vc.Set(thr->slot, c + 1);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  thr->clock_published = false;
   SyncOwnEpoch(thr);
 }
 
@@ -294,12 +296,18 @@ void InitThreadClock(ThreadState *thr, const VectorClock *parent) {
   uint32_t start = g_slot_last_clock[thr->slot];
   if (thr->inherited_own > start) start = thr->inherited_own;
   thr->own_start = start + 1;
-  thr->published_clock = start;  // never below what earlier owners published
+  thr->clock_published = false;  // own_start itself has not left the thread
   thr->vc.Set(thr->slot, thr->own_start);
   SyncOwnEpoch(thr);
 }
 
-void RetireThreadClock(ThreadState *thr) { g_slot_last_clock[thr->slot] = thr->published_clock; }
+// The last value of the slot's clock that left the thread: the current one,
+// or the one before it when the last tick (every tick follows a publication,
+// or starts the thread above the slot's previous last clock) went nowhere.
+void RetireThreadClock(ThreadState *thr) {
+  const uint32_t c = thr->vc.Get(thr->slot);
+  g_slot_last_clock[thr->slot] = thr->clock_published ? c : c - 1;
+}
 
 uint32_t SlotLastClock(uint32_t slot) { return g_slot_last_clock[slot]; }
 
@@ -340,7 +348,6 @@ MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const m
     return;
   }
   AccessInfo info = Describe(thr, site);
-  NotePublished(thr);
   if (r == 0 || (!IsReadSet(r) && HappensBefore(r, thr))) {
     s->hb_read.store(me, std::memory_order_relaxed);
     s->read_info = info;
@@ -357,6 +364,7 @@ MG_NOINLINE void HbOnReadSlow(ThreadState *thr, MapShadow *s, void *map, const m
     if (rs != AsReadSet(r))
       s->hb_read.store(reinterpret_cast<uint64_t>(rs) | kReadSetTag, std::memory_order_release);
   }
+  NotePublished(thr);  // `me` is recorded
   s->hb_lock.Unlock();
 }
 
@@ -411,11 +419,6 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
     r = LoadReadsForWrite(s, &locked);
   }
   AccessInfo info = Describe(thr, site);
-  // A destruction's record is wiped by its end (destroy_end resets the map),
-  // unless the map lives on (a nested destruction region), which publishes
-  // it then: a thread whose last act is destroying its local maps after the
-  // release that ends its work keeps that release its last published clock.
-  if (site->kind != MG_DESTROY) NotePublished(thr);
   s->hb_read.store(0, std::memory_order_relaxed);
   if (IsReadSet(r)) {
     // Emptied, and kept for the next read set (see AddReader). The map has
@@ -426,6 +429,12 @@ MG_NOINLINE void HbOnWriteSlow(ThreadState *thr, MapShadow *s, void *map, const 
   }
   s->hb_write.store(me, std::memory_order_relaxed);
   s->write_info = info;
+  // A destruction's record is wiped by its end (destroy_end resets the map),
+  // unless the map lives on (a nested destruction region, or one a longjmp
+  // abandons), which publishes it then: a thread whose last act is
+  // destroying its local maps after the release that ends its work keeps
+  // that release its last published clock.
+  if (site->kind != MG_DESTROY) NotePublished(thr);
   if (locked) s->hb_lock.Unlock();
 }
 

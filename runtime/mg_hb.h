@@ -81,13 +81,15 @@ inline ThreadState *HbThread() {
   return thr->ignore_sync ? nullptr : thr;
 }
 
-// The thread's own clock entry is about to leave it (copied into a sync
-// clock, a recorded access, another thread's clock): remember how far it got.
-// A value that never left (the tick after a thread's last release) is not
-// behind any epoch anyone holds, so the slot's next owner may reuse it.
+// The thread's own clock entry just left it (copied into a sync clock, a
+// recorded access, another thread's clock). Called after the copy: a signal
+// handler that ticks in between makes this claim a value that never left,
+// which is safe (the slot's next owner only starts higher). A value that
+// never left (the tick after a thread's last release) is behind no epoch
+// anyone holds, so the slot's next owner may reuse it (mg_thread.cpp).
 MG_ALWAYS_INLINE void NotePublished(ThreadState *thr) {
-  const uint32_t c = thr->vc.Get(thr->slot);
-  if (c > thr->published_clock) thr->published_clock = c;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // after the copy
+  thr->clock_published = true;
 }
 
 // Sets up a new thread's clock: what its creator knew (`parent`, may be

@@ -669,8 +669,8 @@ void __mapguard_fence_release(void) {
   if (!g_detect_hb) return;
   ThreadState *thr = CurrentThread();
   if (thr->ignore_sync) return;
-  NotePublished(thr);
   thr->fence_clock.CopyFrom(thr->vc);
+  NotePublished(thr);
   thr->has_fence_clock = true;
   TickClock(thr);
 }

@@ -126,11 +126,12 @@ struct alignas(64) ThreadState {
   // to an earlier thread; this thread knows those up to inherited_own (what
   // its creator knew of that slot).
   uint32_t own_start, inherited_own;
-  // The highest value of this thread's own clock entry that left it: in a
-  // release, a recorded access, a new thread's or a fence's copy of its
-  // clock (NotePublished, mg_hb.h). Its slot's next owner starts above it,
-  // and a creator that knows it may hand the slot on (mg_thread.cpp).
-  uint32_t published_clock;
+  // Whether the current value of this thread's own clock entry has left it
+  // (a release, a recorded access, a new thread's or a fence's copy of its
+  // clock: NotePublished, mg_hb.h); a tick clears it. One byte, stored whole,
+  // so a signal handler's publications and ticks cannot tear it. The slot's
+  // last published clock is then vc[slot], or one less (RetireThreadClock).
+  volatile bool clock_published;
   uintptr_t stack_lo, stack_hi;  // bounds for frame-pointer walks
   // Reader-writer locks this thread holds in shared (read) mode, for the
   // report hint "operator[] under a reader lock". Written by this thread only.

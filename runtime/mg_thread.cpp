@@ -188,8 +188,8 @@ void OnThreadExit(void *arg) {
     // set) may hand its slot on. A join may still come otherwise, and
     // pthread_detach waits for the lock to see `exited`.
     if (g_detect_hb && !rec->detached) {
-      NotePublished(thr);
       ReleaseClockInto(thr->vc, &rec->clock);
+      NotePublished(thr);
     }
     rec->exited = true;
     if (rec->detached) FreeExitRecord(rec);
@@ -288,8 +288,12 @@ ThreadState *NewThreadState(StartInfo *info) {
   if (g_free_count > 0 && g_slot_limit.load(std::memory_order_relaxed) >= kSlotsBeforeReuse) {
     for (uint32_t i = g_free_count; i-- > 0;) {
       uint32_t candidate = g_free_slots[i];
+      // A slot whose owners used up half its clock is not handed on: the
+      // clock runs through every owner of a slot, and one that ran out
+      // would turn happens-before off for the whole process (TickClock).
       bool known = !g_detect_hb ||
-                   (info && info->parent_clock.Get(candidate) >= SlotLastClock(candidate));
+                   (info && info->parent_clock.Get(candidate) >= SlotLastClock(candidate) &&
+                    SlotLastClock(candidate) < (1u << 31));
       if (known) {
         slot = candidate;
         g_free_slots[i] = g_free_slots[--g_free_count];
@@ -438,8 +442,8 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   CaptureStack(&info->creation, 1);
   // Everything the creator did so far happens before the new thread starts.
   new (&info->parent_clock) VectorClock();
-  NotePublished(parent);
   info->parent_clock.CopyFrom(parent->vc);
+  NotePublished(parent);
   TickClock(parent);
   // The child inherits this mask: no handler runs in it before it is
   // registered (ThreadTrampoline). SIGSEGV and friends stay deliverable.
