@@ -154,6 +154,47 @@ std::string mapTypeOfParameter(std::string p) {
   return p;
 }
 
+// "(T&&, X, T0)" with the function name "f<A&, B, C>" -> "(A&, X, B)": a
+// parameter that is a bare template parameter (T, T0, T1, ...; Itanium's
+// T_, T0_, T1_) becomes the corresponding template argument, references
+// collapsed. Anything else is left as it is.
+std::string substituteTemplateParameters(const std::string &params, const std::string &name) {
+  if (name.empty() || name.back() != '>' || params.size() < 2) return params;
+  int depth = 0;
+  size_t open = std::string::npos;
+  for (size_t i = name.size(); i-- > 0;) {
+    if (name[i] == '>') depth++;
+    else if (name[i] == '<' && --depth == 0) {
+      open = i;
+      break;
+    }
+  }
+  if (open == std::string::npos) return params;
+  std::vector<std::string> args = splitTopLevel(name.substr(open + 1, name.size() - open - 2));
+  std::vector<std::string> list = splitTopLevel(params.substr(1, params.size() - 2));
+  bool changed = false;
+  for (std::string &p : list) {
+    std::string core = p, ref;
+    while (!core.empty() && (core.back() == '&' || core.back() == ' ')) {
+      if (core.back() == '&') ref += '&';
+      core.pop_back();
+    }
+    if (core.empty() || core[0] != 'T' ||
+        core.find_first_not_of("0123456789", 1) != std::string::npos)
+      continue;
+    size_t index = core.size() == 1 ? 0 : std::strtoul(core.c_str() + 1, nullptr, 10) + 1;
+    if (index >= args.size()) continue;
+    std::string arg = args[index];
+    if (!ref.empty() && !(arg.size() && arg.back() == '&')) arg += ref;  // T&& with T = A: A&&
+    p = arg;  // T&& with T = A&: A& (collapsed)
+    changed = true;
+  }
+  if (!changed) return params;
+  std::string out = "(";
+  for (size_t i = 0; i < list.size(); i++) out += (i ? ", " : "") + list[i];
+  return out + ")";
+}
+
 struct Demangled {
   std::string context, base, params;
   bool isConst = false;
@@ -173,6 +214,12 @@ std::optional<Demangled> demangleFunction(const std::string &mangled) {
   out.base = take(d.getFunctionBaseName(nullptr, nullptr));
   out.params = take(d.getFunctionParameters(nullptr, nullptr));
   out.isConst = mangled.compare(0, 4, "_ZNK") == 0;
+  // LLVM 22's demangler prints a parameter whose type is a constrained
+  // template parameter by its name ("(T&&, T0)" for std::ranges algorithms'
+  // operator()), where LLVM 19's printed the argument. The arguments are in
+  // the function's name: put them back, so every LLVM gives the same text.
+  if (out.params.find('T') != std::string::npos)
+    out.params = substituteTemplateParameters(out.params, take(d.getFunctionName(nullptr, nullptr)));
   return out;
 }
 

@@ -2,6 +2,7 @@
 # program with the real plugin, runs it, and checks what it prints.
 import os
 import re
+import subprocess
 import lit.formats
 
 config.name = "mapguard-e2e"
@@ -14,6 +15,19 @@ config.environment["MAPGUARD_BUILD"] = config.mapguard_build
 config.environment["MAPGUARD_CLANGXX"] = config.clangxx
 # The LLVM the plugin was built for, for tests that name its tools or version.
 config.available_features.add(f"llvm{config.llvm_major}")
+# OpenMP: this clang's omp.h comes with its libomp-N-dev, which Debian
+# installs for one N at a time (19's, scripts/install-deps.sh).
+import tempfile
+with tempfile.TemporaryDirectory() as _tmp:
+    _probe = os.path.join(_tmp, "probe.cpp")
+    with open(_probe, "w") as _f:
+        _f.write("#include <omp.h>\nint main() { return omp_get_max_threads() < 0; }\n")
+    if subprocess.run([config.clangxx, "-fopenmp", "-fsyntax-only", _probe],
+                      capture_output=True).returncode == 0:
+        config.available_features.add("openmp")
+    elif config.llvm_major == 19:
+        # The default clang must run them: missing, it is a broken setup.
+        lit_config.fatal("clang 19 cannot compile OpenMP (no omp.h): apt-get install libomp-19-dev")
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.mapguard_build, "tests", "e2e")
 

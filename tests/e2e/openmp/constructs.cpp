@@ -3,6 +3,8 @@
 // named and unnamed critical, omp locks and nest locks, single, tasks with
 // taskwait and with dependences. Each form is quiet; the racy twins (the
 // critical, the lock, the barrier removed) are reported on every run.
+// This clang's omp.h is needed (lit.cfg.py's openmp feature).
+// REQUIRES: openmp
 // RUN: %clangxx_mg -fopenmp -O0 %s -o %t.O0
 // RUN: %clangxx_mg -fopenmp -O2 %s -o %t.O2
 // RUN: for m in fork-join critical named-critical lock nest-lock barrier single taskwait depend; do \
