@@ -474,33 +474,31 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 }
 
 // ---- join and detach: the exit record (above) ----
-extern "C" int pthread_join(pthread_t th, void **ret) {
-  MG_REAL(int, pthread_join, (pthread_t, void **));
+namespace {
+// Every join form: claim the record, join, then acquire it (or give it back).
+template <typename Real, typename... Args>
+int JoinThrough(Real real, pthread_t th, Args... args) {
   ExitRecord *rec = ClaimExitRecord(th);
-  int rc = real_pthread_join(th, ret);
+  int rc = real(th, args...);
   FinishJoin(rec, rc == 0);
   return rc;
+}
+}  // namespace
+extern "C" int pthread_join(pthread_t th, void **ret) {
+  MG_REAL(int, pthread_join, (pthread_t, void **));
+  return JoinThrough(real_pthread_join, th, ret);
 }
 extern "C" int pthread_tryjoin_np(pthread_t th, void **ret) {
   MG_REAL(int, pthread_tryjoin_np, (pthread_t, void **));
-  ExitRecord *rec = ClaimExitRecord(th);
-  int rc = real_pthread_tryjoin_np(th, ret);
-  FinishJoin(rec, rc == 0);
-  return rc;
+  return JoinThrough(real_pthread_tryjoin_np, th, ret);
 }
 extern "C" int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *t) {
   MG_REAL(int, pthread_timedjoin_np, (pthread_t, void **, const struct timespec *));
-  ExitRecord *rec = ClaimExitRecord(th);
-  int rc = real_pthread_timedjoin_np(th, ret, t);
-  FinishJoin(rec, rc == 0);
-  return rc;
+  return JoinThrough(real_pthread_timedjoin_np, th, ret, t);
 }
 extern "C" int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t c, const struct timespec *t) {
   MG_REAL(int, pthread_clockjoin_np, (pthread_t, void **, clockid_t, const struct timespec *));
-  ExitRecord *rec = ClaimExitRecord(th);
-  int rc = real_pthread_clockjoin_np(th, ret, c, t);
-  FinishJoin(rec, rc == 0);
-  return rc;
+  return JoinThrough(real_pthread_clockjoin_np, th, ret, c, t);
 }
 // No join will come: the record goes now if the thread is gone, else at its exit.
 extern "C" int pthread_detach(pthread_t th) {

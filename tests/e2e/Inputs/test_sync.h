@@ -12,9 +12,22 @@
 #include <random>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 namespace mg_test {
+
+// The process's resident memory now, in KiB (VmRSS), or -1: for tests whose
+// memory must stay flat however many threads or maps come and go.
+inline long rss_kb() {
+  FILE *f = std::fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && std::fgets(line, sizeof line, f))
+    if (!std::strncmp(line, "VmRSS:", 6)) kb = std::atol(line + 6);
+  if (f) std::fclose(f);
+  return kb;
+}
 
 constexpr int kBlockKey = 42;
 inline std::atomic<bool> g_inside{false};

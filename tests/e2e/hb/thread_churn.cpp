@@ -19,15 +19,7 @@
 
 #include "test_sync.h"
 
-static long rss_kb() {
-  FILE *f = std::fopen("/proc/self/status", "r");
-  char line[256];
-  long kb = -1;
-  while (f && std::fgets(line, sizeof line, f))
-    if (!std::strncmp(line, "VmRSS:", 6)) kb = std::atol(line + 6);
-  if (f) std::fclose(f);
-  return kb;
-}
+using mg_test::rss_kb;
 
 std::mutex mu;
 std::unordered_map<int, int> shared;

@@ -48,15 +48,9 @@
 #include <unordered_map>
 #include <vector>
 
-static long rss_kb() {
-  FILE *f = std::fopen("/proc/self/status", "r");
-  char line[256];
-  long kb = -1;
-  while (f && std::fgets(line, sizeof line, f))
-    if (!std::strncmp(line, "VmRSS:", 6)) kb = std::atol(line + 6);
-  if (f) std::fclose(f);
-  return kb;
-}
+#include "test_sync.h"
+
+using mg_test::rss_kb;
 
 static int joined(int per_creator) {
   std::atomic<long> rss_warm{0};
