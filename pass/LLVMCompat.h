@@ -33,6 +33,13 @@ namespace debug_info = llvm::codegenoptions;
 namespace debug_info = clang::codegenoptions;
 #endif
 
+// Whether clang's code generator sees CodeGenOptions a plugin's AST action
+// sets. clang 16's copies its options when the main action's consumer is
+// made, before any plugin's, so a line-table request from the plugin (for
+// reports' source positions without -g) is lost there: the plugin tells the
+// user instead. Frame pointers are set on the IR for every version.
+constexpr bool kCodeGenSeesPluginOptions = LLVM_VERSION_MAJOR >= 17;
+
 // Runs `callback` on the PassBuilder clang makes for this compile, so the
 // plugin can add its IR pass. clang 17 and later take the callback itself
 // (CodeGenOptions::PassBuilderCallbacks); clang 16 only loads pass plugins by

@@ -1019,7 +1019,29 @@ void addLinkCheck(Module &M) {
 
 }  // namespace
 
+// Reports show the stack of an earlier access, and of a thread caught inside
+// a map operation, by a frame-pointer walk (runtime/mg_stack.cpp): every
+// function the plugin compiles keeps its frame pointer, as
+// -fno-omit-frame-pointer would. Set on the IR, not in CodeGenOptions: clang
+// 16's code generator copies its options before a plugin's AST action runs,
+// so a change there is not seen (its functions came out without one).
+static bool keepFramePointers(Module &M) {
+  bool changed = false;
+  for (Function &F : M) {
+    if (F.isDeclaration() || F.getFnAttribute("frame-pointer").getValueAsString() == "all")
+      continue;
+    F.addFnAttr("frame-pointer", "all");
+    changed = true;
+  }
+  if (M.getFramePointer() != FramePointerKind::All) {
+    M.setFramePointer(FramePointerKind::All);  // for functions made later (module constructors)
+    changed = true;
+  }
+  return changed;
+}
+
 PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
+  bool framesKept = keepFramePointers(M);  // before the fast path's functions join
   Runtime rt(M);
   StringMap<Constant *> strings;
   std::map<std::string, Constant *> sites;
@@ -1056,7 +1078,7 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
       report_fatal_error(Twine("mapguard: instrumented module '") + M.getName() +
                          "' fails the LLVM verifier:\n" + os.str());
   }
-  return changed ? PreservedAnalyses::none() : PreservedAnalyses::all();
+  return changed || framesKept ? PreservedAnalyses::none() : PreservedAnalyses::all();
 }
 
 }  // namespace mapguard

@@ -472,17 +472,24 @@ class MapguardAction : public clang::PluginASTAction {
     }
     // Call sites need source positions even without -g: ask for locations
     // only, which emits no debug info into the object file.
-    if (cg.getDebugInfo() == compat::debug_info::NoDebugInfo)
+    if (cg.getDebugInfo() == compat::debug_info::NoDebugInfo) {
       cg.setDebugInfo(compat::debug_info::LocTrackingOnly);
+      if (!compat::kCodeGenSeesPluginOptions) {
+        // A remark, not a warning: -Werror builds must not fail over it.
+        clang::DiagnosticsEngine &diags = CI.getDiagnostics();
+        diags.Report(diags.getCustomDiagID(
+            clang::DiagnosticsEngine::Remark,
+            "mapguard: clang 16 gives a plugin no way to ask for line tables: compile "
+            "with -gline-tables-only (or -g) for source positions and map names in "
+            "reports"));
+      }
+    }
     compat::addPassBuilderCallback(cg, [state](llvm::PassBuilder &PB) {
       PB.registerPipelineStartEPCallback(
           [state](llvm::ModulePassManager &MPM, llvm::OptimizationLevel level) {
             MPM.addPass(MapguardPass(state, level != llvm::OptimizationLevel::O0));
           });
     });
-    // Frame pointers let the runtime record the stack of each map access
-    // cheaply (a frame-pointer walk), for reports about a later access.
-    cg.setFramePointer(clang::CodeGenOptions::FramePointerKind::All);
     // Code can tell it is being instrumented.
     clang::Preprocessor &pp = CI.getPreprocessor();
     pp.setPredefines(pp.getPredefines() + "#define __MAPGUARD__ 1\n");
