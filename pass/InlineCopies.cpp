@@ -17,6 +17,7 @@
 // in every object. Calls through such an address reach whichever copy the
 // linker kept: docs/usage.md says so.
 #include "InlineCopies.h"
+#include "LLVMCompat.h"
 
 #include <vector>
 
@@ -45,7 +46,7 @@ namespace {
 bool renamable(const Function &F) {
   if (F.isDeclaration() || !F.hasName()) return false;
   if (!F.hasLinkOnceODRLinkage() && !F.hasWeakODRLinkage()) return false;
-  if (F.getName().ends_with(kInstrumentedCopySuffix)) return false;
+  if (compat::endsWith(F.getName(), kInstrumentedCopySuffix)) return false;
   const Comdat *c = F.getComdat();
   return !c || c->getName() == F.getName();
 }

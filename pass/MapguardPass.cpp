@@ -10,6 +10,7 @@
 //     into invokes of a cleanup pad that ends every open region.
 #include "MapguardPass.h"
 #include "InlineCopies.h"
+#include "LLVMCompat.h"
 
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallString.h"
@@ -29,7 +30,6 @@
 #include "llvm/IR/Verifier.h"
 #include "llvm/Linker/Linker.h"
 #include "llvm/Support/MemoryBufferRef.h"
-#include "llvm/TargetParser/Triple.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Transforms/Utils/BasicBlockUtils.h"
@@ -1052,7 +1052,7 @@ PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
   for (Function &F : M) functions.push_back(&F);
   std::set<Function *> instrumented;
   for (Function *F : functions) {
-    if (F->isDeclaration() || F->getName().starts_with("__mapguard")) continue;
+    if (F->isDeclaration() || compat::startsWith(F->getName(), "__mapguard")) continue;
     if (optedOut.count(F)) {
       ++NumSkippedOptOut;
       continue;

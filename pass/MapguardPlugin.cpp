@@ -479,9 +479,9 @@ class MapguardAction : public clang::PluginASTAction {
         clang::DiagnosticsEngine &diags = CI.getDiagnostics();
         diags.Report(diags.getCustomDiagID(
             clang::DiagnosticsEngine::Remark,
-            "mapguard: clang 16 gives a plugin no way to ask for line tables: compile "
-            "with -gline-tables-only (or -g) for source positions and map names in "
-            "reports"));
+            "mapguard: clang " LLVM_VERSION_STRING " gives a plugin no way to ask for line "
+            "tables: compile with -gline-tables-only (or -g) for source positions and map "
+            "names in reports"));
       }
     }
     compat::addPassBuilderCallback(cg, [state](llvm::PassBuilder &PB) {
@@ -565,7 +565,7 @@ class MapguardAction : public clang::PluginASTAction {
     llvm::StringRef file = inputs[0].getFile();
     llvm::StringRef base = llvm::sys::path::filename(file);
     return file.contains("/CMakeFiles/CMakeScratch/") || file.contains("/CMakeFiles/CMakeTmp/") ||
-           base.starts_with("conftest.");
+           compat::startsWith(base, "conftest.");
   }
 
   // A file shipped next to this mapguard.so (the catalogue, the fast path).

@@ -29,7 +29,7 @@ if ! command -v npm >/dev/null; then apt-get install -y -qq --no-install-recomme
 if [ ! -x "$root/.tools/node_modules/.bin/sarif-multitool" ]; then
   npm install --silent --no-audit --no-fund --prefix "$root/.tools" @microsoft/sarif-multitool@5.7.0 >/dev/null
 fi
-# Another clang to build the plugin for (MAPGUARD_LLVM_VERSION, 16 to 22;
+# Another clang to build the plugin for (MAPGUARD_LLVM_VERSION, 14 to 22;
 # clang 19 above stays: the tests use its lit, FileCheck and libLLVM). Not
 # its libomp-N-dev or libc++-N-dev: Debian lets one version of each be
 # installed at a time (installing another removes 19's, or takes over

@@ -15,6 +15,12 @@ config.environment["MAPGUARD_BUILD"] = config.mapguard_build
 config.environment["MAPGUARD_CLANGXX"] = config.clangxx
 # The LLVM the plugin was built for, for tests that name its tools or version.
 config.available_features.add(f"llvm{config.llvm_major}")
+# What a clang before 17 cannot do for the plugin (docs/usage.md, "Clang
+# versions"): -std=c++23 (it spells it c++2b), and line tables asked for by
+# a plugin (its code generator copied its options before the plugin ran).
+if config.llvm_major >= 17:
+    config.available_features.add("cxx23")
+    config.available_features.add("plugin-line-tables")
 # OpenMP: this clang's omp.h comes with its libomp-N-dev, which Debian
 # installs for one N at a time (19's, scripts/install-deps.sh).
 import tempfile

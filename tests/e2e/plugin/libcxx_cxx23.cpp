@@ -2,6 +2,7 @@
 // demangler cannot read (std::map::insert_range): the plugin classifies the
 // call from what the AST saw there, so the report names the user's line, the
 // member and the map, not libc++'s <map>.
+// REQUIRES: cxx23
 // RUN: %clangxx_mg -std=c++23 -stdlib=libc++ -O0 %s -o %t.O0
 // RUN: %clangxx_mg -std=c++23 -stdlib=libc++ -O2 %s -o %t.O2
 // RUN: %expect_exit 66 %t.O0 2>&1 | FileCheck %s
