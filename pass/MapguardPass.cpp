@@ -73,7 +73,7 @@ struct Runtime {
       destroyBegin, destroyEnd;
   FunctionCallee atomicAcquire, atomicRelease, fenceAcquire, fenceRelease;
   FunctionCallee atomicRelaxedRead, atomicRelaxedWrite;
-  FunctionCallee happensBefore, happensAfter;
+  FunctionCallee happensBefore, happensAfter, syncWaitBegin, syncWaitEnd;
   FunctionCallee atexitMap;
 
   explicit Runtime(Module &M) {
@@ -114,6 +114,12 @@ struct Runtime {
     atomicRelaxedWrite = declAddr("__mapguard_atomic_relaxed_write", true);
     happensBefore = declAddr("__mapguard_happens_before", true);
     happensAfter = declAddr("__mapguard_happens_after", true);
+    syncWaitBegin = M.getOrInsertFunction("__mapguard_sync_wait_begin",
+                                          FunctionType::get(ptr, {ptr, i32}, false));
+    syncWaitEnd = M.getOrInsertFunction("__mapguard_sync_wait_end",
+                                        FunctionType::get(Type::getVoidTy(C), {ptr, i32}, false));
+    for (FunctionCallee f : {syncWaitBegin, syncWaitEnd})
+      if (auto *fn = dyn_cast<Function>(f.getCallee())) fn->addFnAttr(Attribute::NoUnwind);
     atexitMap = M.getOrInsertFunction(
         "__mapguard_atexit_map", FunctionType::get(i32, {ptr, ptr, ptr, ptr}, false));
   }
@@ -856,7 +862,24 @@ bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &t
                   role == SyncRole::Wait || role == SyncRole::Release;
     bool after = !before || role == SyncRole::Wait;
     bool onlyIfTrue = role == SyncRole::TryLock || role == SyncRole::SharedTryLock;
-    if (before) IRBuilder<>(cb).CreateCall(rt.happensBefore, {lock})->setDebugLoc(cb->getDebugLoc());
+    // A wait on an object that is not held after it (absl::Barrier::Block,
+    // Notification::WaitForNotification) pins the object's clock for the
+    // call: another thread may free the object as soon as this one is out
+    // of the library, before the acquire after the call (mg_hb.h, PinSync).
+    // A lock is held after its call, so no one else may free it then. An
+    // exception out of the call keeps the pin: the clock then keeps what a
+    // free would have emptied, an edge too many at worst.
+    bool pinned = role == SyncRole::Wait || role == SyncRole::Acquire;
+    Value *pin = nullptr;
+    if (pinned) {
+      auto *c = IRBuilder<>(cb).CreateCall(
+          rt.syncWaitBegin,
+          {lock, ConstantInt::get(Type::getInt32Ty(F.getContext()), before ? 1 : 0)});
+      c->setDebugLoc(cb->getDebugLoc());
+      pin = c;
+    } else if (before) {
+      IRBuilder<>(cb).CreateCall(rt.happensBefore, {lock})->setDebugLoc(cb->getDebugLoc());
+    }
     if (!after) continue;
     // After the call: on its normal path (an invoke's normal edge gets a
     // block of its own if the destination has other predecessors).
@@ -874,7 +897,12 @@ bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &t
       Value *taken = b.CreateICmpNE(cb, ConstantInt::get(cb->getType(), 0));
       at = SplitBlockAndInsertIfThen(taken, at, /*Unreachable=*/false);
     }
-    IRBuilder<>(at).CreateCall(rt.happensAfter, {lock})->setDebugLoc(cb->getDebugLoc());
+    if (pin)
+      IRBuilder<>(at)
+          .CreateCall(rt.syncWaitEnd, {pin, ConstantInt::get(Type::getInt32Ty(F.getContext()), 1)})
+          ->setDebugLoc(cb->getDebugLoc());
+    else
+      IRBuilder<>(at).CreateCall(rt.happensAfter, {lock})->setDebugLoc(cb->getDebugLoc());
   }
   NumSyncCalls += calls.size();
   return !calls.empty();

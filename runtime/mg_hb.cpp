@@ -49,10 +49,18 @@ SyncVar *GetSync(const void *addr, bool create) {
   }
 }
 
-void ResetSyncVar(SyncVar *sv) {
-  sv->lock.Lock();
+// Under sv->lock.
+void EmptyClock(SyncVar *sv) {
   sv->vc.Clear();  // empty: the next release marks the page used again
   sv->covered_by.store(0, std::memory_order_relaxed);
+}
+
+void ResetSyncVar(SyncVar *sv) {
+  sv->lock.Lock();
+  if (sv->pins != 0)
+    sv->pins |= SyncVar::kResetDeferred;  // the last pin empties it (PinSync)
+  else
+    EmptyClock(sv);
   sv->lock.Unlock();
 }
 
@@ -187,6 +195,7 @@ void Release(ThreadState *thr, const void *addr, bool held_exclusively) {
   if (!sv) return;
   if (!held_exclusively) sv->lock.Lock();
   MarkIfEmpty(sv, addr);
+  sv->pins &= ~SyncVar::kResetDeferred;  // the next object's release: keep both
   sv->vc.Join(thr->vc);
   NotePublished(thr);
   if (sv->covered_by.load(std::memory_order_relaxed) != thr->number + 1)
@@ -224,6 +233,7 @@ void ReleaseClock(const VectorClock &clock, const void *addr) {
   if (!sv) return;
   sv->lock.Lock();
   MarkIfEmpty(sv, addr);
+  sv->pins &= ~SyncVar::kResetDeferred;
   sv->vc.Join(clock);
   sv->covered_by.store(0, std::memory_order_relaxed);
   sv->lock.Unlock();
@@ -262,6 +272,27 @@ void HbAfterForkInChild(ThreadState *me) {
 
 void Acquire(ThreadState *thr, const void *addr, bool held_exclusively) {
   if (SyncVar *sv = GetSync(addr, false)) AcquireSyncVar(thr, sv, held_exclusively);
+}
+
+SyncVar *PinSync(ThreadState *thr, const void *addr) {
+  if (!thr) return nullptr;
+  SyncVar *sv = GetSync(addr, true);
+  if (!sv) return nullptr;
+  sv->lock.Lock();
+  sv->pins++;
+  sv->lock.Unlock();
+  return sv;
+}
+
+void AcquirePinned(ThreadState *thr, SyncVar *sv, bool acquire) {
+  if (!sv) return;
+  sv->lock.Lock();
+  if (acquire) AcquireSyncVar(thr, sv, /*held_exclusively=*/true);
+  if (--sv->pins == SyncVar::kResetDeferred) {
+    sv->pins = 0;
+    EmptyClock(sv);
+  }
+  sv->lock.Unlock();
 }
 
 void ReleaseClockInto(const VectorClock &clock, SyncVar *sv) {

@@ -340,21 +340,27 @@ int pthread_barrier_wait(pthread_barrier_t *b) {
   MG_REAL(int, pthread_barrier_wait, (pthread_barrier_t *));
   if (!g_detect_hb) return real_pthread_barrier_wait(b);
   const uint32_t round = ArriveAtBarrier(b);
+  // This round's clock, or (one clock for every round) all of them. Pinned
+  // for the wait: the serial thread may destroy and free the barrier as soon
+  // as every thread is out of glibc's wait, before this one's acquire.
+  const void *clocks[kRoundClocks + 1];
+  uint32_t n = 0;
   if (round != kEveryRound) {
-    ReleaseOn(RoundClock(b, round));
+    clocks[n++] = RoundClock(b, round);
   } else {
-    ReleaseOn(b);
-    for (uint32_t r = 0; r < kRoundClocks; r++) ReleaseOn(RoundClock(b, r));
+    clocks[n++] = b;
+    for (uint32_t r = 0; r < kRoundClocks; r++) clocks[n++] = RoundClock(b, r);
+  }
+  ThreadState *thr = HbThread();
+  SyncVar *pins[kRoundClocks + 1];
+  for (uint32_t i = 0; i < n; i++) {
+    pins[i] = PinSync(thr, clocks[i]);
+    if (thr) Release(thr, clocks[i]);
   }
   int rc = real_pthread_barrier_wait(b);
   if (MG_UNLIKELY(g_barrier_step_hook)) g_barrier_step_hook();
   const bool passed = rc == 0 || rc == PTHREAD_BARRIER_SERIAL_THREAD;
-  if (round != kEveryRound) {
-    AcquireIf(passed, RoundClock(b, round));
-  } else {
-    AcquireIf(passed, b);
-    for (uint32_t r = 0; r < kRoundClocks; r++) AcquireIf(passed, RoundClock(b, r));
-  }
+  for (uint32_t i = 0; i < n; i++) AcquirePinned(thr, pins[i], passed && thr && !thr->ignore_sync);
   LeaveBarrier(b);
   return rc;
 }
@@ -701,6 +707,18 @@ void __mapguard_atomic_relaxed_read(const void *addr) {
 
 void __mapguard_happens_before(const void *addr) { ReleaseOn(addr); }
 void __mapguard_happens_after(const void *addr) { AcquireIf(true, addr); }
+void *__mapguard_sync_wait_begin(const void *addr, int release) {
+  ThreadState *thr = HbThread();
+  if (!thr) return nullptr;
+  SyncVar *sv = PinSync(thr, addr);
+  if (release) Release(thr, addr);
+  return sv;
+}
+void __mapguard_sync_wait_end(void *pin, int acquired) {
+  if (!pin) return;
+  ThreadState *thr = CurrentThread();
+  AcquirePinned(thr, static_cast<SyncVar *>(pin), acquired && !thr->ignore_sync);
+}
 
 }  // extern "C"
 

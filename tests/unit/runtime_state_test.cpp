@@ -622,6 +622,42 @@ TEST_F(RuntimeState, ABarrierRoundLearnsNothingOfTheNextRound) {
       ::testing::ExitedWithCode(0), "slow saw");
 }
 
+// A barrier freed by the other thread while this one is out of glibc's wait
+// but not yet past its acquire: the acquire still learns what the other
+// released on arrival (the clock was pinned for the wait). The hook holds
+// the slow thread there until the barrier is destroyed and freed.
+TEST_F(RuntimeState, ABarrierFreedBeforeTheAcquireStillOrders) {
+  EXPECT_EXIT(
+      {
+        static std::atomic<bool> freed{false};  // the test's own, unseen
+        static thread_local bool slow_thread = false;
+        g_barrier_step_hook = [] {
+          if (!slow_thread) return;
+          while (!freed.load(std::memory_order_acquire)) std::this_thread::yield();
+        };
+        auto *b = static_cast<pthread_barrier_t *>(malloc(sizeof(pthread_barrier_t)));
+        pthread_barrier_init(b, nullptr, 2);
+        mapguard::ThreadState *fast = mapguard::CurrentThread();
+        const uint32_t fast_slot = fast->slot;
+        std::atomic<uint32_t> released{0};
+        std::atomic<uint32_t> seen{0};
+        std::thread slow([&] {
+          slow_thread = true;
+          pthread_barrier_wait(b);  // held in the hook until b is freed
+          seen = mapguard::CurrentThread()->vc.Get(fast_slot);
+        });
+        released = fast->vc.Get(fast_slot);  // what the arrival below releases
+        pthread_barrier_wait(b);
+        pthread_barrier_destroy(b);  // glibc's waits until both left its wait
+        free(b);
+        freed.store(true, std::memory_order_release);
+        slow.join();
+        std::fprintf(stderr, "fast released %u, slow saw %u\n", released.load(), seen.load());
+        _exit(seen >= released ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "slow saw");
+}
+
 // A clock belongs to one object: two atomics in one 8-byte granule have one
 // each, and freeing memory empties the clocks and map history in it.
 static bool ClocksFollowTheirObjects(void *map) {
@@ -660,6 +696,49 @@ static bool ClocksFollowTheirObjects(void *map) {
 TEST_F(RuntimeState, ClocksAreKeyedByExactAddressAndDieWithTheirMemory) {
   EXPECT_EXIT({ _exit(ClocksFollowTheirObjects(map()) ? 0 : 1); }, ::testing::ExitedWithCode(0),
               "clock");
+}
+
+// A thread between a wait's return and its acquire keeps the clock it
+// pinned before the wait, even when the other party frees the object then
+// (absl::Barrier::Block: the last thread out deletes the barrier). Once the
+// last pin goes the clock is emptied, as the free asked, unless a release
+// into the next object at that address came first (then it keeps both).
+static bool PinnedClocksOutliveTheirObject() {
+  mapguard::ThreadState *me = mapguard::CurrentThread();
+  char *barrier = static_cast<char *>(malloc(64));
+  // The test's own hand-offs: plain C++ atomics the runtime does not see.
+  std::atomic<int> step{0};
+  std::atomic<uint32_t> their_slot{0}, theirs{0}, after_last_pin{~0u};
+  // Started first: its creation orders nothing below before it.
+  std::thread late([&] {
+    while (step.load(std::memory_order_acquire) != 2) std::this_thread::yield();
+    mapguard::Acquire(mapguard::CurrentThread(), barrier);
+    after_last_pin = mapguard::CurrentThread()->vc.Get(their_slot);
+  });
+  void *my_pin = __mapguard_sync_wait_begin(barrier, 1);
+  std::thread other([&] {
+    mapguard::ThreadState *thr = mapguard::CurrentThread();
+    void *pin = __mapguard_sync_wait_begin(barrier, 1);  // arrives second
+    their_slot = thr->slot;
+    theirs = thr->vc.Get(thr->slot) - 1;  // what it released
+    __mapguard_sync_wait_end(pin, 1);
+    free(barrier);  // last out: deletes the barrier while `me` is still in
+    step.store(1, std::memory_order_release);
+  });
+  while (step.load(std::memory_order_acquire) != 1) std::this_thread::yield();
+  __mapguard_sync_wait_end(my_pin, 1);
+  const uint32_t learned = me->vc.Get(their_slot);
+  step.store(2, std::memory_order_release);
+  late.join();
+  other.join();
+  std::fprintf(stderr, "pinned clock: released %u, learned %u; after the last pin: %u\n",
+               theirs.load(), learned, after_last_pin.load());
+  return theirs > 0 && learned >= theirs && after_last_pin == 0;
+}
+
+TEST_F(RuntimeState, APinnedClockOutlivesAFreeUntilLetGo) {
+  EXPECT_EXIT({ _exit(PinnedClocksOutliveTheirObject() ? 0 : 1); },
+              ::testing::ExitedWithCode(0), "pinned clock");
 }
 
 // A joined thread's slot goes to its joiner's next thread: however many

@@ -84,6 +84,16 @@ void __mapguard_atomic_relaxed_read(const void *addr);
 void __mapguard_happens_before(const void *addr);
 void __mapguard_happens_after(const void *addr);
 
+// A call of a prebuilt library after which the thread acquires `addr` and
+// does not hold it (the catalogue's wait and acquire roles: a barrier's
+// Block, a notification's wait). Begin before the call (`release`: the call
+// also releases, as a barrier's arrival does), end after it (`acquired`
+// false: only let go). Between the two, a free of the object does not empty
+// its clock: another thread may free it as soon as the call has returned
+// here (the last thread out of absl::Barrier::Block deletes the barrier).
+void *__mapguard_sync_wait_begin(const void *addr, int release);
+void __mapguard_sync_wait_end(void *pin, int acquired);
+
 #ifdef __cplusplus
 }
 #endif
