@@ -61,6 +61,12 @@ const char *g_prog = "mapguard-sidecar";
   exit(kExitUsage);
 }
 
+// A setup step that failed once the session holds something: thrown so
+// that ~Session releases it (Fail() is for the command line, before that).
+struct SetupError {
+  std::string message;
+};
+
 void Info(const std::string &msg) { fprintf(stderr, "%s: %s\n", g_prog, msg.c_str()); }
 
 struct Options {
@@ -399,19 +405,20 @@ std::string RenderMetrics() {
 // ---- A minimal HTTP/1.0 server for /metrics ----
 class MetricsServer {
  public:
-  // Returns the bound port; exits with a clear message on failure.
+  // Returns the bound port; throws SetupError with a clear message on failure.
   int Start(const std::string &address, int port) {
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) Fail(std::string("cannot create the metrics socket: ") + strerror(errno));
+    if (fd_ < 0) throw SetupError{std::string("cannot create the metrics socket: ") + strerror(errno)};
     int one = 1;
     setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     sockaddr_in sa = {};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(uint16_t(port));
     if (inet_pton(AF_INET, address.c_str(), &sa.sin_addr) != 1)
-      Fail("--metrics-address '" + address + "' is not an IPv4 address");
+      throw SetupError{"--metrics-address '" + address + "' is not an IPv4 address"};
     if (bind(fd_, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) != 0)
-      Fail("cannot listen on " + address + ":" + std::to_string(port) + ": " + strerror(errno));
+      throw SetupError{"cannot listen on " + address + ":" + std::to_string(port) + ": " +
+                       strerror(errno)};
     listen(fd_, 16);
     socklen_t len = sizeof(sa);
     getsockname(fd_, reinterpret_cast<sockaddr *>(&sa), &len);
@@ -422,7 +429,7 @@ class MetricsServer {
     if (fd_ < 0) return;
     stopping_ = true;
     shutdown(fd_, SHUT_RDWR);
-    thread_.join();
+    if (thread_.joinable()) thread_.join();  // not started when Start threw
     close(fd_);
     fd_ = -1;
   }
@@ -568,126 +575,177 @@ nlohmann::json ConflictJson(const Conflict &c) {
           {"other_site", c.other_site}};
 }
 
-}  // namespace
+// How tracing ended.
+struct TraceEnd {
+  int target_status = 0;  // launch mode: the program's exit status
+  std::string stop_reason;
+  double seconds = 0;
+};
 
-int main(int argc, char **argv) {
-  Options opt = ParseArgs(argc, argv);
-  CheckPrivileges();
+// One run of the sidecar: the BPF object, the launched program or the
+// attached process, the ring buffer, the metrics server and the --json
+// file. Everything it holds is released in one place, ~Session, however the
+// run ends (a setup error, the program's end, a signal).
+class Session {
+ public:
+  explicit Session(Options opt) : opt_(std::move(opt)) {}
+  ~Session();
+  // Finds the runtime, loads and attaches the BPF program, opens the
+  // outputs, and starts the program (launch mode) or watches the process
+  // (--pid). Throws SetupError.
+  void Start();
+  // Collects events until the program or process ends, or a signal stops
+  // tracing.
+  TraceEnd Trace();
+  // The per-map summary, the heatmap, the cross-check verdict and --json;
+  // returns the sidecar's exit status.
+  int Report(const TraceEnd &end);
 
-  std::string runtime = opt.runtime;
-  if (opt.pid) {
-    std::string mapped = RuntimeOfProcess(opt.pid);
-    if (mapped.empty())
-      Fail("process " + std::to_string(opt.pid) +
-           " has no mapguard runtime loaded (no libmapguard_rt.so in /proc/" +
-           std::to_string(opt.pid) +
-           "/maps); build it with -fplugin=mapguard.so and link -lmapguard_rt");
-    if (runtime.empty()) runtime = "/proc/" + std::to_string(opt.pid) + "/root" + mapped;
+ private:
+  void ResolveRuntime();
+  void Launch();
+  Options opt_;
+  std::string runtime_;
+  std::ofstream json_out_;
+  MetricsServer server_;
+  pid_t child_ = 0;
+  int go_ = -1;     // launch mode: the write end of the pipe the child waits on
+  int pidfd_ = -1;  // --pid: becomes readable when the process exits
+  ring_buffer *rb_ = nullptr;
+};
+
+Session::~Session() {
+  server_.Stop();
+  if (go_ >= 0 && child_ > 0) {  // launched but never let go: it must not run untraced
+    kill(child_, SIGKILL);
+    waitpid(child_, nullptr, 0);
   }
-  if (runtime.empty()) runtime = DefaultRuntime();
-  if (runtime.empty())
-    Fail("cannot find libmapguard_rt.so next to the sidecar (" MAPGUARD_SIDECAR_RUNTIME_RELPATH
-         " from its directory); pass --runtime PATH");
-  std::string resolved = RealPath(runtime);
-  if (resolved.empty()) Fail("--runtime '" + runtime + "': " + strerror(errno));
-  runtime = resolved;
+  if (go_ >= 0) close(go_);
+  if (pidfd_ >= 0) close(pidfd_);
+  if (rb_) ring_buffer__free(rb_);
+  if (g_bpf) mgs_bpf_destroy(g_bpf);
+  g_bpf = nullptr;
+}
 
-  if (!opt.verbose)
+void Session::ResolveRuntime() {
+  runtime_ = opt_.runtime;
+  if (opt_.pid) {
+    std::string mapped = RuntimeOfProcess(opt_.pid);
+    if (mapped.empty())
+      throw SetupError{"process " + std::to_string(opt_.pid) +
+                       " has no mapguard runtime loaded (no libmapguard_rt.so in /proc/" +
+                       std::to_string(opt_.pid) +
+                       "/maps); build it with -fplugin=mapguard.so and link -lmapguard_rt"};
+    if (runtime_.empty()) runtime_ = "/proc/" + std::to_string(opt_.pid) + "/root" + mapped;
+  }
+  if (runtime_.empty()) runtime_ = DefaultRuntime();
+  if (runtime_.empty())
+    throw SetupError{"cannot find libmapguard_rt.so next to the sidecar (" MAPGUARD_SIDECAR_RUNTIME_RELPATH
+                     " from its directory); pass --runtime PATH"};
+  std::string resolved = RealPath(runtime_);
+  if (resolved.empty()) throw SetupError{"--runtime '" + runtime_ + "': " + strerror(errno)};
+  runtime_ = resolved;
+}
+
+// Launch mode: the child waits for a byte on a pipe, so every probe is
+// attached before it runs a single instruction of the program.
+void Session::Launch() {
+  int go[2];
+  if (pipe2(go, O_CLOEXEC) != 0) throw SetupError{std::string("pipe: ") + strerror(errno)};
+  child_ = fork();
+  if (child_ < 0) {
+    close(go[0]);
+    close(go[1]);
+    child_ = 0;
+    throw SetupError{std::string("fork: ") + strerror(errno)};
+  }
+  if (child_ == 0) {
+    close(go[1]);
+    char b;
+    if (read(go[0], &b, 1) != 1) _exit(127);
+    // --json -: the sidecar's stdout carries the JSON summary alone (jq can
+    // read it); the program's own stdout goes to stderr instead.
+    if (opt_.json_path == "-") dup2(2, 1);
+    if (opt_.read_sample) {
+      std::string o = getenv("MAPGUARD_OPTIONS") ? getenv("MAPGUARD_OPTIONS") : "";
+      o += (o.empty() ? "" : ":") + std::string("usdt_read_sample=") + std::to_string(opt_.read_sample);
+      setenv("MAPGUARD_OPTIONS", o.c_str(), 1);
+    }
+    std::vector<char *> args;
+    for (std::string &s : opt_.command) args.push_back(s.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    fprintf(stderr, "%s: error: cannot run '%s': %s\n", g_prog, args[0], strerror(errno));
+    _exit(127);
+  }
+  close(go[0]);
+  go_ = go[1];
+}
+
+void Session::Start() {
+  ResolveRuntime();
+  if (!opt_.verbose)
     libbpf_set_print([](enum libbpf_print_level, const char *, va_list) { return 0; });
   char err[512];
-  g_bpf = mgs_bpf_load(opt.trace_all, err, sizeof(err));
-  if (!g_bpf) Fail(err);
+  g_bpf = mgs_bpf_load(opt_.trace_all, err, sizeof(err));
+  if (!g_bpf) throw SetupError{err};
 
   // Everything that can fail on bad input fails before the program starts.
-  std::ofstream json_out;
-  if (!opt.json_path.empty() && opt.json_path != "-") {
-    json_out.open(opt.json_path);
-    if (!json_out) Fail("cannot write --json file '" + opt.json_path + "': " + strerror(errno));
+  if (!opt_.json_path.empty() && opt_.json_path != "-") {
+    json_out_.open(opt_.json_path);
+    if (!json_out_)
+      throw SetupError{"cannot write --json file '" + opt_.json_path + "': " + strerror(errno)};
   }
-  MetricsServer server;
-  if (opt.metrics_port >= 0) {
-    int port = server.Start(opt.metrics_address, opt.metrics_port);
-    Info("serving metrics on http://" + opt.metrics_address + ":" + std::to_string(port) + "/metrics");
-  }
-
-  // Launch mode: the child waits for a byte on a pipe, so every probe is
-  // attached before it runs a single instruction of the program.
-  pid_t child = 0;
-  int go[2] = {-1, -1};
-  if (!opt.command.empty()) {
-    if (pipe2(go, O_CLOEXEC) != 0) Fail(std::string("pipe: ") + strerror(errno));
-    child = fork();
-    if (child < 0) Fail(std::string("fork: ") + strerror(errno));
-    if (child == 0) {
-      close(go[1]);
-      char b;
-      if (read(go[0], &b, 1) != 1) _exit(127);
-      // --json -: the sidecar's stdout carries the JSON summary alone (jq can
-      // read it); the program's own stdout goes to stderr instead.
-      if (opt.json_path == "-") dup2(2, 1);
-      if (opt.read_sample) {
-        std::string o = getenv("MAPGUARD_OPTIONS") ? getenv("MAPGUARD_OPTIONS") : "";
-        o += (o.empty() ? "" : ":") + std::string("usdt_read_sample=") + std::to_string(opt.read_sample);
-        setenv("MAPGUARD_OPTIONS", o.c_str(), 1);
-      }
-      std::vector<char *> args;
-      for (std::string &s : opt.command) args.push_back(s.data());
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      fprintf(stderr, "%s: error: cannot run '%s': %s\n", g_prog, args[0], strerror(errno));
-      _exit(127);
-    }
-    close(go[0]);
-    mgs_bpf_track(g_bpf, unsigned(child));
-  } else {
-    mgs_bpf_track(g_bpf, unsigned(opt.pid));
-  }
-  if (mgs_bpf_attach(g_bpf, runtime.c_str(), err, sizeof(err)) != 0) {
-    if (child > 0) {
-      kill(child, SIGKILL);
-      waitpid(child, nullptr, 0);
-    }
-    mgs_bpf_destroy(g_bpf);
-    Fail(err);
+  if (opt_.metrics_port >= 0) {
+    int port = server_.Start(opt_.metrics_address, opt_.metrics_port);
+    Info("serving metrics on http://" + opt_.metrics_address + ":" + std::to_string(port) + "/metrics");
   }
 
-  ring_buffer *rb = ring_buffer__new(mgs_bpf_events_fd(g_bpf), OnEvent, nullptr, nullptr);
-  if (!rb) Fail(std::string("cannot open the BPF ring buffer: ") + strerror(errno));
+  if (!opt_.command.empty()) Launch();
+  mgs_bpf_track(g_bpf, unsigned(child_ > 0 ? child_ : opt_.pid));
+  if (mgs_bpf_attach(g_bpf, runtime_.c_str(), err, sizeof(err)) != 0) throw SetupError{err};
+
+  rb_ = ring_buffer__new(mgs_bpf_events_fd(g_bpf), OnEvent, nullptr, nullptr);
+  if (!rb_) throw SetupError{std::string("cannot open the BPF ring buffer: ") + strerror(errno)};
 
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
-  int pidfd = -1;
-  if (opt.pid) {
-    pidfd = int(syscall(SYS_pidfd_open, opt.pid, 0));
-    if (pidfd < 0) Fail("cannot watch pid " + std::to_string(opt.pid) + ": " + strerror(errno));
-    Info("attached to pid " + std::to_string(opt.pid) + " (runtime " + runtime + ")");
+  if (opt_.pid) {
+    pidfd_ = int(syscall(SYS_pidfd_open, opt_.pid, 0));
+    if (pidfd_ < 0)
+      throw SetupError{"cannot watch pid " + std::to_string(opt_.pid) + ": " + strerror(errno)};
+    Info("attached to pid " + std::to_string(opt_.pid) + " (runtime " + runtime_ + ")");
   } else {
-    if (write(go[1], "g", 1) != 1) Fail("cannot start the program");
-    close(go[1]);
+    bool started = write(go_, "g", 1) == 1;
+    close(go_);
+    go_ = -1;
+    if (!started) throw SetupError{"cannot start the program"};
   }
+}
 
+TraceEnd Session::Trace() {
+  TraceEnd end;
   timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
-  int target_status = 0;
   bool forwarded = false;
-  std::string stop_reason;
   for (;;) {
-    ring_buffer__poll(rb, 100);
-    if (child > 0) {
+    ring_buffer__poll(rb_, 100);
+    if (child_ > 0) {
       int st;
-      pid_t w = waitpid(child, &st, WNOHANG);
-      if (w == child) {
-        target_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        stop_reason = "the program exited with status " + std::to_string(target_status);
+      pid_t w = waitpid(child_, &st, WNOHANG);
+      if (w == child_) {
+        child_ = -child_;  // reaped; its pid is still what the report names
+        end.target_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        end.stop_reason = "the program exited with status " + std::to_string(end.target_status);
         break;
       }
     } else {
-      pollfd p = {pidfd, POLLIN, 0};
+      pollfd p = {pidfd_, POLLIN, 0};
       if (poll(&p, 1, 0) > 0) {
-        stop_reason = "pid " + std::to_string(opt.pid) + " exited";
+        end.stop_reason = "pid " + std::to_string(opt_.pid) + " exited";
         break;
       }
     }
@@ -695,22 +753,27 @@ int main(int argc, char **argv) {
     if (sig) {
       // Launch mode: pass the first signal on and wait for the program's
       // last events; a second one, or --pid mode, stops tracing now.
-      if (child > 0 && !forwarded) {
-        kill(child, sig);
+      if (child_ > 0 && !forwarded) {
+        kill(child_, sig);
         forwarded = true;
         continue;
       }
-      stop_reason = std::string("stopped by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-                    (child > 0 ? "" : "; detached, the process goes on");
+      end.stop_reason = std::string("stopped by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                        (child_ > 0 ? "" : "; detached, the process goes on");
       break;
     }
   }
-  ring_buffer__consume(rb);  // whatever the program emitted before it stopped
-  timespec end;
-  clock_gettime(CLOCK_MONOTONIC, &end);
-  double seconds = double(end.tv_sec - start.tv_sec) + double(end.tv_nsec - start.tv_nsec) / 1e9;
-  server.Stop();
+  ring_buffer__consume(rb_);  // whatever the program emitted before it stopped
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  end.seconds = double(now.tv_sec - start.tv_sec) + double(now.tv_nsec - start.tv_nsec) / 1e9;
+  server_.Stop();
+  return end;
+}
 
+int Session::Report(const TraceEnd &end) {
+  const bool launched = child_ != 0;
+  const pid_t launched_pid = child_ < 0 ? -child_ : child_;
   const volatile mgs_counters *c = mgs_bpf_counters(g_bpf);
   uint64_t probe_hits = c->probe_hits, lost = c->events_lost, untracked = c->maps_untracked,
            unmatched = c->unmatched_ends;
@@ -720,31 +783,25 @@ int main(int argc, char **argv) {
   std::lock_guard<std::mutex> lock(g_state.mu);
   // Launch mode: the program must have started the runtime we probed. (127:
   // it could not even be run, which the child already said.)
-  if (child > 0 && g_state.inits.empty() && probe_hits == 0) {
-    if (target_status == 127) {
-      ring_buffer__free(rb);
-      mgs_bpf_destroy(g_bpf);
-      return 127;
-    }
-    ring_buffer__free(rb);
-    mgs_bpf_destroy(g_bpf);
+  if (launched && g_state.inits.empty() && probe_hits == 0) {
+    if (end.target_status == 127) return 127;
     fprintf(stderr,
             "%s: error: '%s' never started the mapguard runtime %s (no mapguard:init probe "
             "fired): build it with -fplugin=mapguard.so and link that runtime, or pass the one "
             "it uses with --runtime\n",
-            g_prog, opt.command[0].c_str(), runtime.c_str());
+            g_prog, opt_.command[0].c_str(), runtime_.c_str());
     return kExitUsage;
   }
   for (auto &[pid, sample] : g_state.inits) read_sample = std::max<uint64_t>(read_sample, sample);
   Verdict v = CrossCheck(read_sample);
   std::vector<HeatCell> heat = Heatmap();
 
-  if (!opt.quiet) {
+  if (!opt_.quiet) {
     std::ostringstream o;
     o << "==================\n"
-      << g_prog << ": " << stop_reason << "; traced " << std::fixed;
+      << g_prog << ": " << end.stop_reason << "; traced " << std::fixed;
     o.precision(2);
-    o << seconds << " s, " << probe_hits << " probe hits, " << lost << " events lost\n";
+    o << end.seconds << " s, " << probe_hits << " probe hits, " << lost << " events lost\n";
     o << "maps (kernel view, " << rows.size() << "):\n";
     size_t shown = 0;
     for (const MapRow &r : rows) {
@@ -788,18 +845,18 @@ int main(int argc, char **argv) {
         << " (kernel only; the runtime stopped the program at its first report before it got to this one)\n";
     if (lost) o << "  " << lost << " events were lost (ring buffer full): the cross-check is incomplete\n";
     if (untracked) o << "  " << untracked << " maps did not fit the sidecar's BPF maps and were not followed\n";
-    if (opt.pid && unmatched)
+    if (opt_.pid && unmatched)
       o << "  (" << unmatched << " region ends had begun before the sidecar attached)\n";
-    if (!opt.quiet) o << "==================\n";
+    if (!opt_.quiet) o << "==================\n";
     fputs(o.str().c_str(), stderr);
   }
 
-  if (!opt.json_path.empty()) {
+  if (!opt_.json_path.empty()) {
     nlohmann::json j;
-    j["target"] = opt.pid ? nlohmann::json{{"pid", opt.pid}} : nlohmann::json{{"command", opt.command}, {"pid", child}};
-    j["runtime"] = runtime;
-    j["stop_reason"] = stop_reason;
-    j["seconds"] = seconds;
+    j["target"] = opt_.pid ? nlohmann::json{{"pid", opt_.pid}} : nlohmann::json{{"command", opt_.command}, {"pid", launched_pid}};
+    j["runtime"] = runtime_;
+    j["stop_reason"] = end.stop_reason;
+    j["seconds"] = end.seconds;
     j["probe_hits"] = probe_hits;
     j["events_lost"] = lost;
     j["maps_untracked"] = untracked;
@@ -863,18 +920,32 @@ int main(int argc, char **argv) {
     for (const HeatCell &h : heat) hm.push_back({{"site", h.a}, {"other_site", h.b}, {"count", h.count}});
     j["heatmap"] = hm;
     std::string text = j.dump(2) + "\n";
-    if (opt.json_path == "-") {
+    if (opt_.json_path == "-") {
       fputs(text.c_str(), stdout);
     } else {
-      json_out << text;
-      json_out.flush();
-      if (!json_out) fprintf(stderr, "%s: error: cannot write --json file '%s'\n", g_prog, opt.json_path.c_str());
+      json_out_ << text;
+      json_out_.flush();
+      if (!json_out_) fprintf(stderr, "%s: error: cannot write --json file '%s'\n", g_prog, opt_.json_path.c_str());
     }
   }
 
-  ring_buffer__free(rb);
-  mgs_bpf_destroy(g_bpf);
   if (!v.agree()) return kExitDisagree;
   if (lost) return kExitEventsLost;
-  return child > 0 ? target_status : 0;
+  return launched ? end.target_status : 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  Options opt = ParseArgs(argc, argv);
+  CheckPrivileges();
+  Session session(std::move(opt));
+  try {
+    session.Start();
+  } catch (const SetupError &e) {
+    fprintf(stderr, "%s: error: %s\n", g_prog, e.message.c_str());
+    return kExitUsage;
+  }
+  TraceEnd end = session.Trace();
+  return session.Report(end);
 }

@@ -36,6 +36,7 @@ inline clang::QualType canonicalRecordType(const clang::ASTContext &ctx,
 inline bool startsWith(llvm::StringRef s, llvm::StringRef prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
+
 inline bool endsWith(llvm::StringRef s, llvm::StringRef suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }

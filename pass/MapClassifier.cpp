@@ -252,7 +252,6 @@ std::string rangesAlgorithmName(const std::string &context) {
   return name;
 }
 
-
 TrackedClasses TrackedClasses::withStandardContainers() {
   TrackedClasses t;
   for (const char *c : kStandardContainers) {
@@ -352,6 +351,7 @@ std::string parseSyncLine(const std::vector<std::string> &words, TrackedClasses 
   tracked.syncNameHints.insert(std::to_string(last.size()) + last);
   return "";
 }
+
 // `entry PARAMETER-TYPE acquire=MEMBER,...`: see TrackedClasses::entryAcquire.
 std::string parseEntryLine(const std::vector<std::string> &words, TrackedClasses &tracked) {
   if (words.size() != 3 || words[2].compare(0, 8, "acquire=") != 0 || words[2].size() == 8)

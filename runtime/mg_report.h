@@ -1,4 +1,5 @@
-// Conflict reports: what was detected, collected as plain data, then printed.
+// Conflict reports: what was detected, collected as plain data, then printed
+// (the four parts and their files: mg_report_desc.h).
 #ifndef MAPGUARD_REPORT_H
 #define MAPGUARD_REPORT_H
 

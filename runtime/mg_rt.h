@@ -5,7 +5,7 @@
 //     nothing and makes no system call. It touches the thread's own
 //     ThreadState and the one MapShadow of the map being accessed.
 //  2. Everything slow (stack capture, symbolization, formatting, waiting for
-//     the other thread) is NOINLINE and lives in mg_report.cpp / mg_stack.cpp.
+//     the other thread) is NOINLINE and lives in mg_report_collect.cpp / mg_stack.cpp.
 //  3. Runtime memory comes from mmap, never from the program's heap, so a
 //     report can still be written after the racing program corrupted its heap.
 //  4. A thread's region stack is written only by that thread; other threads

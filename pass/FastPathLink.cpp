@@ -1,0 +1,126 @@
+#include "LLVMCompat.h"
+#include "PassSteps.h"
+
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/InstIterator.h"
+#include "llvm/Linker/Linker.h"
+#include "llvm/Support/MemoryBufferRef.h"
+#include "llvm/Transforms/Utils/ModuleUtils.h"
+
+using namespace llvm;
+
+namespace mapguard {
+
+namespace {
+
+// The runtime entry points whose owned fast path (runtime/mg_fast_path.h)
+// the bitcode defines under another name.
+constexpr const char *kInlinedEntries[][2] = {
+    {"__mapguard_read_begin", "__mapguard_inline_read_begin"},
+    {"__mapguard_read_end", "__mapguard_inline_read_end"},
+    {"__mapguard_write_begin", "__mapguard_inline_write_begin"},
+    {"__mapguard_write_end", "__mapguard_inline_write_end"},
+};
+
+}  // namespace
+
+// Links the fast path's bitcode into M and points the module's calls to the
+// four hot entry points at it, internal and always-inline: the inliner later
+// in this pipeline puts the common case into the user's functions. A module
+// for another target keeps calling the runtime.
+void linkFastPath(Module &M, const std::string &bitcode, const std::string &file) {
+  bool used = false;
+  for (const auto &entry : kInlinedEntries)
+    if (Function *F = M.getFunction(entry[0])) used |= !F->use_empty();
+  if (!used) return;
+  LLVMContext &C = M.getContext();
+  auto loaded = parseBitcodeFile(MemoryBufferRef(bitcode, file), C);
+  if (!loaded) {
+    C.emitError("mapguard: cannot load the inlined fast path '" + file +
+                "': " + toString(loaded.takeError()));
+    return;
+  }
+  std::unique_ptr<Module> fastPath = std::move(*loaded);
+  if (Triple(fastPath->getTargetTriple()).getArch() != Triple(M.getTargetTriple()).getArch() ||
+      fastPath->getDataLayout() != M.getDataLayout())
+    return;
+  fastPath->setTargetTriple(M.getTargetTriple());
+  // Its module flags (PIC level, frame pointers, ...) are not the user's to take.
+  if (NamedMDNode *flags = fastPath->getModuleFlagsMetadata()) fastPath->eraseNamedMetadata(flags);
+  if (NamedMDNode *ident = fastPath->getNamedMetadata("llvm.ident"))
+    fastPath->eraseNamedMetadata(ident);
+  // Ends on unwind paths (in landing pads) keep calling the runtime: they
+  // are cold, and inlined there they would only add code.
+  for (const auto &entry : kInlinedEntries) {
+    Function *F = M.getFunction(entry[0]);
+    if (!F || F->use_empty()) continue;
+    FunctionCallee inlined = M.getOrInsertFunction(entry[1], F->getFunctionType());
+    SmallVector<CallBase *, 16> calls;
+    for (User *u : F->users())
+      if (auto *cb = dyn_cast<CallBase>(u); cb && cb->getCalledOperand() == F &&
+                                            !cb->getParent()->isEHPad())
+        calls.push_back(cb);
+    for (CallBase *cb : calls) cb->setCalledFunction(inlined);
+  }
+  if (Linker::linkModules(M, std::move(fastPath), Linker::Flags::LinkOnlyNeeded)) {
+    C.emitError("mapguard: cannot link the inlined fast path '" + file + "' into '" +
+                M.getName() + "'");
+    return;
+  }
+  for (const auto &entry : kInlinedEntries) {
+    Function *G = M.getFunction(entry[1]);
+    if (!G) continue;
+    if (G->isDeclaration()) {
+      C.emitError("mapguard: the inlined fast path '" + file + "' does not define " + entry[1]);
+      continue;
+    }
+    G->setLinkage(GlobalValue::InternalLinkage);
+    G->removeFnAttr(Attribute::NoInline);
+    G->removeFnAttr(Attribute::OptimizeNone);
+    G->addFnAttr(Attribute::AlwaysInline);
+    // Inlined into the user's functions, it takes their target: a callee
+    // built for the baseline CPU must not be refused by a caller built for
+    // another one.
+    G->removeFnAttr("target-cpu");
+    G->removeFnAttr("target-features");
+    G->removeFnAttr("tune-cpu");
+    // Its calls into the runtime are tail calls where it was compiled; inlined
+    // at the end of a user's function they must not become jumps, or a report
+    // would not see that function on the stack.
+    for (Instruction &I : instructions(*G))
+      if (auto *ci = dyn_cast<CallInst>(&I)) ci->setTailCallKind(CallInst::TCK_NoTail);
+  }
+}
+
+// Instrumented code linked without the runtime fails with dozens of undefined
+// __mapguard_* symbols, none of which says what is missing. addLinkCheck's
+// function, first in the module and so (in .text) the linker's first
+// complaint, refers to this symbol, whose name says it. Never called. The
+// runtime defines it under the same name (mg_rt.cpp): every program that
+// links the runtime checks the two agree.
+namespace {
+constexpr const char kRuntimeLinkSymbol[] =
+    "__mapguard_needs_libmapguard_rt__link_with_pkg_config_libs_mapguard";
+
+}  // namespace
+
+void addLinkCheck(Module &M) {
+  const char *kName = "__mapguard_link_check";
+  if (M.getFunction(kName)) return;
+  LLVMContext &C = M.getContext();
+  GlobalVariable *needed = M.getGlobalVariable(kRuntimeLinkSymbol);
+  if (!needed)
+    needed = new GlobalVariable(M, Type::getInt8Ty(C), /*isConstant=*/true,
+                                GlobalValue::ExternalLinkage, nullptr, kRuntimeLinkSymbol);
+  Function *check = Function::Create(FunctionType::get(PointerType::getUnqual(C), false),
+                                     GlobalValue::InternalLinkage, kName);
+  M.getFunctionList().push_front(check);
+  check->addFnAttr(Attribute::NoInline);
+  check->addFnAttr(Attribute::OptimizeNone);
+  IRBuilder<> b(BasicBlock::Create(C, "", check));
+  b.CreateRet(needed);
+  appendToCompilerUsed(M, {check});
+}
+
+}  // namespace mapguard

@@ -1,0 +1,194 @@
+#include "RegionPlacer.h"
+
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/DebugInfoMetadata.h"
+#include "llvm/Transforms/Utils/BasicBlockUtils.h"
+#include "llvm/Transforms/Utils/Local.h"
+
+using namespace llvm;
+
+namespace mapguard {
+
+bool RegionPlacer::place(FunctionRegions &regions) {
+  for (auto &[cb, siteVar] : regions.atexits) {
+    // __cxa_atexit(dtor, map, dso) -> __mapguard_atexit_map(dtor, map, dso, site):
+    // the runtime registers the destructor wrapped in a destroy region.
+    IRBuilder<> b(cb);
+    CallInst *wrapped = b.CreateCall(rt.atexitMap, {cb->getArgOperand(0), cb->getArgOperand(1),
+                                                    cb->getArgOperand(2), siteVar});
+    wrapped->setDebugLoc(cb->getDebugLoc());
+    cb->replaceAllUsesWith(wrapped);
+    cb->eraseFromParent();
+  }
+  if (regions.calls.empty() && regions.iterations.empty()) return !regions.atexits.empty();
+  for (IterationRegion &it : regions.iterations) instrumentIteration(it);
+  for (InstrumentedCall &ic : regions.calls) instrumentCall(ic);
+  for (CallInst *ci : toConvert) changeToInvokeAndSplitBasicBlock(ci, getCleanupPad());
+  return true;
+}
+
+AllocaInst *RegionPlacer::newSlot() {
+  BasicBlock &entry = F.getEntryBlock();
+  IRBuilder<> b(&entry, entry.getFirstInsertionPt());
+  auto *ptrTy = PointerType::getUnqual(F.getContext());
+  AllocaInst *slot = b.CreateAlloca(ptrTy, nullptr, "mapguard.region");
+  b.CreateStore(ConstantPointerNull::get(ptrTy), slot);
+  return slot;
+}
+
+// Ends `r` if it is active (slot non-null) and marks it ended.
+void RegionPlacer::emitEndFromSlot(IRBuilder<> &b, const Region &r) {
+  auto *ptrTy = PointerType::getUnqual(F.getContext());
+  Value *m = b.CreateLoad(ptrTy, r.slot);
+  b.CreateCall(rt.end(r.kind), {m, r.site});
+  b.CreateStore(ConstantPointerNull::get(ptrTy), r.slot);
+}
+
+BasicBlock *RegionPlacer::getCleanupPad() {
+  if (cleanupPad) return cleanupPad;
+  LLVMContext &C = F.getContext();
+  if (!F.hasPersonalityFn()) {
+    FunctionCallee pers = F.getParent()->getOrInsertFunction(
+        "__gxx_personality_v0", FunctionType::get(Type::getInt32Ty(C), true));
+    F.setPersonalityFn(cast<Constant>(pers.getCallee()));
+  }
+  cleanupPad = BasicBlock::Create(C, "mapguard.cleanup", &F);
+  IRBuilder<> b(cleanupPad);
+  if (DISubprogram *sp = F.getSubprogram())
+    b.SetCurrentDebugLocation(DILocation::get(C, sp->getLine(), 0, sp));
+  Type *lpTy = StructType::get(PointerType::getUnqual(C), Type::getInt32Ty(C));
+  LandingPadInst *lp = b.CreateLandingPad(lpTy, 0);
+  lp->setCleanup(true);
+  // The region ends are added at the end (finishCleanupPad), once every
+  // region that may be open here is known.
+  b.CreateResume(lp);
+  return cleanupPad;
+}
+
+void RegionPlacer::routeThroughCleanup(CallInst *ci) {
+  if (functionMayUnwind() && !ci->doesNotThrow()) toConvert.insert(ci);
+}
+
+void RegionPlacer::addToCleanup(const Region &r) {
+  if (!functionMayUnwind()) return;
+  getCleanupPad();
+  IRBuilder<> b(cleanupPad->getTerminator());
+  b.SetCurrentDebugLocation(cleanupPad->getTerminator()->getDebugLoc());
+  emitEndFromSlot(b, r);
+}
+
+void RegionPlacer::emitEnds(IRBuilder<> &b, std::vector<Region> &regions) {
+  auto *ptrTy = PointerType::getUnqual(F.getContext());
+  for (auto r = regions.rbegin(); r != regions.rend(); ++r) {
+    b.CreateCall(rt.end(r->kind), {r->map, r->site});
+    if (r->slot) b.CreateStore(ConstantPointerNull::get(ptrTy), r->slot);
+  }
+}
+
+// The begin call of `r` just before `at`; under `r.guard` when it has one
+// (the block is split, `at` moves to the tail).
+void RegionPlacer::emitBegin(Instruction *at, const Region &r) {
+  Instruction *before = at;
+  if (r.guard) before = SplitBlockAndInsertIfThen(r.guard, at, false);
+  IRBuilder<> b(before);
+  b.SetCurrentDebugLocation(at->getDebugLoc());
+  b.CreateCall(rt.begin(r.kind), {r.map, r.site});
+}
+
+void RegionPlacer::instrumentCall(InstrumentedCall &ic) {
+  CallBase *cb = ic.call;
+  // A musttail call must be followed by the return: nothing can run after
+  // it, and dropping the guarantee would change how deep the program can
+  // recurse. The access is recorded as a point just before the call.
+  if (auto *ci = dyn_cast<CallInst>(cb); ci && ci->isMustTailCall()) {
+    IRBuilder<> b(cb);
+    b.SetCurrentDebugLocation(cb->getDebugLoc());
+    for (Region &r : ic.regions) {
+      if (r.kind == AccessKind::Construct) continue;
+      emitBegin(cb, r);
+      IRBuilder<> e(cb);
+      e.SetCurrentDebugLocation(cb->getDebugLoc());
+      e.CreateCall(rt.end(r.kind), {r.map, r.site});
+    }
+    return;
+  }
+  auto *inv = dyn_cast<InvokeInst>(cb);
+  bool unwinds = inv || (functionMayUnwind() && !cb->doesNotThrow());
+  for (Region &r : ic.regions) {
+    if (r.kind == AccessKind::Construct) continue;  // recorded once the constructor returned
+    emitBegin(cb, r);
+    if (unwinds) {
+      IRBuilder<> b(cb);
+      b.SetCurrentDebugLocation(cb->getDebugLoc());
+      r.slot = newSlot();
+      b.CreateStore(r.map, r.slot);
+    }
+  }
+  if (inv) {
+    BasicBlock *dest = inv->getNormalDest();
+    if (!dest->getSinglePredecessor()) dest = SplitEdge(inv->getParent(), dest);
+    IRBuilder<> b(dest, dest->getFirstInsertionPt());
+    b.SetCurrentDebugLocation(cb->getDebugLoc());
+    emitEnds(b, ic.regions);
+    BasicBlock *pad = inv->getUnwindDest();
+    IRBuilder<> u(pad, pad->getFirstInsertionPt());
+    u.SetCurrentDebugLocation(cb->getDebugLoc());
+    for (Region &r : ic.regions)
+      if (r.slot) emitEndFromSlot(u, r);
+    return;
+  }
+  IRBuilder<> b(cb->getNextNode());
+  b.SetCurrentDebugLocation(cb->getDebugLoc());
+  emitEnds(b, ic.regions);
+  if (unwinds) {
+    for (Region &r : ic.regions)
+      if (r.slot) addToCleanup(r);
+    routeThroughCleanup(cast<CallInst>(cb));
+  }
+}
+
+void RegionPlacer::instrumentIteration(IterationRegion &it) {
+  Region &r = it.region;
+  r.slot = newSlot();
+  {
+    IRBuilder<> b(it.beginCall);
+    b.SetCurrentDebugLocation(it.beginCall->getDebugLoc());
+    b.CreateCall(rt.iterBegin, {r.map, r.site});
+    b.CreateStore(r.map, r.slot);
+  }
+  for (BasicBlock *exit : it.exits) {
+    IRBuilder<> b(exit, exit->getFirstInsertionPt());
+    b.SetCurrentDebugLocation(it.beginCall->getDebugLoc());
+    emitEndFromSlot(b, r);
+  }
+  for (IntrinsicInst *suspend : it.suspends) splitAtSuspend(r, suspend);
+  addToCleanup(r);
+  for (CallInst *ci : it.mayThrowInBody) routeThroughCleanup(ci);
+  if (auto *ci = dyn_cast<CallInst>(it.beginCall)) routeThroughCleanup(ci);
+}
+
+// A co_await inside the loop: the coroutine may be resumed on another
+// thread, so the iteration ends before the suspension (before coro.save:
+// await_suspend may already hand the coroutine over) and begins again on
+// the resume edge, on whichever thread resumes it.
+void RegionPlacer::splitAtSuspend(const Region &r, IntrinsicInst *suspend) {
+  auto *ptrTy = PointerType::getUnqual(F.getContext());
+  Instruction *before = suspend;
+  if (auto *save = dyn_cast<IntrinsicInst>(suspend->getArgOperand(0)))
+    if (save->getIntrinsicID() == Intrinsic::coro_save) before = save;
+  IRBuilder<> b(before);
+  b.SetCurrentDebugLocation(suspend->getDebugLoc());
+  b.CreateCall(rt.end(r.kind), {b.CreateLoad(ptrTy, r.slot), r.site});
+  for (User *u : suspend->users()) {
+    auto *sw = dyn_cast<SwitchInst>(u);
+    if (!sw || sw->getCondition() != suspend) continue;
+    auto resumeCase = sw->findCaseValue(ConstantInt::get(Type::getInt8Ty(F.getContext()), 0));
+    if (resumeCase == sw->case_default()) continue;
+    BasicBlock *resume = SplitEdge(sw->getParent(), resumeCase->getCaseSuccessor());
+    IRBuilder<> rb(resume, resume->getFirstInsertionPt());
+    rb.SetCurrentDebugLocation(suspend->getDebugLoc());
+    rb.CreateCall(rt.begin(AccessKind::Iterate), {rb.CreateLoad(ptrTy, r.slot), r.site});
+  }
+}
+
+}  // namespace mapguard

@@ -1,0 +1,109 @@
+#include "PassSteps.h"
+
+#include "llvm/ADT/Statistic.h"
+#include "llvm/IR/DebugInfoMetadata.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Instructions.h"
+#include "llvm/Transforms/Utils/BasicBlockUtils.h"
+
+#define DEBUG_TYPE "mapguard"
+
+using namespace llvm;
+
+STATISTIC(NumSyncCalls, "Calls to catalogued synchronization classes instrumented");
+
+namespace mapguard {
+
+// Calls to the synchronization classes of prebuilt libraries (the
+// catalogue's sync lines: absl::Mutex, absl::CondVar, absl::Notification...)
+// become happens-before edges on the lock, as the pthread interceptors make
+// them for pthreads: a release before a call that unlocks, an acquire after
+// one that locks (after a try-lock only if it returned true). The library
+// synchronizes where nothing instrumented sees it (in futex system calls), so
+// without these a map correctly guarded by such a lock is reported. A reader
+// unlock releases into the lock's one clock, so it also orders later readers
+// (the runtime keeps no second clock for a lock it does not know the size of).
+bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &tracked) {
+  if (tracked.syncMembers.empty() && tracked.syncFunctions.empty()) return false;
+  struct SyncCall {
+    CallBase *call;
+    SyncMember member;
+  };
+  std::vector<SyncCall> calls;
+  for (BasicBlock &BB : F)
+    for (Instruction &I : BB)
+      if (auto *cb = dyn_cast<CallBase>(&I))
+        if (Function *callee = cb->getCalledFunction())
+          if (auto m = classifySyncCall(callee->getName().str(), tracked);
+              m && m->argIndex < cb->arg_size() && cb->getArgOperand(m->argIndex)->getType()->isPointerTy())
+            calls.push_back({cb, *m});
+  for (const SyncCall &sc : calls) {
+    CallBase *cb = sc.call;
+    Value *lock = cb->getArgOperand(sc.member.argIndex);
+    SyncRole role = sc.member.role;
+    bool before = role == SyncRole::Unlock || role == SyncRole::SharedUnlock ||
+                  role == SyncRole::Wait || role == SyncRole::Release;
+    bool after = !before || role == SyncRole::Wait;
+    bool onlyIfTrue = role == SyncRole::TryLock || role == SyncRole::SharedTryLock;
+    // A wait on an object that is not held after it (absl::Barrier::Block,
+    // Notification::WaitForNotification) pins the object's clock for the
+    // call: another thread may free the object as soon as this one is out
+    // of the library, before the acquire after the call (mg_hb.h, PinSync).
+    // A lock is held after its call, so no one else may free it then. An
+    // exception out of the call keeps the pin: the clock then keeps what a
+    // free would have emptied, an edge too many at worst.
+    bool pinned = role == SyncRole::Wait || role == SyncRole::Acquire;
+    Value *pin = nullptr;
+    if (pinned) {
+      auto *c = IRBuilder<>(cb).CreateCall(
+          rt.syncWaitBegin,
+          {lock, ConstantInt::get(Type::getInt32Ty(F.getContext()), before ? 1 : 0)});
+      c->setDebugLoc(cb->getDebugLoc());
+      pin = c;
+    } else if (before) {
+      IRBuilder<>(cb).CreateCall(rt.happensBefore, {lock})->setDebugLoc(cb->getDebugLoc());
+    }
+    if (!after) continue;
+    // After the call: on its normal path (an invoke's normal edge gets a
+    // block of its own if the destination has other predecessors).
+    Instruction *at = nullptr;
+    if (auto *inv = dyn_cast<InvokeInst>(cb)) {
+      BasicBlock *dest = inv->getNormalDest();
+      if (!dest->getSinglePredecessor()) dest = SplitEdge(inv->getParent(), dest);
+      at = &*dest->getFirstInsertionPt();
+    } else {
+      at = cb->getNextNode();
+    }
+    if (onlyIfTrue) {
+      if (!cb->getType()->isIntegerTy()) continue;  // not a bool: no edge rather than a wrong one
+      IRBuilder<> b(at);
+      Value *taken = b.CreateICmpNE(cb, ConstantInt::get(cb->getType(), 0));
+      at = SplitBlockAndInsertIfThen(taken, at, /*Unreachable=*/false);
+    }
+    if (pin)
+      IRBuilder<>(at)
+          .CreateCall(rt.syncWaitEnd, {pin, ConstantInt::get(Type::getInt32Ty(F.getContext()), 1)})
+          ->setDebugLoc(cb->getDebugLoc());
+    else
+      IRBuilder<>(at).CreateCall(rt.happensAfter, {lock})->setDebugLoc(cb->getDebugLoc());
+  }
+  NumSyncCalls += calls.size();
+  return !calls.empty();
+}
+
+// A task body a prebuilt scheduler runs (an `entry` line): everything the
+// spawning thread did before handing the task over happens before it.
+bool instrumentEntryAcquire(Function &F, const Runtime &rt, const TrackedClasses &tracked) {
+  if (F.arg_empty() || !F.getArg(0)->getType()->isPointerTy() ||
+      !isEntryAcquireFunction(F.getName().str(), tracked))
+    return false;
+  BasicBlock &entry = F.getEntryBlock();
+  IRBuilder<> b(&*entry.getFirstInsertionPt());
+  CallInst *call = b.CreateCall(rt.happensAfter, {F.getArg(0)});
+  if (DISubprogram *sp = F.getSubprogram())
+    call->setDebugLoc(DILocation::get(F.getContext(), sp->getLine(), 0, sp));
+  ++NumSyncCalls;
+  return true;
+}
+
+}  // namespace mapguard
