@@ -1,0 +1,130 @@
+// mapguard-sidecar's parts (docs/design.md has the map): options
+// (sidecar_options.cpp), the events and the run (sidecar.cpp: Session), the
+// metrics server (sidecar_metrics.cpp), and the final report with the
+// cross-check (sidecar_report.cpp). What they share is declared here.
+#ifndef MAPGUARD_SIDECAR_H
+#define MAPGUARD_SIDECAR_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "sidecar_bpf.h"
+
+namespace sidecar {
+
+// Exit statuses besides the target's own (documented in docs/sidecar.md).
+constexpr int kExitUsage = 2;         // bad command line, missing privilege, no probes
+constexpr int kExitDisagree = 70;     // the kernel's and the runtime's conflicts differ
+constexpr int kExitEventsLost = 71;   // the cross-check is incomplete: events were dropped
+
+extern const char *g_prog;
+
+// A bad command line: one line, exit status kExitUsage.
+[[noreturn]] void Fail(const std::string &msg);
+void Info(const std::string &msg);
+
+// A setup step that failed once the session holds something: thrown so
+// that ~Session releases it (Fail() is for the command line, before that).
+struct SetupError {
+  std::string message;
+};
+
+struct Options {
+  int pid = 0;                      // --pid: attach to a running process
+  std::vector<std::string> command; // -- prog args: launch and trace
+  std::string runtime;              // --runtime: the libmapguard_rt.so to probe
+  int metrics_port = -1;            // --metrics-port (0: any free port)
+  std::string metrics_address = "127.0.0.1";
+  std::string json_path;            // --json FILE ('-' = stdout)
+  bool trace_all = false;           // --all
+  int read_sample = 0;              // --read-sample N (passed to the launched program)
+  bool quiet = false;
+  bool verbose = false;
+};
+
+Options ParseArgs(int argc, char **argv);
+
+// One conflict, as either side saw it.
+struct Conflict {
+  uint32_t tgid, tid, other_tid, kind, flags;
+  uint64_t map;
+  std::string site, other_site, type, name;
+  bool after_halt = false;  // kernel-side, after the runtime stopped this process
+};
+
+// The cross-check compares distinct (process, map, kind, pair of threads).
+using ConflictKey = std::tuple<uint32_t, uint64_t, uint32_t, uint32_t, uint32_t>;
+inline ConflictKey KeyOf(const Conflict &c) {
+  uint32_t a = std::min(c.tid, c.other_tid), b = std::max(c.tid, c.other_tid);
+  return {c.tgid, c.map, c.kind, a, b};
+}
+
+struct State {
+  std::mutex mu;
+  std::vector<Conflict> kernel, runtime;
+  std::set<uint32_t> halted;        // processes whose runtime stopped them
+  std::map<uint32_t, uint32_t> inits;  // pid -> read sample rate, from mapguard:init
+};
+
+extern State g_state;
+extern mgs_bpf *g_bpf;
+
+const char *KindName(uint32_t kind);
+const char *KindKey(uint32_t kind);
+std::string Hex(uint64_t v);
+
+// ---- Per-map metrics, read straight from the BPF map (sidecar_metrics.cpp) ----
+struct MapRow {
+  mgs_map_key key;
+  mgs_map_stats stats;
+};
+
+std::vector<MapRow> ReadMapStats();
+
+// A minimal HTTP/1.0 server for /metrics (sidecar_metrics.cpp).
+class MetricsServer {
+ public:
+  // Returns the bound port; throws SetupError with a clear message on failure.
+  int Start(const std::string &address, int port);
+  void Stop();
+
+ private:
+  void Serve();
+  int fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+// How tracing ended.
+struct TraceEnd {
+  int target_status = 0;  // launch mode: the program's exit status
+  std::string stop_reason;
+  double seconds = 0;
+};
+
+// What the final report is about (sidecar_report.cpp).
+struct RunFacts {
+  const Options &opt;
+  const std::string &runtime;  // the libmapguard_rt.so probed
+  bool launched;               // launch mode (else --pid)
+  pid_t launched_pid;
+  std::ofstream &json_out;     // --json FILE, opened at start
+};
+// The per-map summary, the heatmap, the cross-check verdict and --json;
+// returns the sidecar's exit status.
+int FinalReport(const RunFacts &run, const TraceEnd &end);
+
+}  // namespace sidecar
+
+#endif  // MAPGUARD_SIDECAR_H

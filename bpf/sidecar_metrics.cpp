@@ -1,0 +1,172 @@
+// The sidecar's Prometheus metrics: per-map counters read straight from the
+// BPF map, served over a minimal HTTP/1.0 server at /metrics.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include <bpf/bpf.h>
+
+#include "mg_lock_hint.h"
+#include "sidecar.h"
+
+namespace sidecar {
+
+std::vector<MapRow> ReadMapStats() {
+  std::vector<MapRow> rows;
+  int fd = mgs_bpf_stats_fd(g_bpf);
+  mgs_map_key key, next;
+  mgs_map_key *prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    MapRow r;
+    r.key = next;
+    if (bpf_map_lookup_elem(fd, &next, &r.stats) == 0) rows.push_back(r);
+    key = next;
+    prev = &key;
+  }
+  std::sort(rows.begin(), rows.end(), [](const MapRow &a, const MapRow &b) {
+    uint64_t ta = a.stats.reads + a.stats.writes + a.stats.iterations;
+    uint64_t tb = b.stats.reads + b.stats.writes + b.stats.iterations;
+    return ta != tb ? ta > tb : std::tie(a.key.tgid, a.key.map) < std::tie(b.key.tgid, b.key.map);
+  });
+  return rows;
+}
+
+namespace {
+
+std::string PromEscape(const std::string &s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string RenderMetrics() {
+  const volatile mgs_counters *c = mgs_bpf_counters(g_bpf);
+  std::ostringstream o;
+  auto header = [&](const char *name, const char *type, const char *help) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  };
+  header("mapguard_sidecar_probe_hits_total", "counter", "USDT probes fired by traced processes.");
+  o << "mapguard_sidecar_probe_hits_total " << c->probe_hits << "\n";
+  header("mapguard_sidecar_events_lost_total", "counter", "Ring-buffer events dropped because the buffer was full.");
+  o << "mapguard_sidecar_events_lost_total " << c->events_lost << "\n";
+  header("mapguard_sidecar_untracked_maps_total", "counter", "Maps whose state or statistics did not fit the BPF maps.");
+  o << "mapguard_sidecar_untracked_maps_total " << c->maps_untracked << "\n";
+  header("mapguard_sidecar_unmatched_region_ends_total", "counter", "Region ends whose begin the sidecar did not see (attached mid-region).");
+  o << "mapguard_sidecar_unmatched_region_ends_total " << c->unmatched_ends << "\n";
+  {
+    std::lock_guard<std::mutex> lock(g_state.mu);
+    header("mapguard_conflicts_total", "counter", "Map conflicts, as seen by the kernel and as reported by the runtime.");
+    o << "mapguard_conflicts_total{source=\"kernel\"} " << g_state.kernel.size() << "\n";
+    o << "mapguard_conflicts_total{source=\"runtime\"} " << g_state.runtime.size() << "\n";
+  }
+  std::vector<MapRow> rows = ReadMapStats();
+  auto labels = [](const MapRow &r) {
+    return "pid=\"" + std::to_string(r.key.tgid) + "\",map=\"" + Hex(r.key.map) + "\",type=\"" +
+           PromEscape(r.stats.type) + "\",name=\"" + PromEscape(r.stats.name) + "\"";
+  };
+  header("mapguard_map_accesses_total", "counter", "Accesses to one map by kind (reads scaled up when sampled).");
+  for (const MapRow &r : rows) {
+    o << "mapguard_map_accesses_total{" << labels(r) << ",kind=\"read\"} " << r.stats.reads << "\n";
+    o << "mapguard_map_accesses_total{" << labels(r) << ",kind=\"write\"} " << r.stats.writes << "\n";
+    o << "mapguard_map_accesses_total{" << labels(r) << ",kind=\"iteration\"} " << r.stats.iterations << "\n";
+  }
+  header("mapguard_map_conflicts_total", "counter", "Overlapping conflicting accesses the kernel saw on one map.");
+  for (const MapRow &r : rows) o << "mapguard_map_conflicts_total{" << labels(r) << "} " << r.stats.conflicts << "\n";
+  header("mapguard_map_rehashes_total", "counter", "Bucket-count changes of one unordered map.");
+  for (const MapRow &r : rows) o << "mapguard_map_rehashes_total{" << labels(r) << "} " << r.stats.rehashes << "\n";
+  header("mapguard_map_threads", "gauge", "Distinct threads that accessed one map.");
+  for (const MapRow &r : rows) o << "mapguard_map_threads{" << labels(r) << "} " << r.stats.threads << "\n";
+  header("mapguard_map_read_write_ratio", "gauge", "Reads and iterations per write on one map (reads if no write).");
+  for (const MapRow &r : rows) {
+    double reads = double(r.stats.reads + r.stats.iterations);
+    o << "mapguard_map_read_write_ratio{" << labels(r) << "} "
+      << (r.stats.writes ? reads / double(r.stats.writes) : reads) << "\n";
+  }
+  return o.str();
+}
+
+int MetricsServer::Start(const std::string &address, int port) {
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) throw SetupError{std::string("cannot create the metrics socket: ") + strerror(errno)};
+  int one = 1;
+  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in sa = {};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(uint16_t(port));
+  if (inet_pton(AF_INET, address.c_str(), &sa.sin_addr) != 1)
+    throw SetupError{"--metrics-address '" + address + "' is not an IPv4 address"};
+  if (bind(fd_, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) != 0)
+    throw SetupError{"cannot listen on " + address + ":" + std::to_string(port) + ": " +
+                     strerror(errno)};
+  listen(fd_, 16);
+  socklen_t len = sizeof(sa);
+  getsockname(fd_, reinterpret_cast<sockaddr *>(&sa), &len);
+  thread_ = std::thread([this] { Serve(); });
+  return ntohs(sa.sin_port);
+}
+void MetricsServer::Stop() {
+  if (fd_ < 0) return;
+  stopping_ = true;
+  shutdown(fd_, SHUT_RDWR);
+  if (thread_.joinable()) thread_.join();  // not started when Start threw
+  close(fd_);
+  fd_ = -1;
+}
+
+void MetricsServer::Serve() {
+  while (!stopping_) {
+    int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    timeval tv = {2, 0};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char req[2048];
+    ssize_t n = recv(c, req, sizeof(req) - 1, 0);
+    std::string first = n > 0 ? std::string(req, size_t(n)) : "";
+    first = first.substr(0, first.find('\r'));
+    std::string status = "200 OK", type = "text/plain; version=0.0.4; charset=utf-8", body;
+    if (first.rfind("GET /metrics ", 0) == 0 || first == "GET /metrics") {
+      body = RenderMetrics();
+    } else if (first.rfind("GET / ", 0) == 0) {
+      type = "text/plain; charset=utf-8";
+      body = "mapguard-sidecar: metrics at /metrics\n";
+    } else {
+      status = first.rfind("GET ", 0) == 0 ? "404 Not Found" : "405 Method Not Allowed";
+      type = "text/plain; charset=utf-8";
+      body = status + "\n";
+    }
+    std::string head = "HTTP/1.0 " + status + "\r\nContent-Type: " + type +
+                       "\r\nContent-Length: " + std::to_string(body.size()) +
+                       "\r\nConnection: close\r\n\r\n";
+    std::string all = head + body;
+    const char *p = all.data();
+    size_t left = all.size();
+    while (left > 0) {
+      ssize_t w = send(c, p, left, MSG_NOSIGNAL);
+      if (w <= 0) break;
+      p += w;
+      left -= size_t(w);
+    }
+    close(c);
+  }
+}
+
+}  // namespace sidecar

@@ -1,0 +1,280 @@
+// The sidecar's final report: the per-map summary, the conflict heatmap, and
+// the cross-check of the kernel's conflicts against the runtime's reports,
+// as text and as --json.
+#include <algorithm>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "mg_lock_hint.h"
+#include "sidecar.h"
+
+namespace sidecar {
+
+namespace {
+
+struct Verdict {
+  std::vector<Conflict> matched, kernel_only, runtime_only;
+  // Seen by the kernel in a process whose runtime then stopped at another
+  // report (halt_on_error=1): real races it did not get to report.
+  std::vector<Conflict> kernel_races_before_halt;
+  std::vector<std::pair<Conflict, std::string>> reasons;  // not_comparable with why
+  bool agree() const { return kernel_only.empty() && runtime_only.empty(); }
+};
+
+// Two sightings of a conflict are the same one when process, map and kind
+// match and so do the threads; a side that could not name the other thread
+// (0) matches on the thread it did name.
+bool SameConflict(const Conflict &x, const Conflict &y) {
+  if (x.tgid != y.tgid || x.map != y.map || x.kind != y.kind) return false;
+  if (x.other_tid && y.other_tid) return KeyOf(x) == KeyOf(y);
+  auto in = [](uint32_t t, const Conflict &c) { return t == c.tid || t == c.other_tid; };
+  return x.other_tid ? in(y.tid, x) : in(x.tid, y);
+}
+
+// The kernel's regions contain the runtime's (see runtime/mg_probes.h), so
+// every overlap the runtime reports, the kernel saw. Kernel-only sightings
+// before a halting report are races the runtime did not get to (it stops at
+// the first one); everything else that differs is a disagreement.
+Verdict CrossCheck(uint64_t read_sample) {
+  Verdict v;
+  std::vector<Conflict> kernel;
+  for (const Conflict &k : g_state.kernel)
+    if (!k.after_halt) kernel.push_back(k);
+  auto distinct = [](const std::vector<Conflict> &in) {
+    std::vector<Conflict> out;
+    for (const Conflict &c : in)
+      if (std::none_of(out.begin(), out.end(), [&](const Conflict &o) { return KeyOf(o) == KeyOf(c); }))
+        out.push_back(c);
+    return out;
+  };
+  for (const Conflict &r : distinct(g_state.runtime)) {
+    bool seen = std::any_of(kernel.begin(), kernel.end(), [&](const Conflict &k) { return SameConflict(k, r); });
+    if (seen) {
+      v.matched.push_back(r);
+    } else if (r.flags & MGS_RT_HAPPENS_BEFORE) {
+      v.reasons.push_back({r, "found by happens-before analysis: the accesses did not overlap in "
+                              "time, and the kernel only sees overlaps"});
+    } else if (read_sample > 1 && r.kind != MGS_CONFLICT_WRITES) {
+      v.reasons.push_back({r, "reads were sampled (1 in " + std::to_string(read_sample) +
+                              "), so the kernel may not have seen this one"});
+    } else {
+      v.runtime_only.push_back(r);
+    }
+  }
+  for (const Conflict &k : distinct(kernel)) {
+    bool reported = std::any_of(g_state.runtime.begin(), g_state.runtime.end(),
+                                [&](const Conflict &r) { return SameConflict(k, r); });
+    if (reported) continue;
+    if (g_state.halted.count(k.tgid))
+      v.kernel_races_before_halt.push_back(k);
+    else
+      v.kernel_only.push_back(k);
+  }
+  return v;
+}
+
+std::string Describe(const Conflict &c) {
+  std::string who = "tid " + std::to_string(c.tid) +
+                    (c.other_tid ? " and tid " + std::to_string(c.other_tid) : " and an unknown thread");
+  std::string map = c.type.empty() ? "map" : c.type;
+  if (!c.name.empty()) map += " '" + c.name + "'";
+  return std::string(KindName(c.kind)) + " on " + map + " at " + Hex(c.map) + " (pid " +
+         std::to_string(c.tgid) + ", " + who + "): " + c.site + " vs " + c.other_site;
+}
+
+struct HeatCell {
+  std::string a, b;
+  uint64_t count;
+};
+
+std::vector<HeatCell> Heatmap() {
+  std::map<std::pair<std::string, std::string>, uint64_t> cells;
+  for (const Conflict &k : g_state.kernel) {
+    std::string a = k.site, b = k.other_site;
+    if (b < a) std::swap(a, b);
+    cells[{a, b}]++;
+  }
+  std::vector<HeatCell> out;
+  for (auto &[ab, n] : cells) out.push_back({ab.first, ab.second, n});
+  std::sort(out.begin(), out.end(), [](const HeatCell &x, const HeatCell &y) { return x.count > y.count; });
+  return out;
+}
+
+nlohmann::json ConflictJson(const Conflict &c) {
+  return {{"pid", c.tgid},      {"map", Hex(c.map)},         {"type", c.type},
+          {"name", c.name},     {"kind", KindKey(c.kind)},   {"message", KindName(c.kind)},
+          {"tid", c.tid},       {"other_tid", c.other_tid},  {"site", c.site},
+          {"other_site", c.other_site}};
+}
+
+}  // namespace
+
+int FinalReport(const RunFacts &run, const TraceEnd &end) {
+  const Options &opt_ = run.opt;
+  const std::string &runtime_ = run.runtime;
+  const bool launched = run.launched;
+  const pid_t launched_pid = run.launched_pid;
+  std::ofstream &json_out_ = run.json_out;
+  const volatile mgs_counters *c = mgs_bpf_counters(g_bpf);
+  uint64_t probe_hits = c->probe_hits, lost = c->events_lost, untracked = c->maps_untracked,
+           unmatched = c->unmatched_ends;
+  uint64_t read_sample = c->read_sample ? c->read_sample : 1;
+  std::vector<MapRow> rows = ReadMapStats();
+
+  std::lock_guard<std::mutex> lock(g_state.mu);
+  // Launch mode: the program must have started the runtime we probed. (127:
+  // it could not even be run, which the child already said.)
+  if (launched && g_state.inits.empty() && probe_hits == 0) {
+    if (end.target_status == 127) return 127;
+    fprintf(stderr,
+            "%s: error: '%s' never started the mapguard runtime %s (no mapguard:init probe "
+            "fired): build it with -fplugin=mapguard.so and link that runtime, or pass the one "
+            "it uses with --runtime\n",
+            g_prog, opt_.command[0].c_str(), runtime_.c_str());
+    return kExitUsage;
+  }
+  for (auto &[pid, sample] : g_state.inits) read_sample = std::max<uint64_t>(read_sample, sample);
+  Verdict v = CrossCheck(read_sample);
+  std::vector<HeatCell> heat = Heatmap();
+
+  if (!opt_.quiet) {
+    std::ostringstream o;
+    o << "==================\n"
+      << g_prog << ": " << end.stop_reason << "; traced " << std::fixed;
+    o.precision(2);
+    o << end.seconds << " s, " << probe_hits << " probe hits, " << lost << " events lost\n";
+    o << "maps (kernel view, " << rows.size() << "):\n";
+    size_t shown = 0;
+    for (const MapRow &r : rows) {
+      if (shown++ == 20) {
+        o << "  ... " << rows.size() - 20 << " more (see --json or the metrics)\n";
+        break;
+      }
+      const mgs_map_stats &s = r.stats;
+      o << "  " << (s.type[0] ? s.type : "map") << (s.name[0] ? std::string(" '") + s.name + "'" : "")
+        << " at " << Hex(r.key.map) << " (pid " << r.key.tgid << "): " << s.reads << " reads, "
+        << s.writes << " writes, " << s.iterations << " iterations, " << s.threads << " thread"
+        << (s.threads == 1 ? "" : "s") << ", " << s.rehashes << " rehashes, " << s.conflicts
+        << " conflict" << (s.conflicts == 1 ? "" : "s") << "\n"
+        << "    pattern: "
+        << mapguard::AccessPattern(s.reads + s.iterations, s.writes, int(s.threads), s.conflicts)
+        << "; hint: "
+        << mapguard::LockStrategyHint(s.reads + s.iterations, s.writes, int(s.threads), s.conflicts)
+        << "\n";
+    }
+    if (!heat.empty()) {
+      o << "conflict heatmap (kernel, by pair of call sites):\n";
+      for (const HeatCell &h : heat) o << "  " << h.count << "x  " << h.a << "  <->  " << h.b << "\n";
+    }
+    fputs(o.str().c_str(), stderr);
+  }
+
+  // The verdict always prints: it is what the exit status means.
+  {
+    std::ostringstream o;
+    size_t kernel_n = 0;
+    for (const Conflict &k : g_state.kernel) kernel_n += !k.after_halt;
+    o << "cross-check: the kernel saw " << kernel_n << " conflict" << (kernel_n == 1 ? "" : "s")
+      << ", the runtime reported " << g_state.runtime.size() << ": "
+      << (v.agree() ? "they agree" : "they DISAGREE") << "\n";
+    for (const Conflict &m : v.matched) o << "  both:          " << Describe(m) << "\n";
+    for (const Conflict &k : v.kernel_only) o << "  kernel only:   " << Describe(k) << "\n";
+    for (const Conflict &r : v.runtime_only) o << "  runtime only:  " << Describe(r) << "\n";
+    for (auto &[r, why] : v.reasons) o << "  not compared:  " << Describe(r) << " (" << why << ")\n";
+    for (const Conflict &k : v.kernel_races_before_halt)
+      o << "  not compared:  " << Describe(k)
+        << " (kernel only; the runtime stopped the program at its first report before it got to this one)\n";
+    if (lost) o << "  " << lost << " events were lost (ring buffer full): the cross-check is incomplete\n";
+    if (untracked) o << "  " << untracked << " maps did not fit the sidecar's BPF maps and were not followed\n";
+    if (opt_.pid && unmatched)
+      o << "  (" << unmatched << " region ends had begun before the sidecar attached)\n";
+    if (!opt_.quiet) o << "==================\n";
+    fputs(o.str().c_str(), stderr);
+  }
+
+  if (!opt_.json_path.empty()) {
+    nlohmann::json j;
+    j["target"] = opt_.pid ? nlohmann::json{{"pid", opt_.pid}} : nlohmann::json{{"command", opt_.command}, {"pid", launched_pid}};
+    j["runtime"] = runtime_;
+    j["stop_reason"] = end.stop_reason;
+    j["seconds"] = end.seconds;
+    j["probe_hits"] = probe_hits;
+    j["events_lost"] = lost;
+    j["maps_untracked"] = untracked;
+    j["read_sample"] = read_sample;
+    j["maps"] = nlohmann::json::array();
+    for (const MapRow &r : rows) {
+      const mgs_map_stats &s = r.stats;
+      uint64_t reads = s.reads + s.iterations;
+      j["maps"].push_back({{"pid", r.key.tgid},
+                           {"map", Hex(r.key.map)},
+                           {"type", s.type},
+                           {"name", s.name},
+                           {"reads", s.reads},
+                           {"writes", s.writes},
+                           {"iterations", s.iterations},
+                           {"conflicts", s.conflicts},
+                           {"rehashes", s.rehashes},
+                           {"threads", s.threads},
+                           {"read_write_ratio", s.writes ? double(reads) / double(s.writes) : double(reads)},
+                           {"pattern", mapguard::AccessPattern(reads, s.writes, int(s.threads), s.conflicts)},
+                           {"hint", mapguard::LockStrategyHint(reads, s.writes, int(s.threads), s.conflicts)}});
+    }
+    auto list = [](const std::vector<Conflict> &cs) {
+      nlohmann::json a = nlohmann::json::array();
+      for (const Conflict &c : cs) a.push_back(ConflictJson(c));
+      return a;
+    };
+    nlohmann::json kernel = nlohmann::json::array(), runtime_list = nlohmann::json::array();
+    for (const Conflict &k : g_state.kernel) {
+      nlohmann::json e = ConflictJson(k);
+      e["after_halt"] = k.after_halt;
+      kernel.push_back(e);
+    }
+    for (const Conflict &r : g_state.runtime) {
+      nlohmann::json e = ConflictJson(r);
+      e["happens_before"] = bool(r.flags & MGS_RT_HAPPENS_BEFORE);
+      e["suppressed"] = bool(r.flags & MGS_RT_SUPPRESSED);
+      e["duplicate"] = bool(r.flags & MGS_RT_DUPLICATE);
+      e["halting"] = bool(r.flags & MGS_RT_HALTING);
+      runtime_list.push_back(e);
+    }
+    j["conflicts"] = {{"kernel", kernel}, {"runtime", runtime_list}};
+    nlohmann::json not_compared = nlohmann::json::array();
+    for (auto &[r, why] : v.reasons) {
+      nlohmann::json e = ConflictJson(r);
+      e["why"] = why;
+      not_compared.push_back(e);
+    }
+    for (const Conflict &k : v.kernel_races_before_halt) {
+      nlohmann::json e = ConflictJson(k);
+      e["why"] = "kernel only; the runtime stopped at its first report before this one";
+      not_compared.push_back(e);
+    }
+    j["cross_check"] = {{"agree", v.agree()},
+                        {"complete", lost == 0},
+                        {"matched", list(v.matched)},
+                        {"kernel_only", list(v.kernel_only)},
+                        {"runtime_only", list(v.runtime_only)},
+                        {"not_compared", not_compared}};
+    nlohmann::json hm = nlohmann::json::array();
+    for (const HeatCell &h : heat) hm.push_back({{"site", h.a}, {"other_site", h.b}, {"count", h.count}});
+    j["heatmap"] = hm;
+    std::string text = j.dump(2) + "\n";
+    if (opt_.json_path == "-") {
+      fputs(text.c_str(), stdout);
+    } else {
+      json_out_ << text;
+      json_out_.flush();
+      if (!json_out_) fprintf(stderr, "%s: error: cannot write --json file '%s'\n", g_prog, opt_.json_path.c_str());
+    }
+  }
+
+  if (!v.agree()) return kExitDisagree;
+  if (lost) return kExitEventsLost;
+  return launched ? end.target_status : 0;
+}
+
+
+}  // namespace sidecar
