@@ -308,7 +308,8 @@ std::string parseSyncLine(const std::vector<std::string> &words, TrackedClasses 
       {"unlock", SyncRole::Unlock},      {"shared_lock", SyncRole::SharedLock},
       {"shared_trylock", SyncRole::SharedTryLock}, {"shared_unlock", SyncRole::SharedUnlock},
       {"wait", SyncRole::Wait},          {"release", SyncRole::Release},
-      {"acquire", SyncRole::Acquire},    {"acquire_if_true", SyncRole::TryLock}};
+      {"acquire", SyncRole::Acquire},    {"acquire_if_true", SyncRole::TryLock},
+      {"barrier", SyncRole::Barrier}};
   if (words.size() < 3 || words[1].find('=') != std::string::npos)
     return "expected 'sync CLASS ROLE=MEMBER,...'";
   // `sync - ROLE=FUNCTION,...`: C functions, by their (unmangled) names.

@@ -34,6 +34,9 @@ enum class SyncRole {
                  // that gives the lock up and takes it back)
   Release,       // releases before the call (Notification::Notify)
   Acquire,       // acquires after the call (Notification::WaitForNotification)
+  Barrier,       // releases before the call and acquires after, on an object
+                 // not held after it that the last party out may free
+                 // (absl::Barrier::Block): the runtime pins its clock
 };
 struct SyncMember {
   SyncRole role;

@@ -1,6 +1,9 @@
 #include "PassSteps.h"
 
+#include <map>
+
 #include "llvm/ADT/Statistic.h"
+#include "llvm/IR/CFG.h"
 #include "llvm/IR/DebugInfoMetadata.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Instructions.h"
@@ -37,29 +40,28 @@ bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &t
           if (auto m = classifySyncCall(callee->getName().str(), tracked);
               m && m->argIndex < cb->arg_size() && cb->getArgOperand(m->argIndex)->getType()->isPointerTy())
             calls.push_back({cb, *m});
+  // Landing pads reached from pinned calls: the pin of each predecessor.
+  std::map<BasicBlock *, std::map<BasicBlock *, Value *>> unwindPins;
   for (const SyncCall &sc : calls) {
     CallBase *cb = sc.call;
     Value *lock = cb->getArgOperand(sc.member.argIndex);
     SyncRole role = sc.member.role;
     bool before = role == SyncRole::Unlock || role == SyncRole::SharedUnlock ||
-                  role == SyncRole::Wait || role == SyncRole::Release;
-    bool after = !before || role == SyncRole::Wait;
+                  role == SyncRole::Wait || role == SyncRole::Release || role == SyncRole::Barrier;
+    bool after = !before || role == SyncRole::Wait || role == SyncRole::Barrier;
     bool onlyIfTrue = role == SyncRole::TryLock || role == SyncRole::SharedTryLock;
-    // A wait on an object that is not held after it (absl::Barrier::Block,
-    // Notification::WaitForNotification) pins the object's clock for the
-    // call: another thread may free the object as soon as this one is out
-    // of the library, before the acquire after the call (mg_hb.h, PinSync).
-    // A lock is held after its call, so no one else may free it then. An
-    // exception out of the call keeps the pin: the clock then keeps what a
-    // free would have emptied, an edge too many at worst.
-    bool pinned = role == SyncRole::Wait || role == SyncRole::Acquire;
+    // A barrier's last party out may free it as soon as this thread is out
+    // of the library, before the acquire after the call: the object's clock
+    // is pinned for the call (mg_hb.h, PinSync), and let go on the unwind
+    // path too. A lock is held after its call, and the waiter owns a
+    // notification, so no one else frees those then.
     Value *pin = nullptr;
-    if (pinned) {
+    if (role == SyncRole::Barrier) {
       auto *c = IRBuilder<>(cb).CreateCall(
-          rt.syncWaitBegin,
-          {lock, ConstantInt::get(Type::getInt32Ty(F.getContext()), before ? 1 : 0)});
+          rt.syncWaitBegin, {lock, ConstantInt::get(Type::getInt32Ty(F.getContext()), 1)});
       c->setDebugLoc(cb->getDebugLoc());
       pin = c;
+      if (auto *inv = dyn_cast<InvokeInst>(cb)) unwindPins[inv->getUnwindDest()][inv->getParent()] = pin;
     } else if (before) {
       IRBuilder<>(cb).CreateCall(rt.happensBefore, {lock})->setDebugLoc(cb->getDebugLoc());
     }
@@ -86,6 +88,21 @@ bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &t
           ->setDebugLoc(cb->getDebugLoc());
     else
       IRBuilder<>(at).CreateCall(rt.happensAfter, {lock})->setDebugLoc(cb->getDebugLoc());
+  }
+  // A pinned call that throws lets its pin go in the landing pad: a phi of
+  // the pins of the pad's predecessors (null from the others) and an end
+  // that only lets go.
+  for (auto &[pad, pins] : unwindPins) {
+    auto *ptrTy = PointerType::getUnqual(F.getContext());
+    IRBuilder<> b(pad, pad->begin());
+    PHINode *phi = b.CreatePHI(ptrTy, 2, "mapguard.pin");
+    for (BasicBlock *pred : predecessors(pad)) {
+      if (phi->getBasicBlockIndex(pred) >= 0) continue;
+      auto it = pins.find(pred);
+      phi->addIncoming(it != pins.end() ? it->second : ConstantPointerNull::get(ptrTy), pred);
+    }
+    IRBuilder<> e(&*pad->getFirstInsertionPt());
+    e.CreateCall(rt.syncWaitEnd, {phi, ConstantInt::get(Type::getInt32Ty(F.getContext()), 0)});
   }
   NumSyncCalls += calls.size();
   return !calls.empty();

@@ -55,12 +55,70 @@ void EmptyClock(SyncVar *sv) {
   sv->covered_by.store(0, std::memory_order_relaxed);
 }
 
+// ---- Pins (PinSync, mg_hb.h) ----
+// Outstanding pins, in a table of their own: they are rare (a thread inside
+// a barrier-style wait) and short (one call), and SyncVar's cache line has
+// no room. g_pinned counts them; it is 0 in almost every program at almost
+// every moment, so a free, a release and a held lock's release or acquire
+// pay one load to learn that no pin exists. While one does, those take the
+// SyncVar's lock even when the caller holds the object as a lock
+// (held_exclusively): the last pin's let-go may empty the clock of a freed
+// object, and a lock built later at the same address must not be updated
+// beside it. The pin is counted before the call that lets another party
+// free the object, and the allocator orders that free before any reuse of
+// the address, so whoever touches the reused object sees g_pinned != 0
+// until the pinning thread has let go (its decrement comes after it is
+// done with the clock). Lock order: a SyncVar's lock, then g_pins_mu.
+struct PinEntry {
+  SyncVar *sv;
+  uint32_t count;  // threads between PinSync and AcquirePinned
+  bool deferred;   // the object was freed meanwhile: the last one empties the clock
+};
+constexpr uint32_t kMaxPinned = 256;
+SpinLock g_pins_mu;
+PinEntry g_pin_table[kMaxPinned];
+uint32_t g_pin_entries;  // under g_pins_mu
+std::atomic<uint32_t> g_pinned{0};
+// A token for a SyncVar the table had no room for: acquired from, not
+// pinned (as before pins existed).
+constexpr uintptr_t kNotPinned = 1;
+
+bool AnyPins() { return g_pinned.load(std::memory_order_seq_cst) != 0; }
+
+PinEntry *FindPin(SyncVar *sv) {  // under g_pins_mu
+  for (uint32_t i = 0; i < g_pin_entries; i++)
+    if (g_pin_table[i].sv == sv) return &g_pin_table[i];
+  return nullptr;
+}
+
+// Under sv->lock: whether a pin keeps sv's clock from being emptied now;
+// if so, the last pin empties it.
+bool DeferReset(SyncVar *sv) {
+  if (!AnyPins()) return false;
+  g_pins_mu.Lock();
+  PinEntry *p = FindPin(sv);
+  if (p) p->deferred = true;
+  g_pins_mu.Unlock();
+  return p != nullptr;
+}
+
+// Under sv->lock, on a release into the object at `addr`: a reset the last
+// pin was to do is cancelled (this is the next object's release: the clock
+// keeps both), and the page counts as used again (the free counted the
+// slot as empty).
+void CancelDeferredReset(SyncVar *sv, const void *addr) {
+  if (!AnyPins()) return;
+  g_pins_mu.Lock();
+  PinEntry *p = FindPin(sv);
+  bool was = p && p->deferred;
+  if (p) p->deferred = false;
+  g_pins_mu.Unlock();
+  if (was) g_shadow.MarkUsed(addr);
+}
+
 void ResetSyncVar(SyncVar *sv) {
   sv->lock.Lock();
-  if (sv->pins != 0)
-    sv->pins |= SyncVar::kResetDeferred;  // the last pin empties it (PinSync)
-  else
-    EmptyClock(sv);
+  if (!DeferReset(sv)) EmptyClock(sv);
   sv->lock.Unlock();
 }
 
@@ -190,17 +248,25 @@ MG_ALWAYS_INLINE void MarkIfEmpty(SyncVar *sv, const void *addr) {
   if (MG_UNLIKELY(sv->vc.Size() == 0)) g_shadow.MarkUsed(addr);
 }
 
-void Release(ThreadState *thr, const void *addr, bool held_exclusively) {
-  SyncVar *sv = GetSync(addr, true);
-  if (!sv) return;
-  if (!held_exclusively) sv->lock.Lock();
+namespace {
+// The release itself, with sv->lock held or the object held as a lock.
+void ReleaseInto(ThreadState *thr, SyncVar *sv, const void *addr) {
   MarkIfEmpty(sv, addr);
-  sv->pins &= ~SyncVar::kResetDeferred;  // the next object's release: keep both
+  CancelDeferredReset(sv, addr);
   sv->vc.Join(thr->vc);
   NotePublished(thr);
   if (sv->covered_by.load(std::memory_order_relaxed) != thr->number + 1)
     sv->covered_by.store(0, std::memory_order_relaxed);
-  if (!held_exclusively) sv->lock.Unlock();
+}
+}  // namespace
+
+void Release(ThreadState *thr, const void *addr, bool held_exclusively) {
+  SyncVar *sv = GetSync(addr, true);
+  if (!sv) return;
+  const bool lock = !held_exclusively || AnyPins();  // see PinEntry
+  if (lock) sv->lock.Lock();
+  ReleaseInto(thr, sv, addr);
+  if (lock) sv->lock.Unlock();
   TickClock(thr);
 }
 
@@ -208,13 +274,14 @@ void AcquireSerialized(ThreadState *thr, const void *addr) {
   SyncVar *sv = GetSync(addr, true);
   if (!sv) return;
   sv->lock.Lock();
-  Acquire(thr, addr, /*held_exclusively=*/true);
+  AcquireSyncVar(thr, sv, /*held_exclusively=*/true);
 }
 
 void ReleaseSerialized(ThreadState *thr, const void *addr) {
   SyncVar *sv = GetSync(addr, true);
   if (!sv) return;
-  Release(thr, addr, /*held_exclusively=*/true);
+  ReleaseInto(thr, sv, addr);
+  TickClock(thr);
   sv->lock.Unlock();
 }
 
@@ -233,7 +300,7 @@ void ReleaseClock(const VectorClock &clock, const void *addr) {
   if (!sv) return;
   sv->lock.Lock();
   MarkIfEmpty(sv, addr);
-  sv->pins &= ~SyncVar::kResetDeferred;
+  CancelDeferredReset(sv, addr);
   sv->vc.Join(clock);
   sv->covered_by.store(0, std::memory_order_relaxed);
   sv->lock.Unlock();
@@ -259,6 +326,12 @@ void TickClock(ThreadState *thr) {
 }
 
 void HbAfterForkInChild(ThreadState *me) {
+  // Pins belong to threads inside a wait, and none of them is in the child:
+  // their acquires will not come. The clocks they kept stay (an edge too
+  // many at worst).
+  g_pins_mu.ResetAfterFork();
+  g_pin_entries = 0;
+  g_pinned.store(0, std::memory_order_relaxed);
   uint32_t limit = ThreadSlotLimit();
   for (uint32_t slot = 0; slot < limit; slot++) {
     if (slot == me->slot) continue;
@@ -271,26 +344,47 @@ void HbAfterForkInChild(ThreadState *me) {
 }
 
 void Acquire(ThreadState *thr, const void *addr, bool held_exclusively) {
-  if (SyncVar *sv = GetSync(addr, false)) AcquireSyncVar(thr, sv, held_exclusively);
+  if (SyncVar *sv = GetSync(addr, false))
+    AcquireSyncVar(thr, sv, held_exclusively && !AnyPins());  // see PinEntry
 }
 
-SyncVar *PinSync(ThreadState *thr, const void *addr) {
+void *PinSync(ThreadState *thr, const void *addr) {
   if (!thr) return nullptr;
   SyncVar *sv = GetSync(addr, true);
   if (!sv) return nullptr;
-  sv->lock.Lock();
-  sv->pins++;
-  sv->lock.Unlock();
-  return sv;
+  g_pins_mu.Lock();
+  PinEntry *p = FindPin(sv);
+  if (!p && g_pin_entries < kMaxPinned) {
+    p = &g_pin_table[g_pin_entries++];
+    *p = PinEntry{sv, 0, false};
+  }
+  if (p) {
+    p->count++;
+    g_pinned.fetch_add(1, std::memory_order_seq_cst);
+  }
+  g_pins_mu.Unlock();
+  const uintptr_t token = reinterpret_cast<uintptr_t>(sv) | (p ? 0 : kNotPinned);
+  return reinterpret_cast<void *>(token);
 }
 
-void AcquirePinned(ThreadState *thr, SyncVar *sv, bool acquire) {
-  if (!sv) return;
+void AcquirePinned(ThreadState *thr, void *pin, bool acquire) {
+  if (!pin) return;
+  const uintptr_t token = reinterpret_cast<uintptr_t>(pin);
+  SyncVar *sv = reinterpret_cast<SyncVar *>(token & ~kNotPinned);
   sv->lock.Lock();
   if (acquire) AcquireSyncVar(thr, sv, /*held_exclusively=*/true);
-  if (--sv->pins == SyncVar::kResetDeferred) {
-    sv->pins = 0;
-    EmptyClock(sv);
+  if (!(token & kNotPinned)) {
+    g_pins_mu.Lock();
+    PinEntry *p = FindPin(sv);
+    bool empty = false;
+    if (p && --p->count == 0) {
+      empty = p->deferred;
+      *p = g_pin_table[--g_pin_entries];
+    }
+    g_pins_mu.Unlock();
+    if (empty) EmptyClock(sv);
+    // After the clock is done with: see PinEntry.
+    g_pinned.fetch_sub(1, std::memory_order_seq_cst);
   }
   sv->lock.Unlock();
 }

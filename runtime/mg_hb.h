@@ -31,7 +31,7 @@ namespace mapguard {
 // may still be about to acquire it (see mg_access.cpp, ResetFreedShadow),
 // and postpones even that while a thread holds a pin on it (PinSync).
 struct SyncVar {
-  static constexpr uint32_t kInlineSlots = 7;
+  static constexpr uint32_t kInlineSlots = 8;
   SpinLock lock;
   // Number + 1 of a thread whose clock includes this clock, 0 if none is
   // known: that thread's next acquire has nothing to learn and skips the
@@ -43,12 +43,6 @@ struct SyncVar {
   std::atomic<uint32_t> covered_by{0};
   VectorClock vc{inline_clock, kInlineSlots};
   uint32_t inline_clock[kInlineSlots] = {};
-  // Guarded by lock: the number of threads between PinSync and
-  // AcquirePinned on this object, and kResetDeferred if its memory was
-  // freed meanwhile (the clock is emptied when the last pin goes, unless a
-  // release came in between).
-  uint32_t pins = 0;
-  static constexpr uint32_t kResetDeferred = 1u << 31;
   // The next SyncVar of this granule, tagged with its offset; 0 at the end.
   std::atomic<uintptr_t> next{0};
 };
@@ -75,19 +69,21 @@ void ResetSyncsIn(MapShadow *s);
 // publishes.
 void ReleaseClock(const VectorClock &clock, const void *addr);
 void Acquire(ThreadState *thr, const void *addr, bool held_exclusively = false);
-// A call after which the thread acquires `addr` and during which another
-// thread may free the object: absl::Barrier::Block, whose last thread to
-// return deletes the barrier, can return here, then the other thread's
-// Block returns and frees the barrier, all before this thread's acquire
-// runs. The freed clock would be empty by then and the edge the barrier
-// made would be lost (a false report). So the thread pins the object's
-// clock before the call (PinSync) and acquires from it after (AcquirePinned,
-// `acquire` false to only let go: a wait that timed out). A free of a
-// pinned clock empties it when the last pin goes, unless a release came in
-// between, from the next object at that address: then the clock keeps both,
-// an edge too many at worst. Null from PinSync (no hb) is accepted.
-SyncVar *PinSync(ThreadState *thr, const void *addr);
-void AcquirePinned(ThreadState *thr, SyncVar *sv, bool acquire);
+// A barrier-style wait: every party releases into `addr` on arrival and
+// acquires from it on return, and the last party out may free the object
+// (absl::Barrier::Block deletes it; pthread_barrier_wait's serial thread may
+// destroy and free it). Another party can be out of the library and not yet
+// past its acquire when that happens, and the free empties the clock: the
+// edge the barrier made would be lost (a false report). So each party pins
+// the object's clock before the call (PinSync) and acquires from it and
+// lets go after (AcquirePinned; `acquire` false only lets go: the wait
+// failed, or threw). A free of a pinned clock empties it when the last pin
+// goes, unless a release came in between, from the next object at that
+// address: then the clock keeps both, an edge too many at worst. Pins live
+// in a table of their own (mg_hb.cpp). The token is opaque; null (no hb)
+// is accepted.
+void *PinSync(ThreadState *thr, const void *addr);
+void AcquirePinned(ThreadState *thr, void *pin, bool acquire);
 // The same two on a SyncVar that lives in a record of its own, not at an
 // object's address (a thread's exit record, mg_thread.cpp).
 void ReleaseClockInto(const VectorClock &clock, SyncVar *sv);

@@ -352,7 +352,7 @@ int pthread_barrier_wait(pthread_barrier_t *b) {
     for (uint32_t r = 0; r < kRoundClocks; r++) clocks[n++] = RoundClock(b, r);
   }
   ThreadState *thr = HbThread();
-  SyncVar *pins[kRoundClocks + 1];
+  void *pins[kRoundClocks + 1];
   for (uint32_t i = 0; i < n; i++) {
     pins[i] = PinSync(thr, clocks[i]);
     if (thr) Release(thr, clocks[i]);
@@ -710,14 +710,14 @@ void __mapguard_happens_after(const void *addr) { AcquireIf(true, addr); }
 void *__mapguard_sync_wait_begin(const void *addr, int release) {
   ThreadState *thr = HbThread();
   if (!thr) return nullptr;
-  SyncVar *sv = PinSync(thr, addr);
+  void *pin = PinSync(thr, addr);
   if (release) Release(thr, addr);
-  return sv;
+  return pin;
 }
 void __mapguard_sync_wait_end(void *pin, int acquired) {
   if (!pin) return;
   ThreadState *thr = CurrentThread();
-  AcquirePinned(thr, static_cast<SyncVar *>(pin), acquired && !thr->ignore_sync);
+  AcquirePinned(thr, pin, acquired && !thr->ignore_sync);
 }
 
 }  // extern "C"

@@ -298,6 +298,7 @@ TEST(Classifier, SyncLines) {
             "");
   ASSERT_EQ(mapguard::parseTrackLine("sync absl::CondVar wait@1=Wait,WaitWithTimeout", t), "");
   ASSERT_EQ(mapguard::parseTrackLine("sync absl::Notification acquire_if_true=HasBeenNotified", t), "");
+  ASSERT_EQ(mapguard::parseTrackLine("sync absl::Barrier barrier=Block", t), "");
   EXPECT_FALSE(t.isTracked("absl::Mutex")) << "a lock is not a map";
   auto lock = mapguard::classifySyncCall("_ZN4absl7debian35Mutex4LockEv", t);
   ASSERT_TRUE(lock.has_value());
@@ -313,6 +314,8 @@ TEST(Classifier, SyncLines) {
   EXPECT_EQ(wait->argIndex, 1u) << "CondVar::Wait's lock is its argument, not this";
   EXPECT_EQ(mapguard::classifySyncCall("_ZNK4absl7debian312Notification15HasBeenNotifiedEv", t)->role,
             mapguard::SyncRole::TryLock);
+  EXPECT_EQ(mapguard::classifySyncCall("_ZN4absl7debian37Barrier5BlockEv", t)->role,
+            mapguard::SyncRole::Barrier);
   // Members not listed, and other classes, are no sync calls.
   EXPECT_FALSE(mapguard::classifySyncCall("_ZN4absl7debian35Mutex6SignalEv", t));
   EXPECT_FALSE(mapguard::classifySyncCall("_ZN2ns5Mutex4LockEv", t));

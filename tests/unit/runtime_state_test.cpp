@@ -736,6 +736,46 @@ static bool PinnedClocksOutliveTheirObject() {
   return theirs > 0 && learned >= theirs && after_last_pin == 0;
 }
 
+// The next object at a freed, still pinned address is a lock (a mutex
+// from the same malloc'd block): its holder's release, made without the
+// SyncVar's lock as held locks do, must survive the last pin's let-go, which
+// empties the clock only if nothing was released into it since the free.
+static bool ALockAtAPinnedAddressKeepsItsRelease() {
+  mapguard::ThreadState *me = mapguard::CurrentThread();
+  char *block = static_cast<char *>(malloc(64));
+  std::atomic<int> step{0};  // the test's own hand-offs, unseen by the runtime
+  std::atomic<uint32_t> seen{0};
+  std::thread late([&] {
+    while (step.load(std::memory_order_acquire) != 2) std::this_thread::yield();
+    mapguard::Acquire(mapguard::CurrentThread(), block, /*held_exclusively=*/true);  // locks it
+    seen = mapguard::CurrentThread()->vc.Get(me->slot);
+  });
+  std::thread pinned([&] {
+    void *pin = __mapguard_sync_wait_begin(block, 1);
+    step.store(1, std::memory_order_release);
+    while (step.load(std::memory_order_acquire) != 3) std::this_thread::yield();
+    __mapguard_sync_wait_end(pin, 1);  // last pin: empties the clock only if nothing came in
+    step.store(2, std::memory_order_release);
+  });
+  while (step.load(std::memory_order_acquire) != 1) std::this_thread::yield();
+  free(block);  // deferred: `pinned` still holds the clock
+  // A mutex at the same address, locked and unlocked by this thread.
+  mapguard::Acquire(me, block, /*held_exclusively=*/true);
+  const uint32_t mine = me->vc.Get(me->slot);
+  mapguard::Release(me, block, /*held_exclusively=*/true);
+  step.store(3, std::memory_order_release);
+  pinned.join();
+  late.join();
+  std::fprintf(stderr, "lock at a pinned address: released %u, the next holder saw %u\n", mine,
+               seen.load());
+  return seen >= mine;
+}
+
+TEST_F(RuntimeState, ALockAtAPinnedAddressKeepsItsRelease) {
+  EXPECT_EXIT({ _exit(ALockAtAPinnedAddressKeepsItsRelease() ? 0 : 1); },
+              ::testing::ExitedWithCode(0), "lock at a pinned address");
+}
+
 TEST_F(RuntimeState, APinnedClockOutlivesAFreeUntilLetGo) {
   EXPECT_EXIT({ _exit(PinnedClocksOutliveTheirObject() ? 0 : 1); },
               ::testing::ExitedWithCode(0), "pinned clock");

@@ -36,6 +36,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <string>
 #include <thread>
 
 #include "absl/synchronization/barrier.h"
@@ -87,7 +88,15 @@ int main(int argc, char **argv) {
     // so that this happens in most runs (about 1 in 60 hand-offs).
     for (int i = 0; i < 300; i++) {
       auto *b = new absl::Barrier(2);
-      hand_over(table, [&] { if (b->Block()) delete b; }, [&] { if (b->Block()) delete b; });
+      // The writer's Block is an invoke (a string lives across it): its pin
+      // is let go on the unwind path too.
+      hand_over(table,
+                [&] {
+                  std::string live(40, 'x');
+                  if (b->Block()) delete b;
+                  if (live.size() != 40) std::abort();
+                },
+                [&] { if (b->Block()) delete b; });
     }
   } else if (!std::strcmp(mode, "racy")) {
     // One writer skips the lock: the lock's edges must not hide that.
