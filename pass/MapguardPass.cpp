@@ -77,46 +77,60 @@ bool keepFramePointers(Module &M) {
   return changed;
 }
 
+// One function: the happens-before edges of its atomics and of prebuilt
+// libraries' locks, then its map regions. True if it changed.
+bool instrumentFunction(Function &F, const Runtime &rt, const TUState &state, SiteTable &sites,
+                        const std::vector<MemberPointerTarget> &memberTargets) {
+  bool touched = false;
+  if (ClInstrumentAtomics) touched |= instrumentAtomics(F, rt);
+  touched |= instrumentSyncCalls(F, rt, state.tracked);
+  touched |= instrumentEntryAcquire(F, rt, state.tracked);
+  bool implementation = isImplementationFunction(F.getName().str(), state.tracked);
+  if (implementation) ++NumLifetimeOnly;
+  FunctionRegions regions = RegionCollector(F, state, sites, memberTargets, implementation).collect();
+  touched |= RegionPlacer(F, rt).place(regions);
+  return touched;
+}
+
+// The functions the plugin instruments: defined here, not the runtime's
+// inlined fast path, not opted out with MAPGUARD_NO_INSTRUMENT.
+std::vector<Function *> functionsToInstrument(Module &M) {
+  std::set<Function *> optedOut = optedOutFunctions(M);
+  std::vector<Function *> out;
+  for (Function &F : M) {
+    if (F.isDeclaration() || compat::startsWith(F.getName(), "__mapguard")) continue;
+    if (optedOut.count(&F))
+      ++NumSkippedOptOut;
+    else
+      out.push_back(&F);
+  }
+  return out;
+}
+
+void verifyOrDie(Module &M) {
+  std::string problems;
+  raw_string_ostream os(problems);
+  if (verifyModule(M, &os))
+    report_fatal_error(Twine("mapguard: instrumented module '") + M.getName() +
+                       "' fails the LLVM verifier:\n" + os.str());
+}
+
 }  // namespace
 
 PreservedAnalyses MapguardPass::run(Module &M, ModuleAnalysisManager &) {
   bool framesKept = keepFramePointers(M);  // before the fast path's functions join
   Runtime rt(M);
   SiteTable sites(M, rt, *state_);
-  std::set<Function *> optedOut = optedOutFunctions(M);
   std::vector<MemberPointerTarget> memberTargets = memberPointerTargets(M, state_->tracked);
-  std::vector<Function *> functions;
-  for (Function &F : M) functions.push_back(&F);
   std::set<Function *> instrumented;
-  for (Function *F : functions) {
-    if (F->isDeclaration() || compat::startsWith(F->getName(), "__mapguard")) continue;
-    if (optedOut.count(F)) {
-      ++NumSkippedOptOut;
-      continue;
-    }
-    bool touched = false;
-    if (ClInstrumentAtomics) touched |= instrumentAtomics(*F, rt);
-    touched |= instrumentSyncCalls(*F, rt, state_->tracked);
-    touched |= instrumentEntryAcquire(*F, rt, state_->tracked);
-    bool implementation = isImplementationFunction(F->getName().str(), state_->tracked);
-    if (implementation) ++NumLifetimeOnly;
-    FunctionRegions regions =
-        RegionCollector(*F, *state_, sites, memberTargets, implementation).collect();
-    touched |= RegionPlacer(*F, rt).place(regions);
-    if (touched) instrumented.insert(F);
-  }
+  for (Function *F : functionsToInstrument(M))
+    if (instrumentFunction(*F, rt, *state_, sites, memberTargets)) instrumented.insert(F);
   bool changed = !instrumented.empty();
   if (ClRenameInlineCopies) changed |= renameInstrumentedInlineCopies(M, instrumented);
   if (changed) addLinkCheck(M);
   if (changed && optimizing_ && state_->fastPathBitcode)
     linkFastPath(M, *state_->fastPathBitcode, state_->fastPathFile);
-  if (state_->verifyIR) {
-    std::string problems;
-    raw_string_ostream os(problems);
-    if (verifyModule(M, &os))
-      report_fatal_error(Twine("mapguard: instrumented module '") + M.getName() +
-                         "' fails the LLVM verifier:\n" + os.str());
-  }
+  if (state_->verifyIR) verifyOrDie(M);
   return changed || framesKept ? PreservedAnalyses::none() : PreservedAnalyses::all();
 }
 
