@@ -1,5 +1,5 @@
 // Everything that differs between the LLVM/clang versions mapguard builds
-// against (14 to 22, chosen by MAPGUARD_LLVM_VERSION), in one place: the
+// against (15 to 22, chosen by MAPGUARD_LLVM_VERSION), in one place: the
 // plugin's code calls these, never a version check of its own.
 #ifndef MAPGUARD_LLVM_COMPAT_H
 #define MAPGUARD_LLVM_COMPAT_H

@@ -23,6 +23,11 @@
 #include <string.h>
 #include <unistd.h>
 
+// The oldest clang mapguard builds for (CMakeLists.txt): LLVM 14 makes typed
+// pointers, which the pass does not handle, and its optimizer crashes on
+// the opaque ones it could be told to make.
+#define MG_OLDEST_LLVM 15
+
 #ifndef MG_LLVM_MAJOR
 #error "MG_LLVM_MAJOR must be defined (pass/CMakeLists.txt)"
 #endif
@@ -129,6 +134,15 @@ __attribute__((constructor)) static void mapguard_load_plugin(void) {
     }
   }
   snprintf(path, sizeof path, "%smapguard-clang%d.so", dir, host.major);
+  if (access(path, R_OK) != 0 && host.major < MG_OLDEST_LLVM) {
+    snprintf(msg, sizeof msg,
+             "mapguard: error: clang %d (%s runs %s) is older than mapguard supports (%d to 22; "
+             "it has clang %s): compile with clang++-%d\n",
+             host.major, exe, host.path[0] ? host.path : "it", MG_OLDEST_LLVM,
+             versions[0] ? versions : "none", newest);
+    say(msg);
+    _exit(1);
+  }
   if (access(path, R_OK) != 0) {
     snprintf(msg, sizeof msg,
              "mapguard: error: this mapguard has no plugin for clang %d (%s runs %s); it has "

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds mapguard into build/ (BUILD_DIR) for clang 19
-# (MAPGUARD_LLVM_VERSION: 14 to 22), with that clang, -j2 by default.
+# (MAPGUARD_LLVM_VERSION: 15 to 22), with that clang, -j2 by default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 v="${MAPGUARD_LLVM_VERSION:-19}"

@@ -29,7 +29,7 @@ if ! command -v npm >/dev/null; then apt-get install -y -qq --no-install-recomme
 if [ ! -x "$root/.tools/node_modules/.bin/sarif-multitool" ]; then
   npm install --silent --no-audit --no-fund --prefix "$root/.tools" @microsoft/sarif-multitool@5.7.0 >/dev/null
 fi
-# Another clang to build the plugin for (MAPGUARD_LLVM_VERSION, 14 to 22;
+# Another clang to build the plugin for (MAPGUARD_LLVM_VERSION, 15 to 22;
 # clang 19 above stays: the tests use its lit, FileCheck and libLLVM). Not
 # its libomp-N-dev or libc++-N-dev: Debian lets one version of each be
 # installed at a time (installing another removes 19's, or takes over
@@ -38,7 +38,7 @@ fi
 v="${MAPGUARD_LLVM_VERSION:-19}"
 if [ "$v" != 19 ]; then
   if ! apt-cache show "llvm-$v-dev" >/dev/null 2>&1; then
-    echo "mapguard: error: LLVM $v is not in this machine's package sources (Debian 12 has 16, 19 and 22)" >&2
+    echo "mapguard: error: LLVM $v is not in this machine's package sources (Debian 12 has 15, 16, 19 and 22)" >&2
     exit 1
   fi
   apt-get install -y -qq --no-install-recommends clang-"$v" llvm-"$v"-dev libclang-"$v"-dev >/dev/null

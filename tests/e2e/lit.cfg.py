@@ -21,6 +21,10 @@ config.available_features.add(f"llvm{config.llvm_major}")
 if config.llvm_major >= 17:
     config.available_features.add("cxx23")
     config.available_features.add("plugin-line-tables")
+else:
+    # Its type printer spells an alias template's default arguments out:
+    # absl::flat_hash_set<int, absl::hash_internal::Hash<int>>.
+    config.available_features.add("type-names-keep-alias-defaults")
 # OpenMP: this clang's omp.h comes with its libomp-N-dev, which Debian
 # installs for one N at a time (19's, scripts/install-deps.sh).
 import tempfile

@@ -15,7 +15,7 @@
 // flat_hash_set::count is raw_hash_set's: the map is still named by its own type.
 // clang 16's type printer keeps a default template argument that is an alias
 // template (absl's DefaultHashContainerHash<T>); documented in docs/usage.md.
-// RUN: %expect_exit 66 %t.O0 absl_flat_set racy 2>&1 | FileCheck %s --check-prefix=%if llvm16 %{NAMED16%} %else %{NAMED%}
+// RUN: %expect_exit 66 %t.O0 absl_flat_set racy 2>&1 | FileCheck %s --check-prefix=%if type-names-keep-alias-defaults %{NAMED_FULL%} %else %{NAMED%}
 // Switched off, the same race goes unseen.
 // RUN: %clangxx_mg -O0 -std=c++17 -Xclang -plugin-arg-mapguard -Xclang catalogue=off -idirafter/usr/lib/llvm-19/include %s -o %t.off %{thirdparty_libs}
 // RUN: %t.off absl_flat racy 2>&1 | FileCheck %s --check-prefix=CLEAN -DMODE=absl_flat
@@ -30,7 +30,7 @@
 // RACY: Previous Write ({{operator\[\]|insert}}) by thread
 // RACY-NOT: DONE
 // NAMED: Map: absl::flat_hash_set<int> 's' at
-// NAMED16: Map: absl::flat_hash_set<int, absl::hash_internal::Hash<int>> 's' at
+// NAMED_FULL: Map: absl::flat_hash_set<int, absl::hash_internal::Hash<int>> 's' at
 #include <absl/container/btree_map.h>
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
