@@ -31,13 +31,24 @@ if [ -f "$main_build/lib/mapguard.so" ]; then
     rc=0; "$prefix/racy-$c" >/dev/null 2>&1 || rc=$?
     if [ "$rc" != 66 ]; then echo "mapguard: FAILED: side-by-side install, clang $c: exit $rc, not 66" >&2; exit 1; fi
   done
+  # The CMake package from the same prefix: each clang's project builds with
+  # its own plugin, dynamic and -static (tests/e2e/packaging/Inputs/consumer).
+  for c in "$main_v" "$v"; do
+    cmake -S tests/e2e/packaging/Inputs/consumer -B "$prefix/consumer-$c" \
+      -DCMAKE_CXX_COMPILER="clang++-$c" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+    cmake --build "$prefix/consumer-$c" >/dev/null
+    for exe in consumer consumer_static; do
+      rc=0; "$prefix/consumer-$c/$exe" >/dev/null 2>&1 || rc=$?
+      if [ "$rc" != 66 ]; then echo "mapguard: FAILED: side-by-side install, find_package with clang $c ($exe): exit $rc, not 66" >&2; exit 1; fi
+    done
+  done
   msg=$(clang++-14 -c $(pkg-config --cflags mapguard) examples/racy_registry.cpp -o "$prefix/x.o" 2>&1 || true)
   case "$msg" in
     *"clang 14"*"older than mapguard supports"*"it has clang "*"$v"*) ;;
     *) echo "mapguard: FAILED: side-by-side install, clang 14 said: $msg" >&2; exit 1 ;;
   esac
   rm -rf "$prefix"
-  echo "mapguard: side-by-side install of clang $main_v and $v: both instrument, clang 14 is told which exist"
+  echo "mapguard: side-by-side install of clang $main_v and $v: both instrument (pkg-config, find_package, -static), clang 14 is told which exist"
 fi
 end=$(date +%s)
 echo "mapguard: clang $v smoke: build $((built - start)) s, tests $((end - built)) s"
