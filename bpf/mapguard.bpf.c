@@ -59,6 +59,15 @@ struct {
   __type(value, struct mgs_map_stats);
 } map_stats SEC(".maps");
 
+/* Lock waits (the runtime's lock_contended probe) of a thread not yet given
+ * to a map: the next map it accesses takes them. Key: pid_tgid. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, __u64);
+} pending_waits SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 1 << 20);
@@ -166,6 +175,53 @@ static __always_inline void emit_conflict(__u32 tgid, __u32 tid, __u64 map, __u3
   emit_event(MGS_EV_KERNEL_CONFLICT, tgid, tid, other_tid, map, kind, 0, site, other_site);
 }
 
+/* The access-pattern facts (runtime/mg_advice.h) of one region begin that
+ * is not a destruction: mirrors the runtime's CountAccess. */
+static __always_inline void note_use(struct mgs_map_stats *ms, struct mgs_thread_state *ts,
+                                     __u64 id, __u32 tid, __u32 kind) {
+  if (!ts->used) {
+    ts->used = 1;
+    __sync_fetch_and_add(&ms->users, 1);
+  }
+  if (kind == MGS_WRITE) {
+    if (!ts->wrote) {
+      ts->wrote = 1;
+      __sync_fetch_and_add(&ms->writer_threads, 1);
+      /* Its iterations were a non-writer's until now. */
+      __sync_fetch_and_add(&ms->nonwriter_iterations, -ts->total_iterations);
+    }
+    if (ms->users >= 2) __sync_fetch_and_add(&ms->shared_writes, 1);
+  } else if (kind == MGS_ITERATE) {
+    ts->total_iterations++;
+    if (!ts->wrote) __sync_fetch_and_add(&ms->nonwriter_iterations, 1);
+  }
+  __u64 last = ms->last_tid;
+  if (last != tid) {
+    ms->last_tid = tid;
+    if (last) __sync_fetch_and_add(&ms->switches, 1);
+  }
+  __u64 *waits = bpf_map_lookup_elem(&pending_waits, &id);
+  if (waits && *waits) {
+    __sync_fetch_and_add(&ms->lock_waits, *waits);
+    *waits = 0;
+  }
+}
+
+SEC("usdt")
+int BPF_USDT(lock_contended) {
+  __u64 id = bpf_get_current_pid_tgid();
+  if (!is_tracked(id >> 32)) return 0;
+  __sync_fetch_and_add(&counters.probe_hits, 1);
+  __u64 *waits = bpf_map_lookup_elem(&pending_waits, &id);
+  if (waits) {
+    __sync_fetch_and_add(waits, 1);
+  } else {
+    __u64 one = 1;
+    bpf_map_update_elem(&pending_waits, &id, &one, BPF_ANY);
+  }
+  return 0;
+}
+
 SEC("usdt")
 int BPF_USDT(region_begin, __u64 map, __u32 kind, __u64 site, int sample) {
   __u64 id = bpf_get_current_pid_tgid();
@@ -198,6 +254,7 @@ int BPF_USDT(region_begin, __u64 map, __u32 kind, __u64 site, int sample) {
   __u64 weight = sample > 1 ? sample : 1;
   if (weight > counters.read_sample) counters.read_sample = weight;
   if (ms && new_thread) __sync_fetch_and_add(&ms->threads, 1);
+  if (ms && kind != MGS_DESTROY) note_use(ms, ts, id, tid, kind);
 
   if (kind == MGS_WRITE || kind == MGS_DESTROY) {
     __u64 old = __sync_fetch_and_add(&st->counts, MGS_WRITER_ONE);
@@ -330,7 +387,9 @@ int BPF_USDT(rehash, __u64 map, __u64 old_buckets, __u64 new_buckets, __u64 size
   struct mgs_map_stats *ms = bpf_map_lookup_elem(&map_stats, &mk);
   if (!ms) return 0;
   __sync_fetch_and_add(&ms->rehashes, 1);
+  __sync_fetch_and_add(&ms->moved, size);
   if (new_buckets > ms->max_buckets) ms->max_buckets = new_buckets;
+  if (size > ms->max_size) ms->max_size = size;
   return 0;
 }
 

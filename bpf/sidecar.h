@@ -19,6 +19,7 @@
 #include <tuple>
 #include <vector>
 
+#include "mg_advice.h"
 #include "sidecar_bpf.h"
 
 namespace sidecar {
@@ -91,6 +92,10 @@ struct MapRow {
 };
 
 std::vector<MapRow> ReadMapStats();
+// The kernel's facts of one map, as the advice (runtime/mg_advice.h) takes
+// them, and that advice: the same function print_stats uses.
+mapguard::MapUsage UsageOf(const mgs_map_stats &s);
+mapguard::MapAdvice AdviceOf(const mgs_map_stats &s);
 
 // A minimal HTTP/1.0 server for /metrics (sidecar_metrics.cpp).
 class MetricsServer {

@@ -45,8 +45,14 @@ struct mgs_thread_key {
   __u64 map;
 };
 
+/* reads, writes, iterations: this thread's regions in flight on the map.
+ * The rest is its history there, for the access-pattern advice. */
 struct mgs_thread_state {
-  __u32 reads, writes, iterations, pad;
+  __u32 reads, writes, iterations;
+  __u8 used;  /* read, wrote or iterated (a destruction alone does not count) */
+  __u8 wrote;
+  __u8 pad[2];
+  __u64 total_iterations;
 };
 
 #define MGS_TYPE_LEN 96
@@ -58,6 +64,15 @@ struct mgs_thread_state {
 struct mgs_map_stats {
   __u64 reads, writes, iterations; /* regions seen (reads scaled by sampling) */
   __u64 conflicts, rehashes, threads, max_buckets;
+  /* The facts of runtime/mg_advice.h's MapUsage. */
+  __u64 users;                /* threads that read, wrote or iterated */
+  __u64 writer_threads;       /* threads that wrote */
+  __u64 nonwriter_iterations; /* iterations by threads that never wrote */
+  __u64 shared_writes;        /* writes once two threads used it */
+  __u64 switches;             /* changes of the thread using it */
+  __u64 last_tid;
+  __u64 lock_waits;           /* lock waits just before an access */
+  __u64 moved, max_size;      /* elements relinked by rehashes; largest size seen */
   __u64 first_site;
   char type[MGS_TYPE_LEN];
   char name[MGS_NAME_LEN];

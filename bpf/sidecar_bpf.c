@@ -56,7 +56,9 @@ int mgs_bpf_attach(struct mgs_bpf *b, const char *path, char *err, size_t errlen
       attach_probe(s->progs.map_destroy, &s->links.map_destroy, path, "map_destroy", err, errlen) ||
       attach_probe(s->progs.rehash, &s->links.rehash, path, "rehash", err, errlen) ||
       attach_probe(s->progs.conflict, &s->links.conflict, path, "conflict", err, errlen) ||
-      attach_probe(s->progs.init, &s->links.init, path, "init", err, errlen))
+      attach_probe(s->progs.init, &s->links.init, path, "init", err, errlen) ||
+      attach_probe(s->progs.lock_contended, &s->links.lock_contended, path, "lock_contended", err,
+                   errlen))
     return -1;
   s->links.follow_fork = bpf_program__attach(s->progs.follow_fork);
   if (!s->links.follow_fork) {

@@ -13,7 +13,6 @@
 
 #include <bpf/bpf.h>
 
-#include "mg_lock_hint.h"
 #include "sidecar.h"
 
 namespace sidecar {
@@ -37,6 +36,27 @@ std::vector<MapRow> ReadMapStats() {
   });
   return rows;
 }
+
+mapguard::MapUsage UsageOf(const mgs_map_stats &s) {
+  mapguard::MapUsage u;
+  u.reads = s.reads;
+  u.writes = s.writes;
+  u.iterations = s.iterations;
+  u.threads = s.users;
+  u.lifecycle_threads = s.threads > s.users ? s.threads - s.users : 0;
+  u.writer_threads = s.writer_threads;
+  u.nonwriter_iterations = s.nonwriter_iterations;
+  u.shared_writes = s.shared_writes;
+  u.switches = s.switches;
+  u.contended_locks = s.lock_waits;
+  u.conflicts = s.conflicts;
+  u.size = s.max_size;
+  u.rehashes = s.rehashes;
+  u.moved = s.moved;
+  return u;
+}
+
+mapguard::MapAdvice AdviceOf(const mgs_map_stats &s) { return mapguard::Advise(UsageOf(s)); }
 
 namespace {
 
@@ -92,6 +112,25 @@ std::string RenderMetrics() {
   for (const MapRow &r : rows) o << "mapguard_map_rehashes_total{" << labels(r) << "} " << r.stats.rehashes << "\n";
   header("mapguard_map_threads", "gauge", "Distinct threads that accessed one map.");
   for (const MapRow &r : rows) o << "mapguard_map_threads{" << labels(r) << "} " << r.stats.threads << "\n";
+  header("mapguard_map_users", "gauge", "Threads that read, wrote or iterated one map (not those that only destroyed it).");
+  for (const MapRow &r : rows) o << "mapguard_map_users{" << labels(r) << "} " << r.stats.users << "\n";
+  header("mapguard_map_writer_threads", "gauge", "Threads that wrote to one map.");
+  for (const MapRow &r : rows) o << "mapguard_map_writer_threads{" << labels(r) << "} " << r.stats.writer_threads << "\n";
+  header("mapguard_map_shared_writes_total", "counter", "Writes to one map after a second thread used it.");
+  for (const MapRow &r : rows) o << "mapguard_map_shared_writes_total{" << labels(r) << "} " << r.stats.shared_writes << "\n";
+  header("mapguard_map_thread_switches_total", "counter", "Changes of the thread using one map.");
+  for (const MapRow &r : rows) o << "mapguard_map_thread_switches_total{" << labels(r) << "} " << r.stats.switches << "\n";
+  header("mapguard_map_lock_waits_total", "counter", "Lock acquisitions that had to wait just before an access to one map.");
+  for (const MapRow &r : rows) o << "mapguard_map_lock_waits_total{" << labels(r) << "} " << r.stats.lock_waits << "\n";
+  header("mapguard_map_rehash_moved_elements_total", "counter", "Elements relinked by the rehashes of one unordered map.");
+  for (const MapRow &r : rows) o << "mapguard_map_rehash_moved_elements_total{" << labels(r) << "} " << r.stats.moved << "\n";
+  header("mapguard_map_max_size", "gauge", "Largest element count of one unordered map seen at a rehash.");
+  for (const MapRow &r : rows) o << "mapguard_map_max_size{" << labels(r) << "} " << r.stats.max_size << "\n";
+  header("mapguard_map_buckets", "gauge", "Largest bucket count of one unordered map seen at a rehash.");
+  for (const MapRow &r : rows) o << "mapguard_map_buckets{" << labels(r) << "} " << r.stats.max_buckets << "\n";
+  header("mapguard_map_pattern", "gauge", "1 for one map's access pattern (the advice of print_stats), labelled with it.");
+  for (const MapRow &r : rows)
+    o << "mapguard_map_pattern{" << labels(r) << ",pattern=\"" << AdviceOf(r.stats).pattern << "\"} 1\n";
   header("mapguard_map_read_write_ratio", "gauge", "Reads and iterations per write on one map (reads if no write).");
   for (const MapRow &r : rows) {
     double reads = double(r.stats.reads + r.stats.iterations);

@@ -6,7 +6,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "mg_lock_hint.h"
 #include "sidecar.h"
 
 namespace sidecar {
@@ -156,12 +155,12 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
         << " at " << Hex(r.key.map) << " (pid " << r.key.tgid << "): " << s.reads << " reads, "
         << s.writes << " writes, " << s.iterations << " iterations, " << s.threads << " thread"
         << (s.threads == 1 ? "" : "s") << ", " << s.rehashes << " rehashes, " << s.conflicts
-        << " conflict" << (s.conflicts == 1 ? "" : "s") << "\n"
-        << "    pattern: "
-        << mapguard::AccessPattern(s.reads + s.iterations, s.writes, int(s.threads), s.conflicts)
-        << "; hint: "
-        << mapguard::LockStrategyHint(s.reads + s.iterations, s.writes, int(s.threads), s.conflicts)
-        << "\n";
+        << " conflict" << (s.conflicts == 1 ? "" : "s") << ", " << s.lock_waits << " lock wait"
+        << (s.lock_waits == 1 ? "" : "s") << "\n";
+      const mapguard::MapAdvice a = AdviceOf(s);
+      o << "    pattern: " << a.summary << "\n";
+      if (a.advice[0]) o << "    advice: " << a.advice << "\n";
+      if (a.growth[0]) o << "    advice: " << a.growth << "\n";
     }
     if (!heat.empty()) {
       o << "conflict heatmap (kernel, by pair of call sites):\n";
@@ -207,6 +206,7 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
     for (const MapRow &r : rows) {
       const mgs_map_stats &s = r.stats;
       uint64_t reads = s.reads + s.iterations;
+      const mapguard::MapAdvice a = AdviceOf(s);
       j["maps"].push_back({{"pid", r.key.tgid},
                            {"map", Hex(r.key.map)},
                            {"type", s.type},
@@ -218,8 +218,18 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
                            {"rehashes", s.rehashes},
                            {"threads", s.threads},
                            {"read_write_ratio", s.writes ? double(reads) / double(s.writes) : double(reads)},
-                           {"pattern", mapguard::AccessPattern(reads, s.writes, int(s.threads), s.conflicts)},
-                           {"hint", mapguard::LockStrategyHint(reads, s.writes, int(s.threads), s.conflicts)}});
+                           {"users", s.users},
+                           {"writer_threads", s.writer_threads},
+                           {"shared_writes", s.shared_writes},
+                           {"switches", s.switches},
+                           {"lock_waits", s.lock_waits},
+                           {"elements_moved", s.moved},
+                           {"max_size", s.max_size},
+                           {"pattern", a.pattern},
+                           {"summary", a.summary},
+                           {"advice", a.advice[0] ? nlohmann::json(a.advice) : nlohmann::json()},
+                           {"growth_advice", a.growth[0] ? nlohmann::json(a.growth) : nlohmann::json()},
+                           {"hint", a.advice[0] ? a.advice : a.summary}});
     }
     auto list = [](const std::vector<Conflict> &cs) {
       nlohmann::json a = nlohmann::json::array();

@@ -543,6 +543,9 @@ MG_ALWAYS_INLINE void FinishWriteBegin(ThreadState *thr, MapShadow *s, void *map
       return;
   }
   if (g_detect_hb) HbOnWrite(thr, s, map, site);
+  if (MG_UNLIKELY(g_print_stats) && site->kind == MG_DESTROY &&
+      (site->flags & MG_SITE_HASHTABLE_LAYOUT))
+    MeasureKeySpread(s, map);
 }
 
 MG_ALWAYS_INLINE void WriteBegin(void *map, const mg_site *site, uintptr_t caller_sp) {

@@ -119,6 +119,8 @@ void ParseOptions(const char *text, const char *source, char *storage, size_t st
 }
 
 void CheckRanges(const char *source) {
+  if (g_flags.stats_maps < 0)
+    BadOption(source, "option '%s' must be 0 (all maps) or more%s", "stats_maps", "");
   if (g_flags.stack_depth < 1 || g_flags.stack_depth > kMaxFrames)
     BadOption(source, "option '%s' must be between 1 and 128%s", "stack_depth", "");
   if (g_flags.exitcode < 0 || g_flags.exitcode > 255)

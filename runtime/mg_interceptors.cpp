@@ -17,7 +17,9 @@
 #include "mapguard/annotations.h"
 #include "mg_access.h"
 #include "mg_hb.h"
+#include "mg_probes.h"
 #include "mg_real.h"
+#include "mg_stats.h"
 
 using namespace mapguard;
 
@@ -69,6 +71,24 @@ MG_ALWAYS_INLINE void ReleaseHeld(const void *lock) {
   ReleaseOn(lock, true);
 }
 
+// print_stats's and the sidecar's contention count (mg_stats.cpp, the
+// lock_contended probe): a lock that would have to wait, seen by trying it
+// first. Only when statistics are on or the probe is traced: the try
+// costs an extra atomic. The result is the one the plain call would give:
+// a try that takes the lock (0, or EOWNERDEAD for a robust mutex) is the
+// acquisition; EBUSY is followed by the real call; any other error
+// (EINVAL, EAGAIN for a recursive mutex at its limit, EDEADLK) is what the
+// real call would return too.
+template <class Lock, class Try>
+MG_ALWAYS_INLINE int LockCountingWaits(Lock lock, Try try_lock) {
+  if (MG_LIKELY(!g_print_stats && !MG_PROBE_ACTIVE(lock_contended))) return lock();
+  int rc = try_lock();
+  if (rc != EBUSY) return rc;
+  CurrentThread()->contended_locks++;
+  TraceLockContended();
+  return lock();
+}
+
 }  // namespace
 
 extern "C" {
@@ -76,7 +96,9 @@ extern "C" {
 // ---- mutexes ----
 int pthread_mutex_lock(pthread_mutex_t *m) {
   MG_REAL(int, pthread_mutex_lock, (pthread_mutex_t *));
-  int rc = real_pthread_mutex_lock(m);
+  MG_REAL(int, pthread_mutex_trylock, (pthread_mutex_t *));
+  int rc = LockCountingWaits([&] { return real_pthread_mutex_lock(m); },
+                             [&] { return real_pthread_mutex_trylock(m); });
   AcquireHeld(rc == 0, m);
   return rc;
 }
@@ -173,12 +195,22 @@ void RwLockReleased(const void *l, bool reader, bool unsure_reader) {
     if (rc == 0) RwLockAcquired(l, shared);              \
     return rc;                                           \
   }
-MG_RWLOCK_ACQUIRE(pthread_rwlock_rdlock, (pthread_rwlock_t * l), (l), true)
+// The untimed waits count contention (LockCountingWaits).
+#define MG_RWLOCK_ACQUIRE_COUNTED(name, try_name, shared)                      \
+  int name(pthread_rwlock_t *l) {                                              \
+    MG_REAL(int, name, (pthread_rwlock_t *));                                  \
+    MG_REAL(int, try_name, (pthread_rwlock_t *));                              \
+    int rc = LockCountingWaits([&] { return real_##name(l); },                 \
+                               [&] { return real_##try_name(l); });            \
+    if (rc == 0) RwLockAcquired(l, shared);                                    \
+    return rc;                                                                 \
+  }
+MG_RWLOCK_ACQUIRE_COUNTED(pthread_rwlock_rdlock, pthread_rwlock_tryrdlock, true)
 MG_RWLOCK_ACQUIRE(pthread_rwlock_tryrdlock, (pthread_rwlock_t * l), (l), true)
 MG_RWLOCK_ACQUIRE(pthread_rwlock_timedrdlock, (pthread_rwlock_t * l, const struct timespec *t), (l, t), true)
 MG_RWLOCK_ACQUIRE(pthread_rwlock_clockrdlock,
                   (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t), true)
-MG_RWLOCK_ACQUIRE(pthread_rwlock_wrlock, (pthread_rwlock_t * l), (l), false)
+MG_RWLOCK_ACQUIRE_COUNTED(pthread_rwlock_wrlock, pthread_rwlock_trywrlock, false)
 MG_RWLOCK_ACQUIRE(pthread_rwlock_trywrlock, (pthread_rwlock_t * l), (l), false)
 MG_RWLOCK_ACQUIRE(pthread_rwlock_timedwrlock, (pthread_rwlock_t * l, const struct timespec *t), (l, t), false)
 MG_RWLOCK_ACQUIRE(pthread_rwlock_clockwrlock,

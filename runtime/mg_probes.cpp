@@ -31,6 +31,7 @@ MG_SEMAPHORE(map_destroy);
 MG_SEMAPHORE(rehash);
 MG_SEMAPHORE(conflict);
 MG_SEMAPHORE(init);
+MG_SEMAPHORE(lock_contended);
 __attribute__((section(".probes"), used)) volatile char mapguard_probes_line_end[64];
 }
 
@@ -92,6 +93,11 @@ void TraceConflict(void *map, uint32_t kind, int tid, int other_tid, const mg_si
   unsigned long long m = reinterpret_cast<uintptr_t>(map), s = reinterpret_cast<uintptr_t>(site),
                      o = reinterpret_cast<uintptr_t>(other_site);
   DTRACE_PROBE7(mapguard, conflict, m, kind, tid, other_tid, s, o, flags);
+}
+
+void TraceLockContended() {
+  if (!mapguard_lock_contended_semaphore) return;
+  DTRACE_PROBE(mapguard, lock_contended);
 }
 
 // Fires at start-up, so a sidecar that launched the program knows the

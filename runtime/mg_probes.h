@@ -24,6 +24,7 @@ extern volatile unsigned short mapguard_region_end_semaphore;
 extern volatile unsigned short mapguard_map_create_semaphore;
 extern volatile unsigned short mapguard_map_destroy_semaphore;
 extern volatile unsigned short mapguard_rehash_semaphore;
+extern volatile unsigned short mapguard_lock_contended_semaphore;
 }
 
 #ifndef MAPGUARD_NO_PROBES
@@ -58,6 +59,8 @@ void TraceRehash(void *map, uint64_t old_buckets, uint64_t new_buckets, uint64_t
 void TraceConflict(void *map, uint32_t kind, int tid, int other_tid, const mg_site *site,
                    const mg_site *other_site, uint32_t flags);
 void TraceInit();
+// A lock acquisition had to wait (the pattern facts of mg_advice.h).
+void TraceLockContended();
 
 }  // namespace mapguard
 

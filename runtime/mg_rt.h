@@ -174,6 +174,11 @@ struct alignas(64) ThreadState {
   // release fence, carried by every later atomic write. fence_reads: atomic
   // objects read (not with acquire) since the last acquire fence, which that
   // fence turns into acquires. Only this thread touches them.
+  // print_stats (or the sidecar's lock_contended probe): lock acquisitions
+  // that had to wait, and how many of them the stats already gave to the map
+  // this thread accessed next. Only this thread touches them.
+  uint64_t contended_locks;
+  uint64_t contended_locks_seen;
   int suspended_iterations;  // regions in kRegionSuspended
   bool has_fence_clock;
   VectorClock fence_clock;

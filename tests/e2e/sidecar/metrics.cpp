@@ -14,6 +14,17 @@
 // 1000 int keys in libstdc++: 1 -> 13 -> 29 -> 59 -> 127 -> 257 -> 541 -> 1109 buckets.
 // CHECK: metrics: mapguard_map_rehashes_total{{{.*}}name="registry"} 7
 // CHECK: metrics: mapguard_map_threads{{{.*}}name="registry"} 2
+// The access-pattern facts and the advice's pattern (mg_advice.h): written
+// by one thread, then only read by main after the join.
+// CHECK: metrics: mapguard_map_users{{{.*}}name="registry"} 2
+// CHECK: metrics: mapguard_map_writer_threads{{{.*}}name="registry"} 1
+// CHECK: metrics: mapguard_map_shared_writes_total{{{.*}}name="registry"} 0
+// CHECK: metrics: mapguard_map_thread_switches_total{{{.*}}name="registry"} 1
+// CHECK: metrics: mapguard_map_lock_waits_total{{{.*}}name="registry"} 0
+// CHECK: metrics: mapguard_map_rehash_moved_elements_total{{{.*}}name="registry"} 1033
+// CHECK: metrics: mapguard_map_max_size{{{.*}}name="registry"} 542
+// CHECK: metrics: mapguard_map_buckets{{{.*}}name="registry"} 1109
+// CHECK: metrics: mapguard_map_pattern{{{.*}}name="registry",pattern="read-only-after-publication"} 1
 // CHECK: metrics: mapguard_map_read_write_ratio{{{.*}}name="registry"} 5
 // CHECK: metrics: /nope -> 404
 // CHECK: mapguard-sidecar: serving metrics on http://127.0.0.1:{{[0-9]+}}/metrics

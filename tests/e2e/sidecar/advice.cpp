@@ -1,0 +1,24 @@
+// The sidecar's access-pattern advice is print_stats's: the program of
+// reports/advice_patterns.cpp, one pattern per mode, runs under the sidecar
+// with print_stats=1, and both name the same pattern with the same words
+// (the kernel counts lock waits through the runtime's lock_contended probe).
+// RUN: %clangxx_mg -O1 %S/../reports/advice_patterns.cpp -o %t
+// RUN: rm -f %t.*.log.*
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.single.log %sidecar --quiet --json %t.single.json -- %t single
+// RUN: python3 %S/Inputs/same_advice.py %t.single.json %t.single.log single single-thread | FileCheck %s --check-prefix=SINGLE
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.published.log %sidecar --quiet --json %t.published.json -- %t published
+// RUN: python3 %S/Inputs/same_advice.py %t.published.json %t.published.log published read-only-after-publication
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.turns.log %sidecar --quiet --json %t.turns.json -- %t turns
+// RUN: python3 %S/Inputs/same_advice.py %t.turns.json %t.turns.log turns uncontended
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.registry.log %sidecar --quiet --json %t.registry.json -- %t one-writer
+// RUN: python3 %S/Inputs/same_advice.py %t.registry.json %t.registry.log registry one-writer-iterating-readers
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.rm.log %sidecar --quiet --json %t.rm.json -- %t read-mostly
+// RUN: python3 %S/Inputs/same_advice.py %t.rm.json %t.rm.log read_mostly read-mostly-contended | FileCheck %s --check-prefix=CONTENDED
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.wh.log %sidecar --quiet --json %t.wh.json -- %t write-heavy
+// RUN: python3 %S/Inputs/same_advice.py %t.wh.json %t.wh.log write_heavy write-heavy-contended
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.hot.log %sidecar --quiet --json %t.hot.json -- %t hot-keys
+// RUN: python3 %S/Inputs/same_advice.py %t.hot.json %t.hot.log hot hot-keys
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.handoff.log %sidecar --quiet --json %t.handoff.json -- %t handoff
+// RUN: python3 %S/Inputs/same_advice.py %t.handoff.json %t.handoff.log 'b->items' hand-off
+// SINGLE: SAME single single-thread: one thread uses it (1 other only constructed or destroyed it): no lock needed
+// CONTENDED: SAME read_mostly read-mostly-contended: read-mostly by 2 threads (threads waited for a lock 20 times)
