@@ -449,8 +449,9 @@ class guarded {
         for (size_t s = 0; s < kShards; s++) contents.merge(old->shards[s].map);
         break;
       case Strategy::kCopyOnWrite:
+        // Copied, not emptied yet: a reader without a lock may be reading it
+        // and must not see it empty before it can see `retired`.
         contents = *LoadSnapshot(old);
-        StoreSnapshot(old, std::make_shared<const Map>());
         break;
       default:
         contents = std::move(old->one);
@@ -465,6 +466,8 @@ class guarded {
       default: next->one = std::move(contents); break;
     }
     old->retired.store(true, std::memory_order_release);  // before `next` is seen
+    if (old->strategy == Strategy::kCopyOnWrite)
+      StoreSnapshot(old, std::make_shared<const Map>());  // a reader now also sees `retired`
     impl_.store(Keep(next), std::memory_order_release);
     switches_.fetch_add(1, std::memory_order_relaxed);
     why.from = old->strategy;
