@@ -69,6 +69,13 @@ struct {
 } pending_waits SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct mgs_guard_key);
+  __type(value, __u64);
+} guard_switches SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 1 << 20);
 } events SEC(".maps");
@@ -400,6 +407,25 @@ int BPF_USDT(conflict, __u64 map, __u32 kind, int tid, int other_tid, __u64 site
   if (!is_tracked(tgid)) return 0;
   __sync_fetch_and_add(&counters.probe_hits, 1);
   emit_event(MGS_EV_RUNTIME_CONFLICT, tgid, tid, other_tid, map, kind, flags, site, other_site);
+  return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(guarded_switch, __u64 guard, __u32 from, __u32 to) {
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  if (!is_tracked(tgid)) return 0;
+  __sync_fetch_and_add(&counters.probe_hits, 1);
+  struct mgs_guard_key k = {.tgid = tgid, .to = to, .guard = guard};
+  __u64 *n = bpf_map_lookup_elem(&guard_switches, &k);
+  if (n) {
+    __sync_fetch_and_add(n, 1);
+  } else {
+    __u64 one = 1;
+    if (bpf_map_update_elem(&guard_switches, &k, &one, BPF_NOEXIST)) {
+      n = bpf_map_lookup_elem(&guard_switches, &k);
+      if (n) __sync_fetch_and_add(n, 1);
+    }
+  }
   return 0;
 }
 

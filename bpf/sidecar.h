@@ -19,6 +19,7 @@
 #include <tuple>
 #include <vector>
 
+#include "mapguard/interface.h"
 #include "mg_advice.h"
 #include "sidecar_bpf.h"
 
@@ -92,6 +93,15 @@ struct MapRow {
 };
 
 std::vector<MapRow> ReadMapStats();
+// mapguard::guarded's strategy switches, per process, guard and strategy
+// switched to (the runtime's guarded_switch probe).
+struct GuardSwitches {
+  mgs_guard_key key;
+  uint64_t count;
+};
+std::vector<GuardSwitches> ReadGuardSwitches();
+const char *GuardedStrategyName(uint32_t strategy);
+
 // The kernel's facts of one map, as the advice (runtime/mg_advice.h) takes
 // them, and that advice: the same function print_stats uses.
 mapguard::MapUsage UsageOf(const mgs_map_stats &s);

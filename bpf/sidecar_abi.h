@@ -55,6 +55,14 @@ struct mgs_thread_state {
   __u64 total_iterations;
 };
 
+/* mapguard::guarded's strategy switches, per guard and strategy switched to
+ * (values of mapguard::Strategy). */
+struct mgs_guard_key {
+  __u32 tgid;
+  __u32 to;
+  __u64 guard;
+};
+
 #define MGS_TYPE_LEN 96
 #define MGS_NAME_LEN 64
 #define MGS_FILE_LEN 192

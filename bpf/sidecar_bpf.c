@@ -58,6 +58,8 @@ int mgs_bpf_attach(struct mgs_bpf *b, const char *path, char *err, size_t errlen
       attach_probe(s->progs.conflict, &s->links.conflict, path, "conflict", err, errlen) ||
       attach_probe(s->progs.init, &s->links.init, path, "init", err, errlen) ||
       attach_probe(s->progs.lock_contended, &s->links.lock_contended, path, "lock_contended", err,
+                   errlen) ||
+      attach_probe(s->progs.guarded_switch, &s->links.guarded_switch, path, "guarded_switch", err,
                    errlen))
     return -1;
   s->links.follow_fork = bpf_program__attach(s->progs.follow_fork);
@@ -75,6 +77,7 @@ int mgs_bpf_track(struct mgs_bpf *b, unsigned pid) {
 
 int mgs_bpf_events_fd(struct mgs_bpf *b) { return bpf_map__fd(b->skel->maps.events); }
 int mgs_bpf_stats_fd(struct mgs_bpf *b) { return bpf_map__fd(b->skel->maps.map_stats); }
+int mgs_bpf_guard_switches_fd(struct mgs_bpf *b) { return bpf_map__fd(b->skel->maps.guard_switches); }
 int mgs_bpf_tracked_fd(struct mgs_bpf *b) { return bpf_map__fd(b->skel->maps.tracked); }
 
 const volatile struct mgs_counters *mgs_bpf_counters(struct mgs_bpf *b) {

@@ -24,6 +24,7 @@ int mgs_bpf_attach(struct mgs_bpf *b, const char *runtime_path, char *err, size_
 int mgs_bpf_track(struct mgs_bpf *b, unsigned pid);
 int mgs_bpf_events_fd(struct mgs_bpf *b);
 int mgs_bpf_stats_fd(struct mgs_bpf *b);
+int mgs_bpf_guard_switches_fd(struct mgs_bpf *b);
 int mgs_bpf_tracked_fd(struct mgs_bpf *b);
 /* Live view of the BPF program's global counters. */
 const volatile struct mgs_counters *mgs_bpf_counters(struct mgs_bpf *b);

@@ -13,6 +13,7 @@
 
 #include <bpf/bpf.h>
 
+#include "mapguard/interface.h"
 #include "sidecar.h"
 
 namespace sidecar {
@@ -35,6 +36,28 @@ std::vector<MapRow> ReadMapStats() {
     return ta != tb ? ta > tb : std::tie(a.key.tgid, a.key.map) < std::tie(b.key.tgid, b.key.map);
   });
   return rows;
+}
+
+std::vector<GuardSwitches> ReadGuardSwitches() {
+  std::vector<GuardSwitches> out;
+  int fd = mgs_bpf_guard_switches_fd(g_bpf);
+  mgs_guard_key key, next;
+  mgs_guard_key *prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    GuardSwitches g{next, 0};
+    if (bpf_map_lookup_elem(fd, &next, &g.count) == 0) out.push_back(g);
+    key = next;
+    prev = &key;
+  }
+  std::sort(out.begin(), out.end(), [](const GuardSwitches &a, const GuardSwitches &b) {
+    return std::tie(a.key.tgid, a.key.guard, a.key.to) < std::tie(b.key.tgid, b.key.guard, b.key.to);
+  });
+  return out;
+}
+
+const char *GuardedStrategyName(uint32_t s) {
+  static const char *const kNames[] = MAPGUARD_GUARDED_STRATEGY_NAMES;
+  return s < sizeof(kNames) / sizeof(kNames[0]) ? kNames[s] : "?";
 }
 
 mapguard::MapUsage UsageOf(const mgs_map_stats &s) {
@@ -131,6 +154,10 @@ std::string RenderMetrics() {
   header("mapguard_map_pattern", "gauge", "1 for one map's access pattern (the advice of print_stats), labelled with it.");
   for (const MapRow &r : rows)
     o << "mapguard_map_pattern{" << labels(r) << ",pattern=\"" << AdviceOf(r.stats).pattern << "\"} 1\n";
+  header("mapguard_guarded_switches_total", "counter", "Strategy switches of one mapguard::guarded, by the strategy switched to.");
+  for (const GuardSwitches &g : ReadGuardSwitches())
+    o << "mapguard_guarded_switches_total{pid=\"" << g.key.tgid << "\",guard=\"" << Hex(g.key.guard)
+      << "\",to=\"" << GuardedStrategyName(g.key.to) << "\"} " << g.count << "\n";
   header("mapguard_map_read_write_ratio", "gauge", "Reads and iterations per write on one map (reads if no write).");
   for (const MapRow &r : rows) {
     double reads = double(r.stats.reads + r.stats.iterations);

@@ -271,6 +271,11 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
     nlohmann::json hm = nlohmann::json::array();
     for (const HeatCell &h : heat) hm.push_back({{"site", h.a}, {"other_site", h.b}, {"count", h.count}});
     j["heatmap"] = hm;
+    nlohmann::json gs = nlohmann::json::array();
+    for (const GuardSwitches &g : ReadGuardSwitches())
+      gs.push_back({{"pid", g.key.tgid}, {"guard", Hex(g.key.guard)},
+                    {"to", GuardedStrategyName(g.key.to)}, {"count", g.count}});
+    j["guarded_switches"] = gs;
     std::string text = j.dump(2) + "\n";
     if (opt_.json_path == "-") {
       fputs(text.c_str(), stdout);

@@ -449,9 +449,11 @@ std::string prettyFunctionName(const std::string &demangledFunction) {
   return shorten(s);
 }
 
-// "std::unordered_map<K, V, std::hash<K>, std::equal_to<K>, A>" and the set
-// and multi forms: the layouts MG_SITE_HASHTABLE_LAYOUT describes. A custom
-// hasher or key_equal may hold state, which moves the counts in libstdc++.
+// "std::unordered_map<K, V, std::hash<K>, std::equal_to<K>, std::allocator<...>>"
+// and the set and multi forms: the layouts MG_SITE_HASHTABLE_LAYOUT
+// describes. A custom hasher or key_equal may hold state, which moves the
+// counts in libstdc++; a stateful allocator (std::pmr, an arena) moves the
+// list head and the size in libc++.
 bool hasStandardHashtableLayout(const std::string &demangledContext) {
   // Debug-mode containers put their safe-iterator bookkeeping first.
   if (demangledContext.find("__debug::") != std::string::npos) return false;
@@ -465,7 +467,8 @@ bool hasStandardHashtableLayout(const std::string &demangledContext) {
   std::vector<std::string> args = splitTopLevel(t.substr(open + 1, close - open - 1));
   size_t hashArg = isMap ? 2 : 1;
   return args.size() > hashArg + 1 && startsWith(args[hashArg], "std::hash<") &&
-         startsWith(args[hashArg + 1], "std::equal_to<");
+         startsWith(args[hashArg + 1], "std::equal_to<") &&
+         (args.size() == hashArg + 2 || startsWith(args[hashArg + 2], "std::allocator<"));
 }
 
 // A call of member `base` on the tracked class `cls` (`context`: its full

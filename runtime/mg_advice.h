@@ -51,10 +51,15 @@ struct MapAdvice {
   char growth[192];     // what to do about growth; empty when nothing needs changing
 };
 
-// A map written by one thread and handed on stays with each thread for a
-// run of accesses; threads taking turns switch far more often.
+// A map handed from thread to thread (a pipeline, a build then a parallel
+// pass then a join) stays with each thread for long runs of accesses and
+// changes hands about once per thread; threads taking turns change hands
+// far more often, and a map touched a few times proves nothing.
+constexpr uint64_t kHandOffRun = 8;  // accesses per run, at least, on average
 inline bool IsHandOff(const MapUsage &u) {
-  return u.switches != kUnknown && u.switches <= 2 * u.threads;
+  const uint64_t total = u.reads + u.writes + u.iterations;
+  return u.switches != kUnknown && u.switches <= 2 * u.threads &&
+         total >= kHandOffRun * (u.switches + 1);
 }
 
 // Rehashes before the map reached its size: reserve() would have made one.
@@ -96,6 +101,12 @@ inline MapAdvice Advise(const MapUsage &u) {
         "written, then only read once a second thread used it (%llu threads in all): no lock "
         "needed, as long as the writes happen before the readers start",
         threads);
+  } else if (IsHandOff(u)) {
+    a.pattern = "hand-off";
+    Say(a.summary, sizeof(a.summary),
+        "used by one thread at a time, handed on %llu time%s: keep whatever orders the hand-off "
+        "(a queue, a future, a join, a lock); nothing more is needed",
+        (unsigned long long)u.switches, u.switches == 1 ? "" : "s");
   } else if (u.writer_threads == 1 && u.nonwriter_iterations > 0) {
     a.pattern = "one-writer-iterating-readers";
     Say(a.summary, sizeof(a.summary), "one thread writes while %llu other%s iterate over it",
@@ -104,12 +115,6 @@ inline MapAdvice Advise(const MapUsage &u) {
         "use a reader-writer lock (std::shared_mutex, iterating under std::shared_lock), or "
         "copy-on-write snapshots so iterations take no lock (mapguard::guarded<Map>, "
         "Strategy::kCopyOnWrite); sharding by key would not help an iteration");
-  } else if (IsHandOff(u)) {
-    a.pattern = "hand-off";
-    Say(a.summary, sizeof(a.summary),
-        "used by one thread at a time, handed on %llu time%s: no lock needed while the hand-off "
-        "(a queue, a future, a join) orders it",
-        (unsigned long long)u.switches, u.switches == 1 ? "" : "s");
   } else if (u.contended_locks == 0) {
     a.pattern = "uncontended";
     Say(a.summary, sizeof(a.summary),

@@ -80,13 +80,23 @@ MG_ALWAYS_INLINE void ReleaseHeld(const void *lock) {
 // (EINVAL, EAGAIN for a recursive mutex at its limit, EDEADLK) is what the
 // real call would return too.
 template <class Lock, class Try>
-MG_ALWAYS_INLINE int LockCountingWaits(Lock lock, Try try_lock) {
+MG_ALWAYS_INLINE int LockCountingWaits(const void *addr, Lock lock, Try try_lock) {
   if (MG_LIKELY(!g_print_stats && !MG_PROBE_ACTIVE(lock_contended))) return lock();
   int rc = try_lock();
   if (rc != EBUSY) return rc;
-  CurrentThread()->contended_locks++;
-  TraceLockContended();
-  return lock();
+  rc = lock();
+  if (rc == 0) {
+    ThreadState *thr = CurrentThread();
+    thr->waited_lock = addr;
+    thr->waited_for = 3;
+  }
+  return rc;
+}
+// The lock is given up: a wait for it no longer belongs to an access.
+MG_ALWAYS_INLINE void ForgetWait(const void *addr) {
+  if (MG_LIKELY(!g_print_stats && !MG_PROBE_ACTIVE(lock_contended))) return;
+  ThreadState *thr = CurrentThread();
+  if (thr->waited_lock == addr) thr->waited_lock = nullptr;
 }
 
 }  // namespace
@@ -97,7 +107,7 @@ extern "C" {
 int pthread_mutex_lock(pthread_mutex_t *m) {
   MG_REAL(int, pthread_mutex_lock, (pthread_mutex_t *));
   MG_REAL(int, pthread_mutex_trylock, (pthread_mutex_t *));
-  int rc = LockCountingWaits([&] { return real_pthread_mutex_lock(m); },
+  int rc = LockCountingWaits(m, [&] { return real_pthread_mutex_lock(m); },
                              [&] { return real_pthread_mutex_trylock(m); });
   AcquireHeld(rc == 0, m);
   return rc;
@@ -122,6 +132,7 @@ int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t c, const struct timesp
 }
 int pthread_mutex_unlock(pthread_mutex_t *m) {
   MG_REAL(int, pthread_mutex_unlock, (pthread_mutex_t *));
+  ForgetWait(m);
   ReleaseHeld(m);
   return real_pthread_mutex_unlock(m);
 }
@@ -200,7 +211,7 @@ void RwLockReleased(const void *l, bool reader, bool unsure_reader) {
   int name(pthread_rwlock_t *l) {                                              \
     MG_REAL(int, name, (pthread_rwlock_t *));                                  \
     MG_REAL(int, try_name, (pthread_rwlock_t *));                              \
-    int rc = LockCountingWaits([&] { return real_##name(l); },                 \
+    int rc = LockCountingWaits(l, [&] { return real_##name(l); },              \
                                [&] { return real_##try_name(l); });            \
     if (rc == 0) RwLockAcquired(l, shared);                                    \
     return rc;                                                                 \
@@ -217,6 +228,7 @@ MG_RWLOCK_ACQUIRE(pthread_rwlock_clockwrlock,
                   (pthread_rwlock_t * l, clockid_t c, const struct timespec *t), (l, c, t), false)
 int pthread_rwlock_unlock(pthread_rwlock_t *l) {
   MG_REAL(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
+  ForgetWait(l);
   RwLockReleased(l, HoldsForReading(l), CurrentThread()->shared_locks_untracked > 0);
   return real_pthread_rwlock_unlock(l);
 }

@@ -32,6 +32,7 @@ MG_SEMAPHORE(rehash);
 MG_SEMAPHORE(conflict);
 MG_SEMAPHORE(init);
 MG_SEMAPHORE(lock_contended);
+MG_SEMAPHORE(guarded_switch);
 __attribute__((section(".probes"), used)) volatile char mapguard_probes_line_end[64];
 }
 
@@ -49,6 +50,12 @@ void PrefaultSite(const mg_site *site) {
 }  // namespace
 
 MG_NOINLINE bool TraceRegionBegin(ThreadState *thr, void *map, const mg_site *site) {
+  // The first access under a lock that had to wait: the sidecar gives the
+  // wait to the map of the region_begin that follows on this thread.
+  if (thr->waited_lock && (thr->waited_for & 2)) {
+    thr->waited_for &= uint8_t(~2u);
+    TraceLockContended();
+  }
   // Called just before the region is pushed: past kMaxRegions it would not
   // be recorded, and then its end could not tell that it fired.
   if (thr->depth.load(std::memory_order_relaxed) >= kMaxRegions) return false;
@@ -98,6 +105,12 @@ void TraceConflict(void *map, uint32_t kind, int tid, int other_tid, const mg_si
 void TraceLockContended() {
   if (!mapguard_lock_contended_semaphore) return;
   DTRACE_PROBE(mapguard, lock_contended);
+}
+
+void TraceGuardedSwitch(const void *guard, unsigned from, unsigned to) {
+  if (!mapguard_guarded_switch_semaphore) return;
+  unsigned long long g = reinterpret_cast<uintptr_t>(guard);
+  DTRACE_PROBE3(mapguard, guarded_switch, g, from, to);
 }
 
 // Fires at start-up, so a sidecar that launched the program knows the

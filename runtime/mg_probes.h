@@ -25,6 +25,7 @@ extern volatile unsigned short mapguard_map_create_semaphore;
 extern volatile unsigned short mapguard_map_destroy_semaphore;
 extern volatile unsigned short mapguard_rehash_semaphore;
 extern volatile unsigned short mapguard_lock_contended_semaphore;
+extern volatile unsigned short mapguard_guarded_switch_semaphore;
 }
 
 #ifndef MAPGUARD_NO_PROBES
@@ -61,6 +62,8 @@ void TraceConflict(void *map, uint32_t kind, int tid, int other_tid, const mg_si
 void TraceInit();
 // A lock acquisition had to wait (the pattern facts of mg_advice.h).
 void TraceLockContended();
+// mapguard::guarded switched strategy (interface.h).
+void TraceGuardedSwitch(const void *guard, unsigned from, unsigned to);
 
 }  // namespace mapguard
 

@@ -174,11 +174,13 @@ struct alignas(64) ThreadState {
   // release fence, carried by every later atomic write. fence_reads: atomic
   // objects read (not with acquire) since the last acquire fence, which that
   // fence turns into acquires. Only this thread touches them.
-  // print_stats (or the sidecar's lock_contended probe): lock acquisitions
-  // that had to wait, and how many of them the stats already gave to the map
-  // this thread accessed next. Only this thread touches them.
-  uint64_t contended_locks;
-  uint64_t contended_locks_seen;
+  // A lock this thread had to wait for and still holds (print_stats, the
+  // lock_contended probe): the first map access under it is given the wait
+  // (a wait for a queue's lock, let go before the access, is nobody's).
+  // waited_for: bit 0, not yet given to print_stats; bit 1, not yet to the
+  // probe. Only this thread touches them.
+  const void *waited_lock;
+  uint8_t waited_for;
   int suspended_iterations;  // regions in kRegionSuspended
   bool has_fence_clock;
   VectorClock fence_clock;

@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "mg_advice.h"
+#include "mapguard/interface.h"
 #include "mg_arena.h"
 #include "mg_probes.h"
 #include "mg_report.h"
@@ -28,7 +29,9 @@ struct ThreadUse {
   std::atomic<bool> used;        // read, wrote or iterated (not only destroyed)
   std::atomic<uint64_t> reads, writes, iterations, destructions;
 };
-constexpr int kThreadUses = 32;  // past this, threads are counted, not told apart
+// Past this, threads are counted, not told apart: MapStats stays about 600
+// bytes per map (print_stats keeps one per map ever built).
+constexpr int kThreadUses = 8;
 
 struct RehashRecord {
   uint64_t old_buckets, new_buckets, size;
@@ -55,7 +58,7 @@ struct MapStats {
   std::atomic<uint64_t> shared_writes;    // writes once `users` was 2 or more
   std::atomic<uint64_t> switches;         // changes of the thread using it
   std::atomic<uint32_t> last_user;        // thread number + 1
-  std::atomic<uint64_t> contended_locks;  // waits for a lock just before an access
+  std::atomic<uint64_t> contended_locks;  // first accesses under a lock that waited
   std::atomic<uint64_t> conflicts;        // reports (and quiet ones) about it
   std::atomic<uint32_t> max_readers;
   // Growth (MG_SITE_HASHTABLE_LAYOUT). The log and the spread are written by
@@ -187,11 +190,11 @@ MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg
   }
   uint32_t last = st->last_user.exchange(me, std::memory_order_relaxed);
   if (last && last != me) st->switches.fetch_add(1, std::memory_order_relaxed);
-  // Lock waits since this thread's previous access go to this map: the lock
-  // it waited for was most likely the one guarding this access.
-  if (uint64_t waits = thr->contended_locks - thr->contended_locks_seen) {
-    st->contended_locks.fetch_add(waits, std::memory_order_relaxed);
-    thr->contended_locks_seen = thr->contended_locks;
+  // The first access under a lock this thread had to wait for: the lock
+  // most likely guards this map.
+  if (thr->waited_lock && (thr->waited_for & 1)) {
+    st->contended_locks.fetch_add(1, std::memory_order_relaxed);
+    thr->waited_for &= uint8_t(~1u);
   }
   RaiseTo(st->max_readers, readers_before + (site->kind == MG_READ ? 1u : 0u));
 }
@@ -234,8 +237,10 @@ MG_NOINLINE void MeasureKeySpread(MapShadow *s, void *map) {
   void *const *bucket = *reinterpret_cast<void *const *const *>(base);
   const uint64_t nb = *reinterpret_cast<const uint64_t *>(base + 8);
   const uint64_t size = *reinterpret_cast<const uint64_t *>(base + 24);
-  // Small maps say nothing about a hash; huge ones would take too long here.
-  if (!bucket || size < 64 || nb == 0 || nb > (uint64_t(1) << 24)) return;
+  // Small maps say nothing about a hash; huge ones would take too long here
+  // (and a 64 MB scratch array at most).
+  if (!bucket || size < 64 || size > (uint64_t(1) << 22) || nb == 0 || nb > (uint64_t(1) << 24))
+    return;
   const size_t cap = size_t(nb < size ? nb : size);  // occupied buckets, at most
   const size_t bytes = (cap * 2 + 1) * sizeof(uint64_t);
   void *mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -282,6 +287,63 @@ MG_NOINLINE void MeasureKeySpread(MapShadow *s, void *map) {
 }
 
 void ForgetStats(MapShadow *s) { s->stats.store(nullptr, std::memory_order_release); }
+
+namespace {
+
+// mapguard::guarded's strategy switches (print_stats lists the first ones).
+struct GuardedSwitch {
+  const void *guard;
+  unsigned from, to;
+  char why[96];  // copied: the library that said it may be unloaded by exit
+  uint32_t thread;
+  GuardedSwitch *next;
+};
+constexpr uint64_t kGuardedSwitchesKept = 200;
+std::atomic<GuardedSwitch *> g_guarded_switches{nullptr};
+std::atomic<uint64_t> g_guarded_switch_count{0};
+
+const char *GuardedStrategyName(unsigned s) {
+  static const char *const kNames[] = MAPGUARD_GUARDED_STRATEGY_NAMES;
+  return s < sizeof(kNames) / sizeof(kNames[0]) ? kNames[s] : "?";
+}
+
+void PrintGuardedSwitches(bool json, void (*emit)(const char *, size_t)) {
+  const uint64_t n = g_guarded_switch_count.load();
+  if (!n) return;
+  // Oldest first: the list is pushed at its head (and left as it is).
+  GuardedSwitch *order[kGuardedSwitchesKept];
+  size_t kept = 0;
+  for (GuardedSwitch *e = g_guarded_switches.load(); e && kept < kGuardedSwitchesKept; e = e->next)
+    order[kept++] = e;
+  char line[512];
+  if (!json) {
+    Appender out(line, sizeof(line));
+    out("\nmapguard::guarded: %llu strategy switch%s\n", (unsigned long long)n, n == 1 ? "" : "es");
+    emit(out.data(), out.size());
+  }
+  for (size_t i = kept; i-- > 0;) {
+    const GuardedSwitch *e = order[i];
+    Appender out(line, sizeof(line));
+    if (json) {
+      out("{\"mapguard_guarded_switch\":{\"guard\":\"%p\",\"from\":\"%s\",\"to\":\"%s\","
+          "\"thread\":%u,\"why\":",
+          e->guard, GuardedStrategyName(e->from), GuardedStrategyName(e->to), e->thread);
+      AppendJsonString(out, e->why);
+      out("}}\n");
+    } else {
+      out("  guard %p: %s -> %s (%s), by T%u\n", e->guard, GuardedStrategyName(e->from),
+          GuardedStrategyName(e->to), e->why, e->thread);
+    }
+    emit(out.data(), out.size());
+  }
+  if (!json && n > kGuardedSwitchesKept) {
+    Appender out(line, sizeof(line));
+    out("  ... and %llu more\n", (unsigned long long)(n - kGuardedSwitchesKept));
+    emit(out.data(), out.size());
+  }
+}
+
+}  // namespace
 
 namespace {
 
@@ -502,6 +564,8 @@ void PrintStats() {
     if (out.size() + 1 >= sizeof(line)) line[sizeof(line) - 2] = '\n';
     emit(out.data(), out.size());
   }
+  PrintGuardedSwitches(json, to_log ? +[](const char *d, size_t n) { WriteReportOutput(d, n); }
+                                    : +[](const char *d, size_t n) { WriteAll(d, n); });
   if (!json) {
     Appender out(line, sizeof(line));
     out("\n%llu map%s in all, %llu used by several threads", (unsigned long long)count,
@@ -521,3 +585,22 @@ void PrintStats() {
 }
 
 }  // namespace mapguard
+
+extern "C" void __mapguard_guarded_switch(const void *guard, unsigned from, unsigned to,
+                                          const char *why) {
+  using namespace mapguard;
+  TraceGuardedSwitch(guard, from, to);
+  if (!g_print_stats) return;
+  if (g_guarded_switch_count.fetch_add(1, std::memory_order_relaxed) >= kGuardedSwitchesKept) return;
+  GuardedSwitch *e = static_cast<GuardedSwitch *>(ArenaAlloc(sizeof(GuardedSwitch)));
+  e->guard = guard;
+  e->from = from;
+  e->to = to;
+  snprintf(e->why, sizeof(e->why), "%s", why ? why : "");
+  ThreadState *thr = t_thread;
+  e->thread = thr ? thr->number : 0;
+  GuardedSwitch *head = g_guarded_switches.load(std::memory_order_relaxed);
+  do {
+    e->next = head;
+  } while (!g_guarded_switches.compare_exchange_weak(head, e, std::memory_order_acq_rel));
+}

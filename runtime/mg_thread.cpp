@@ -346,6 +346,8 @@ ThreadState *NewThreadState(StartInfo *info) {
   thr->suspended_iterations = 0;
   thr->fence_read_count = 0;
   thr->fence_read_next = 0;
+  thr->waited_lock = nullptr;
+  thr->waited_for = 0;
   pthread_attr_t attr;
   thr->stack_lo = thr->stack_hi = 0;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {

@@ -20,7 +20,7 @@ apt-get install -y -qq --no-install-recommends \
   libgtest-dev libgmock-dev \
   libbpf-dev bpftool systemtap-sdt-dev curl util-linux jq \
   libboost-dev nlohmann-json3-dev libfmt-dev libc++-19-dev libc++abi-19-dev libomp-19-dev \
-  libabsl-dev qtbase5-dev libtbb-dev ccache libglib2.0-dev libsparsehash-dev libtsl-hopscotch-map-dev valgrind \
+  libabsl-dev qtbase5-dev libtbb-dev libcuckoo-dev ccache libglib2.0-dev libsparsehash-dev libtsl-hopscotch-map-dev valgrind \
   >/dev/null
 # The SARIF validator used by the tests (Microsoft's SARIF multitool, from
 # the npm registry), kept inside the checkout in .tools/.

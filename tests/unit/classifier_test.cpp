@@ -61,6 +61,10 @@ TEST(Classifier, HashtableLayoutNeedsTheDefaultHasherAndEqual) {
   auto ordered = classifyCall("_ZNSt3mapIiiSt4lessIiESaISt4pairIKiiEEE6insertEOS4_", kStd);
   ASSERT_TRUE(ordered);
   EXPECT_FALSE(ordered->hashtableLayout);
+  // A stateful allocator (std::pmr) sits before the list head in libc++.
+  auto pmr = classifyCall("_ZNKSt13unordered_mapIiiSt4hashIiESt8equal_toIiENSt3pmr21polymorphic_allocatorISt4pairIKiiEEEE5countERS7_", kStd);
+  ASSERT_TRUE(pmr);
+  EXPECT_FALSE(pmr->hashtableLayout);
 }
 
 // -D_GLIBCXX_DEBUG: std::__debug::map and its std::__cxx1998 base are std::map.

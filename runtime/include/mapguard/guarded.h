@@ -9,30 +9,37 @@
 // Header-only, C++17, usable without the plugin. docs/guarded.md explains
 // when to use it, the strategies and how it switches.
 //
-// How it stays linearizable across a switch. The guard's state is one
-// Strategy object (an `Impl`) behind an atomic pointer. Every operation loads
-// it, takes the lock its strategy needs (a copy-on-write read takes none),
-// and checks `retired` under that lock: a retired Impl is never used, the
-// operation starts again on the current one. A switch, serialized by
-// `switch_mu_`, takes every lock of the current Impl exclusively, moves the
-// contents into the new Impl, sets `retired` BEFORE it publishes the new
-// one, and only then lets the old locks go. So:
-//  - no write is lost: a write either ran before the switch took the old
-//    locks (and its result moved over), or finds `retired` and redoes
-//    itself on the new Impl;
+// Switching, and why every operation stays linearizable. The guard's state
+// is one strategy object (an Impl) behind an atomic pointer. An operation
+// loads it, takes the lock its strategy needs (a copy-on-write read takes
+// none), and checks the Impl's `retired` flag under that lock: a retired
+// Impl is never used, the operation starts again on the current one. A
+// switch, serialized by switch_mu_, takes every lock of the current Impl
+// exclusively, copies the contents into the new Impl, sets `retired` BEFORE
+// it publishes the new Impl, and only then lets the old locks go. So:
+//  - no write is lost or reordered: a write either ran before the switch
+//    took the old locks (and its result moved over) or finds `retired` and
+//    runs on the new Impl, after everything that moved;
 //  - no read sees the past: a copy-on-write read checks `retired` after
-//    reading its snapshot; if it was not retired yet, the new Impl was not
+//    reading its snapshot; not retired yet means the new Impl was not
 //    published, so no write had gone past the snapshot it read.
-// Retired Impls stay allocated (their maps emptied) until the guard dies:
-// a lock-free reader may still be looking at one. Hysteresis keeps switches
-// rare (see Controller), so that is a few hundred bytes each.
+//
+// Copy-on-write snapshots are reclaimed with hazard slots: a reader
+// publishes the snapshot it reads in its slot (seq_cst) and checks it is
+// still current; a writer that replaced a snapshot frees it once no slot
+// names it (else it waits in `limbo_` for a later write or switch). A read
+// touches only its own slot's cache line: readers do not slow each other.
+// Retired Impls stay allocated (emptied) until the guard dies, since a
+// reader may still be looking at one; hysteresis keeps switches rare.
 #ifndef MAPGUARD_GUARDED_H
 #define MAPGUARD_GUARDED_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -43,8 +50,15 @@
 #include <utility>
 #include <vector>
 
+#include "mapguard/interface.h"
+
+// Weak: without the runtime the pointer is null and nothing is reported.
+extern "C" void __mapguard_guarded_switch(const void *guard, unsigned from, unsigned to,
+                                          const char *why) __attribute__((weak));
+
 namespace mapguard {
 
+// The order is the runtime's too (MAPGUARD_GUARDED_STRATEGY_NAMES).
 enum class Strategy : uint8_t {
   kAdaptive,      // measure and switch (the default)
   kMutex,         // one std::mutex
@@ -54,32 +68,52 @@ enum class Strategy : uint8_t {
 };
 
 inline const char *StrategyName(Strategy s) {
-  switch (s) {
-    case Strategy::kAdaptive: return "adaptive";
-    case Strategy::kMutex: return "mutex";
-    case Strategy::kReaderWriter: return "reader-writer";
-    case Strategy::kSharded: return "sharded";
-    case Strategy::kCopyOnWrite: return "copy-on-write";
-  }
-  return "?";
+  static const char *const kNames[] = MAPGUARD_GUARDED_STRATEGY_NAMES;
+  return unsigned(s) < sizeof(kNames) / sizeof(kNames[0]) ? kNames[unsigned(s)] : "?";
 }
 
-// What the guard saw in its last measuring window, and why it switched.
+// A switch, and what the guard saw in the window that decided it (counts
+// are sampled and scaled up; all zero for a pinned switch).
 struct GuardedDecision {
   Strategy from, to;
-  uint64_t reads, writes, whole_reads, whole_writes, waits;  // sampled, scaled up
+  uint64_t reads, writes, whole_reads, whole_writes, waits, threads;
   size_t size;
   const char *why;
 };
 
 namespace guarded_detail {
 
-// Sampling: one operation in kSampleEvery is counted, per thread, whatever
-// guard it is on: the counters cost a thread-local increment otherwise.
+// Sampling: one operation in kSampleEvery on average is counted, per
+// thread, whatever guard it is on; the others cost a thread-local
+// decrement. The gaps are random (1 to 2 * kSampleEvery - 1): a fixed period
+// would alias with a loop doing a power of two of operations per turn and
+// always count the same one (a `contains` and never the `insert` after it).
 constexpr unsigned kSampleEvery = 32;
-inline bool SampleThisOne() {
-  thread_local unsigned tick = 0;
-  return ++tick % kSampleEvery == 0;
+struct ThreadToken {
+  unsigned countdown;
+  uint32_t rng;
+  unsigned id;  // small and distinct per thread (a hazard slot, a thread bit)
+  ThreadToken() {
+    static std::atomic<unsigned> next{0};
+    id = next.fetch_add(1, std::memory_order_relaxed);
+    rng = 0x9e3779b9u * (id + 1);
+    countdown = NextGap();
+  }
+  unsigned NextGap() {  // xorshift32
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return 1 + rng % (2 * kSampleEvery - 1);
+  }
+  bool Sample() {
+    if (--countdown) return false;
+    countdown = NextGap();
+    return true;
+  }
+};
+inline ThreadToken &Me() {
+  thread_local ThreadToken t;
+  return t;
 }
 
 template <class Mutex>
@@ -97,16 +131,13 @@ bool LockSharedCountingWait(Mutex &m) {
 
 // Which hash picks a key's shard: the map's own hasher, or std::hash for an
 // ordered map.
+// Shards need the map's own hasher: a key's shard must follow the map's
+// idea of equal keys, which an ordered map's comparator defines and no hash
+// can follow. Ordered maps are therefore never sharded.
 template <class Map, class = void>
-struct ShardHashOf {
-  using type = std::hash<typename Map::key_type>;
-};
+struct HasHasher : std::false_type {};
 template <class Map>
-struct ShardHashOf<Map, std::void_t<typename Map::hasher>> {
-  using type = typename Map::hasher;
-};
-template <class Map>
-using ShardHash = typename ShardHashOf<Map>::type;
+struct HasHasher<Map, std::void_t<typename Map::hasher>> : std::true_type {};
 
 }  // namespace guarded_detail
 
@@ -120,50 +151,36 @@ class guarded {
   using mapped_type = typename Map::mapped_type;
   using Callback = std::function<void(const GuardedDecision &)>;
 
-  explicit guarded(Strategy pinned = Strategy::kAdaptive) : pinned_(pinned) {
-    Strategy first = pinned == Strategy::kAdaptive ? Strategy::kMutex : pinned;
+  // kSharded on an ordered map starts as kMutex, adaptive (see pin).
+  explicit guarded(Strategy pinned = Strategy::kAdaptive)
+      : pinned_(pinned == Strategy::kSharded && !kCanShard ? Strategy::kAdaptive : pinned) {
+    Strategy first = pinned_.load() == Strategy::kAdaptive ? Strategy::kMutex : pinned;
     impl_.store(Keep(MakeImpl(first)), std::memory_order_release);
   }
   guarded(const guarded &) = delete;
   guarded &operator=(const guarded &) = delete;
+  ~guarded() {
+    for (Impl *im : all_impls_) {
+      delete im->snap.load(std::memory_order_relaxed);
+      delete im;
+    }
+    for (const Map *m : limbo_) delete m;
+  }
 
-  // ---- whole-map operations: `fn` gets the map; it must not keep it ----
+  // ---- whole-map operations: `fn` gets the map and must not keep it ----
   // fn(const Map&). Sharded: the shards are merged into one map for fn.
   template <class Fn>
   auto read(Fn fn) const {
-    Note(kWholeRead);
-    for (;;) {
-      Impl *im = impl_.load(std::memory_order_acquire);
-      switch (im->strategy) {
-        case Strategy::kCopyOnWrite: {
-          std::shared_ptr<const Map> snap = LoadSnapshot(im);
-          if (Retired(im)) continue;
-          return fn(*snap);
-        }
-        case Strategy::kReaderWriter: {
-          std::shared_lock<std::shared_mutex> g(im->rw);
-          if (Retired(im)) continue;
-          return fn(im->one);
-        }
-        case Strategy::kSharded: {
-          AllShards all(im);
-          if (Retired(im)) continue;
-          Map merged = MergedCopy(im);
-          return fn(static_cast<const Map &>(merged));
-        }
-        default: {
-          std::lock_guard<std::mutex> g(im->mu);
-          if (Retired(im)) continue;
-          return fn(static_cast<const Map &>(im->one));
-        }
-      }
-    }
+    Note(kWholeRead, nullptr);
+    auto r = ReadWhole(ConstReturning(fn));
+    if constexpr (std::is_same_v<decltype(r), Nothing>) return;
+    else return r;
   }
 
   // fn(Map&). Sharded: the shards are merged for fn and split again after.
   template <class Fn>
   auto write(Fn fn) {
-    Note(kWholeWrite);
+    Note(kWholeWrite, nullptr);
     auto r = Mutate(Returning(fn), nullptr);
     if constexpr (std::is_same_v<decltype(r), Nothing>) return;
     else return r;
@@ -183,19 +200,19 @@ class guarded {
   // Returns true if the key was new.
   template <class V>
   bool insert_or_assign(const key_type &k, V &&v) {
-    Note(kWrite);
+    Note(kWrite, &k);
     return Mutate([&](Map &m) { return m.insert_or_assign(k, std::forward<V>(v)).second; }, &k);
   }
   // Returns whether the key was there.
   bool erase(const key_type &k) {
-    Note(kWrite);
+    Note(kWrite, &k);
     return Mutate([&](Map &m) { return m.erase(k) != 0; }, &k);
   }
-  // fn(mapped_type&) on the key's value, default-constructed if missing;
-  // atomic with respect to every other operation.
+  // fn(mapped_type&) on the key's value, default-constructed if missing, as
+  // one atomic step; returns what fn returns.
   template <class Fn>
   auto update(const key_type &k, Fn fn) {
-    Note(kWrite);
+    Note(kWrite, &k);
     auto on_value = [&](Map &m) { return fn(m[k]); };
     auto r = Mutate(Returning(on_value), &k);
     if constexpr (std::is_same_v<decltype(r), Nothing>) return;
@@ -207,34 +224,43 @@ class guarded {
 
   // ---- strategy ----
   Strategy strategy() const { return impl_.load(std::memory_order_acquire)->strategy; }
-  // Pins a strategy (switching to it now), or kAdaptive to measure again.
-  void pin(Strategy s) {
+  // Pins a strategy (switching to it now), or kAdaptive to measure again
+  // (from scratch). False, and nothing changes, for kSharded on an ordered
+  // map (see HasHasher).
+  bool pin(Strategy s) {
+    if (s == Strategy::kSharded && !kCanShard) return false;
     std::lock_guard<std::mutex> g(switch_mu_);
     pinned_.store(s, std::memory_order_relaxed);
+    ResetController();
     if (s != Strategy::kAdaptive && s != strategy())
-      SwitchLocked(s, GuardedDecision{strategy(), s, 0, 0, 0, 0, 0, 0, "pinned"});
+      SwitchLocked(s, GuardedDecision{strategy(), s, 0, 0, 0, 0, 0, 0, 0, "pinned"});
+    return true;
   }
-  // Called (under the guard's switch lock, not its map locks) at each switch.
+  // Called at each switch (trials of an exploration included), after the map
+  // locks are given up but under the guard's switch lock: it may use the
+  // guard and call decisions(), not pin() or on_switch(). It must not throw.
   void on_switch(Callback cb) {
     std::lock_guard<std::mutex> g(switch_mu_);
     callback_ = std::move(cb);
   }
   uint64_t switches() const { return switches_.load(std::memory_order_relaxed); }
+  // The latest decisions and switches, oldest first (from == to: the guard
+  // measured and stayed).
   std::vector<GuardedDecision> decisions() const {
-    std::lock_guard<std::mutex> g(switch_mu_);
+    std::lock_guard<std::mutex> g(history_mu_);
     return history_;
-  }
-
-  ~guarded() {
-    for (Impl *im : all_impls_) delete im;
   }
 
  private:
   enum Kind { kRead, kWrite, kWholeRead, kWholeWrite, kKinds };
+  static constexpr size_t kHazards = 32;
 
   struct alignas(64) Shard {
     std::mutex mu;
     Map map;
+  };
+  struct alignas(64) Hazard {
+    std::atomic<const Map *> p{nullptr};
   };
   struct Impl {
     explicit Impl(Strategy s) : strategy(s) {}
@@ -243,12 +269,8 @@ class guarded {
     std::mutex mu;          // kMutex; kCopyOnWrite's writers
     std::shared_mutex rw;   // kReaderWriter
     Map one;                // kMutex, kReaderWriter
-    std::unique_ptr<Shard[]> shards;  // kSharded
-#if __cplusplus >= 202002L
-    std::atomic<std::shared_ptr<const Map>> snap;  // kCopyOnWrite
-#else
-    std::shared_ptr<const Map> snap;  // through std::atomic_load/store
-#endif
+    std::unique_ptr<Shard[]> shards;       // kSharded
+    std::atomic<const Map *> snap{nullptr};  // kCopyOnWrite
   };
 
   // Takes every shard's lock, in order.
@@ -262,24 +284,78 @@ class guarded {
     }
   };
 
-  static std::shared_ptr<const Map> LoadSnapshot(Impl *im) {
-#if __cplusplus >= 202002L
-    return im->snap.load(std::memory_order_acquire);
-#else
-    return std::atomic_load_explicit(&im->snap, std::memory_order_acquire);
-#endif
+  struct Nothing {};
+  // fn(Map&) as a function that returns something (a void fn returns a
+  // token the caller drops), so Mutate can hold its result.
+  template <class Fn>
+  static auto Returning(Fn &fn) {
+    return [&fn](Map &m) {
+      if constexpr (std::is_void_v<decltype(fn(m))>) {
+        fn(m);
+        return Nothing{};
+      } else {
+        return fn(m);
+      }
+    };
   }
-  static void StoreSnapshot(Impl *im, std::shared_ptr<const Map> s) {
-#if __cplusplus >= 202002L
-    im->snap.store(std::move(s), std::memory_order_release);
-#else
-    std::atomic_store_explicit(&im->snap, std::move(s), std::memory_order_release);
-#endif
+  template <class Fn>
+  static auto ConstReturning(Fn &fn) {
+    return [&fn](const Map &m) {
+      if constexpr (std::is_void_v<decltype(fn(m))>) {
+        fn(m);
+        return Nothing{};
+      } else {
+        return fn(m);
+      }
+    };
   }
 
+  template <class Fn>
+  auto ReadWhole(Fn fn) const {
+    for (;;) {
+      Impl *im = impl_.load(std::memory_order_acquire);
+      switch (im->strategy) {
+        case Strategy::kCopyOnWrite: {
+          std::optional<decltype(fn(std::declval<const Map &>()))> r;
+          if (!ReadSnapshot(im, [&](const Map &m) { r.emplace(fn(m)); })) continue;
+          return std::move(*r);
+        }
+        case Strategy::kReaderWriter: {
+          std::shared_lock<std::shared_mutex> g(im->rw);
+          if (Retired(im)) continue;
+          return fn(static_cast<const Map &>(im->one));
+        }
+        case Strategy::kSharded: {
+          AllShards all(im);
+          if (Retired(im)) continue;
+          Map merged;
+          for (size_t s = 0; s < kShards; s++)
+            merged.insert(im->shards[s].map.begin(), im->shards[s].map.end());
+          return fn(static_cast<const Map &>(merged));
+        }
+        default: {
+          std::lock_guard<std::mutex> g(im->mu);
+          if (Retired(im)) continue;
+          return fn(static_cast<const Map &>(im->one));
+        }
+      }
+    }
+  }
+
+  static constexpr bool kCanShard = guarded_detail::HasHasher<Map>::value;
+
   static size_t ShardOf(const key_type &k) {
-    uint64_t h = uint64_t(guarded_detail::ShardHash<Map>()(k));
-    h ^= h >> 33;  // the low bits of std::hash<int> are the key itself
+    if constexpr (!kCanShard) {
+      (void)k;
+      return 0;
+    } else {
+      return ShardOfHashed(k);
+    }
+  }
+  template <class K>
+  static size_t ShardOfHashed(const K &k) {
+    uint64_t h = uint64_t(typename Map::hasher()(k));
+    h ^= h >> 33;  // std::hash<int> is the identity: mix before taking bits
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
     return size_t(h & (kShards - 1));
@@ -295,7 +371,7 @@ class guarded {
   Impl *MakeImpl(Strategy s) {
     Impl *im = new Impl(s);
     if (s == Strategy::kSharded) im->shards.reset(new Shard[kShards]);
-    if (s == Strategy::kCopyOnWrite) StoreSnapshot(im, std::make_shared<const Map>());
+    if (s == Strategy::kCopyOnWrite) im->snap.store(new Map(), std::memory_order_release);
     return im;
   }
   Impl *Keep(Impl *im) {
@@ -303,24 +379,70 @@ class guarded {
     return im;
   }
 
-  static Map MergedCopy(Impl *im) {
-    Map merged;
-    for (size_t s = 0; s < kShards; s++)
-      for (const auto &kv : im->shards[s].map) merged.insert(kv);
-    return merged;
+  // ---- copy-on-write ----
+  // Runs fn once on the current snapshot of `im` under a hazard slot; false,
+  // without running fn, if `im` is retired (the caller starts again). The
+  // retired check comes after the snapshot is validated and before fn: not
+  // retired then means no write had gone to the successor, so the snapshot
+  // is the current state (and a retired Impl's emptied snapshot is never
+  // what fn sees: it is emptied after `retired` is set).
+  template <class Fn>
+  bool ReadSnapshot(Impl *im, Fn fn) const {
+    const unsigned me = guarded_detail::Me().id;
+    struct Release {  // the slot is given back even if fn throws
+      Hazard *h = nullptr;
+      ~Release() {
+        if (h) h->p.store(nullptr, std::memory_order_release);
+      }
+    };
+    for (;;) {
+      const Map *p = im->snap.load(std::memory_order_acquire);
+      Hazard *h = nullptr;
+      for (size_t i = 0; i < kHazards && !h; i++) {
+        Hazard &c = hazards_[(me + i) % kHazards];
+        const Map *none = nullptr;
+        if (c.p.compare_exchange_strong(none, p, std::memory_order_seq_cst)) h = &c;
+      }
+      if (!h) {  // more readers than slots: read under the writers' lock
+        std::lock_guard<std::mutex> g(im->mu);
+        if (Retired(im)) return false;
+        fn(*im->snap.load(std::memory_order_relaxed));
+        return true;
+      }
+      Release held{h};
+      if (im->snap.load(std::memory_order_seq_cst) != p) continue;  // replaced meanwhile
+      if (Retired(im)) return false;
+      fn(*p);
+      return true;
+    }
+  }
+  // Replaces the snapshot of `im` (its writers' lock held) and frees the
+  // old one, now or when no reader holds it.
+  void Publish(Impl *im, const Map *next) {
+    const Map *old = im->snap.exchange(next, std::memory_order_seq_cst);
+    std::lock_guard<std::mutex> g(limbo_mu_);
+    limbo_.push_back(old);
+    limbo_.erase(std::remove_if(limbo_.begin(), limbo_.end(),
+                                [&](const Map *m) {
+                                  for (const Hazard &h : hazards_)
+                                    if (h.p.load(std::memory_order_seq_cst) == m) return false;
+                                  delete m;
+                                  return true;
+                                }),
+                 limbo_.end());
   }
 
   template <class Fn>
   auto ReadKey(const key_type &k, Fn fn) const {
-    Note(kRead);
+    Note(kRead, &k);
     for (;;) {
       Impl *im = impl_.load(std::memory_order_acquire);
       bool waited = false;
       switch (im->strategy) {
         case Strategy::kCopyOnWrite: {
-          std::shared_ptr<const Map> snap = LoadSnapshot(im);
-          if (Retired(im)) continue;
-          return fn(*snap);
+          std::optional<decltype(fn(std::declval<const Map &>()))> r;
+          if (!ReadSnapshot(im, [&](const Map &m) { r.emplace(fn(m)); })) continue;
+          return std::move(*r);
         }
         case Strategy::kReaderWriter: {
           waited = guarded_detail::LockSharedCountingWait(im->rw);
@@ -360,10 +482,10 @@ class guarded {
           std::lock_guard<std::mutex> g(im->mu, std::adopt_lock);
           NoteWait(waited);
           if (Retired(im)) continue;
-          auto next = std::make_shared<Map>(*LoadSnapshot(im));
-          auto result = fn(*next);
+          std::unique_ptr<Map> next(new Map(*im->snap.load(std::memory_order_relaxed)));
+          auto result = fn(*next);  // a throw leaves the snapshot as it was
           NoteSize(next->size());
-          StoreSnapshot(im, std::shared_ptr<const Map>(std::move(next)));
+          Publish(im, next.release());
           return result;
         }
         case Strategy::kReaderWriter: {
@@ -380,13 +502,14 @@ class guarded {
             AllShards all(im);
             if (Retired(im)) continue;
             Map merged;
-            for (size_t s = 0; s < kShards; s++) {
-              merged.merge(im->shards[s].map);
-              im->shards[s].map.clear();
-            }
+            for (size_t s = 0; s < kShards; s++) merged.merge(im->shards[s].map);
+            struct SplitBack {  // even if fn throws: the map is never lost
+              Impl *im;
+              Map &m;
+              ~SplitBack() { Split(im, std::move(m)); }
+            } split_back{im, merged};
             auto result = fn(merged);
             NoteSize(merged.size());
-            Split(im, std::move(merged));
             return result;
           }
           Shard &sh = im->shards[ShardOf(*key)];
@@ -411,21 +534,6 @@ class guarded {
     }
   }
 
-  // fn(Map&) as a function that returns something (a void fn returns a
-  // token the caller drops), so Mutate can hold its result.
-  struct Nothing {};
-  template <class Fn>
-  static auto Returning(Fn &fn) {
-    return [&fn](Map &m) {
-      if constexpr (std::is_void_v<decltype(fn(m))>) {
-        fn(m);
-        return Nothing{};
-      } else {
-        return fn(m);
-      }
-    };
-  }
-
   static void Split(Impl *im, Map &&all) {
     while (!all.empty()) {
       auto node = all.extract(all.begin());
@@ -437,136 +545,320 @@ class guarded {
   void SwitchLocked(Strategy to, GuardedDecision why) {
     Impl *old = impl_.load(std::memory_order_acquire);
     if (old->strategy == to) return;
-    Impl *next = MakeImpl(to);
-    // Every lock of the old Impl, exclusively: no operation is inside it.
-    std::unique_lock<std::mutex> mu(old->mu);
-    std::unique_lock<std::shared_mutex> rw(old->rw);
-    std::optional<AllShards> all;
-    if (old->strategy == Strategy::kSharded) all.emplace(old);
-    Map contents;
-    switch (old->strategy) {
-      case Strategy::kSharded:
-        for (size_t s = 0; s < kShards; s++) contents.merge(old->shards[s].map);
-        break;
-      case Strategy::kCopyOnWrite:
-        // Copied, not emptied yet: a reader without a lock may be reading it
-        // and must not see it empty before it can see `retired`.
-        contents = *LoadSnapshot(old);
-        break;
-      default:
-        contents = std::move(old->one);
-        old->one.clear();
-        break;
+    const auto started = std::chrono::steady_clock::now();
+    // Everything that can throw happens before `retired` is set: a switch
+    // that fails leaves the guard as it was.
+    std::unique_ptr<Impl> next(MakeImpl(to));
+    std::unique_ptr<Map> emptied(old->strategy == Strategy::kCopyOnWrite ? new Map() : nullptr);
+    all_impls_.reserve(all_impls_.size() + 1);
+    {
+      std::lock_guard<std::mutex> g(limbo_mu_);
+      limbo_.reserve(limbo_.size() + 2);
     }
-    switch (to) {
-      case Strategy::kSharded: Split(next, std::move(contents)); break;
-      case Strategy::kCopyOnWrite:
-        StoreSnapshot(next, std::make_shared<const Map>(std::move(contents)));
-        break;
-      default: next->one = std::move(contents); break;
-    }
-    old->retired.store(true, std::memory_order_release);  // before `next` is seen
-    if (old->strategy == Strategy::kCopyOnWrite)
-      StoreSnapshot(old, std::make_shared<const Map>());  // a reader now also sees `retired`
-    impl_.store(Keep(next), std::memory_order_release);
-    switches_.fetch_add(1, std::memory_order_relaxed);
+    {
+      // Every lock of the old Impl, exclusively: no operation is inside it
+      // (copy-on-write readers hold none; they check `retired` before fn).
+      std::unique_lock<std::mutex> mu(old->mu);
+      std::unique_lock<std::shared_mutex> rw(old->rw);
+      std::optional<AllShards> all;
+      if (old->strategy == Strategy::kSharded) all.emplace(old);
+      Map contents;
+      switch (old->strategy) {
+        case Strategy::kSharded:
+          for (size_t s = 0; s < kShards; s++) contents.merge(old->shards[s].map);
+          break;
+        case Strategy::kCopyOnWrite:  // copied: a reader may be in it
+          contents = *old->snap.load(std::memory_order_relaxed);
+          break;
+        default:
+          contents.swap(old->one);
+          break;
+      }
+      try {
+        switch (to) {
+          case Strategy::kSharded: Split(next.get(), std::move(contents)); break;
+          case Strategy::kCopyOnWrite: Publish(next.get(), new Map(std::move(contents))); break;
+          default: next->one = std::move(contents); break;
+        }
+      } catch (...) {  // put back what was taken out
+        if (to == Strategy::kSharded)
+          for (size_t s = 0; s < kShards; s++) contents.merge(next->shards[s].map);
+        if (old->strategy == Strategy::kSharded) Split(old, std::move(contents));
+        else if (old->strategy != Strategy::kCopyOnWrite) old->one.swap(contents);
+        throw;
+      }
+      // No throw from here on.
+      old->retired.store(true, std::memory_order_seq_cst);  // before `next` is seen
+      if (emptied) Publish(old, emptied.release());  // readers that see it see `retired`
+      if (old->strategy == Strategy::kSharded)  // give back the shards' bucket arrays
+        for (size_t s = 0; s < kShards; s++) Map().swap(old->shards[s].map);
+      impl_.store(Keep(next.release()), std::memory_order_release);
+      switches_.fetch_add(1, std::memory_order_relaxed);
+    }  // the old locks go before anyone hears of the switch
+    switch_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     why.from = old->strategy;
     why.to = to;
-    history_.push_back(why);
+    Remember(why);
+    // The runtime hears decisions, not every trial of an exploration.
+    if (__mapguard_guarded_switch && why.why != kExploring)
+      __mapguard_guarded_switch(this, unsigned(why.from), unsigned(to), why.why);
     if (callback_) callback_(why);
   }
 
+  void Remember(const GuardedDecision &d) {
+    std::lock_guard<std::mutex> g(history_mu_);
+    history_.push_back(d);
+    if (history_.size() > kHistory) history_.erase(history_.begin());
+  }
+
   // ---- measuring (adaptive) ----
-  void Note(Kind k) const {
-    if (!guarded_detail::SampleThisOne()) return;
+  void Note(Kind k, const key_type *key) const {
+    guarded_detail::ThreadToken &me = guarded_detail::Me();
+    if (!me.Sample()) return;
     counts_[k].fetch_add(1, std::memory_order_relaxed);
-    if (samples_.fetch_add(1, std::memory_order_relaxed) + 1 == kWindow)
+    if (kCanShard && key) shard_hits_[ShardOf(*key)].fetch_add(1, std::memory_order_relaxed);
+    const uint64_t bit = uint64_t(1) << (me.id % 64);
+    if (!(thread_bits_.load(std::memory_order_relaxed) & bit))
+      thread_bits_.fetch_or(bit, std::memory_order_relaxed);
+    if ((samples_.fetch_add(1, std::memory_order_relaxed) + 1) % kWindow == 0)
       const_cast<guarded *>(this)->Decide();
   }
-  void NoteSize(size_t n) { approx_size_.store(n, std::memory_order_relaxed); }
   void NoteWait(bool waited) const {
     if (waited) waits_.fetch_add(1, std::memory_order_relaxed);
   }
+  void NoteSize(size_t n) { approx_size_.store(n, std::memory_order_relaxed); }
 
-  // A window is kWindow sampled operations. A strategy must win two windows
-  // in a row before the guard switches to it (hysteresis), so a burst does
-  // not flip it back and forth.
+  // A window is at least kWindow sampled operations (kWindow * kSampleEvery
+  // real ones) and at least kWindowTime: shorter than a scheduler time slice,
+  // a window would see only the threads that happened to run.
   static constexpr uint64_t kWindow = 256;
+  static constexpr std::chrono::milliseconds kWindowTime{10};
+  // Each strategy tried is measured over this many windows (after the one in
+  // which it was switched to); a settled guard explores again after
+  // kSettledWindows, or as soon as its mix of operations changes.
+  static constexpr int kTrialWindows = 2;
+  static constexpr int kSettledWindows = 500;
+  static constexpr size_t kHistory = 1000;  // decisions() keeps the latest
+
+  struct Window {
+    uint64_t c[kKinds];
+    uint64_t waits, threads, hottest_shard, keyed;
+    size_t size;
+    double seconds;
+  };
+
+  // What kind of mix a window had. A change of the mix means the best
+  // strategy may have changed: the write share or the whole-map share moved
+  // by 3x or more (against a floor of 0.5%, so 1% vs 1.2% is noise, 1% vs
+  // 10% is not), or one thread became several or back.
+  struct Mix {
+    double writes = -1, whole = 0;  // shares of the operations; -1: none yet
+    bool many = false;
+  };
+  static Mix MixOf(const Window &w) {
+    const uint64_t reads = w.c[kRead] + w.c[kWholeRead], writes = w.c[kWrite] + w.c[kWholeWrite];
+    const uint64_t total = reads + writes;
+    Mix m;
+    if (!total) return m;
+    m.writes = double(writes) / double(total);
+    m.whole = double(w.c[kWholeRead] + w.c[kWholeWrite]) / double(total);
+    m.many = w.threads > 1;
+    return m;
+  }
+  static bool MixChanged(const Mix &a, const Mix &b) {
+    if (a.writes < 0 || b.writes < 0) return a.writes != b.writes;
+    auto far = [](double x, double y) {
+      x += 0.005;
+      y += 0.005;
+      return x > 3 * y || y > 3 * x;
+    };
+    return a.many != b.many || far(a.writes, b.writes) || far(a.whole, b.whole);
+  }
 
   void Decide() {
+    const auto now_time = std::chrono::steady_clock::now();
+    double seconds;
+    {
+      std::lock_guard<std::mutex> g(window_mu_);
+      if (now_time - window_start_ < kWindowTime) return;  // keep counting
+      seconds = std::chrono::duration<double>(now_time - window_start_).count();
+      window_start_ = now_time;
+    }
+    Window w{};
+    for (int i = 0; i < kKinds; i++) w.c[i] = counts_[i].exchange(0, std::memory_order_relaxed);
+    for (auto &h : shard_hits_) {
+      uint64_t n = h.exchange(0, std::memory_order_relaxed);
+      w.keyed += n;
+      w.hottest_shard = std::max(w.hottest_shard, n);
+    }
+    w.waits = waits_.exchange(0, std::memory_order_relaxed);
+    w.threads = uint64_t(__builtin_popcountll(thread_bits_.exchange(0, std::memory_order_relaxed)));
+    w.seconds = seconds;
     std::unique_lock<std::mutex> g(switch_mu_, std::try_to_lock);
-    uint64_t c[kKinds];
-    for (int i = 0; i < kKinds; i++) c[i] = counts_[i].exchange(0, std::memory_order_relaxed);
-    const uint64_t waits = waits_.exchange(0, std::memory_order_relaxed);
-    samples_.store(0, std::memory_order_relaxed);
     if (!g.owns_lock() || pinned_.load(std::memory_order_relaxed) != Strategy::kAdaptive) return;
     const Strategy now = strategy();
-    const size_t size = ApproxSize();
-    const char *why = "";
-    const Strategy best = Choose(c, waits * guarded_detail::kSampleEvery, size, now, &why);
-    if (best == now) {
-      candidate_ = now;
-      return;
+    w.size = now == Strategy::kCopyOnWrite ? CurrentSnapshotSize() : approx_size_.load();
+    try {
+      Explore(w, now);
+    } catch (...) {  // a switch that could not allocate: the guard is as it was
+      ResetController();
     }
-    if (candidate_ != best) {  // first window for it: wait for a second
-      candidate_ = best;
-      return;
-    }
-    constexpr uint64_t s = guarded_detail::kSampleEvery;
-    SwitchLocked(best, GuardedDecision{now, best, c[kRead] * s, c[kWrite] * s, c[kWholeRead] * s,
-                                       c[kWholeWrite] * s, waits, size, why});
   }
 
-  // The strategy for one window's numbers. Waits are counted on every
-  // operation (not sampled); ops and waits both per window.
-  static Strategy Choose(const uint64_t *c, uint64_t waits_scaled, size_t size, Strategy now,
-                         const char **why) {
-    const uint64_t reads = c[kRead] + c[kWholeRead], writes = c[kWrite] + c[kWholeWrite];
-    const uint64_t total = reads + writes;
-    if (!total) return now;
-    // Few waits (under 2% of operations): the cheapest lock is best,
-    // whatever the mix.
-    const uint64_t ops = total * guarded_detail::kSampleEvery;
-    const uint64_t waits = waits_scaled / guarded_detail::kSampleEvery;
-    if (waits * 50 < ops) {
-      *why = "uncontended: one mutex is cheapest";
-      return Strategy::kMutex;
+  // The controller: measure the strategies that can win this mix, one after
+  // the other, keep the fastest (by operations per second), and settle.
+  //   settled --(mix changed two windows in a row, or kSettledWindows x
+  //             backoff)--> exploring, unless the last exploration's
+  //             switches cost more than 1% of the time since it ended
+  //   exploring --(every candidate measured)--> settled on the fastest;
+  //             backoff doubles (to 64) when that is the strategy it had
+  // The current strategy wins ties within 5%: a switch copies the map, and
+  // on a large map a switch stalls every operation while it copies.
+  void Explore(const Window &w, Strategy now) {
+    const uint64_t total = (w.c[kRead] + w.c[kWrite] + w.c[kWholeRead] + w.c[kWholeWrite]);
+    const double rate = double(total * guarded_detail::kSampleEvery) / w.seconds;
+    const Mix mix = MixOf(w);
+    if (!exploring_) {
+      bool changed = MixChanged(mix, settled_mix_);
+      changed_windows_ = changed ? changed_windows_ + 1 : 0;
+      if (changed_windows_ < 2 && ++settled_windows_ < kSettledWindows * backoff_) return;
+      if (std::chrono::steady_clock::now() < next_exploration_) return;
+      // Start: the current strategy first (measured without a switch).
+      switch_seconds_at_start_ = switch_seconds_;
+      exploring_ = true;
+      trials_.clear();
+      for (Strategy s : Candidates(w)) trials_.push_back({s, 0, 0});
+      for (size_t i = 1; i < trials_.size(); i++)
+        if (trials_[i].s == now) std::swap(trials_[0], trials_[i]);
+      trial_ = 0;
+      skip_ = trials_.empty() || trials_[0].s != now;  // the window of a switch is not measured
+      if (trials_.empty()) return;
+      if (trials_[0].s != now) SwitchLocked(trials_[0].s, Decision(w, now, trials_[0].s, kExploring));
+      return;
     }
-    // Copy-on-write: a write copies the map, so only when reads dominate by
-    // more than the copy costs (size elements per write) and no whole-map
-    // write needs the copy either.
-    if (writes * 100 <= total && writes * (size + 1) <= reads * 4) {
-      *why = "read-mostly and contended, writes rare enough to copy the map";
-      return Strategy::kCopyOnWrite;
+    Trial &t = trials_[trial_];
+    if (skip_) {
+      skip_ = false;
+    } else if (now == t.s) {
+      t.rate += rate;
+      t.windows++;
     }
-    if (writes * 10 <= total) {
-      *why = "read-mostly and contended: readers share the lock";
-      return Strategy::kReaderWriter;
+    if (t.windows < kTrialWindows) return;
+    if (++trial_ < trials_.size()) {
+      skip_ = true;
+      SwitchLocked(trials_[trial_].s, Decision(w, now, trials_[trial_].s, kExploring));
+      return;
     }
-    if ((c[kWholeRead] + c[kWholeWrite]) * 100 <= total) {
-      *why = "writes contended on per-key operations: shards";
-      return Strategy::kSharded;
+    // Every candidate measured: the fastest, the incumbent winning ties.
+    const Trial *best = nullptr, *incumbent = nullptr;
+    for (const Trial &c : trials_) {
+      if (!best || c.rate > best->rate) best = &c;
+      if (c.s == settled_) incumbent = &c;
     }
-    *why = "contended, with whole-map operations: one mutex";
-    return Strategy::kMutex;
+    Strategy pick = best->s;
+    if (incumbent && incumbent->rate * 1.05 >= best->rate) pick = incumbent->s;
+    backoff_ = pick == settled_ ? std::min(backoff_ * 2, 64) : 1;
+    exploring_ = false;
+    settled_ = pick;
+    settled_mix_ = mix;
+    settled_windows_ = 0;
+    changed_windows_ = 0;
+    if (pick != strategy()) {
+      SwitchLocked(pick, Decision(w, strategy(), pick, Why(w, pick)));
+    } else {  // already on it (the last one measured): a decision, not a switch
+      Remember(Decision(w, pick, pick, Why(w, pick)));
+    }
+    const double cost = switch_seconds_ - switch_seconds_at_start_;
+    next_exploration_ = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(cost * 100));
   }
 
-  size_t ApproxSize() const {
+  void ResetController() {
+    exploring_ = false;
+    trials_.clear();
+    settled_mix_ = Mix{};
+    settled_windows_ = changed_windows_ = 0;
+    backoff_ = 1;
+  }
+
+  static constexpr const char *kExploring = "exploring: measuring this strategy";
+
+  struct Trial {
+    Strategy s;
+    double rate;
+    int windows;
+  };
+
+  // The strategies worth measuring for this mix: the locks always; shards
+  // for per-key work from several threads; copy-on-write unless its copies
+  // would cost more than 64 elements per read (hopeless, not worth a trial).
+  static std::vector<Strategy> Candidates(const Window &w) {
+    const uint64_t reads = w.c[kRead] + w.c[kWholeRead];
+    const uint64_t writes = w.c[kWrite] + w.c[kWholeWrite];
+    const uint64_t whole = w.c[kWholeRead] + w.c[kWholeWrite];
+    std::vector<Strategy> v = {Strategy::kMutex, Strategy::kReaderWriter};
+    if (kCanShard && w.threads > 1 && whole * 100 <= reads + writes) v.push_back(Strategy::kSharded);
+    if ((writes + 1) * (w.size + 1) <= reads * 64) v.push_back(Strategy::kCopyOnWrite);
+    return v;
+  }
+
+  // Why a measured winner suits the mix (for on_switch, print_stats).
+  static const char *Why(const Window &w, Strategy s) {
+    const uint64_t writes = w.c[kWrite] + w.c[kWholeWrite];
+    const uint64_t total = writes + w.c[kRead] + w.c[kWholeRead];
+    switch (s) {
+      case Strategy::kMutex:
+        return w.threads <= 1 ? "fastest measured: one thread, one mutex"
+                              : "fastest measured: threads rarely wait, or whole-map work";
+      case Strategy::kReaderWriter: return "fastest measured: readers share the lock";
+      case Strategy::kSharded: return "fastest measured: per-key writes spread over shards";
+      case Strategy::kCopyOnWrite:
+        return writes * 100 < total ? "fastest measured: writes rare, readers take no lock"
+                                    : "fastest measured: readers take no lock";
+      default: return "fastest measured";
+    }
+  }
+
+  GuardedDecision Decision(const Window &w, Strategy from, Strategy to, const char *why) const {
+    constexpr uint64_t k = guarded_detail::kSampleEvery;
+    return GuardedDecision{from, to, w.c[kRead] * k, w.c[kWrite] * k, w.c[kWholeRead] * k,
+                           w.c[kWholeWrite] * k, w.waits, w.threads, w.size, why};
+  }
+
+  size_t CurrentSnapshotSize() const {
     Impl *im = impl_.load(std::memory_order_acquire);
-    if (im->strategy == Strategy::kCopyOnWrite) return LoadSnapshot(im)->size();
-    return approx_size_.load(std::memory_order_relaxed);
+    size_t n = 0;
+    ReadSnapshot(im, [&](const Map &m) { n = m.size(); });
+    return n;
   }
 
   std::atomic<Impl *> impl_{nullptr};
   std::atomic<Strategy> pinned_;
-  mutable std::mutex switch_mu_;  // switches, the callback, the history
-  Strategy candidate_ = Strategy::kAdaptive;
+  mutable std::mutex switch_mu_;   // switches, the controller, the callback
+  mutable std::mutex history_mu_;  // history_ (so a callback may read it)
+  // The controller (Explore), under switch_mu_.
+  bool exploring_ = false, skip_ = false;
+  std::vector<Trial> trials_;
+  size_t trial_ = 0;
+  Strategy settled_ = Strategy::kMutex;
+  Mix settled_mix_;
+  int settled_windows_ = 0, changed_windows_ = 0, backoff_ = 1;
+  double switch_seconds_ = 0, switch_seconds_at_start_ = 0;  // time spent switching
+  std::chrono::steady_clock::time_point next_exploration_{};
   Callback callback_;
   std::vector<GuardedDecision> history_;
   std::vector<Impl *> all_impls_;  // under switch_mu_ (or the constructor)
   std::atomic<uint64_t> switches_{0};
+  mutable Hazard hazards_[kHazards];
+  std::mutex limbo_mu_;
+  std::vector<const Map *> limbo_;  // replaced snapshots a reader may still hold
   mutable std::atomic<uint64_t> counts_[kKinds] = {};
+  mutable std::atomic<uint64_t> shard_hits_[kShards] = {};
+  mutable std::atomic<uint64_t> thread_bits_{0};
   mutable std::atomic<uint64_t> samples_{0};
+  std::mutex window_mu_;
+  std::chrono::steady_clock::time_point window_start_ = std::chrono::steady_clock::now();
   mutable std::atomic<uint64_t> waits_{0};
   std::atomic<size_t> approx_size_{0};
 };

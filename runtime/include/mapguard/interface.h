@@ -94,6 +94,15 @@ void __mapguard_happens_after(const void *addr);
 void *__mapguard_sync_wait_begin(const void *addr, int release);
 void __mapguard_sync_wait_end(void *pin, int acquired);
 
+// mapguard::guarded (guarded.h) switched its strategy (`from`, `to`: values
+// of mapguard::Strategy, named by MAPGUARD_GUARDED_STRATEGY_NAMES; `why`: a
+// string literal). print_stats lists the switches; the sidecar counts them.
+// guarded.h calls it through a weak reference: a program without the
+// runtime needs nothing.
+void __mapguard_guarded_switch(const void *guard, unsigned from, unsigned to, const char *why);
+#define MAPGUARD_GUARDED_STRATEGY_NAMES \
+  { "adaptive", "mutex", "reader-writer", "sharded", "copy-on-write" }
+
 #ifdef __cplusplus
 }
 #endif

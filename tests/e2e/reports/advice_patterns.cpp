@@ -11,6 +11,19 @@
 // RUN: env MAPGUARD_OPTIONS=print_stats=1 %t write-heavy 2>&1 | FileCheck %s --check-prefix=WRITEHEAVY
 // RUN: env MAPGUARD_OPTIONS=print_stats=1 %t hot-keys 2>&1 | FileCheck %s --check-prefix=HOTKEYS
 // RUN: env MAPGUARD_OPTIONS=print_stats=1 %t handoff 2>&1 | FileCheck %s --check-prefix=HANDOFF
+// A wait for another lock, given up before the map is touched, is not the
+// map's: workers wait on a queue's lock, then fill a results map under its
+// own lock that never waits.
+// RUN: env MAPGUARD_OPTIONS=print_stats=1 %t queue-wait 2>&1 | FileCheck %s --check-prefix=QUEUEWAIT
+// QUEUEWAIT: Map std::map<int, int> 'results'
+// QUEUEWAIT: contention: 0 lock waits before an access
+// QUEUEWAIT: pattern: 2 threads take turns and never waited for a lock to reach it
+// Phases that never overlap (build, one pass by each worker, join, modify)
+// are hand-offs, not a writer racing its iterating readers.
+// RUN: env MAPGUARD_OPTIONS=print_stats=1 %t phases 2>&1 | FileCheck %s --check-prefix=PHASES
+// PHASES: Map std::unordered_map<int, int> 'table'
+// PHASES: pattern: used by one thread at a time, handed on 3 times: keep whatever orders the hand-off
+// PHASES-NOT: advice: use a reader-writer lock
 // The same facts in JSON.
 // RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json %t write-heavy 2>&1 | FileCheck %s --check-prefix=JSON
 //
@@ -47,7 +60,7 @@
 // HOTKEYS: pattern: 2 threads write to a few hot keys (threads waited for a lock 20 times)
 // HOTKEYS-NEXT: advice: sharding by key would not spread so few keys: give each thread its own map and merge them at the end, or keep the hot values in std::atomic
 // HANDOFF: Map std::unordered_map<int, int> 'b->items'
-// HANDOFF: pattern: used by one thread at a time, handed on 1 time: no lock needed while the hand-off (a queue, a future, a join) orders it
+// HANDOFF: pattern: used by one thread at a time, handed on 1 time: keep whatever orders the hand-off (a queue, a future, a join, a lock); nothing more is needed
 // HANDOFF-NOT: advice:
 // JSON: "name":"write_heavy"
 // JSON-SAME: "threads":2,"lifecycle_only_threads":0,"writer_threads":2,
@@ -90,8 +103,10 @@ bool Sleeping(pid_t tid) {
 // `rounds` times: this thread takes `mu`, lets the other thread try it, and
 // waits until that thread sleeps in its lock (its lock had to wait) before
 // running `hold` and giving the lock up; the other runs `wait` under it.
-template <class Hold, class Wait>
-void ContendedRounds(std::mutex &mu, int rounds, Hold hold, Wait wait) {
+// Each then runs `then(who, round)` with `mu` given up (who: 0 this thread),
+// the other thread first: nothing in `then` waits.
+template <class Hold, class Wait, class Then>
+void ContendedRounds(std::mutex &mu, int rounds, Hold hold, Wait wait, Then then) {
   std::atomic<int> round{-1}, attempt{-1}, done{-1};
   std::atomic<pid_t> waiter{0};
   std::thread other([&] {
@@ -104,19 +119,28 @@ void ContendedRounds(std::mutex &mu, int rounds, Hold hold, Wait wait) {
         std::lock_guard<std::mutex> g(mu);
         wait(r);
       }
+      then(1, r);
       done.store(r, std::memory_order_relaxed);
     }
   });
   while (!waiter.load()) {
   }
   for (int r = 0; r < rounds; r++) {
-    while (done.load(std::memory_order_relaxed) != r - 1) sched_yield();
-    std::unique_lock<std::mutex> g(mu);
-    round.store(r, std::memory_order_relaxed);
-    while (attempt.load(std::memory_order_relaxed) != r || !Sleeping(waiter.load())) sched_yield();
-    hold(r);
+    {
+      std::unique_lock<std::mutex> g(mu);
+      round.store(r, std::memory_order_relaxed);
+      while (attempt.load(std::memory_order_relaxed) != r || !Sleeping(waiter.load())) sched_yield();
+      hold(r);
+    }
+    // The other thread's round (its wait, its `then`) is over before ours.
+    while (done.load(std::memory_order_relaxed) != r) sched_yield();
+    then(0, r);
   }
   other.join();
+}
+template <class Hold, class Wait>
+void ContendedRounds(std::mutex &mu, int rounds, Hold hold, Wait wait) {
+  ContendedRounds(mu, rounds, hold, wait, [](int, int) {});
 }
 
 // Threads 0..n-1 run `step(i, round)` in strict turns under `mu`; the turn
@@ -209,6 +233,39 @@ int main(int argc, char **argv) {
     ContendedRounds(
         mu, 20, [&](int) { for (int i = 0; i < 50; i++) hot[i % 2]++; },
         [&](int) { for (int i = 0; i < 50; i++) hot[i % 2]++; });
+  } else if (!std::strcmp(mode, "queue-wait")) {
+    std::map<int, int> results;
+    std::mutex queue_mu, results_mu;
+    int next_job = 0;
+    // Each thread takes a job under queue_mu (one of them waits for it every
+    // round), gives it up, then files its result under results_mu, which
+    // never waits (the rounds run one after the other).
+    int mine[2] = {0, 0};
+    ContendedRounds(
+        queue_mu, 20, [&](int) { mine[0] = next_job++; }, [&](int) { mine[1] = next_job++; },
+        [&](int who, int r) {
+          std::lock_guard<std::mutex> g(results_mu);
+          results[mine[who]] = r;
+        });
+  } else if (!std::strcmp(mode, "phases")) {
+    std::unordered_map<int, int> table;
+    table.reserve(2000);
+    for (int i = 0; i < 1000; i++) table[i] = i;
+    std::atomic<long> sum{0};
+    std::thread a([&] {
+      long s = 0;
+      for (auto &kv : table) s += kv.second;
+      sum += s;
+    });
+    a.join();
+    std::thread b([&] {
+      long s = 0;
+      for (auto &kv : table) s += kv.second;
+      sum += s;
+    });
+    b.join();
+    for (int i = 0; i < 100; i++) table[i] = 0;
+    std::printf("%ld\n", sum.load());
   } else if (!std::strcmp(mode, "handoff")) {
     struct Batch {
       std::unordered_map<int, int> items;

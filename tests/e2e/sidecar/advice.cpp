@@ -20,5 +20,14 @@
 // RUN: python3 %S/Inputs/same_advice.py %t.hot.json %t.hot.log hot hot-keys
 // RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.handoff.log %sidecar --quiet --json %t.handoff.json -- %t handoff
 // RUN: python3 %S/Inputs/same_advice.py %t.handoff.json %t.handoff.log 'b->items' hand-off
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.qw.log %sidecar --quiet --json %t.qw.json -- %t queue-wait
+// RUN: python3 %S/Inputs/same_advice.py %t.qw.json %t.qw.log results uncontended
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.phases.log %sidecar --quiet --json %t.phases.json -- %t phases
+// RUN: python3 %S/Inputs/same_advice.py %t.phases.json %t.phases.log table hand-off
+// mapguard::guarded's switches are counted from the kernel (the guarded_switch probe).
+// RUN: %clangxx_mg -O1 -I%S/../.. %S/../plugin/guarded.cpp -o %t.guarded
+// RUN: %sidecar --quiet --json %t.guarded.json -- %t.guarded switches
+// RUN: python3 -c "import json,sys; g=json.load(open(sys.argv[1]))['guarded_switches']; print('GUARDED', sorted((x['to'], x['count']) for x in g))" %t.guarded.json | FileCheck %s --check-prefix=GUARDED
+// GUARDED: GUARDED [('copy-on-write', 1), ('sharded', 1)]
 // SINGLE: SAME single single-thread: one thread uses it (1 other only constructed or destroyed it): no lock needed
 // CONTENDED: SAME read_mostly read-mostly-contended: read-mostly by 2 threads (threads waited for a lock 20 times)
