@@ -411,6 +411,23 @@ int BPF_USDT(conflict, __u64 map, __u32 kind, int tid, int other_tid, __u64 site
 }
 
 SEC("usdt")
+int BPF_USDT(key_spread, __u64 map, __u64 keys, __u64 buckets, __u64 occupied, __u64 longest,
+             __u64 dispersion_milli) {
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  if (!is_tracked(tgid)) return 0;
+  __sync_fetch_and_add(&counters.probe_hits, 1);
+  struct mgs_map_key mk = {.tgid = tgid, .map = map};
+  struct mgs_map_stats *ms = bpf_map_lookup_elem(&map_stats, &mk);
+  if (!ms) return 0;
+  ms->spread_keys = keys;
+  ms->spread_buckets = buckets;
+  ms->spread_occupied = occupied;
+  ms->spread_longest = longest;
+  ms->spread_dispersion_milli = dispersion_milli;
+  return 0;
+}
+
+SEC("usdt")
 int BPF_USDT(guarded_switch, __u64 guard, __u32 from, __u32 to) {
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
   if (!is_tracked(tgid)) return 0;

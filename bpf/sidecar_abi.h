@@ -81,6 +81,9 @@ struct mgs_map_stats {
   __u64 last_tid;
   __u64 lock_waits;           /* lock waits just before an access */
   __u64 moved, max_size;      /* elements relinked by rehashes; largest size seen */
+  /* How the keys spread over the buckets, at the last destruction seen
+   * (the runtime's key_spread probe); spread_buckets 0: never measured. */
+  __u64 spread_keys, spread_buckets, spread_occupied, spread_longest, spread_dispersion_milli;
   __u64 first_site;
   char type[MGS_TYPE_LEN];
   char name[MGS_NAME_LEN];

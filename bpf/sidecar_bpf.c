@@ -60,7 +60,8 @@ int mgs_bpf_attach(struct mgs_bpf *b, const char *path, char *err, size_t errlen
       attach_probe(s->progs.lock_contended, &s->links.lock_contended, path, "lock_contended", err,
                    errlen) ||
       attach_probe(s->progs.guarded_switch, &s->links.guarded_switch, path, "guarded_switch", err,
-                   errlen))
+                   errlen) ||
+      attach_probe(s->progs.key_spread, &s->links.key_spread, path, "key_spread", err, errlen))
     return -1;
   s->links.follow_fork = bpf_program__attach(s->progs.follow_fork);
   if (!s->links.follow_fork) {

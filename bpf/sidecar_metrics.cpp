@@ -151,6 +151,18 @@ std::string RenderMetrics() {
   for (const MapRow &r : rows) o << "mapguard_map_max_size{" << labels(r) << "} " << r.stats.max_size << "\n";
   header("mapguard_map_buckets", "gauge", "Largest bucket count of one unordered map seen at a rehash.");
   for (const MapRow &r : rows) o << "mapguard_map_buckets{" << labels(r) << "} " << r.stats.max_buckets << "\n";
+  header("mapguard_map_longest_chain", "gauge", "Longest bucket chain of one hash map when it was last destroyed (maps of 64 keys or more).");
+  for (const MapRow &r : rows)
+    if (r.stats.spread_buckets) o << "mapguard_map_longest_chain{" << labels(r) << "} " << r.stats.spread_longest << "\n";
+  header("mapguard_map_empty_bucket_ratio", "gauge", "Share of empty buckets of one hash map when it was last destroyed.");
+  for (const MapRow &r : rows)
+    if (r.stats.spread_buckets)
+      o << "mapguard_map_empty_bucket_ratio{" << labels(r) << "} "
+        << double(r.stats.spread_buckets - r.stats.spread_occupied) / double(r.stats.spread_buckets) << "\n";
+  header("mapguard_map_hash_dispersion", "gauge", "Chi-square of one hash map's chain lengths against a uniform hash, per bucket (about 1 is uniform; far above: a bad hash).");
+  for (const MapRow &r : rows)
+    if (r.stats.spread_buckets)
+      o << "mapguard_map_hash_dispersion{" << labels(r) << "} " << double(r.stats.spread_dispersion_milli) / 1000 << "\n";
   header("mapguard_map_pattern", "gauge", "1 for one map's access pattern (the advice of print_stats), labelled with it.");
   for (const MapRow &r : rows)
     o << "mapguard_map_pattern{" << labels(r) << ",pattern=\"" << AdviceOf(r.stats).pattern << "\"} 1\n";

@@ -225,6 +225,12 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
                            {"lock_waits", s.lock_waits},
                            {"elements_moved", s.moved},
                            {"max_size", s.max_size},
+                           {"spread", s.spread_buckets ? nlohmann::json{{"keys", s.spread_keys},
+                                                                       {"buckets", s.spread_buckets},
+                                                                       {"occupied", s.spread_occupied},
+                                                                       {"longest_chain", s.spread_longest},
+                                                                       {"dispersion", double(s.spread_dispersion_milli) / 1000}}
+                                                       : nlohmann::json()},
                            {"pattern", a.pattern},
                            {"summary", a.summary},
                            {"advice", a.advice[0] ? nlohmann::json(a.advice) : nlohmann::json()},

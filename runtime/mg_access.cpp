@@ -543,7 +543,7 @@ MG_ALWAYS_INLINE void FinishWriteBegin(ThreadState *thr, MapShadow *s, void *map
       return;
   }
   if (g_detect_hb) HbOnWrite(thr, s, map, site);
-  if (MG_UNLIKELY(g_print_stats) && site->kind == MG_DESTROY &&
+  if (MG_UNLIKELY(g_print_stats || MG_PROBE_ACTIVE(key_spread)) && site->kind == MG_DESTROY &&
       (site->flags & MG_SITE_HASHTABLE_LAYOUT))
     MeasureKeySpread(s, map);
 }

@@ -33,6 +33,7 @@ MG_SEMAPHORE(conflict);
 MG_SEMAPHORE(init);
 MG_SEMAPHORE(lock_contended);
 MG_SEMAPHORE(guarded_switch);
+MG_SEMAPHORE(key_spread);
 __attribute__((section(".probes"), used)) volatile char mapguard_probes_line_end[64];
 }
 
@@ -105,6 +106,13 @@ void TraceConflict(void *map, uint32_t kind, int tid, int other_tid, const mg_si
 void TraceLockContended() {
   if (!mapguard_lock_contended_semaphore) return;
   DTRACE_PROBE(mapguard, lock_contended);
+}
+
+void TraceKeySpread(void *map, uint64_t keys, uint64_t buckets, uint64_t occupied,
+                    uint64_t longest, uint64_t dispersion_milli) {
+  if (!mapguard_key_spread_semaphore) return;
+  unsigned long long m = reinterpret_cast<uintptr_t>(map);
+  DTRACE_PROBE6(mapguard, key_spread, m, keys, buckets, occupied, longest, dispersion_milli);
 }
 
 void TraceGuardedSwitch(const void *guard, unsigned from, unsigned to) {

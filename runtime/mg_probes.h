@@ -26,6 +26,7 @@ extern volatile unsigned short mapguard_map_destroy_semaphore;
 extern volatile unsigned short mapguard_rehash_semaphore;
 extern volatile unsigned short mapguard_lock_contended_semaphore;
 extern volatile unsigned short mapguard_guarded_switch_semaphore;
+extern volatile unsigned short mapguard_key_spread_semaphore;
 }
 
 #ifndef MAPGUARD_NO_PROBES
@@ -62,6 +63,9 @@ void TraceConflict(void *map, uint32_t kind, int tid, int other_tid, const mg_si
 void TraceInit();
 // A lock acquisition had to wait (the pattern facts of mg_advice.h).
 void TraceLockContended();
+// How a destroyed hash map's keys spread over its buckets (mg_stats.cpp).
+void TraceKeySpread(void *map, uint64_t keys, uint64_t buckets, uint64_t occupied,
+                    uint64_t longest, uint64_t dispersion_milli);
 // mapguard::guarded switched strategy (interface.h).
 void TraceGuardedSwitch(const void *guard, unsigned from, unsigned to);
 

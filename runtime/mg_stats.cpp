@@ -231,8 +231,9 @@ MG_NOINLINE void NoteBucketCount(MapShadow *s, void *map) {
 // bucket's nodes follow each other in the list: so the list splits into
 // chains at the nodes the buckets point to, without calling the hasher.
 MG_NOINLINE void MeasureKeySpread(MapShadow *s, void *map) {
-  MapStats *st = s->stats.load(std::memory_order_acquire);
-  if (!st || st->spread_measured.load(std::memory_order_relaxed)) return;
+  MapStats *st = g_print_stats ? s->stats.load(std::memory_order_acquire) : nullptr;
+  if (st && st->spread_measured.load(std::memory_order_relaxed)) return;
+  if (!st && !MG_PROBE_ACTIVE(key_spread)) return;
   char *base = static_cast<char *>(map);
   void *const *bucket = *reinterpret_cast<void *const *const *>(base);
   const uint64_t nb = *reinterpret_cast<const uint64_t *>(base + 8);
@@ -280,8 +281,11 @@ MG_NOINLINE void MeasureKeySpread(MapShadow *s, void *map) {
     }
     k.longest = n_chains ? chains[0] : 0;
     k.dispersion = chi / double(nb);
-    st->spread = k;
-    st->spread_measured.store(true, std::memory_order_release);
+    if (st) {
+      st->spread = k;
+      st->spread_measured.store(true, std::memory_order_release);
+    }
+    TraceKeySpread(map, k.size, k.buckets, k.occupied, k.longest, uint64_t(k.dispersion * 1000));
   }
   munmap(mem, bytes);
 }

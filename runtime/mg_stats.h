@@ -21,7 +21,8 @@ MG_NOINLINE void NoteBucketCount(MapShadow *s, void *map);
 // A report (printed or not) about the map.
 void CountConflict(MapShadow *s);
 // The map is being destroyed (inside its destruction region, after its begin
-// checks), MG_SITE_HASHTABLE_LAYOUT: how its keys spread over its buckets.
+// checks), MG_SITE_HASHTABLE_LAYOUT: how its keys spread over its buckets,
+// for print_stats and the key_spread probe.
 MG_NOINLINE void MeasureKeySpread(MapShadow *s, void *map);
 // The map is new or gone: later accesses at this address count for a new map.
 void ForgetStats(MapShadow *s);

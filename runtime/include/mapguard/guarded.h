@@ -545,7 +545,6 @@ class guarded {
   void SwitchLocked(Strategy to, GuardedDecision why) {
     Impl *old = impl_.load(std::memory_order_acquire);
     if (old->strategy == to) return;
-    const auto started = std::chrono::steady_clock::now();
     // Everything that can throw happens before `retired` is set: a switch
     // that fails leaves the guard as it was.
     std::unique_ptr<Impl> next(MakeImpl(to));
@@ -562,6 +561,8 @@ class guarded {
       std::unique_lock<std::shared_mutex> rw(old->rw);
       std::optional<AllShards> all;
       if (old->strategy == Strategy::kSharded) all.emplace(old);
+      // What the switch costs the program: every operation waits from here.
+      const auto started = std::chrono::steady_clock::now();
       Map contents;
       switch (old->strategy) {
         case Strategy::kSharded:
@@ -594,8 +595,8 @@ class guarded {
         for (size_t s = 0; s < kShards; s++) Map().swap(old->shards[s].map);
       impl_.store(Keep(next.release()), std::memory_order_release);
       switches_.fetch_add(1, std::memory_order_relaxed);
+      switch_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     }  // the old locks go before anyone hears of the switch
-    switch_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     why.from = old->strategy;
     why.to = to;
     Remember(why);
@@ -620,7 +621,10 @@ class guarded {
     const uint64_t bit = uint64_t(1) << (me.id % 64);
     if (!(thread_bits_.load(std::memory_order_relaxed) & bit))
       thread_bits_.fetch_or(bit, std::memory_order_relaxed);
-    if ((samples_.fetch_add(1, std::memory_order_relaxed) + 1) % kWindow == 0)
+    // Every 8 samples the window may close: on count (kWindow samples), or
+    // on time when operations have become slow (a strategy that suits the
+    // mix no more must not keep the controller waiting for its samples).
+    if ((samples_.fetch_add(1, std::memory_order_relaxed) + 1) % 8 == 0)
       const_cast<guarded *>(this)->Decide();
   }
   void NoteWait(bool waited) const {
@@ -633,6 +637,7 @@ class guarded {
   // a window would see only the threads that happened to run.
   static constexpr uint64_t kWindow = 256;
   static constexpr std::chrono::milliseconds kWindowTime{10};
+  static constexpr std::chrono::milliseconds kSlowWindowTime{50};  // closes with fewer samples
   // Each strategy tried is measured over this many windows (after the one in
   // which it was switched to); a settled guard explores again after
   // kSettledWindows, or as soon as its mix of operations changes.
@@ -680,9 +685,12 @@ class guarded {
     double seconds;
     {
       std::lock_guard<std::mutex> g(window_mu_);
-      if (now_time - window_start_ < kWindowTime) return;  // keep counting
-      seconds = std::chrono::duration<double>(now_time - window_start_).count();
+      const auto age = now_time - window_start_;
+      const uint64_t samples = samples_.load(std::memory_order_relaxed);
+      if (age < kWindowTime || (samples < kWindow && age < kSlowWindowTime)) return;  // keep counting
+      seconds = std::chrono::duration<double>(age).count();
       window_start_ = now_time;
+      samples_.store(0, std::memory_order_relaxed);
     }
     Window w{};
     for (int i = 0; i < kKinds; i++) w.c[i] = counts_[i].exchange(0, std::memory_order_relaxed);
@@ -692,7 +700,13 @@ class guarded {
       w.hottest_shard = std::max(w.hottest_shard, n);
     }
     w.waits = waits_.exchange(0, std::memory_order_relaxed);
-    w.threads = uint64_t(__builtin_popcountll(thread_bits_.exchange(0, std::memory_order_relaxed)));
+    // Threads seen in this window or the two before: threads blocked behind
+    // a slow strategy (copy-on-write writers queued on its lock) are still
+    // there.
+    const uint64_t bits = thread_bits_.exchange(0, std::memory_order_relaxed);
+    w.threads = uint64_t(__builtin_popcountll(bits | recent_thread_bits_[0] | recent_thread_bits_[1]));
+    recent_thread_bits_[1] = recent_thread_bits_[0];
+    recent_thread_bits_[0] = bits;
     w.seconds = seconds;
     std::unique_lock<std::mutex> g(switch_mu_, std::try_to_lock);
     if (!g.owns_lock() || pinned_.load(std::memory_order_relaxed) != Strategy::kAdaptive) return;
@@ -709,7 +723,9 @@ class guarded {
   // the other, keep the fastest (by operations per second), and settle.
   //   settled --(mix changed two windows in a row, or kSettledWindows x
   //             backoff)--> exploring, unless the last exploration's
-  //             switches cost more than 1% of the time since it ended
+  //             switches cost more than 1% of the time since it ended;
+  //             --(mix changed and operations 4x slower)--> exploring at
+  //             once, the current strategy counted as measured
   //   exploring --(every candidate measured)--> settled on the fastest;
   //             backoff doubles (to 64) when that is the strategy it had
   // The current strategy wins ties within 5%: a switch copies the map, and
@@ -721,8 +737,11 @@ class guarded {
     if (!exploring_) {
       bool changed = MixChanged(mix, settled_mix_);
       changed_windows_ = changed ? changed_windows_ + 1 : 0;
-      if (changed_windows_ < 2 && ++settled_windows_ < kSettledWindows * backoff_) return;
-      if (std::chrono::steady_clock::now() < next_exploration_) return;
+      // A changed mix that also made operations 4x slower is acted on at once.
+      const bool collapsed = changed && rate * 4 < settled_rate_;
+      if (!collapsed && changed_windows_ < 2 && ++settled_windows_ < kSettledWindows * backoff_)
+        return;
+      if (!collapsed && std::chrono::steady_clock::now() < next_exploration_) return;
       // Start: the current strategy first (measured without a switch).
       switch_seconds_at_start_ = switch_seconds_;
       exploring_ = true;
@@ -733,6 +752,16 @@ class guarded {
       trial_ = 0;
       skip_ = trials_.empty() || trials_[0].s != now;  // the window of a switch is not measured
       if (trials_.empty()) return;
+      if (collapsed && trials_[0].s == now) {
+        // Already measured, badly: go straight to the next candidate.
+        trials_[0].rate = rate * kTrialWindows;
+        trials_[0].windows = kTrialWindows;
+        if (trials_.size() == 1) return;
+        trial_ = 1;
+        skip_ = true;
+        SwitchLocked(trials_[1].s, Decision(w, now, trials_[1].s, kExploring));
+        return;
+      }
       if (trials_[0].s != now) SwitchLocked(trials_[0].s, Decision(w, now, trials_[0].s, kExploring));
       return;
     }
@@ -758,6 +787,8 @@ class guarded {
     Strategy pick = best->s;
     if (incumbent && incumbent->rate * 1.05 >= best->rate) pick = incumbent->s;
     backoff_ = pick == settled_ ? std::min(backoff_ * 2, 64) : 1;
+    for (const Trial &c : trials_)
+      if (c.s == pick) settled_rate_ = c.rate / std::max(c.windows, 1);
     exploring_ = false;
     settled_ = pick;
     settled_mix_ = mix;
@@ -845,6 +876,8 @@ class guarded {
   Mix settled_mix_;
   int settled_windows_ = 0, changed_windows_ = 0, backoff_ = 1;
   double switch_seconds_ = 0, switch_seconds_at_start_ = 0;  // time spent switching
+  double settled_rate_ = 0;  // operations per second measured for the settled strategy
+  uint64_t recent_thread_bits_[2] = {0, 0};  // the two windows before
   std::chrono::steady_clock::time_point next_exploration_{};
   Callback callback_;
   std::vector<GuardedDecision> history_;

@@ -24,6 +24,11 @@
 // RUN: python3 %S/Inputs/same_advice.py %t.qw.json %t.qw.log results uncontended
 // RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json:log_path=%t.phases.log %sidecar --quiet --json %t.phases.json -- %t phases
 // RUN: python3 %S/Inputs/same_advice.py %t.phases.json %t.phases.log table hand-off
+// The growth audit's key spread, from the kernel (the key_spread probe).
+// RUN: %clangxx_mg -O1 %S/../reports/print_stats_growth.cpp -o %t.growth
+// RUN: %sidecar --quiet --json %t.growth.json -- %t.growth
+// RUN: python3 -c "import json,sys; m={x['name']: x for x in json.load(open(sys.argv[1]))['maps']}; print('SPREAD', m['points']['spread']['keys'], m['points']['spread']['occupied'], m['points']['spread']['longest_chain'], m['points']['spread']['dispersion'] > 4, m['counts']['spread']['longest_chain'], m['reserved']['spread'])" %t.growth.json | FileCheck %s --check-prefix=SPREAD
+// SPREAD: SPREAD 3200 16 200 True 1 None
 // mapguard::guarded's switches are counted from the kernel (the guarded_switch probe).
 // RUN: %clangxx_mg -O1 -I%S/../.. %S/../plugin/guarded.cpp -o %t.guarded
 // RUN: %sidecar --quiet --json %t.guarded.json -- %t.guarded switches
