@@ -106,24 +106,36 @@ struct ThreadToken {
     return 1 + rng % (2 * kSampleEvery - 1);
   }
   bool Sample() {
-    if (--countdown) return false;
-    countdown = NextGap();
-    return true;
+    sampled = --countdown == 0;
+    if (sampled) countdown = NextGap();
+    return sampled;
   }
+  bool sampled = false;  // the operation under way is counted
 };
 inline ThreadToken &Me() {
   thread_local ThreadToken t;
   return t;
 }
 
+// Takes the lock; true if it had to wait. Only a counted operation tries
+// first: under contention the extra try costs one more round trip of the
+// lock's cache line, which every operation would pay.
 template <class Mutex>
-bool LockCountingWait(Mutex &m) {  // true if it had to wait
+bool LockCountingWait(Mutex &m) {
+  if (!Me().sampled) {
+    m.lock();
+    return false;
+  }
   if (m.try_lock()) return false;
   m.lock();
   return true;
 }
 template <class Mutex>
 bool LockSharedCountingWait(Mutex &m) {
+  if (!Me().sampled) {
+    m.lock_shared();
+    return false;
+  }
   if (m.try_lock_shared()) return false;
   m.lock_shared();
   return true;
@@ -854,7 +866,7 @@ class guarded {
   GuardedDecision Decision(const Window &w, Strategy from, Strategy to, const char *why) const {
     constexpr uint64_t k = guarded_detail::kSampleEvery;
     return GuardedDecision{from, to, w.c[kRead] * k, w.c[kWrite] * k, w.c[kWholeRead] * k,
-                           w.c[kWholeWrite] * k, w.waits, w.threads, w.size, why};
+                           w.c[kWholeWrite] * k, w.waits * k, w.threads, w.size, why};
   }
 
   size_t CurrentSnapshotSize() const {
