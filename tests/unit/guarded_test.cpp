@@ -8,6 +8,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <chrono>
 #include <map>
@@ -200,6 +203,33 @@ TEST(Guarded, TheCallbackHearsEachSwitch) {
   EXPECT_EQ(heard[0], "mutex->copy-on-write: pinned");
   EXPECT_EQ(heard[1], "copy-on-write->sharded: pinned");
   EXPECT_EQ(g.switches(), 2u);
+}
+
+long RssKb() {
+  FILE *f = std::fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && std::fgets(line, sizeof line, f))
+    if (!std::strncmp(line, "VmRSS:", 6)) kb = std::atol(line + 6);
+  if (f) std::fclose(f);
+  return kb;
+}
+
+// A guard keeps at most one Impl per strategy and reuses it: switching
+// thousands of times does not grow memory (each switch used to keep its
+// retired Impl, shards and all, until the guard died).
+TEST(Guarded, SwitchingOftenKeepsMemoryBounded) {
+  Guard g(Strategy::kMutex);
+  for (int i = 0; i < 1000; i++) g.insert_or_assign(std::to_string(i), i);
+  const Strategy cycle[] = {Strategy::kSharded, Strategy::kCopyOnWrite, Strategy::kReaderWriter,
+                            Strategy::kMutex};
+  for (int i = 0; i < 400; i++) g.pin(cycle[i % 4]);  // warm up the allocator
+  const long before = RssKb();
+  for (int i = 0; i < 20000; i++) g.pin(cycle[i % 4]);
+  const long grown = RssKb() - before;
+  EXPECT_LT(grown, 4096) << "KiB grown over 20000 switches";
+  EXPECT_EQ(g.size(), 1000u);
+  EXPECT_EQ(g.find("999"), std::optional<int>(999));
 }
 
 TEST(Guarded, LinearizableWhileStrategiesSwitch) {

@@ -110,7 +110,8 @@ struct ThreadToken {
     if (sampled) countdown = NextGap();
     return sampled;
   }
-  bool sampled = false;  // the operation under way is counted
+  bool sampled = false;    // the operation under way is counted
+  bool in_switch = false;  // running a switch's callback: no controller
 };
 inline ThreadToken &Me() {
   thread_local ThreadToken t;
@@ -167,12 +168,13 @@ class guarded {
   explicit guarded(Strategy pinned = Strategy::kAdaptive)
       : pinned_(pinned == Strategy::kSharded && !kCanShard ? Strategy::kAdaptive : pinned) {
     Strategy first = pinned_.load() == Strategy::kAdaptive ? Strategy::kMutex : pinned;
-    impl_.store(Keep(MakeImpl(first)), std::memory_order_release);
+    impl_.store(pool_[unsigned(first)] = MakeImpl(first), std::memory_order_release);
   }
   guarded(const guarded &) = delete;
   guarded &operator=(const guarded &) = delete;
   ~guarded() {
-    for (Impl *im : all_impls_) {
+    for (Impl *im : pool_) {
+      if (!im) continue;
       delete im->snap.load(std::memory_order_relaxed);
       delete im;
     }
@@ -242,10 +244,10 @@ class guarded {
   bool pin(Strategy s) {
     if (s == Strategy::kSharded && !kCanShard) return false;
     std::lock_guard<std::mutex> g(switch_mu_);
-    pinned_.store(s, std::memory_order_relaxed);
-    ResetController();
     if (s != Strategy::kAdaptive && s != strategy())
       SwitchLocked(s, GuardedDecision{strategy(), s, 0, 0, 0, 0, 0, 0, 0, "pinned"});
+    pinned_.store(s, std::memory_order_relaxed);  // only once it holds
+    ResetController();
     return true;
   }
   // Called at each switch (trials of an exploration included), after the map
@@ -376,18 +378,16 @@ class guarded {
   // A retired Impl is left alone: wait for its successor and start again.
   bool Retired(Impl *im) const {
     if (!im->retired.load(std::memory_order_acquire)) return false;
-    while (impl_.load(std::memory_order_acquire) == im) std::this_thread::yield();
+    // Until its successor is published (or it is current again, reused).
+    while (impl_.load(std::memory_order_acquire) == im && im->retired.load(std::memory_order_acquire))
+      std::this_thread::yield();
     return true;
   }
 
   Impl *MakeImpl(Strategy s) {
     Impl *im = new Impl(s);
     if (s == Strategy::kSharded) im->shards.reset(new Shard[kShards]);
-    if (s == Strategy::kCopyOnWrite) im->snap.store(new Map(), std::memory_order_release);
-    return im;
-  }
-  Impl *Keep(Impl *im) {
-    all_impls_.push_back(im);
+    if (s == Strategy::kCopyOnWrite) im->snap.store(new Map(), std::memory_order_release);  // owned by im
     return im;
   }
 
@@ -424,15 +424,21 @@ class guarded {
       Release held{h};
       if (im->snap.load(std::memory_order_seq_cst) != p) continue;  // replaced meanwhile
       if (Retired(im)) return false;
+      // Once more after the check: an Impl reused by a switch gets its new
+      // snapshot before `retired` is cleared, so a reader that saw it cleared
+      // and still holds the old (empty) snapshot sees the change here.
+      if (im->snap.load(std::memory_order_seq_cst) != p) continue;
       fn(*p);
       return true;
     }
   }
   // Replaces the snapshot of `im` (its writers' lock held) and frees the
   // old one, now or when no reader holds it.
-  void Publish(Impl *im, const Map *next) {
-    const Map *old = im->snap.exchange(next, std::memory_order_seq_cst);
+  // A throw (no memory for limbo_) leaves the snapshot as it was.
+  void Publish(Impl *im, std::unique_ptr<const Map> next) {
     std::lock_guard<std::mutex> g(limbo_mu_);
+    limbo_.reserve(limbo_.size() + 1);
+    const Map *old = im->snap.exchange(next.release(), std::memory_order_seq_cst);
     limbo_.push_back(old);
     limbo_.erase(std::remove_if(limbo_.begin(), limbo_.end(),
                                 [&](const Map *m) {
@@ -497,7 +503,7 @@ class guarded {
           std::unique_ptr<Map> next(new Map(*im->snap.load(std::memory_order_relaxed)));
           auto result = fn(*next);  // a throw leaves the snapshot as it was
           NoteSize(next->size());
-          Publish(im, next.release());
+          Publish(im, std::move(next));
           return result;
         }
         case Strategy::kReaderWriter: {
@@ -514,12 +520,15 @@ class guarded {
             AllShards all(im);
             if (Retired(im)) continue;
             Map merged;
-            for (size_t s = 0; s < kShards; s++) merged.merge(im->shards[s].map);
+            size_t n = 0;
+            for (size_t s = 0; s < kShards; s++) n += im->shards[s].map.size();
+            Reserve(merged, n);  // no rehash (and no throw) inside the merge
             struct SplitBack {  // even if fn throws: the map is never lost
               Impl *im;
               Map &m;
               ~SplitBack() { Split(im, std::move(m)); }
             } split_back{im, merged};
+            for (size_t s = 0; s < kShards; s++) merged.merge(im->shards[s].map);
             auto result = fn(merged);
             NoteSize(merged.size());
             return result;
@@ -549,37 +558,67 @@ class guarded {
   static void Split(Impl *im, Map &&all) {
     while (!all.empty()) {
       auto node = all.extract(all.begin());
-      im->shards[ShardOf(node.key())].map.insert(std::move(node));
+      try {
+        im->shards[ShardOf(node.key())].map.insert(std::move(node));
+      } catch (...) {  // the node is still ours: back where it came from (no growth there)
+        if (!node.empty()) all.insert(std::move(node));
+        throw;
+      }
     }
   }
 
   // ---- switching (under switch_mu_) ----
+  // Locks every lock of an Impl exclusively, for a switch.
+  struct Exclusive {
+    std::unique_lock<std::mutex> mu;
+    std::unique_lock<std::shared_mutex> rw;
+    std::optional<AllShards> all;
+    explicit Exclusive(Impl *im) : mu(im->mu), rw(im->rw) {
+      if (im->strategy == Strategy::kSharded) all.emplace(im);
+    }
+  };
+
+  // At most one Impl per strategy ever exists: a switch back to a strategy
+  // reuses its retired Impl (emptied when it was retired), so memory stays
+  // bounded however often the guard switches. An operation still holding a
+  // pointer to it is fine either way: it sees `retired` and starts again,
+  // or, once the Impl is current again, `retired` clear and proceeds on it.
   void SwitchLocked(Strategy to, GuardedDecision why) {
     Impl *old = impl_.load(std::memory_order_acquire);
     if (old->strategy == to) return;
     // Everything that can throw happens before `retired` is set: a switch
     // that fails leaves the guard as it was.
-    std::unique_ptr<Impl> next(MakeImpl(to));
-    std::unique_ptr<Map> emptied(old->strategy == Strategy::kCopyOnWrite ? new Map() : nullptr);
-    all_impls_.reserve(all_impls_.size() + 1);
+    Impl *next = pool_[unsigned(to)];
+    if (!next) next = pool_[unsigned(to)] = MakeImpl(to);  // owned by pool_ from here
+    std::unique_ptr<const Map> emptied(old->strategy == Strategy::kCopyOnWrite ? new Map() : nullptr);
     {
-      std::lock_guard<std::mutex> g(limbo_mu_);
-      limbo_.reserve(limbo_.size() + 2);
-    }
-    {
-      // Every lock of the old Impl, exclusively: no operation is inside it
-      // (copy-on-write readers hold none; they check `retired` before fn).
-      std::unique_lock<std::mutex> mu(old->mu);
-      std::unique_lock<std::shared_mutex> rw(old->rw);
-      std::optional<AllShards> all;
-      if (old->strategy == Strategy::kSharded) all.emplace(old);
+      // Every lock of the old Impl (no operation is inside it; copy-on-write
+      // readers hold none and check `retired`). Not the next one's: a reused
+      // Impl is still retired while it is filled, so an operation that holds
+      // one of its locks only reads `retired` and starts again; it proceeds
+      // only after `retired` is cleared (a release it acquires), when the
+      // Impl is complete and current. Taking its locks too would order
+      // Impl locks differently from switch to switch (A then B, B then A):
+      // no deadlock (switch_mu_ serializes switches) but a lock-order
+      // report from ThreadSanitizer in every program that uses a guard.
+      Exclusive old_locks(old);
       // What the switch costs the program: every operation waits from here.
       const auto started = std::chrono::steady_clock::now();
+      {
+        // Room for the snapshots the switch retires, taken while no writer
+        // of `old` can publish: Publish below then cannot throw.
+        std::lock_guard<std::mutex> g(limbo_mu_);
+        limbo_.reserve(limbo_.size() + 2);
+      }
       Map contents;
       switch (old->strategy) {
-        case Strategy::kSharded:
+        case Strategy::kSharded: {
+          size_t n = 0;
+          for (size_t s = 0; s < kShards; s++) n += old->shards[s].map.size();
+          Reserve(contents, n);  // no rehash (and no throw) inside the merge
           for (size_t s = 0; s < kShards; s++) contents.merge(old->shards[s].map);
           break;
+        }
         case Strategy::kCopyOnWrite:  // copied: a reader may be in it
           contents = *old->snap.load(std::memory_order_relaxed);
           break;
@@ -589,8 +628,10 @@ class guarded {
       }
       try {
         switch (to) {
-          case Strategy::kSharded: Split(next.get(), std::move(contents)); break;
-          case Strategy::kCopyOnWrite: Publish(next.get(), new Map(std::move(contents))); break;
+          case Strategy::kSharded: Split(next, std::move(contents)); break;
+          case Strategy::kCopyOnWrite:
+            Publish(next, std::unique_ptr<const Map>(new Map(std::move(contents))));
+            break;
           default: next->one = std::move(contents); break;
         }
       } catch (...) {  // put back what was taken out
@@ -602,21 +643,36 @@ class guarded {
       }
       // No throw from here on.
       old->retired.store(true, std::memory_order_seq_cst);  // before `next` is seen
-      if (emptied) Publish(old, emptied.release());  // readers that see it see `retired`
+      next->retired.store(false, std::memory_order_seq_cst);
+      if (emptied) Publish(old, std::move(emptied));  // readers that see it see `retired`
       if (old->strategy == Strategy::kSharded)  // give back the shards' bucket arrays
         for (size_t s = 0; s < kShards; s++) Map().swap(old->shards[s].map);
-      impl_.store(Keep(next.release()), std::memory_order_release);
+      if (old->strategy != Strategy::kCopyOnWrite && old->strategy != Strategy::kSharded)
+        Map().swap(old->one);
+      impl_.store(next, std::memory_order_release);
       switches_.fetch_add(1, std::memory_order_relaxed);
       switch_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    }  // the old locks go before anyone hears of the switch
+    }  // the locks go before anyone hears of the switch
     why.from = old->strategy;
     why.to = to;
     Remember(why);
+    guarded_detail::ThreadToken &me = guarded_detail::Me();
+    me.in_switch = true;  // a callback that uses a guard must not re-enter the controller
     // The runtime hears decisions, not every trial of an exploration.
     if (__mapguard_guarded_switch && why.why != kExploring)
       __mapguard_guarded_switch(this, unsigned(why.from), unsigned(to), why.why);
     if (callback_) callback_(why);
+    me.in_switch = false;
   }
+
+  // reserve(n) where the map has it (hash maps); nothing for ordered maps.
+  template <class M>
+  static auto ReserveImpl(M &m, size_t n, int) -> decltype(m.reserve(n), void()) {
+    m.reserve(n);
+  }
+  template <class M>
+  static void ReserveImpl(M &, size_t, long) {}
+  static void Reserve(Map &m, size_t n) { ReserveImpl(m, n, 0); }
 
   void Remember(const GuardedDecision &d) {
     std::lock_guard<std::mutex> g(history_mu_);
@@ -693,33 +749,33 @@ class guarded {
   }
 
   void Decide() {
+    if (guarded_detail::Me().in_switch) return;  // a switch callback using a guard
     const auto now_time = std::chrono::steady_clock::now();
-    double seconds;
+    Window w{};
     {
+      // One window closes at a time: its counts are taken under window_mu_.
       std::lock_guard<std::mutex> g(window_mu_);
       const auto age = now_time - window_start_;
       const uint64_t samples = samples_.load(std::memory_order_relaxed);
       if (age < kWindowTime || (samples < kWindow && age < kSlowWindowTime)) return;  // keep counting
-      seconds = std::chrono::duration<double>(age).count();
+      w.seconds = std::chrono::duration<double>(age).count();
       window_start_ = now_time;
       samples_.store(0, std::memory_order_relaxed);
+      for (int i = 0; i < kKinds; i++) w.c[i] = counts_[i].exchange(0, std::memory_order_relaxed);
+      for (auto &h : shard_hits_) {
+        uint64_t n = h.exchange(0, std::memory_order_relaxed);
+        w.keyed += n;
+        w.hottest_shard = std::max(w.hottest_shard, n);
+      }
+      w.waits = waits_.exchange(0, std::memory_order_relaxed);
+      // Threads seen in this window or the two before: threads blocked
+      // behind a slow strategy (copy-on-write writers queued on its lock)
+      // are still there.
+      const uint64_t bits = thread_bits_.exchange(0, std::memory_order_relaxed);
+      w.threads = uint64_t(__builtin_popcountll(bits | recent_thread_bits_[0] | recent_thread_bits_[1]));
+      recent_thread_bits_[1] = recent_thread_bits_[0];
+      recent_thread_bits_[0] = bits;
     }
-    Window w{};
-    for (int i = 0; i < kKinds; i++) w.c[i] = counts_[i].exchange(0, std::memory_order_relaxed);
-    for (auto &h : shard_hits_) {
-      uint64_t n = h.exchange(0, std::memory_order_relaxed);
-      w.keyed += n;
-      w.hottest_shard = std::max(w.hottest_shard, n);
-    }
-    w.waits = waits_.exchange(0, std::memory_order_relaxed);
-    // Threads seen in this window or the two before: threads blocked behind
-    // a slow strategy (copy-on-write writers queued on its lock) are still
-    // there.
-    const uint64_t bits = thread_bits_.exchange(0, std::memory_order_relaxed);
-    w.threads = uint64_t(__builtin_popcountll(bits | recent_thread_bits_[0] | recent_thread_bits_[1]));
-    recent_thread_bits_[1] = recent_thread_bits_[0];
-    recent_thread_bits_[0] = bits;
-    w.seconds = seconds;
     std::unique_lock<std::mutex> g(switch_mu_, std::try_to_lock);
     if (!g.owns_lock() || pinned_.load(std::memory_order_relaxed) != Strategy::kAdaptive) return;
     const Strategy now = strategy();
@@ -817,12 +873,16 @@ class guarded {
                             std::chrono::duration<double>(cost * 100));
   }
 
+  // From scratch, settled on the current strategy (under switch_mu_).
   void ResetController() {
     exploring_ = false;
     trials_.clear();
+    settled_ = strategy();
     settled_mix_ = Mix{};
+    settled_rate_ = 0;
     settled_windows_ = changed_windows_ = 0;
     backoff_ = 1;
+    next_exploration_ = {};
   }
 
   static constexpr const char *kExploring = "exploring: measuring this strategy";
@@ -893,7 +953,7 @@ class guarded {
   std::chrono::steady_clock::time_point next_exploration_{};
   Callback callback_;
   std::vector<GuardedDecision> history_;
-  std::vector<Impl *> all_impls_;  // under switch_mu_ (or the constructor)
+  Impl *pool_[5] = {};  // the Impl of each strategy, once made; under switch_mu_
   std::atomic<uint64_t> switches_{0};
   mutable Hazard hazards_[kHazards];
   std::mutex limbo_mu_;
