@@ -2,10 +2,10 @@
 // like any other: the linearizability stress (8 threads, strategies switched
 // at random) is quiet, and a `fn` that lets the map escape the guard is
 // reported when the escaped pointer is used outside it.
-// RUN: %clangxx_mg -O1 -I%S/../.. %s -o %t
+// RUN: %clangxx_mg -O1 %s -o %t
 // RUN: %t stress 2>&1 | FileCheck %s --check-prefix=STRESS
 // RUN: %expect_exit 66 %t escape 2>&1 | FileCheck %s --check-prefix=ESCAPE
-// RUN: %clangxx_mg -O2 -std=c++17 -I%S/../.. %s -o %t.cxx17
+// RUN: %clangxx_mg -O2 -std=c++17 %s -o %t.cxx17
 // RUN: %t.cxx17 stress 2>&1 | FileCheck %s --check-prefix=STRESS
 // Switches are listed by print_stats (text and JSON) when the runtime is linked.
 // RUN: env MAPGUARD_OPTIONS=print_stats=1 %t switches 2>&1 | FileCheck %s --check-prefix=SWITCHES
@@ -27,7 +27,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "guarded/stress.h"
+#include "../../guarded/stress.h"
 #include "mapguard/guarded.h"
 
 int main(int argc, char **argv) {

@@ -30,7 +30,7 @@
 // RUN: python3 -c "import json,sys; m={x['name']: x for x in json.load(open(sys.argv[1]))['maps']}; print('SPREAD', m['points']['spread']['keys'], m['points']['spread']['occupied'], m['points']['spread']['longest_chain'], m['points']['spread']['dispersion'] > 4, m['counts']['spread']['longest_chain'], m['reserved']['spread'])" %t.growth.json | FileCheck %s --check-prefix=SPREAD
 // SPREAD: SPREAD 3200 16 200 True 1 None
 // mapguard::guarded's switches are counted from the kernel (the guarded_switch probe).
-// RUN: %clangxx_mg -O1 -I%S/../.. %S/../plugin/guarded.cpp -o %t.guarded
+// RUN: %clangxx_mg -O1 %S/../plugin/guarded.cpp -o %t.guarded
 // RUN: %sidecar --quiet --json %t.guarded.json -- %t.guarded switches
 // RUN: python3 -c "import json,sys; g=json.load(open(sys.argv[1]))['guarded_switches']; print('GUARDED', sorted((x['to'], x['count']) for x in g))" %t.guarded.json | FileCheck %s --check-prefix=GUARDED
 // GUARDED: GUARDED [('copy-on-write', 1), ('sharded', 1)]
