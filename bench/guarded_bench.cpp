@@ -113,45 +113,30 @@ struct GuardedImpl : Impl {
   }
 };
 
-struct MutexImpl : Impl {
-  std::mutex mu;
+// A std::unordered_map under one lock: readers take ReadLock, writers
+// std::unique_lock (std::mutex: both exclusive; std::shared_mutex: readers share).
+template <class Mutex, class ReadLock>
+struct LockedImpl : Impl {
+  Mutex mu;
   Map m;
   long Find(long k) override {
-    std::lock_guard<std::mutex> g(mu);
+    ReadLock g(mu);
     auto it = m.find(k);
     return it == m.end() ? 0 : it->second;
   }
   void Write(long k, long v) override {
-    std::lock_guard<std::mutex> g(mu);
+    std::unique_lock<Mutex> g(mu);
     m.insert_or_assign(k, v);
   }
   long Iterate() override {
-    std::lock_guard<std::mutex> g(mu);
+    ReadLock g(mu);
     long s = 0;
     for (const auto &kv : m) s += kv.second;
     return s;
   }
 };
-
-struct SharedMutexImpl : Impl {
-  std::shared_mutex mu;
-  Map m;
-  long Find(long k) override {
-    std::shared_lock<std::shared_mutex> g(mu);
-    auto it = m.find(k);
-    return it == m.end() ? 0 : it->second;
-  }
-  void Write(long k, long v) override {
-    std::unique_lock<std::shared_mutex> g(mu);
-    m.insert_or_assign(k, v);
-  }
-  long Iterate() override {
-    std::shared_lock<std::shared_mutex> g(mu);
-    long s = 0;
-    for (const auto &kv : m) s += kv.second;
-    return s;
-  }
-};
+using MutexImpl = LockedImpl<std::mutex, std::lock_guard<std::mutex>>;
+using SharedMutexImpl = LockedImpl<std::shared_mutex, std::shared_lock<std::shared_mutex>>;
 
 struct TbbImpl : Impl {
   tbb::concurrent_hash_map<long, long> m;

@@ -100,7 +100,6 @@ struct GuardSwitches {
   uint64_t count;
 };
 std::vector<GuardSwitches> ReadGuardSwitches();
-const char *GuardedStrategyName(uint32_t strategy);
 
 // The kernel's facts of one map, as the advice (runtime/mg_advice.h) takes
 // them, and that advice: the same function print_stats uses.

@@ -18,18 +18,27 @@
 
 namespace sidecar {
 
-std::vector<MapRow> ReadMapStats() {
-  std::vector<MapRow> rows;
-  int fd = mgs_bpf_stats_fd(g_bpf);
-  mgs_map_key key, next;
-  mgs_map_key *prev = nullptr;
+namespace {
+
+// Every entry of a BPF hash map, read from user space.
+template <class Key, class Value, class Fn>
+void ForEachEntry(int fd, Fn fn) {
+  Key key, next;
+  Key *prev = nullptr;
   while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    MapRow r;
-    r.key = next;
-    if (bpf_map_lookup_elem(fd, &next, &r.stats) == 0) rows.push_back(r);
+    Value v{};
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0) fn(next, v);
     key = next;
     prev = &key;
   }
+}
+
+}  // namespace
+
+std::vector<MapRow> ReadMapStats() {
+  std::vector<MapRow> rows;
+  ForEachEntry<mgs_map_key, mgs_map_stats>(
+      mgs_bpf_stats_fd(g_bpf), [&](const mgs_map_key &k, const mgs_map_stats &v) { rows.push_back({k, v}); });
   std::sort(rows.begin(), rows.end(), [](const MapRow &a, const MapRow &b) {
     uint64_t ta = a.stats.reads + a.stats.writes + a.stats.iterations;
     uint64_t tb = b.stats.reads + b.stats.writes + b.stats.iterations;
@@ -40,24 +49,13 @@ std::vector<MapRow> ReadMapStats() {
 
 std::vector<GuardSwitches> ReadGuardSwitches() {
   std::vector<GuardSwitches> out;
-  int fd = mgs_bpf_guard_switches_fd(g_bpf);
-  mgs_guard_key key, next;
-  mgs_guard_key *prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    GuardSwitches g{next, 0};
-    if (bpf_map_lookup_elem(fd, &next, &g.count) == 0) out.push_back(g);
-    key = next;
-    prev = &key;
-  }
+  ForEachEntry<mgs_guard_key, uint64_t>(
+      mgs_bpf_guard_switches_fd(g_bpf),
+      [&](const mgs_guard_key &k, uint64_t n) { out.push_back({k, n}); });
   std::sort(out.begin(), out.end(), [](const GuardSwitches &a, const GuardSwitches &b) {
     return std::tie(a.key.tgid, a.key.guard, a.key.to) < std::tie(b.key.tgid, b.key.guard, b.key.to);
   });
   return out;
-}
-
-const char *GuardedStrategyName(uint32_t s) {
-  static const char *const kNames[] = MAPGUARD_GUARDED_STRATEGY_NAMES;
-  return s < sizeof(kNames) / sizeof(kNames[0]) ? kNames[s] : "?";
 }
 
 mapguard::MapUsage UsageOf(const mgs_map_stats &s) {
@@ -169,7 +167,7 @@ std::string RenderMetrics() {
   header("mapguard_guarded_switches_total", "counter", "Strategy switches of one mapguard::guarded, by the strategy switched to.");
   for (const GuardSwitches &g : ReadGuardSwitches())
     o << "mapguard_guarded_switches_total{pid=\"" << g.key.tgid << "\",guard=\"" << Hex(g.key.guard)
-      << "\",to=\"" << GuardedStrategyName(g.key.to) << "\"} " << g.count << "\n";
+      << "\",to=\"" << mapguard_guarded_strategy_name(g.key.to) << "\"} " << g.count << "\n";
   header("mapguard_map_read_write_ratio", "gauge", "Reads and iterations per write on one map (reads if no write).");
   for (const MapRow &r : rows) {
     double reads = double(r.stats.reads + r.stats.iterations);

@@ -280,7 +280,7 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
     nlohmann::json gs = nlohmann::json::array();
     for (const GuardSwitches &g : ReadGuardSwitches())
       gs.push_back({{"pid", g.key.tgid}, {"guard", Hex(g.key.guard)},
-                    {"to", GuardedStrategyName(g.key.to)}, {"count", g.count}});
+                    {"to", mapguard_guarded_strategy_name(g.key.to)}, {"count", g.count}});
     j["guarded_switches"] = gs;
     std::string text = j.dump(2) + "\n";
     if (opt_.json_path == "-") {

@@ -306,10 +306,6 @@ constexpr uint64_t kGuardedSwitchesKept = 200;
 std::atomic<GuardedSwitch *> g_guarded_switches{nullptr};
 std::atomic<uint64_t> g_guarded_switch_count{0};
 
-const char *GuardedStrategyName(unsigned s) {
-  static const char *const kNames[] = MAPGUARD_GUARDED_STRATEGY_NAMES;
-  return s < sizeof(kNames) / sizeof(kNames[0]) ? kNames[s] : "?";
-}
 
 void PrintGuardedSwitches(bool json, void (*emit)(const char *, size_t)) {
   const uint64_t n = g_guarded_switch_count.load();
@@ -331,12 +327,12 @@ void PrintGuardedSwitches(bool json, void (*emit)(const char *, size_t)) {
     if (json) {
       out("{\"mapguard_guarded_switch\":{\"guard\":\"%p\",\"from\":\"%s\",\"to\":\"%s\","
           "\"thread\":%u,\"why\":",
-          e->guard, GuardedStrategyName(e->from), GuardedStrategyName(e->to), e->thread);
+          e->guard, mapguard_guarded_strategy_name(e->from), mapguard_guarded_strategy_name(e->to), e->thread);
       AppendJsonString(out, e->why);
       out("}}\n");
     } else {
-      out("  guard %p: %s -> %s (%s), by T%u\n", e->guard, GuardedStrategyName(e->from),
-          GuardedStrategyName(e->to), e->why, e->thread);
+      out("  guard %p: %s -> %s (%s), by T%u\n", e->guard, mapguard_guarded_strategy_name(e->from),
+          mapguard_guarded_strategy_name(e->to), e->why, e->thread);
     }
     emit(out.data(), out.size());
   }
@@ -371,6 +367,11 @@ struct Share {
   }
 };
 
+// The load factor that made the map grow, x100.
+unsigned LoadPercentAt(const RehashRecord &r) {
+  return r.old_buckets ? unsigned(r.size * 100 / r.old_buckets) : 0;
+}
+
 void AppendGrowthText(Appender &out, const MapStats *m) {
   unsigned load = m->max_load_milli.load();
   uint64_t n = m->rehashes.load();
@@ -382,7 +383,7 @@ void AppendGrowthText(Appender &out, const MapStats *m) {
     out("  rehashes (buckets, load factor when it grew):");
     for (uint64_t i = 0; i < n && i < kRehashLog; i++) {
       const RehashRecord &r = m->log[i];
-      unsigned l = r.old_buckets ? unsigned(r.size * 100 / r.old_buckets) : 0;
+      unsigned l = LoadPercentAt(r);
       out(" %llu->%llu (%u.%02u)", (unsigned long long)r.old_buckets,
           (unsigned long long)r.new_buckets, l / 100, l % 100);
     }
@@ -413,7 +414,7 @@ void AppendGrowthJson(Appender &out, const MapStats *m) {
       (unsigned long long)m->moved.load(), (unsigned long long)m->max_size.load());
   for (uint64_t i = 0; i < n && i < kRehashLog; i++) {
     const RehashRecord &r = m->log[i];
-    unsigned l = r.old_buckets ? unsigned(r.size * 100 / r.old_buckets) : 0;
+    unsigned l = LoadPercentAt(r);
     out("%s{\"from\":%llu,\"to\":%llu,\"load_factor\":%u.%02u}", i ? "," : "",
         (unsigned long long)r.old_buckets, (unsigned long long)r.new_buckets, l / 100, l % 100);
   }

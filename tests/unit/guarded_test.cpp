@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../e2e/Inputs/test_sync.h"
 #include "../guarded/stress.h"
 
 namespace {
@@ -205,16 +206,6 @@ TEST(Guarded, TheCallbackHearsEachSwitch) {
   EXPECT_EQ(g.switches(), 2u);
 }
 
-long RssKb() {
-  FILE *f = std::fopen("/proc/self/status", "r");
-  char line[256];
-  long kb = -1;
-  while (f && std::fgets(line, sizeof line, f))
-    if (!std::strncmp(line, "VmRSS:", 6)) kb = std::atol(line + 6);
-  if (f) std::fclose(f);
-  return kb;
-}
-
 // A guard keeps at most one Impl per strategy and reuses it: switching
 // thousands of times does not grow memory (each switch used to keep its
 // retired Impl, shards and all, until the guard died).
@@ -224,9 +215,9 @@ TEST(Guarded, SwitchingOftenKeepsMemoryBounded) {
   const Strategy cycle[] = {Strategy::kSharded, Strategy::kCopyOnWrite, Strategy::kReaderWriter,
                             Strategy::kMutex};
   for (int i = 0; i < 400; i++) g.pin(cycle[i % 4]);  // warm up the allocator
-  const long before = RssKb();
+  const long before = mg_test::rss_kb();
   for (int i = 0; i < 20000; i++) g.pin(cycle[i % 4]);
-  const long grown = RssKb() - before;
+  const long grown = mg_test::rss_kb() - before;
   EXPECT_LT(grown, 4096) << "KiB grown over 20000 switches";
   EXPECT_EQ(g.size(), 1000u);
   EXPECT_EQ(g.find("999"), std::optional<int>(999));

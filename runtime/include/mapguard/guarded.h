@@ -58,7 +58,7 @@ extern "C" void __mapguard_guarded_switch(const void *guard, unsigned from, unsi
 
 namespace mapguard {
 
-// The order is the runtime's too (MAPGUARD_GUARDED_STRATEGY_NAMES).
+// The order is the runtime's too (mapguard_guarded_strategy_name).
 enum class Strategy : uint8_t {
   kAdaptive,      // measure and switch (the default)
   kMutex,         // one std::mutex
@@ -67,10 +67,7 @@ enum class Strategy : uint8_t {
   kCopyOnWrite,   // readers read an immutable snapshot with no lock; a write copies
 };
 
-inline const char *StrategyName(Strategy s) {
-  static const char *const kNames[] = MAPGUARD_GUARDED_STRATEGY_NAMES;
-  return unsigned(s) < sizeof(kNames) / sizeof(kNames[0]) ? kNames[unsigned(s)] : "?";
-}
+inline const char *StrategyName(Strategy s) { return mapguard_guarded_strategy_name(unsigned(s)); }
 
 // A switch, and what the guard saw in the window that decided it (counts
 // are sampled and scaled up; all zero for a pinned switch).
@@ -121,25 +118,19 @@ inline ThreadToken &Me() {
 // Takes the lock; true if it had to wait. Only a counted operation tries
 // first: under contention the extra try costs one more round trip of the
 // lock's cache line, which every operation would pay.
+template <class Lock, class TryLock>
+bool CountingWait(Lock lock, TryLock try_lock) {
+  if (Me().sampled && try_lock()) return false;
+  lock();
+  return Me().sampled;
+}
 template <class Mutex>
 bool LockCountingWait(Mutex &m) {
-  if (!Me().sampled) {
-    m.lock();
-    return false;
-  }
-  if (m.try_lock()) return false;
-  m.lock();
-  return true;
+  return CountingWait([&] { m.lock(); }, [&] { return m.try_lock(); });
 }
 template <class Mutex>
 bool LockSharedCountingWait(Mutex &m) {
-  if (!Me().sampled) {
-    m.lock_shared();
-    return false;
-  }
-  if (m.try_lock_shared()) return false;
-  m.lock_shared();
-  return true;
+  return CountingWait([&] { m.lock_shared(); }, [&] { return m.try_lock_shared(); });
 }
 
 // Which hash picks a key's shard: the map's own hasher, or std::hash for an

@@ -95,13 +95,18 @@ void *__mapguard_sync_wait_begin(const void *addr, int release);
 void __mapguard_sync_wait_end(void *pin, int acquired);
 
 // mapguard::guarded (guarded.h) switched its strategy (`from`, `to`: values
-// of mapguard::Strategy, named by MAPGUARD_GUARDED_STRATEGY_NAMES; `why`: a
+// of mapguard::Strategy, named by mapguard_guarded_strategy_name; `why`: a
 // string literal). print_stats lists the switches; the sidecar counts them.
 // guarded.h calls it through a weak reference: a program without the
 // runtime needs nothing.
 void __mapguard_guarded_switch(const void *guard, unsigned from, unsigned to, const char *why);
-#define MAPGUARD_GUARDED_STRATEGY_NAMES \
-  { "adaptive", "mutex", "reader-writer", "sharded", "copy-on-write" }
+// The name of a mapguard::Strategy value, for the runtime, the sidecar and
+// guarded.h alike ("?" for one it does not know).
+static inline const char *mapguard_guarded_strategy_name(unsigned strategy) {
+  static const char *const kNames[] = {"adaptive", "mutex", "reader-writer", "sharded",
+                                       "copy-on-write"};
+  return strategy < sizeof(kNames) / sizeof(kNames[0]) ? kNames[strategy] : "?";
+}
 
 #ifdef __cplusplus
 }
