@@ -147,6 +147,8 @@ void RegionPlacer::instrumentCall(InstrumentedCall &ic) {
   }
 }
 
+static bool isSuspendReturn(const IterationRegion &it, BasicBlock *exit);
+
 void RegionPlacer::instrumentIteration(IterationRegion &it) {
   Region &r = it.region;
   r.slot = newSlot();
@@ -157,11 +159,15 @@ void RegionPlacer::instrumentIteration(IterationRegion &it) {
     b.CreateStore(r.map, r.slot);
   }
   for (BasicBlock *exit : it.exits) {
+    if (isSuspendReturn(it, exit)) continue;
     IRBuilder<> b(exit, exit->getFirstInsertionPt());
     b.SetCurrentDebugLocation(it.beginCall->getDebugLoc());
     emitEndFromSlot(b, r);
   }
-  for (IntrinsicInst *suspend : it.suspends) splitAtSuspend(r, suspend);
+  if (!it.suspends.empty()) {
+    AllocaInst *parked = newSlot();
+    for (IntrinsicInst *suspend : it.suspends) splitAtSuspend(r, parked, suspend);
+  }
   addToCleanup(r);
   for (CallInst *ci : it.mayThrowInBody) routeThroughCleanup(ci);
   if (auto *ci = dyn_cast<CallInst>(it.beginCall)) routeThroughCleanup(ci);
@@ -170,15 +176,23 @@ void RegionPlacer::instrumentIteration(IterationRegion &it) {
 // A co_await inside the loop: the coroutine may be resumed on another
 // thread, so the iteration ends before the suspension (before coro.save:
 // await_suspend may already hand the coroutine over) and begins again on
-// the resume edge, on whichever thread resumes it.
-void RegionPlacer::splitAtSuspend(const Region &r, IntrinsicInst *suspend) {
+// the resume edge, on whichever thread resumes it. Across the suspension
+// the map waits in `parked` and the region's slot says "no region": the
+// suspension returns to the resumer through the loop's exits, and a
+// coroutine destroyed while suspended leaves through them too; an end there
+// would close the thread's innermost iteration region on this map, which is
+// not this one (ended already) but, say, the caller's own loop over it.
+void RegionPlacer::splitAtSuspend(const Region &r, AllocaInst *parked, IntrinsicInst *suspend) {
   auto *ptrTy = PointerType::getUnqual(F.getContext());
   Instruction *before = suspend;
   if (auto *save = dyn_cast<IntrinsicInst>(suspend->getArgOperand(0)))
     if (save->getIntrinsicID() == Intrinsic::coro_save) before = save;
   IRBuilder<> b(before);
   b.SetCurrentDebugLocation(suspend->getDebugLoc());
-  b.CreateCall(rt.end(r.kind), {b.CreateLoad(ptrTy, r.slot), r.site});
+  Value *m = b.CreateLoad(ptrTy, r.slot);
+  b.CreateCall(rt.end(r.kind), {m, r.site});
+  b.CreateStore(m, parked);
+  b.CreateStore(ConstantPointerNull::get(ptrTy), r.slot);
   for (User *u : suspend->users()) {
     auto *sw = dyn_cast<SwitchInst>(u);
     if (!sw || sw->getCondition() != suspend) continue;
@@ -187,8 +201,23 @@ void RegionPlacer::splitAtSuspend(const Region &r, IntrinsicInst *suspend) {
     BasicBlock *resume = SplitEdge(sw->getParent(), resumeCase->getCaseSuccessor());
     IRBuilder<> rb(resume, resume->getFirstInsertionPt());
     rb.SetCurrentDebugLocation(suspend->getDebugLoc());
-    rb.CreateCall(rt.begin(AccessKind::Iterate), {rb.CreateLoad(ptrTy, r.slot), r.site});
+    Value *back = rb.CreateLoad(ptrTy, parked);
+    rb.CreateStore(back, r.slot);
+    rb.CreateCall(rt.begin(AccessKind::Iterate), {back, r.site});
   }
+}
+
+// Where a suspension inside the loop returns to the coroutine's resumer. No
+// region is open on that edge (splitAtSuspend), and after a destroy the
+// coroutine's frame, which holds the region's slot, is freed before it: no
+// end is placed there.
+static bool isSuspendReturn(const IterationRegion &it, BasicBlock *exit) {
+  for (IntrinsicInst *suspend : it.suspends)
+    for (User *u : suspend->users())
+      if (auto *sw = dyn_cast<SwitchInst>(u);
+          sw && sw->getCondition() == suspend && sw->getDefaultDest() == exit)
+        return true;
+  return false;
 }
 
 }  // namespace mapguard

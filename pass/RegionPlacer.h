@@ -41,7 +41,7 @@ class RegionPlacer {
   void emitBegin(llvm::Instruction *at, const Region &r);
   void instrumentCall(InstrumentedCall &ic);
   void instrumentIteration(IterationRegion &it);
-  void splitAtSuspend(const Region &r, llvm::IntrinsicInst *suspend);
+  void splitAtSuspend(const Region &r, llvm::AllocaInst *parked, llvm::IntrinsicInst *suspend);
 };
 
 }  // namespace mapguard
