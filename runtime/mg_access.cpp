@@ -24,66 +24,6 @@ namespace mapguard {
 
 namespace {
 
-MG_ALWAYS_INLINE void PushRegion(ThreadState *thr, void *map, const mg_site *site, RegionMode mode,
-                                 bool traced, uintptr_t caller_sp) {
-  PushRegionAt(thr, thr->depth.load(std::memory_order_relaxed), map, site, mode, traced, caller_sp);
-}
-
-// Past kMaxRegions nothing is recorded, so such regions are always counted.
-MG_ALWAYS_INLINE RegionMode ModeOf(ThreadState *thr, int index) {
-  return index >= kMaxRegions ? kRegionCounted
-                              : RegionMode(thr->regions[index].mode.load(std::memory_order_relaxed));
-}
-
-MG_ALWAYS_INLINE bool RegionTraced(ThreadState *thr, int index) {
-  return index < kMaxRegions && thr->regions[index].traced;
-}
-
-// Index of the innermost region of `kind` on `map`, or -1 if there is none
-// (an end the plugin emits on a path where the region never began). The
-// region stays on the stack until it is removed: while a report about the
-// map is in progress, the thread must still be seen inside it.
-MG_ALWAYS_INLINE int FindRegion(ThreadState *thr, void *map, uint32_t kind) {
-  int d = thr->depth.load(std::memory_order_relaxed);
-  if (MG_LIKELY(d > 0 && d <= kMaxRegions)) {
-    Region &top = thr->regions[d - 1];
-    if (MG_LIKELY(top.map.load(std::memory_order_relaxed) == map &&
-                  top.site.load(std::memory_order_relaxed)->kind == kind))
-      return d - 1;
-  }
-  return FindRegionSlow(thr, map, kind);
-}
-
-// Step one of removing a region: its entry no longer names the map (a
-// revoker or a report skips it), but it keeps its place, so a signal handler
-// that opens regions meanwhile pushes above it instead of overwriting it.
-MG_ALWAYS_INLINE void TombstoneRegion(ThreadState *thr, int index) {
-  if (MG_LIKELY(index < kMaxRegions)) thr->regions[index].map.store(nullptr, std::memory_order_relaxed);
-}
-
-// Step two: drops the tombstones at the top of the stack.
-MG_NOINLINE void TrimRegionsSlow(ThreadState *thr) {
-  int d = thr->depth.load(std::memory_order_relaxed);
-  if (d > kMaxRegions) {  // the top one was never recorded
-    thr->depth.store(d - 1, std::memory_order_release);
-    return;
-  }
-  while (d > 0 && !thr->regions[d - 1].map.load(std::memory_order_relaxed)) d--;
-  thr->depth.store(d, std::memory_order_release);
-}
-
-// The common case: the region just tombstoned is the top one and the one
-// below it is live, so popping it is one store.
-MG_ALWAYS_INLINE void TrimRegions(ThreadState *thr, int removed) {
-  int d = thr->depth.load(std::memory_order_relaxed);
-  if (MG_LIKELY(removed == d - 1 && removed < kMaxRegions &&
-                (removed == 0 || thr->regions[removed - 1].map.load(std::memory_order_relaxed)))) {
-    thr->depth.store(removed, std::memory_order_release);
-    return;
-  }
-  TrimRegionsSlow(thr);
-}
-
 MG_ALWAYS_INLINE void FireEndProbe(bool traced, void *map, uint32_t kind) {
   if (MG_UNLIKELY(traced) && MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(map, kind);
 }
@@ -91,29 +31,13 @@ MG_ALWAYS_INLINE void FireEndProbe(bool traced, void *map, uint32_t kind) {
 // Removes a region that is not owned (counted or nested): its state-word
 // share, if any, was given back by the caller.
 MG_ALWAYS_INLINE void CloseRegion(ThreadState *thr, int index, void *map, uint32_t kind) {
-  bool traced = RegionTraced(thr, index);
-  TombstoneRegion(thr, index);
-  TrimRegions(thr, index);
+  bool traced = thr->regions.Traced(index);
+  thr->regions.Tombstone(index);
+  thr->regions.Pop(index);
   FireEndProbe(traced, map, kind);
 }
 
 }  // namespace
-
-// Regions of this thread on `map` whose kind is in `kinds` (a bit set of
-// 1 << mg_access_kind), not counting the innermost `skip_top` entries; with
-// `counted_only`, just those in the map's state word.
-int CountOwnRegions(ThreadState *thr, void *map, unsigned kinds, int skip_top, bool counted_only) {
-  int d = thr->depth.load(std::memory_order_relaxed);
-  if (d > kMaxRegions) d = kMaxRegions;
-  int n = 0;
-  for (int i = 0; i < d - skip_top; i++) {
-    if (thr->regions[i].map.load(std::memory_order_relaxed) != map) continue;
-    if (counted_only && thr->regions[i].mode.load(std::memory_order_relaxed) != kRegionCounted)
-      continue;
-    if (kinds & (1u << thr->regions[i].site.load(std::memory_order_relaxed)->kind)) n++;
-  }
-  return n;
-}
 
 ThreadState *FindThreadInRegion(ThreadState *me, void *map, unsigned kinds,
                                 const mg_site **site_out, int mode) {
@@ -121,35 +45,22 @@ ThreadState *FindThreadInRegion(ThreadState *me, void *map, unsigned kinds,
   for (uint32_t slot = 0; slot < limit; slot++) {
     ThreadState *t = ThreadBySlot(slot);
     if (!t || t == me) continue;
-    int d = t->depth.load(std::memory_order_seq_cst);  // W3 (see A2)
-    if (d > kMaxRegions) d = kMaxRegions;
-    for (int i = d - 1; i >= 0; i--) {
-      Region &r = t->regions[i];
-      if (r.map.load(std::memory_order_acquire) != map) continue;
-      if (mode >= 0 && r.mode.load(std::memory_order_relaxed) != mode) continue;
+    const int d = t->regions.DepthSeqCst();  // W3 (see A2)
+    const mg_site *found = nullptr;
+    t->regions.ForEachLive(d, [&](Region &r, int) {
+      if (r.map.load(std::memory_order_acquire) != map) return;
+      if (mode >= 0 && r.mode.load(std::memory_order_relaxed) != mode) return;
       const mg_site *site = r.site.load(std::memory_order_relaxed);
       // The entry may have been reused meanwhile: still this map, else skip.
-      if (r.map.load(std::memory_order_acquire) != map) continue;
-      if (site && (kinds & (1u << site->kind))) {
-        *site_out = site;
-        return t;
-      }
+      if (r.map.load(std::memory_order_acquire) != map) return;
+      if (site && (kinds & (1u << site->kind))) found = site;  // the innermost wins
+    });
+    if (found) {
+      *site_out = found;
+      return t;
     }
   }
   return nullptr;
-}
-
-MG_NOINLINE int FindRegionSlow(ThreadState *thr, void *map, uint32_t kind) {
-  int d = thr->depth.load(std::memory_order_relaxed);
-  // Past kMaxRegions entries were counted but not recorded: trust the end.
-  if (d > kMaxRegions) return d - 1;
-  // An inner region is still open (regions of two maps ended out of order,
-  // or a tombstone sits above): search below it.
-  for (int i = d - 1; i >= 0; i--)
-    if (thr->regions[i].map.load(std::memory_order_relaxed) == map &&
-        thr->regions[i].site.load(std::memory_order_relaxed)->kind == kind)
-      return i;
-  return -1;
 }
 
 // A report about this map is in progress: stay inside the region (so the
@@ -215,9 +126,9 @@ MG_NOINLINE bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const
     if (writer != 0 && writer != me)
       conflict = ConflictKind::kWrites;
     else if (state::Iterators(old) >
-             uint32_t(CountOwnRegions(thr, map, 1u << MG_ITERATE, /*skip_top=*/1, true)))
+             uint32_t(thr->regions.Count(map, 1u << MG_ITERATE, /*skip_top=*/1, true)))
       conflict = ConflictKind::kIterationWrite;
-    else if (state::Readers(old) > uint32_t(CountOwnRegions(thr, map, 1u << MG_READ, 1, true)))
+    else if (state::Readers(old) > uint32_t(thr->regions.Count(map, 1u << MG_READ, 1, true)))
       conflict = ConflictKind::kReadWrite;
     if (conflict) {
       if (Freeze(s, old)) {
@@ -230,8 +141,8 @@ MG_NOINLINE bool WriteBeginSlow(ThreadState *thr, MapShadow *s, void *map, const
     if (writer == me) {
       // Nested in our own write on this map: the outer write holds the
       // writer field, and only its end may clear it.
-      int top = thr->depth.load(std::memory_order_relaxed) - 1;
-      if (top < kMaxRegions) thr->regions[top].mode.store(kRegionNested, std::memory_order_relaxed);
+      if (Region *top = thr->regions.At(thr->regions.Depth() - 1))
+        top->mode.store(kRegionNested, std::memory_order_relaxed);
       return false;
     }
     // W1: take the writer field; a read-shared map turns counted again.
@@ -314,16 +225,16 @@ MG_ALWAYS_INLINE Opened PushOwnedOrCounted(ThreadState *thr, MapShadow *s, void 
       owner = kOwnerShared;
     }
   }
-  if (owner != me || MG_UNLIKELY(thr->depth.load(std::memory_order_relaxed) >= kMaxRegions)) {
-    PushRegion(thr, map, site, kRegionCounted, traced, caller_sp);
+  // Owned regions are inline only: a revoker's R3 and the owner's B3/E3
+  // need the entry, and deep regions are rare enough to count.
+  if (owner != me || MG_UNLIKELY(thr->regions.Depth() >= RegionStack::kInline)) {
+    thr->regions.Push(map, site, kRegionCounted, traced, caller_sp);
     return Opened::kCountNow;
   }
-  PushRegion(thr, map, site, kRegionOwned, traced, caller_sp);  // B1
-  std::atomic_signal_fence(std::memory_order_seq_cst);          // B2
+  const int index = thr->regions.Push(map, site, kRegionOwned, traced, caller_sp);  // B1
+  std::atomic_signal_fence(std::memory_order_seq_cst);                               // B2
   if (MG_LIKELY(s->owner.load(std::memory_order_relaxed) == me)) return Opened::kOwned;  // B3
-  return SettleOwnedBegin(thr, s, thr->depth.load(std::memory_order_relaxed) - 1)
-             ? Opened::kAlreadyCounted
-             : Opened::kCountNow;
+  return SettleOwnedBegin(thr, s, index) ? Opened::kAlreadyCounted : Opened::kCountNow;
 }
 
 // A0's other half: a counted read that found another read counted and no
@@ -339,9 +250,9 @@ MG_ALWAYS_INLINE void MaybeTurnReadShared(MapShadow *s, uint64_t old) {
 MG_ALWAYS_INLINE void EndAnnouncedRead(ThreadState *thr, MapShadow *s, void *map, int region) {
   if (MG_UNLIKELY(s->state.load(std::memory_order_acquire) & state::kFrozen))  // A4
     WaitWhileFrozen(s);
-  bool traced = RegionTraced(thr, region);
-  thr->regions[region].map.store(nullptr, std::memory_order_release);  // A5
-  TrimRegions(thr, region);
+  bool traced = thr->regions.Traced(region);
+  thr->regions.Tombstone(region, std::memory_order_release);  // A5
+  thr->regions.Pop(region);
   FireEndProbe(traced, map, MG_READ);
 }
 
@@ -349,14 +260,14 @@ MG_ALWAYS_INLINE void EndAnnouncedRead(ThreadState *thr, MapShadow *s, void *map
 // one; otherwise it gives its share of the state word back first.
 MG_ALWAYS_INLINE void EndRegion(ThreadState *thr, MapShadow *s, void *map, int region,
                                 uint32_t kind) {
-  RegionMode mode = ModeOf(thr, region);
+  RegionMode mode = thr->regions.ModeOf(region);
   if (MG_LIKELY(mode == kRegionOwned)) {
-    bool traced = RegionTraced(thr, region);
-    TombstoneRegion(thr, region);                         // E1
+    bool traced = thr->regions.Traced(region);
+    thr->regions.Tombstone(region);                       // E1
     std::atomic_signal_fence(std::memory_order_seq_cst);  // E2
     if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1))  // E3
       SettleOwnedEnd(thr, s, region, kind);
-    TrimRegions(thr, region);
+    thr->regions.Pop(region);
     FireEndProbe(traced, map, kind);
     return;
   }
@@ -412,9 +323,10 @@ MG_ALWAYS_INLINE void BeginSharedRegion(void *map, const mg_site *site, uint64_t
 
 // The end of a region of `kind` on `map`, whatever its mode. `write_site`:
 // the site of a write's end (its bucket count may be wanted), else null.
+// `iter_site`: an iteration's end's site (the begin's), else null.
 MG_ALWAYS_INLINE void EndAnyRegion(ThreadState *thr, MapShadow *s, void *map, uint32_t kind,
-                                   const mg_site *write_site) {
-  int region = FindRegion(thr, map, kind);
+                                   const mg_site *write_site, const mg_site *iter_site = nullptr) {
+  int region = thr->regions.Find(map, kind);
   if (MG_UNLIKELY(region < 0)) return;
   if (write_site) {
     // Still the writer: the map's counts are ours to read.
@@ -424,16 +336,17 @@ MG_ALWAYS_INLINE void EndAnyRegion(ThreadState *thr, MapShadow *s, void *map, ui
   } else if (kind == MG_ITERATE && g_detect_hb) {
     // An iteration read the map up to its end: a write not ordered after
     // this point races with the loop.
-    HbOnRead(thr, s, map, thr->regions[region].site.load(std::memory_order_relaxed));
+    const Region *r = thr->regions.At(region);  // null if unrecorded
+    HbOnRead(thr, s, map, r ? r->site.load(std::memory_order_relaxed) : iter_site);
   }
   EndRegion(thr, s, map, region, kind);
 }
 
-MG_ALWAYS_INLINE void EndSharedRegion(void *map, uint32_t kind) {
+MG_ALWAYS_INLINE void EndIteration(void *map, const mg_site *site) {
   if (MG_UNLIKELY(!map)) return;  // the region was not active on this path
   MapShadow *s = g_shadow.Get(map);
   if (MG_UNLIKELY(!s)) return;
-  EndAnyRegion(CurrentThread(), s, map, kind, nullptr);
+  EndAnyRegion(CurrentThread(), s, map, MG_ITERATE, nullptr, site);
 }
 
 }  // namespace
@@ -443,23 +356,24 @@ namespace mapguard {
 // A longjmp or siglongjmp out of a map call or a loop body, or the thread's
 // exit, abandons regions: they end here, innermost first.
 void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp, int from_depth) {
+  RegionStack &stack = thr->regions;
   for (;;) {
-    int d = thr->depth.load(std::memory_order_relaxed);
+    const int d = stack.Depth();
     if (d <= from_depth) return;
-    if (d > kMaxRegions) {  // unrecorded: we cannot tell where they began
+    Region *r = stack.At(d - 1);
+    if (!r) {  // unrecorded: we cannot tell where it began
       if (above_sp) return;
-      thr->depth.store(d - 1, std::memory_order_release);
+      stack.Trim();
       continue;
     }
-    Region &r = thr->regions[d - 1];
-    void *map = r.map.load(std::memory_order_relaxed);
+    void *map = r->map.load(std::memory_order_relaxed);
     if (!map) {  // a tombstone
-      TrimRegionsSlow(thr);
+      stack.Trim();
       continue;
     }
-    if (above_sp && r.caller_sp >= above_sp) return;
+    if (above_sp && r->caller_sp >= above_sp) return;
     MapShadow *s = g_shadow.Get(map);
-    const uint32_t kind = r.site.load(std::memory_order_relaxed)->kind;
+    const uint32_t kind = r->site.load(std::memory_order_relaxed)->kind;
     // An abandoned destruction leaves its record (see HbOnWriteSlow).
     if (kind == MG_DESTROY) NotePublished(thr);
     EndRegion(thr, s, map, d - 1, kind);
@@ -467,13 +381,10 @@ void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp, int from_depth)
 }
 
 MG_NOINLINE void SuspendNodeIterations(ThreadState *thr) {
-  int d = thr->depth.load(std::memory_order_relaxed);
-  if (d > kMaxRegions) d = kMaxRegions;
-  for (int i = 0; i < d; i++) {
-    Region &r = thr->regions[i];
+  thr->regions.ForEachLive(thr->regions.Depth(), [thr](Region &r, int) {
     void *map = r.map.load(std::memory_order_relaxed);
     const mg_site *site = r.site.load(std::memory_order_relaxed);
-    if (!map || site->kind != MG_ITERATE || !(site->flags & MG_SITE_NODE_BASED)) continue;
+    if (!map || site->kind != MG_ITERATE || !(site->flags & MG_SITE_NODE_BASED)) return;
     MapShadow *s = g_shadow.Get(map);
     uint8_t mode = kRegionOwned;
     // An owned region: a revoker may be counting it right now (kRegionOwned
@@ -481,23 +392,20 @@ MG_NOINLINE void SuspendNodeIterations(ThreadState *thr) {
     // is given back once the revocation is over.
     if (r.mode.compare_exchange_strong(mode, kRegionSuspended, std::memory_order_acq_rel)) {
       thr->suspended_iterations++;
-      continue;
+      return;
     }
-    if (mode != kRegionCounted) continue;  // nested, or suspended already
+    if (mode != kRegionCounted) return;  // nested, or suspended already
     WaitRevocationOver(s);
     UncountRegion(thr, s, MG_ITERATE);
     r.mode.store(kRegionSuspended, std::memory_order_relaxed);
     thr->suspended_iterations++;
-  }
+  });
 }
 
 MG_NOINLINE void ResumeNodeIterations(ThreadState *thr) {
-  int d = thr->depth.load(std::memory_order_relaxed);
-  if (d > kMaxRegions) d = kMaxRegions;
-  for (int i = 0; i < d; i++) {
-    Region &r = thr->regions[i];
+  thr->regions.ForEachLive(thr->regions.Depth(), [thr](Region &r, int) {
     void *map = r.map.load(std::memory_order_relaxed);
-    if (!map || r.mode.load(std::memory_order_relaxed) != kRegionSuspended) continue;
+    if (!map || r.mode.load(std::memory_order_relaxed) != kRegionSuspended) return;
     const mg_site *site = r.site.load(std::memory_order_relaxed);
     MapShadow *s = g_shadow.Get(map);
     // Back in the state word as a counted region (correct whether or not
@@ -507,7 +415,7 @@ MG_NOINLINE void ResumeNodeIterations(ThreadState *thr) {
     bool reported = (old & (state::kWriterMask | state::kFrozen)) &&
                     ReadBeginSlow(thr, s, map, site, old);
     if (!reported && g_detect_hb) HbOnRead(thr, s, map, site);
-  }
+  });
   thr->suspended_iterations = 0;
 }
 
@@ -520,8 +428,7 @@ void __mapguard_iter_begin(void *map, const mg_site *site) {
 }
 
 void __mapguard_iter_end(void *map, const mg_site *site) {
-  (void)site;
-  EndSharedRegion(map, MG_ITERATE);
+  EndIteration(map, site);
 }
 
 }  // extern "C"
@@ -630,7 +537,7 @@ MG_NOINLINE void MG_FP(begin_full)(void *map, const mg_site *site, uint64_t unit
 
 MG_NOINLINE void MG_FP(begin_after_owned_push)(ThreadState *thr, MapShadow *s, void *map,
                                                const mg_site *site, uint64_t unit) {
-  Opened opened = SettleOwnedBegin(thr, s, thr->depth.load(std::memory_order_relaxed) - 1)
+  Opened opened = SettleOwnedBegin(thr, s, thr->regions.Depth() - 1)
                       ? Opened::kAlreadyCounted
                       : Opened::kCountNow;
   MG_FP(finish_begin)(thr, s, map, site, unit, opened);
@@ -650,10 +557,10 @@ MG_NOINLINE void MG_FP(end_full)(void *map, const mg_site *site, bool write) {
 MG_NOINLINE void MG_FP(end_after_owned_tombstone)(ThreadState *thr, MapShadow *s, int region,
                                                   uint32_t kind) {
   SettleOwnedEnd(thr, s, region, kind);
-  TrimRegions(thr, region);
+  thr->regions.Pop(region);
 }
 
-MG_NOINLINE void MG_FP(end_trim)(ThreadState *thr) { TrimRegionsSlow(thr); }
+MG_NOINLINE void MG_FP(end_trim)(ThreadState *thr) { thr->regions.Trim(); }
 
 
 void __mapguard_read_begin(void *map, const mg_site *site) {
@@ -699,15 +606,18 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
   MapShadow *s = g_shadow.Get(map);
   if (MG_UNLIKELY(!s)) return;
   ThreadState *thr = CurrentThread();
-  int region = FindRegion(thr, map, MG_DESTROY);
+  int region = thr->regions.Find(map, MG_DESTROY);
   if (region < 0) return;
-  if (CountOwnRegions(thr, map, ~0u, 0, /*counted_only=*/false) == 1) {
+  bool unrecorded = false;
+  if (thr->regions.Count(map, ~0u, 0, /*counted_only=*/false, &unrecorded) == 1 && !unrecorded) {
     // The map is gone: whatever is built at this address next starts clean.
-    // Its share of the state word goes with the reset below.
-    RegionMode mode = ModeOf(thr, region);
+    // Its share of the state word goes with the reset below. (With regions
+    // the stack does not record, one of them may be this thread's still
+    // open on the map: its count stays, and so does the history.)
+    RegionMode mode = thr->regions.ModeOf(region);
     if (mode == kRegionOwned) {
       // Settle a revocation that may have counted it, like any owned end.
-      TombstoneRegion(thr, region);
+      thr->regions.Tombstone(region);
       std::atomic_signal_fence(std::memory_order_seq_cst);
       if (s->owner.load(std::memory_order_relaxed) != thr->slot + 1) WaitRevocationOver(s);
     }

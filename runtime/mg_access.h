@@ -8,8 +8,6 @@
 
 namespace mapguard {
 
-int CountOwnRegions(ThreadState *thr, void *map, unsigned kinds, int skip_top, bool counted_only);
-int FindRegionSlow(ThreadState *thr, void *map, uint32_t kind);
 // The live thread other than `me` with an active region on `map` whose kind
 // is in `kinds` (a bit set of 1 << mg_access_kind) and, if `mode` is not
 // negative, whose mode is `mode`; and that region's site. For reports, and

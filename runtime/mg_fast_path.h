@@ -47,42 +47,6 @@ enum class Opened {
   kAnnounced,       // a read announced on a read-shared map (A1-A3 done): nothing to count
 };
 
-// Publishes the region for a revoker and for reports: mode, site, then map
-// (release), then depth (release), so whoever reads `map` with acquire and
-// finds it sees the rest (see mg_ownership.cpp).
-// `d`: the thread's depth, as just loaded.
-//
-// A signal handler may begin and end regions at any instruction of this
-// push. Before the depth store it would see depth d and push (then
-// tombstone) its own region at index d, over the entry being written. So
-// the push first reserves index d (push_reserve = d + 1) and a nested push
-// goes above the reservation; each push restores the reservation it found,
-// after its own depth store. A handler's push and pop are complete before
-// the interrupted code resumes, so the entry is written once, by its owner,
-// and a revoker's change to it (mg_ownership.cpp, R3) is never undone. The
-// signal fences keep the compiler from moving the entry's stores across the
-// reservation (a handler is the only other reader of it).
-MG_ALWAYS_INLINE void PushRegionAt(ThreadState *thr, int d, void *map, const mg_site *site,
-                                   RegionMode mode, bool traced, uintptr_t caller_sp) {
-  const int reserved = thr->push_reserve.load(std::memory_order_relaxed);
-  if (MG_UNLIKELY(reserved > d)) d = reserved;  // inside an interrupted push
-  if (MG_UNLIKELY(d >= kMaxRegions)) {
-    thr->depth.store(d + 1, std::memory_order_release);  // counted, not recorded
-    return;
-  }
-  thr->push_reserve.store(d + 1, std::memory_order_relaxed);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  Region &r = thr->regions[d];
-  r.mode.store(mode, std::memory_order_relaxed);
-  r.site.store(site, std::memory_order_relaxed);
-  r.traced = traced;
-  r.caller_sp = caller_sp;
-  r.map.store(map, std::memory_order_release);
-  thr->depth.store(d + 1, std::memory_order_release);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  thr->push_reserve.store(reserved, std::memory_order_relaxed);
-}
-
 // This thread's latest read, for the check-then-insert hint of a report
 // about its next write.
 MG_ALWAYS_INLINE void NoteLastRead(ThreadState *thr, void *map, const mg_site *site) {
@@ -99,14 +63,13 @@ constexpr uint64_t kAnnounceMask = state::kAnnounce | state::kWriterMask | state
 // count it.
 MG_ALWAYS_INLINE bool AnnounceRead(ThreadState *thr, MapShadow *s) {
   if ((s->state.load(std::memory_order_relaxed) & kAnnounceMask) != state::kAnnounce) return false;
-  int top = thr->depth.load(std::memory_order_relaxed) - 1;
-  if (MG_UNLIKELY(top >= kMaxRegions)) return false;
-  std::atomic<uint8_t> &mode = thr->regions[top].mode;
+  int top = thr->regions.Depth() - 1;
+  if (MG_UNLIKELY(top >= RegionStack::kInline)) return false;
+  std::atomic<uint8_t> &mode = thr->regions.Inline(top).mode;
   mode.store(kRegionAnnounced, std::memory_order_relaxed);  // A1
-  // A2: the depth is stored again as a seq_cst exchange, which a scan's
-  // seq_cst load of it (W3) reads or follows; on x86 a locked instruction
-  // on this thread's own line, cheaper than a fence.
-  thr->depth.exchange(top + 1, std::memory_order_seq_cst);
+  // A2: on x86 a locked instruction on this thread's own line, cheaper
+  // than a fence.
+  thr->regions.RepublishDepth(top + 1);
   // A3; also acquire: a writer that has left published its happens-before record.
   if (MG_LIKELY((s->state.load(std::memory_order_seq_cst) & kAnnounceMask) == state::kAnnounce))
     return true;
@@ -146,28 +109,10 @@ void MG_FP(end_trim)(mapguard::ThreadState *thr);
 
 namespace mapguard {
 
-// The thread's innermost region, if it is this very begin's: same map and
-// site, in `mode`, not traced; else null (the runtime's end finds it).
-// `top`: the thread's depth - 1, as just loaded.
-MG_ALWAYS_INLINE Region *InnermostRegionIs(ThreadState *thr, int top, void *map,
-                                          const mg_site *site, RegionMode mode) {
-  if (MG_UNLIKELY(top < 0 || top >= kMaxRegions)) return nullptr;
-  Region &r = thr->regions[top];
-  if (MG_UNLIKELY(r.map.load(std::memory_order_relaxed) != map ||
-                  r.site.load(std::memory_order_relaxed) != site ||
-                  r.mode.load(std::memory_order_relaxed) != mode || r.traced))
-    return nullptr;
-  return &r;
-}
-
 // Pops the tombstoned innermost region `top`; tombstones below it (regions
 // a signal handler ended out of order) are the runtime's to trim.
 MG_ALWAYS_INLINE void PopTombstoned(ThreadState *thr, int top) {
-  if (MG_LIKELY(top == 0 || thr->regions[top - 1].map.load(std::memory_order_relaxed))) {
-    thr->depth.store(top, std::memory_order_release);
-    return;
-  }
-  MG_FP(end_trim)(thr);
+  if (MG_UNLIKELY(!thr->regions.PopInlineTop(top))) MG_FP(end_trim)(thr);
 }
 
 // A read of a map several threads use (ownership revoked), nothing traced
@@ -178,7 +123,8 @@ MG_ALWAYS_INLINE void PopTombstoned(ThreadState *thr, int top) {
 // with the region pushed as counted, as there.
 MG_ALWAYS_INLINE void AnnouncedReadBeginFast(ThreadState *thr, MapShadow *s, void *map,
                                              const mg_site *site, int d, uintptr_t caller_sp) {
-  PushRegionAt(thr, d, map, site, kRegionCounted, false, caller_sp);
+  if (MG_UNLIKELY(!thr->regions.TryPushInline(d, map, site, kRegionCounted, caller_sp)))
+    return MG_FP(begin_looked_up)(thr, s, map, site, state::kReaderOne, caller_sp);
   if (MG_UNLIKELY(!AnnounceRead(thr, s)))
     return MG_FP(finish_begin)(thr, s, map, site, state::kReaderOne, Opened::kCountNow);
   NoteLastRead(thr, map, site);
@@ -191,8 +137,8 @@ MG_ALWAYS_INLINE void AnnouncedReadBeginFast(ThreadState *thr, MapShadow *s, voi
 // EndAnnouncedRead in mg_access.cpp; anything else, the runtime's end.
 MG_ALWAYS_INLINE void AnnouncedReadEndFast(ThreadState *thr, MapShadow *s, void *map,
                                            const mg_site *site) {
-  const int top = thr->depth.load(std::memory_order_relaxed) - 1;
-  Region *r = InnermostRegionIs(thr, top, map, site, kRegionAnnounced);
+  const int top = thr->regions.Depth() - 1;
+  Region *r = thr->regions.InlineTopIs(top, map, site, kRegionAnnounced);
   if (MG_UNLIKELY(!r || (s->state.load(std::memory_order_acquire) & state::kFrozen)))  // A4
     return MG_FP(end_looked_up)(thr, s, map, site, false);
   // A5. A release: a writer whose scan finds the entry gone also sees this
@@ -210,8 +156,8 @@ MG_ALWAYS_INLINE void OwnedBeginFast(void *map, const mg_site *site, uint64_t un
   ThreadState *thr = t_thread;
   if (MG_UNLIKELY(!s || !thr)) return MG_FP(begin_full)(map, site, unit, caller_sp);
   const uint32_t me = thr->slot + 1;
-  const int d = thr->depth.load(std::memory_order_relaxed);
-  if (MG_UNLIKELY(d >= kMaxRegions || MG_PROBE_ACTIVE(region_begin)))
+  const int d = thr->regions.Depth();
+  if (MG_UNLIKELY(d >= RegionStack::kInline || MG_PROBE_ACTIVE(region_begin)))
     return MG_FP(begin_looked_up)(thr, s, map, site, unit, caller_sp);
   const uint32_t owner = s->owner.load(std::memory_order_relaxed);
   if (MG_UNLIKELY(owner != me)) {
@@ -219,8 +165,9 @@ MG_ALWAYS_INLINE void OwnedBeginFast(void *map, const mg_site *site, uint64_t un
       return AnnouncedReadBeginFast(thr, s, map, site, d, caller_sp);
     return MG_FP(begin_looked_up)(thr, s, map, site, unit, caller_sp);
   }
-  PushRegionAt(thr, d, map, site, kRegionOwned, false, caller_sp);  // B1
-  std::atomic_signal_fence(std::memory_order_seq_cst);         // B2
+  if (MG_UNLIKELY(!thr->regions.TryPushInline(d, map, site, kRegionOwned, caller_sp)))  // B1
+    return MG_FP(begin_looked_up)(thr, s, map, site, unit, caller_sp);
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // B2
   if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me))  // B3
     return MG_FP(begin_after_owned_push)(thr, s, map, site, unit);
   if (unit) NoteLastRead(thr, map, site);
@@ -251,8 +198,8 @@ MG_ALWAYS_INLINE void OwnedEndFast(void *map, const mg_site *site, bool write) {
     if (!write && owner == kOwnerShared) return AnnouncedReadEndFast(thr, s, map, site);
     return MG_FP(end_looked_up)(thr, s, map, site, write);
   }
-  const int top = thr->depth.load(std::memory_order_relaxed) - 1;
-  Region *r = InnermostRegionIs(thr, top, map, site, kRegionOwned);
+  const int top = thr->regions.Depth() - 1;
+  Region *r = thr->regions.InlineTopIs(top, map, site, kRegionOwned);
   if (MG_UNLIKELY(!r || (write && (g_print_stats || MG_PROBE_ACTIVE(rehash)))))
     return MG_FP(end_looked_up)(thr, s, map, site, write);
   r->map.store(nullptr, std::memory_order_relaxed);     // E1

@@ -34,7 +34,7 @@ void LockReleased(bool exclusive) {
     if (thr->exclusive_held > 0) thr->exclusive_held--;
     thr->lock_state = ((thr->lock_state >> 1) + 1) << 1 | (thr->exclusive_held > 0);
   }
-  if (thr->depth.load(std::memory_order_relaxed) > 0) SuspendNodeIterations(thr);
+  if (thr->regions.Depth() > 0) SuspendNodeIterations(thr);
 }
 void LockAcquired(bool exclusive) {
   ThreadState *thr = t_thread;
@@ -596,7 +596,7 @@ MG_TLS thread_local unsigned t_jump_next;
 
 void CloseRegionsAbove(const void *env) {
   ThreadState *thr = t_thread;
-  if (!thr || thr->depth.load(std::memory_order_relaxed) == 0) return;
+  if (!thr || thr->regions.Depth() == 0) return;
   for (const JumpTarget &t : t_jump_targets) {
     if (t.env != env) continue;
     CloseAbandonedRegions(thr, 0, t.depth);
@@ -636,7 +636,7 @@ extern "C" __attribute__((used, visibility("hidden"))) void *__mapguard_on_setjm
   }
 #endif
   if (ThreadState *thr = t_thread) {
-    int depth = thr->depth.load(std::memory_order_relaxed);
+    int depth = thr->regions.Depth();
     JumpTarget *slot = nullptr;
     for (JumpTarget &t : t_jump_targets)
       if (t.env == env) slot = &t;

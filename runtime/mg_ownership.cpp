@@ -18,9 +18,9 @@
 //
 // Owner O, begin on a map it owns:
 //   B1  push the entry: mode = kRegionOwned, site, map (release), depth (release),
-//       at an index reserved first (push_reserve): a signal handler that
-//       interrupts the push pushes above it, so the entry R3 may read and
-//       mark is written once, by O, and never rewritten (PushRegionAt)
+//       at an index reserved first: a signal handler that interrupts the
+//       push pushes above it, so the entry R3 may read and mark is written
+//       once, by O, and never rewritten (mg_region_stack.h, S4)
 //   B2  compiler barrier
 //   B3  load owner: == O -> done, the region is owned (no read-modify-write).
 //       otherwise: wait until owner != kOwnerRevoking; if R counted the entry
@@ -57,7 +57,7 @@
 //     reads it (entries are pushed mode, site, map; R3 reads map with acquire).
 // R never waits for O: O may be blocked in a system call, in a signal
 // handler, stopped in a debugger; nothing is asked of it. O waits only for R,
-// which waits for nothing (R3 is a bounded loop over at most kMaxRegions
+// which waits for nothing (R3 is a bounded loop over O's recorded entries
 // entries). A fork child finishes the revocations of revokers that do not
 // exist there (OwnershipAfterForkInChild).
 //
@@ -79,7 +79,7 @@
 // stack and counts agree, except when fork() is called from a signal
 // handler that interrupted F between two steps of its own begin or end: then
 // one count of F's may be off by one in the child. A gone thread's regions
-// past kMaxRegions are counted but unnamed: a map only they name keeps their
+// past the recorded ones are counted but unnamed: a map only they name keeps their
 // counts.
 //
 // ---- Read-shared maps: readers that do not write the map's cache line ----
@@ -192,15 +192,12 @@ void CountForRevocation(ThreadState *o, MapShadow *s, Region &r) {
 
 // R3: every owned region of `o` on the map enters its state word.
 void CountOwnedRegionsOf(ThreadState *o, MapShadow *s) {
-  int d = o->depth.load(std::memory_order_acquire);
-  if (d > kMaxRegions) d = kMaxRegions;
-  for (int i = 0; i < d; i++) {
-    Region &r = o->regions[i];
+  o->regions.ForEachLive(o->regions.DepthAcquire(), [o, s](Region &r, int) {
     void *m = r.map.load(std::memory_order_acquire);
-    if (!m || g_shadow.Get(m) != s) continue;
-    if (r.mode.load(std::memory_order_relaxed) != kRegionOwned) continue;
+    if (!m || g_shadow.Get(m) != s) return;
+    if (r.mode.load(std::memory_order_relaxed) != kRegionOwned) return;
     CountForRevocation(o, s, r);
-  }
+  });
 }
 
 }  // namespace
@@ -248,34 +245,30 @@ void RevokeOwner(ThreadState *thr, MapShadow *s, uint32_t owner) {
 
 bool SettleOwnedBegin(ThreadState *thr, MapShadow *s, int index) {
   WaitRevocationOver(s);
-  if (index >= kMaxRegions) return false;
-  Region &r = thr->regions[index];
-  if (r.mode.load(std::memory_order_acquire) != kRegionOwned) return true;
-  r.mode.store(kRegionCounted, std::memory_order_relaxed);
+  Region *r = thr->regions.At(index);
+  if (!r) return false;
+  if (r->mode.load(std::memory_order_acquire) != kRegionOwned) return true;
+  r->mode.store(kRegionCounted, std::memory_order_relaxed);
   return false;
 }
 
 void SettleOwnedEnd(ThreadState *thr, MapShadow *s, int index, uint32_t kind) {
   WaitRevocationOver(s);
-  if (index >= kMaxRegions) return;
-  if (thr->regions[index].mode.load(std::memory_order_acquire) == kRegionCounted)
-    UncountRegion(thr, s, kind);
+  Region *r = thr->regions.At(index);
+  if (r && r->mode.load(std::memory_order_acquire) == kRegionCounted) UncountRegion(thr, s, kind);
 }
 
 // F2: the state word of `s` as `me`'s counted regions make it.
 void RebuildStateForSurvivor(ThreadState *me, MapShadow *s) {
   uint64_t st = 0;
-  int d = me ? me->depth.load(std::memory_order_relaxed) : 0;
-  if (d > kMaxRegions) d = kMaxRegions;
-  for (int i = 0; i < d; i++) {
-    Region &r = me->regions[i];
+  if (me) me->regions.ForEachLive(me->regions.Depth(), [&](Region &r, int) {
     void *m = r.map.load(std::memory_order_relaxed);
-    if (!m || g_shadow.Get(m) != s || r.mode.load(std::memory_order_relaxed) != kRegionCounted) continue;
+    if (g_shadow.Get(m) != s || r.mode.load(std::memory_order_relaxed) != kRegionCounted) return;
     uint32_t kind = r.site.load(std::memory_order_relaxed)->kind;
     if (kind == MG_READ) st += state::kReaderOne;
     else if (kind == MG_ITERATE) st += state::kIterOne;
     else st = (st & ~state::kWriterMask) | (me->slot + 1);
-  }
+  });
   s->state.store(st, std::memory_order_relaxed);
 }
 
@@ -297,21 +290,16 @@ void OwnershipAfterForkInChild(ThreadState *me) {
   for (uint32_t slot = 0; slot < limit; slot++) {
     ThreadState *t = ThreadStateAt(slot);
     if (t == me) continue;
-    int d = t->depth.load(std::memory_order_relaxed);
-    if (d > kMaxRegions) d = kMaxRegions;
-    for (int i = d - 1; i >= 0; i--) {
-      Region &r = t->regions[i];
-      if (void *m = r.map.load(std::memory_order_relaxed)) RebuildStateForSurvivor(me, g_shadow.Get(m));  // F2
-      r.map.store(nullptr, std::memory_order_relaxed);  // F3
-    }
-    t->depth.store(0, std::memory_order_relaxed);
+    t->regions.ForEachLive(t->regions.Depth(), [me](Region &r, int) {
+      RebuildStateForSurvivor(me, g_shadow.Get(r.map.load(std::memory_order_relaxed)));  // F2
+    });
+    t->regions.Clear();  // F3
   }
   if (!me) return;
-  int d = me->depth.load(std::memory_order_relaxed);
-  if (d > kMaxRegions) d = kMaxRegions;
-  for (int i = 0; i < d; i++)  // F4
-    if (void *m = me->regions[i].map.load(std::memory_order_relaxed))
-      g_shadow.Get(m)->state.fetch_and(~state::kFrozen, std::memory_order_relaxed);
+  me->regions.ForEachLive(me->regions.Depth(), [](Region &r, int) {  // F4
+    g_shadow.Get(r.map.load(std::memory_order_relaxed))->state.fetch_and(~state::kFrozen,
+                                                                        std::memory_order_relaxed);
+  });
 }
 
 }  // namespace mapguard

@@ -57,9 +57,9 @@ MG_NOINLINE bool TraceRegionBegin(ThreadState *thr, void *map, const mg_site *si
     thr->waited_for &= uint8_t(~2u);
     TraceLockContended();
   }
-  // Called just before the region is pushed: past kMaxRegions it would not
-  // be recorded, and then its end could not tell that it fired.
-  if (thr->depth.load(std::memory_order_relaxed) >= kMaxRegions) return false;
+  // Called just before the region is pushed: past the stack's capacity it
+  // would not be recorded, and then its end could not tell that it fired.
+  if (thr->regions.Depth() >= RegionStack::kCapacity) return false;
   int sample = g_flags.usdt_read_sample;
   if (site->kind != MG_WRITE && site->kind != MG_DESTROY && sample > 1 &&
       thr->usdt_sample_tick++ % uint32_t(sample) != 0)

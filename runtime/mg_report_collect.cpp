@@ -246,7 +246,7 @@ bool AnyThreadNestedPastRecord(ThreadState *me) {
   const uint32_t limit = ThreadSlotLimit();
   for (uint32_t slot = 0; slot < limit; slot++) {
     ThreadState *t = ThreadBySlot(slot);
-    if (t && t != me && t->depth.load(std::memory_order_relaxed) > kMaxRegions) return true;
+    if (t && t != me && t->regions.HasUnrecorded()) return true;
   }
   return false;
 }
@@ -335,12 +335,12 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
   if (!other && AnyThreadNestedPastRecord(thr)) {
     if (g_data.have_other)
       g_data.other.no_stack_reason =
-          "stack unavailable: the access may be nested more than 32 map regions deep in its "
-          "thread, past what mapguard records of a thread's regions";
+          "stack unavailable: the access may be nested more than 65536 map regions deep in "
+          "its thread, past what mapguard records of a thread's regions";
     else
       g_data.other_missing =
-          "The other access may be nested more than 32 map regions deep in its thread, past "
-          "what mapguard records of a thread's regions: its site and thread are not known.";
+          "The other access may be nested more than 65536 map regions deep in its thread, "
+          "past what mapguard records of a thread's regions: its site and thread are not known.";
   }
   g_data.hint = SharedLockHint(site, thr);
   if (!g_data.hint && other) g_data.hint = SharedLockHint(other_site, other);

@@ -8,8 +8,8 @@
 //     the other thread) is NOINLINE and lives in mg_report_collect.cpp / mg_stack.cpp.
 //  3. Runtime memory comes from mmap, never from the program's heap, so a
 //     report can still be written after the racing program corrupted its heap.
-//  4. A thread's region stack is written only by that thread; other threads
-//     read it (relaxed) only while building a report.
+//  4. A thread's region stack is written only by that thread (and a revoker's
+//     mode change); its invariant is written in mg_region_stack.h.
 #ifndef MAPGUARD_RT_H
 #define MAPGUARD_RT_H
 
@@ -27,6 +27,8 @@
 #define MG_LIKELY(x) __builtin_expect(!!(x), 1)
 #define MG_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define MG_TLS __attribute__((tls_model("initial-exec")))
+
+#include "mg_region_stack.h"
 
 namespace mapguard {
 
@@ -46,37 +48,9 @@ constexpr int kBadOptionsExit = 64;
 void InitFlags();  // defaults, then __mapguard_default_options(), then MAPGUARD_OPTIONS
 
 // ---- Threads ----
-constexpr int kMaxRegions = 32;      // nesting depth recorded per thread
 constexpr uint32_t kMaxThreads = (1u << 16) - 1;  // live at once (slot ids)
 constexpr int kMaxFrames = 128;
 
-// How a region is accounted for; see the ownership protocol in mg_ownership.cpp.
-enum RegionMode : uint8_t {
-  kRegionOwned = 0,    // the map is owned by this thread: only this stack records it
-  kRegionCounted = 1,  // in the map's state word (a unit, or the writer field)
-  kRegionNested = 2,   // a write inside this thread's own counted write: the
-                       // outer write holds the writer field, this one must not clear it
-  kRegionSuspended = 3,  // an iteration of a node-based map whose thread released a
-                         // lock in the loop body: out of the state word until the
-                         // thread's next lock acquire (SuspendNodeIterations)
-  kRegionAnnounced = 4,  // a read of a read-shared map (state::kAnnounce): on this
-                         // stack only; a writer finds it by scanning (steps A/W)
-};
-
-// One active access region of a thread: published for other threads' reports
-// and for a revoker (mg_ownership.cpp), which reads `map` with acquire and
-// then `site` and `mode`. Push order is therefore mode, site, map, depth.
-struct Region {
-  std::atomic<void *> map;
-  std::atomic<const mg_site *> site;
-  bool traced;  // its begin fired the region_begin probe (owner-only)
-  // Written by the owning thread, and by a revoker while the map's owner field
-  // says kOwnerRevoking (kRegionOwned -> kRegionCounted/kRegionNested only).
-  std::atomic<uint8_t> mode;
-  // The stack pointer of the frame that opened the region (the caller of the
-  // runtime's begin entry point): a longjmp to a frame above it abandons it.
-  uintptr_t caller_sp;
-};
 struct StackTrace {
   int size = 0;
   uintptr_t pc[kMaxFrames];
@@ -94,12 +68,8 @@ struct alignas(64) ThreadState {
   // MakeEpoch(slot, vc.Get(slot)): this thread's current epoch, kept with
   // its clock (SyncOwnEpoch) so the access fast path reads one word.
   uint64_t epoch;
-  // Region stack, innermost last. Only the owner writes it (rule 4).
-  std::atomic<int> depth;
-  // One past the index a push in progress is writing, or 0: a signal
-  // handler's push goes above it (PushRegionAt). Owner and its handlers only.
-  std::atomic<int> push_reserve;
-  Region regions[kMaxRegions];
+  // The map regions this thread is inside (rule 4; mg_region_stack.h).
+  RegionStack regions;
   // Report handshake: a reporting thread that is about to stop the process
   // asks this thread, by signal, for its live stack (mg_stack.cpp).
   std::atomic<int> stack_request;  // 0 idle, 1 asked, 2 captured

@@ -169,6 +169,7 @@ void OnThreadExit(void *arg) {
   BlockAsyncSignals(nullptr);
   // Regions left open (pthread_exit from a loop body) end with the thread.
   CloseAbandonedRegions(thr, 0, 0);
+  thr->regions.ReleaseMemory();
   // Its stack (and static TLS) are dead, and glibc hands them to a later
   // thread: maps and atomics that lived there and went unseen (destroyed by
   // code built without the plugin) must not be inherited. Before the exit
@@ -322,8 +323,7 @@ ThreadState *NewThreadState(StartInfo *info) {
   thr->os_tid = pid_t(syscall(SYS_gettid));
   thr->pthread_self_id = static_cast<unsigned long>(pthread_self());
   // A reused slot: nothing of the previous thread's bookkeeping carries over.
-  thr->depth.store(0, std::memory_order_relaxed);
-  thr->push_reserve.store(0, std::memory_order_relaxed);
+  thr->regions.Clear();
   thr->stack_request.store(0, std::memory_order_relaxed);
   thr->revoking.store(nullptr, std::memory_order_relaxed);
   thr->ignore_sync = 0;

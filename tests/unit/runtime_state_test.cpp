@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mapguard/interface.h"
+#include "mg_access.h"
 #include "mg_hb.h"
 #include "mg_report.h"
 #include "mg_vector_clock.h"
@@ -206,6 +207,41 @@ TEST_F(RuntimeState, TwoWritersDie) {
                                     [&] { __mapguard_write_begin(map(), &kWrite); }),
               ::testing::ExitedWithCode(66),
               "fatal error: concurrent map writes(.|\n)*Write \\(insert\\) in progress in thread T");
+}
+
+// The window a timed race hits 1 run in 100 (SoftHSMv2, libhttpserver,
+// OpenMOC): a read's count finds a writer, and that writer leaves, and its
+// thread exits, before the reader's slow path looks again. The reader
+// reports from what the map remembers and never asks the gone thread (or
+// a null one) for its stack: before, SIGSEGV in RequestStackOf(nullptr).
+// The reader's side: its begin up to its count, which finds the writer;
+// then the writer ends and its thread exits; then the reader's slow path.
+void ReadAfterTheWriterLeft(void *map) {
+  std::atomic<bool> inside{false};
+  std::atomic<bool> leave{false};
+  std::thread writer([&] {
+    __mapguard_write_begin(map, &kWrite);
+    inside = true;
+    while (!leave) std::this_thread::yield();
+    __mapguard_write_end(map, &kWrite);
+  });
+  while (!inside) std::this_thread::yield();
+  mapguard::MapShadow *s = mapguard::g_shadow.Get(map);
+  mapguard::ThreadState *me = mapguard::CurrentThread();
+  me->regions.Push(map, &kRead, mapguard::kRegionCounted, false, 0);
+  const uint64_t seen = s->state.fetch_add(mapguard::state::kReaderOne);
+  if (!mapguard::state::Writer(seen)) _exit(3);
+  leave = true;
+  writer.join();
+  mapguard::ReadBeginSlow(me, s, map, &kRead, seen);
+  _exit(4);
+}
+
+TEST_F(RuntimeState, AWriterThatLeftBeforeTheReaderLooksIsReportedFromHistory) {
+  Share(map());
+  EXPECT_EXIT(ReadAfterTheWriterLeft(map()), ::testing::ExitedWithCode(66),
+              "fatal error: concurrent map read and map write(.|\n)*Write \\(insert\\) (by|in "
+              "progress in) thread T[0-9]+(.|\n)*stack unavailable: the thread had left the map");
 }
 
 TEST_F(RuntimeState, WriteDuringReadDies) {

@@ -1,12 +1,13 @@
-// Regions nested deeper than a thread's region stack records (32 entries):
-// a loop over a map inside a loop over a map ... N levels deep, then a
-// lookup. Past the record the runtime still counts the regions, and a report
-// says what it knows without touching a thread it did not find (before, the
-// writer's report asked a null thread for its stack: SIGSEGV, no report).
+// Regions nested deeper than the 32 a thread keeps inline: a loop over a map
+// inside a loop over a map ... N levels deep, then a lookup. The region
+// stack records the deeper ones in its overflow array (mg_region_stack.h),
+// so a report names both sides at any depth it records (65,536). Before the
+// overflow, past 32 the report said only that the other access "may be
+// nested too deep", and earlier still the writer's report asked a null
+// thread for its stack (SIGSEGV, no report).
 //  clean N       two threads nest N levels under one mutex and write between: quiet
 //  deep-reads N  the deep thread parks in a lookup at level N, another
-//                thread writes: reported, the other access said to be nested
-//                too deep (with detect=hb its site comes from the map's last read)
+//                thread writes: reported, with the deep lookup's site and stack
 //  deep-races N  another thread parks in a write, the deep thread looks up at
 //                level N: reported with both sites
 // RUN: %clangxx_mg -O0 %s -o %t.O0
@@ -27,7 +28,9 @@
 // DEEPREADS: fatal error: {{.*}}map read and map write
 // DEEPREADS: Write (operator[]) by thread
 // DEEPREADS-SAME: in writer()
-// DEEPREADS: {{The other access may be nested more than 32 map regions deep in its thread|stack unavailable: the access may be nested more than 32 map regions deep}}
+// DEEPREADS: Read (find) in progress in thread
+// DEEPREADS-SAME: in descend(int)
+// DEEPREADS-NEXT: #0 mg_test::stay_inside()
 // DEEPREADS: SUMMARY: mapguard
 // DEEPRACES: fatal error: {{.*}}map read and map write
 // DEEPRACES: Read (find) by thread
