@@ -2,6 +2,7 @@
 #include "PassSteps.h"
 
 #include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/IR/Dominators.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/InstIterator.h"
 #include "llvm/Linker/Linker.h"
@@ -22,6 +23,69 @@ constexpr const char *kInlinedEntries[][2] = {
     {"__mapguard_write_begin", "__mapguard_inline_write_begin"},
     {"__mapguard_write_end", "__mapguard_inline_write_end"},
 };
+
+// Begins whose ends take the begin's token (mg_fast_path.h, RegionToken):
+// {runtime begin, runtime end, token begin, token end}.
+constexpr const char *kTokenPairs[][4] = {
+    {"__mapguard_read_begin", "__mapguard_read_end", "__mapguard_inline_read_begin_token",
+     "__mapguard_inline_read_end_token"},
+    {"__mapguard_write_begin", "__mapguard_write_end", "__mapguard_inline_write_begin_token",
+     "__mapguard_inline_write_end_token"},
+};
+
+// Each begin call whose region's ends it dominates (same map value, same
+// site; outside landing pads) hands them a token: the end then knows which
+// stack entry is its region instead of looking for it. An end the begin
+// does not dominate (none is placed so today) keeps the plain call, which
+// finds its region itself.
+void pairBeginsWithEnds(Module &M, const char *const names[4]) {
+  Function *begin = M.getFunction(names[0]), *end = M.getFunction(names[1]);
+  if (!begin || !end) return;
+  LLVMContext &C = M.getContext();
+  auto *ptrTy = PointerType::getUnqual(C);
+  auto *i64 = Type::getInt64Ty(C);
+  DenseMap<Value *, SmallVector<CallBase *, 2>> endsBySite;
+  for (User *u : end->users())
+    if (auto *cb = dyn_cast<CallBase>(u);
+        cb && cb->getCalledOperand() == end && !cb->getParent()->isEHPad())
+      endsBySite[cb->getArgOperand(1)].push_back(cb);
+  SmallVector<CallBase *, 16> begins;
+  for (User *u : begin->users())
+    if (auto *cb = dyn_cast<CallInst>(u);
+        cb && cb->getCalledOperand() == begin && !cb->getParent()->isEHPad())
+      begins.push_back(cb);
+  DenseMap<Function *, std::unique_ptr<DominatorTree>> trees;
+  for (CallBase *b : begins) {
+    auto found = endsBySite.find(b->getArgOperand(1));
+    if (found == endsBySite.end()) continue;
+    Function *F = b->getFunction();
+    std::unique_ptr<DominatorTree> &dt = trees[F];
+    if (!dt) dt = std::make_unique<DominatorTree>(*F);
+    SmallVector<CallBase *, 2> paired;
+    for (CallBase *e : found->second)
+      if (e->getFunction() == F && e->getArgOperand(0) == b->getArgOperand(0) &&
+          dt->dominates(b, e))
+        paired.push_back(e);
+    if (paired.empty()) continue;
+    FunctionCallee beginToken =
+        M.getOrInsertFunction(names[2], FunctionType::get(i64, {ptrTy, ptrTy}, false));
+    FunctionCallee endToken = M.getOrInsertFunction(
+        names[3], FunctionType::get(Type::getVoidTy(C), {ptrTy, ptrTy, i64}, false));
+    IRBuilder<> ib(b);
+    CallInst *token = ib.CreateCall(beginToken, {b->getArgOperand(0), b->getArgOperand(1)});
+    token->setDebugLoc(b->getDebugLoc());
+    for (CallBase *e : paired) {
+      IRBuilder<> eb(e);
+      CallInst *n = eb.CreateCall(endToken, {e->getArgOperand(0), e->getArgOperand(1), token});
+      n->setDebugLoc(e->getDebugLoc());
+      e->eraseFromParent();
+    }
+    found->second.erase(std::remove_if(found->second.begin(), found->second.end(),
+                                       [&](CallBase *e) { return is_contained(paired, e); }),
+                        found->second.end());
+    b->eraseFromParent();  // the dominator tree stays valid: no block changed
+  }
+}
 
 }  // namespace
 
@@ -50,6 +114,7 @@ void linkFastPath(Module &M, const std::string &bitcode, const std::string &file
   if (NamedMDNode *flags = fastPath->getModuleFlagsMetadata()) fastPath->eraseNamedMetadata(flags);
   if (NamedMDNode *ident = fastPath->getNamedMetadata("llvm.ident"))
     fastPath->eraseNamedMetadata(ident);
+  for (const auto &names : kTokenPairs) pairBeginsWithEnds(M, names);
   // Ends on unwind paths (in landing pads) keep calling the runtime: they
   // are cold, and inlined there they would only add code.
   for (const auto &entry : kInlinedEntries) {
@@ -68,7 +133,11 @@ void linkFastPath(Module &M, const std::string &bitcode, const std::string &file
                 M.getName() + "'");
     return;
   }
-  for (const auto &entry : kInlinedEntries) {
+  std::vector<const char *> inlined;
+  for (const auto &entry : kInlinedEntries) inlined.push_back(entry[1]);
+  for (const auto &names : kTokenPairs) inlined.insert(inlined.end(), {names[2], names[3]});
+  for (const char *name : inlined) {
+    const char *entry[2] = {nullptr, name};
     Function *G = M.getFunction(entry[1]);
     if (!G) continue;
     if (G->isDeclaration()) {

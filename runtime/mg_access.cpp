@@ -204,7 +204,8 @@ namespace {
 
 // The stack pointer of the instrumented function calling the runtime's entry
 // point: what a longjmp's target is compared with (CloseAbandonedRegions).
-#define MG_CALLER_SP() (reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) + 2 * sizeof(void *))
+#define MG_CALLER_SP() \
+  (reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) + 2 * sizeof(void *))
 
 // Opens the region on the thread's stack, owned or counted (see Opened).
 // Steps B1-B3 of the ownership protocol (mg_ownership.cpp).
@@ -518,49 +519,60 @@ bool ResetFreedShadow(MapShadow *s) {
 
 extern "C" {
 
-MG_NOINLINE void MG_FP(finish_begin)(ThreadState *thr, MapShadow *s, void *map,
-                                     const mg_site *site, uint64_t unit, Opened opened) {
-  FinishReadOrWriteBegin(thr, s, map, site, unit, opened);
+MG_NOINLINE long MG_FP(begin_slow)(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                                   uint64_t unit, uintptr_t caller_sp, int why, long token) {
+  if (why == kBeginFull) {
+    s = g_shadow.Get(map);
+    if (MG_UNLIKELY(!s)) return kTokenRuntime;
+    thr = CurrentThread();
+  }
+  switch (why) {
+    case kBeginFull:
+    case kBeginLookedUp:
+      FinishReadOrWriteBegin(thr, s, map, site, unit,
+                             PushOwnedOrCounted(thr, s, map, site, caller_sp));
+      return kTokenRuntime;
+    case kBeginAfterOwnedPush: {
+      const Opened opened = SettleOwnedBegin(thr, s, int(token >> 1)) ? Opened::kAlreadyCounted
+                                                                      : Opened::kCountNow;
+      FinishReadOrWriteBegin(thr, s, map, site, unit, opened);
+      return kTokenRuntime;  // counted now: the runtime's end finds it
+    }
+    case kBeginFinishOwned:
+      FinishReadOrWriteBegin(thr, s, map, site, unit, Opened::kOwned);
+      return token;
+    case kBeginFinishCounted:
+      FinishReadOrWriteBegin(thr, s, map, site, unit, Opened::kCountNow);
+      return kTokenRuntime;
+    case kBeginFinishAnnounced:
+      FinishReadOrWriteBegin(thr, s, map, site, unit, Opened::kAnnounced);
+      return token;
+  }
+  return kTokenRuntime;
 }
 
-MG_NOINLINE void MG_FP(begin_looked_up)(ThreadState *thr, MapShadow *s, void *map,
-                                        const mg_site *site, uint64_t unit, uintptr_t caller_sp) {
-  FinishReadOrWriteBegin(thr, s, map, site, unit, PushOwnedOrCounted(thr, s, map, site, caller_sp));
+MG_NOINLINE void MG_FP(end_slow)(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                                 bool write, int why, int index) {
+  if (why == kEndFull) {
+    if (MG_UNLIKELY(!map)) return;  // the region was not active on this path
+    s = g_shadow.Get(map);
+    if (MG_UNLIKELY(!s)) return;
+    thr = CurrentThread();
+  }
+  switch (why) {
+    case kEndFull:
+    case kEndLookedUp:
+      EndAnyRegion(thr, s, map, site->kind, write ? site : nullptr);
+      return;
+    case kEndAfterOwnedTombstone:
+      SettleOwnedEnd(thr, s, index, site->kind);
+      thr->regions.Pop(index);
+      return;
+    case kEndTrim:
+      thr->regions.Trim();
+      return;
+  }
 }
-
-MG_NOINLINE void MG_FP(begin_full)(void *map, const mg_site *site, uint64_t unit,
-                                   uintptr_t caller_sp) {
-  MapShadow *s = g_shadow.Get(map);
-  if (MG_UNLIKELY(!s)) return;
-  MG_FP(begin_looked_up)(CurrentThread(), s, map, site, unit, caller_sp);
-}
-
-MG_NOINLINE void MG_FP(begin_after_owned_push)(ThreadState *thr, MapShadow *s, void *map,
-                                               const mg_site *site, uint64_t unit) {
-  Opened opened = SettleOwnedBegin(thr, s, thr->regions.Depth() - 1)
-                      ? Opened::kAlreadyCounted
-                      : Opened::kCountNow;
-  MG_FP(finish_begin)(thr, s, map, site, unit, opened);
-}
-
-MG_NOINLINE void MG_FP(end_looked_up)(ThreadState *thr, MapShadow *s, void *map,
-                                      const mg_site *site, bool write) {
-  EndAnyRegion(thr, s, map, site->kind, write ? site : nullptr);
-}
-
-MG_NOINLINE void MG_FP(end_full)(void *map, const mg_site *site, bool write) {
-  MapShadow *s = g_shadow.Get(map);
-  if (MG_UNLIKELY(!s)) return;
-  MG_FP(end_looked_up)(CurrentThread(), s, map, site, write);
-}
-
-MG_NOINLINE void MG_FP(end_after_owned_tombstone)(ThreadState *thr, MapShadow *s, int region,
-                                                  uint32_t kind) {
-  SettleOwnedEnd(thr, s, region, kind);
-  thr->regions.Pop(region);
-}
-
-MG_NOINLINE void MG_FP(end_trim)(ThreadState *thr) { thr->regions.Trim(); }
 
 
 void __mapguard_read_begin(void *map, const mg_site *site) {
@@ -599,7 +611,9 @@ void __mapguard_construct(void *map, const mg_site *site) {
 
 // Destruction is a write (destroying a map another thread uses is a race),
 // after which the shadow is reset for whatever is built there next.
-void __mapguard_destroy_begin(void *map, const mg_site *site) { WriteBegin(map, site, MG_CALLER_SP()); }
+void __mapguard_destroy_begin(void *map, const mg_site *site) {
+  WriteBegin(map, site, MG_CALLER_SP());
+}
 
 void __mapguard_destroy_end(void *map, const mg_site *site) {
   if (MG_UNLIKELY(!map)) return;

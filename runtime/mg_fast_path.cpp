@@ -44,4 +44,22 @@ void __mapguard_inline_write_begin(void *map, const mg_site *site) {
 
 void __mapguard_inline_write_end(void *map, const mg_site *site) { OwnedEndFast(map, site, true); }
 
+// The same, for a begin the plugin paired with its ends (the begin
+// dominates them): the begin's token goes to the end.
+long __mapguard_inline_read_begin_token(void *map, const mg_site *site) {
+  return OwnedBeginFast(map, site, state::kReaderOne, MG_STACK_POINTER());
+}
+
+void __mapguard_inline_read_end_token(void *map, const mg_site *site, long token) {
+  TokenEndFast(map, site, false, token);
+}
+
+long __mapguard_inline_write_begin_token(void *map, const mg_site *site) {
+  return OwnedBeginFast(map, site, 0, MG_STACK_POINTER());
+}
+
+void __mapguard_inline_write_end_token(void *map, const mg_site *site, long token) {
+  TokenEndFast(map, site, true, token);
+}
+
 }  // extern "C"

@@ -10,9 +10,12 @@
 // (mg_ownership.cpp) and the same-epoch happens-before check for a map this
 // thread owns, and steps A0-A5 for a read of a read-shared map (a map
 // several threads read, AnnounceRead). Anything else, found before any side
-// effect or at B3/E3/A3, is one call into the runtime's slow entries below,
-// the same code every other case runs, so the protocols themselves live in
-// the runtime only.
+// effect or at B3/E3/A3, is one call into the runtime's slow entries below
+// (begin_slow, end_slow), the same code every other case runs, so the
+// protocols themselves live in the runtime only. Where the plugin can pair a
+// begin with its end (the begin dominates it), the begin returns a token
+// naming the stack entry it pushed and the end takes it (RegionToken), so
+// the end neither looks for its region nor checks the owner before E1.
 //
 // Inlined, this code reads the runtime's globals (t_thread, g_shadow,
 // g_detect_hb, g_print_stats, two probe semaphores) and the layouts of
@@ -79,41 +82,58 @@ MG_ALWAYS_INLINE bool AnnounceRead(ThreadState *thr, MapShadow *s) {
 
 }  // namespace mapguard
 
-// The runtime's slow entries (mg_access.cpp). `unit`: state::kReaderOne for
-// a read, 0 for a write. `caller_sp`: the stack pointer of the instrumented
-// function at the map call (CloseAbandonedRegions compares it with a
-// longjmp's target).
+namespace mapguard {
+
+// What an inlined begin hands its end (the plugin pairs them when the begin
+// dominates the end, pass/FastPathLink.cpp), so the end need not look for
+// its region: kTokenRuntime, the runtime opened it (or nothing was opened)
+// and the runtime's end finds it; else the inline index of the region it
+// pushed, times two, plus one if it is an announced read (owned otherwise).
+using RegionToken = long;
+constexpr RegionToken kTokenRuntime = -1;
+MG_ALWAYS_INLINE RegionToken OwnedToken(int index) { return RegionToken(index) << 1; }
+MG_ALWAYS_INLINE RegionToken AnnouncedToken(int index) { return (RegionToken(index) << 1) | 1; }
+
+// Why an inlined begin goes on in the runtime (the one slow call it makes).
+enum BeginSlow : int {
+  kBeginDone = 0,         // nothing left: the fast path did it all
+  kBeginFull,             // no thread state yet, or the map's shadow not mapped
+  kBeginLookedUp,         // not the owned case (a shared map, a full stack, a
+                          // traced probe): the whole begin, lookups made
+  kBeginAfterOwnedPush,   // B3 saw a revocation under way: settle, then the rest
+  kBeginFinishOwned,      // pushed owned: statistics or happens-before have work
+  kBeginFinishCounted,    // pushed counted, not announced (A0/A3): count it
+  kBeginFinishAnnounced,  // announced: the happens-before check
+};
+// Why an inlined end goes on in the runtime.
+enum EndSlow : int {
+  kEndFull = 1,            // no lookups made (the runtime's end finds everything)
+  kEndLookedUp,            // the whole end, with the lookups made
+  kEndAfterOwnedTombstone, // E3 saw a revocation (the entry is tombstoned)
+  kEndTrim,                // popped; a tombstone below: drop those too
+};
+
+}  // namespace mapguard
+
+// The runtime's slow entries (mg_access.cpp), one per side, with the
+// lookups the fast path made (`thr` or `s` may be null: kBeginFull and
+// kEndFull look them up again). `unit`: state::kReaderOne for a read, 0 for
+// a write. `caller_sp`: the stack pointer of the instrumented function at
+// the map call (CloseAbandonedRegions compares it with a longjmp's target).
+// `why`: a BeginSlow / EndSlow. `token`: what the fast path pushed (for the
+// finish cases). begin_slow returns the token for the end. (Fewer
+// arguments, the runtime looking everything up again, measured 12 more
+// instructions per inlined find: the inlined code keeps more values alive.)
 extern "C" {
-// The map's shadow region is not mapped yet, or the thread is new.
-void MG_FP(begin_full)(void *map, const mg_site *site, uint64_t unit, uintptr_t caller_sp);
-// Not the owned case (a shared map, a full stack, a traced probe): the whole
-// begin, with the lookups the fast path made.
-void MG_FP(begin_looked_up)(mapguard::ThreadState *thr, mapguard::MapShadow *s, void *map,
-                            const mg_site *site, uint64_t unit, uintptr_t caller_sp);
-// B3 saw a revocation under way: settle, then the rest of the begin.
-void MG_FP(begin_after_owned_push)(mapguard::ThreadState *thr, mapguard::MapShadow *s, void *map,
-                                   const mg_site *site, uint64_t unit);
-// The owned region is pushed; statistics or happens-before have work to do.
-void MG_FP(finish_begin)(mapguard::ThreadState *thr, mapguard::MapShadow *s, void *map,
-                         const mg_site *site, uint64_t unit, mapguard::Opened opened);
-void MG_FP(end_full)(void *map, const mg_site *site, bool write);
-// Not this begin's owned region on top: the whole end, with the lookups made.
-void MG_FP(end_looked_up)(mapguard::ThreadState *thr, mapguard::MapShadow *s, void *map,
-                          const mg_site *site, bool write);
-// E3 saw a revocation under way (the entry is tombstoned already).
-void MG_FP(end_after_owned_tombstone)(mapguard::ThreadState *thr, mapguard::MapShadow *s,
-                                      int region, uint32_t kind);
-// The entry below the popped one is a tombstone: drop those too.
-void MG_FP(end_trim)(mapguard::ThreadState *thr);
+long MG_FP(begin_slow)(mapguard::ThreadState *thr, mapguard::MapShadow *s, void *map,
+                       const mg_site *site, uint64_t unit, uintptr_t caller_sp, int why,
+                       long token);
+// `index`: the region's inline index (kEndAfterOwnedTombstone, kEndTrim).
+void MG_FP(end_slow)(mapguard::ThreadState *thr, mapguard::MapShadow *s, void *map,
+                     const mg_site *site, bool write, int why, int index);
 }
 
 namespace mapguard {
-
-// Pops the tombstoned innermost region `top`; tombstones below it (regions
-// a signal handler ended out of order) are the runtime's to trim.
-MG_ALWAYS_INLINE void PopTombstoned(ThreadState *thr, int top) {
-  if (MG_UNLIKELY(!thr->regions.PopInlineTop(top))) MG_FP(end_trim)(thr);
-}
 
 // A read of a map several threads use (ownership revoked), nothing traced
 // or counted for statistics, room on the region stack: the begin the runtime
@@ -121,92 +141,137 @@ MG_ALWAYS_INLINE void PopTombstoned(ThreadState *thr, int top) {
 // check), inline, for the common case of a read-shared map. A map that is
 // not read-shared (A0) or a writer that came (A3) goes on in the runtime
 // with the region pushed as counted, as there.
-MG_ALWAYS_INLINE void AnnouncedReadBeginFast(ThreadState *thr, MapShadow *s, void *map,
-                                             const mg_site *site, int d, uintptr_t caller_sp) {
-  if (MG_UNLIKELY(!thr->regions.TryPushInline(d, map, site, kRegionCounted, caller_sp)))
-    return MG_FP(begin_looked_up)(thr, s, map, site, state::kReaderOne, caller_sp);
+MG_ALWAYS_INLINE RegionToken AnnouncedReadBeginFast(ThreadState *thr, MapShadow *s, void *map,
+                                                    const mg_site *site, int d,
+                                                    uintptr_t caller_sp) {
+  const int index = thr->regions.TryPushInline(d, map, site, kRegionCounted, caller_sp);
+  if (MG_UNLIKELY(index < 0))
+    return MG_FP(begin_slow)(thr, s, map, site, state::kReaderOne, caller_sp, kBeginLookedUp,
+                             kTokenRuntime);
   if (MG_UNLIKELY(!AnnounceRead(thr, s)))
-    return MG_FP(finish_begin)(thr, s, map, site, state::kReaderOne, Opened::kCountNow);
+    return MG_FP(begin_slow)(thr, s, map, site, state::kReaderOne, caller_sp, kBeginFinishCounted,
+                             kTokenRuntime);
   NoteLastRead(thr, map, site);
+  // The runtime's check leaves the region announced where it is.
   if (g_detect_hb && !HbReadIsCurrent(thr, s, CurrentEpoch(thr)))
-    return MG_FP(finish_begin)(thr, s, map, site, state::kReaderOne, Opened::kAnnounced);
-}
-
-// The end of an announced read that is on top of the stack, not traced:
-// A4 (a frozen map goes to the runtime, which waits) and A5, as
-// EndAnnouncedRead in mg_access.cpp; anything else, the runtime's end.
-MG_ALWAYS_INLINE void AnnouncedReadEndFast(ThreadState *thr, MapShadow *s, void *map,
-                                           const mg_site *site) {
-  const int top = thr->regions.Depth() - 1;
-  Region *r = thr->regions.InlineTopIs(top, map, site, kRegionAnnounced);
-  if (MG_UNLIKELY(!r || (s->state.load(std::memory_order_acquire) & state::kFrozen)))  // A4
-    return MG_FP(end_looked_up)(thr, s, map, site, false);
-  // A5. A release: a writer whose scan finds the entry gone also sees this
-  // read's happens-before record.
-  r->map.store(nullptr, std::memory_order_release);
-  PopTombstoned(thr, top);
+    return MG_FP(begin_slow)(thr, s, map, site, state::kReaderOne, caller_sp, kBeginFinishAnnounced,
+                             AnnouncedToken(index));
+  return AnnouncedToken(index);
 }
 
 // A map this thread owns, nothing traced, room on the region stack: B1-B3
-// and the inline happens-before check, and return. `unit`: kReaderOne for a
-// read, 0 for a write.
-MG_ALWAYS_INLINE void OwnedBeginFast(void *map, const mg_site *site, uint64_t unit,
-                                     uintptr_t caller_sp) {
-  MapShadow *s = g_shadow.GetIfMapped(map);
+// and the inline happens-before check. `unit`: kReaderOne for a read, 0 for
+// a write. Every other case is one call into the runtime's begin_slow.
+MG_ALWAYS_INLINE RegionToken OwnedBeginFast(void *map, const mg_site *site, uint64_t unit,
+                                            uintptr_t caller_sp) {
   ThreadState *thr = t_thread;
-  if (MG_UNLIKELY(!s || !thr)) return MG_FP(begin_full)(map, site, unit, caller_sp);
+  MapShadow *s = g_shadow.GetIfMapped(map);
+  if (MG_UNLIKELY(!thr) || MG_UNLIKELY(!s))
+    return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginFull, kTokenRuntime);
   const uint32_t me = thr->slot + 1;
   const int d = thr->regions.Depth();
   if (MG_UNLIKELY(d >= RegionStack::kInline || MG_PROBE_ACTIVE(region_begin)))
-    return MG_FP(begin_looked_up)(thr, s, map, site, unit, caller_sp);
+    return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginLookedUp, kTokenRuntime);
   const uint32_t owner = s->owner.load(std::memory_order_relaxed);
   if (MG_UNLIKELY(owner != me)) {
     if (unit && owner == kOwnerShared && !g_print_stats)
       return AnnouncedReadBeginFast(thr, s, map, site, d, caller_sp);
-    return MG_FP(begin_looked_up)(thr, s, map, site, unit, caller_sp);
+    return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginLookedUp, kTokenRuntime);
   }
-  if (MG_UNLIKELY(!thr->regions.TryPushInline(d, map, site, kRegionOwned, caller_sp)))  // B1
-    return MG_FP(begin_looked_up)(thr, s, map, site, unit, caller_sp);
-  std::atomic_signal_fence(std::memory_order_seq_cst);  // B2
+  const int index = thr->regions.TryPushInline(d, map, site, kRegionOwned, caller_sp);  // B1
+  if (MG_UNLIKELY(index < 0))
+    return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginLookedUp, kTokenRuntime);
+  std::atomic_signal_fence(std::memory_order_seq_cst);              // B2
   if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != me))  // B3
-    return MG_FP(begin_after_owned_push)(thr, s, map, site, unit);
+    return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginAfterOwnedPush,
+                             OwnedToken(index));
   if (unit) NoteLastRead(thr, map, site);
+  // The runtime's statistics and happens-before checks leave the region
+  // owned where it is.
   if (MG_UNLIKELY(g_print_stats))
-    return MG_FP(finish_begin)(thr, s, map, site, unit, Opened::kOwned);
+    return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginFinishOwned,
+                             OwnedToken(index));
   if (g_detect_hb) {
     const uint64_t epoch = CurrentEpoch(thr);
     if (unit ? !HbReadIsCurrent(thr, s, epoch) : !HbWriteIsCurrent(s, epoch))
-      return MG_FP(finish_begin)(thr, s, map, site, unit, Opened::kOwned);
+      return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginFinishOwned,
+                               OwnedToken(index));
   }
+  return OwnedToken(index);
 }
 
-// The innermost region is this very begin's (same map and site), owned and
-// not traced; for a write, no statistics or rehash probe wants the map's
-// bucket count: E1-E3 and the pop.
+// The end of a region whose begin's token is not known here (the plugin
+// could not pair them): the innermost region must be this very begin's
+// (same map and site), owned and not traced, or an announced read on top;
+// for a write, no statistics or rehash probe wants the map's bucket count:
+// E1-E3 (A4-A5) and the pop. Every other case is one call into end_slow.
 MG_ALWAYS_INLINE void OwnedEndFast(void *map, const mg_site *site, bool write) {
   // Inlined, the map call's own memory accesses must stay inside the region:
   // nothing before this point may sink below E1 (at the begin, B2 keeps them
   // below the push).
   std::atomic_signal_fence(std::memory_order_seq_cst);
   if (MG_UNLIKELY(!map)) return;  // the region was not active on this path
-  MapShadow *s = g_shadow.GetIfMapped(map);
   ThreadState *thr = t_thread;
-  if (MG_UNLIKELY(!s || !thr)) return MG_FP(end_full)(map, site, write);
+  MapShadow *s = g_shadow.GetIfMapped(map);
+  if (MG_UNLIKELY(!thr) || MG_UNLIKELY(!s))
+    return MG_FP(end_slow)(thr, s, map, site, write, kEndFull, -1);
   // A map this thread does not own (any more): its regions are not owned.
   const uint32_t owner = s->owner.load(std::memory_order_relaxed);
-  if (MG_UNLIKELY(owner != thr->slot + 1)) {
-    if (!write && owner == kOwnerShared) return AnnouncedReadEndFast(thr, s, map, site);
-    return MG_FP(end_looked_up)(thr, s, map, site, write);
-  }
   const int top = thr->regions.Depth() - 1;
+  if (MG_UNLIKELY(owner != thr->slot + 1)) {
+    Region *r = write || owner != kOwnerShared
+                    ? nullptr
+                    : thr->regions.InlineTopIs(top, map, site, kRegionAnnounced);
+    if (MG_UNLIKELY(!r || (s->state.load(std::memory_order_acquire) & state::kFrozen)))  // A4
+      return MG_FP(end_slow)(thr, s, map, site, write, kEndLookedUp, -1);
+    // A5. A release: a writer whose scan finds the entry gone also sees
+    // this read's happens-before record.
+    r->map.store(nullptr, std::memory_order_release);
+    if (MG_UNLIKELY(!thr->regions.PopInlineIfTop(top)))
+      MG_FP(end_slow)(thr, s, map, site, write, kEndTrim, top);
+    return;
+  }
   Region *r = thr->regions.InlineTopIs(top, map, site, kRegionOwned);
   if (MG_UNLIKELY(!r || (write && (g_print_stats || MG_PROBE_ACTIVE(rehash)))))
-    return MG_FP(end_looked_up)(thr, s, map, site, write);
+    return MG_FP(end_slow)(thr, s, map, site, write, kEndLookedUp, -1);
   r->map.store(nullptr, std::memory_order_relaxed);     // E1
   std::atomic_signal_fence(std::memory_order_seq_cst);  // E2
   if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1))  // E3
-    return MG_FP(end_after_owned_tombstone)(thr, s, top, site->kind);
-  PopTombstoned(thr, top);
+    return MG_FP(end_slow)(thr, s, map, site, write, kEndAfterOwnedTombstone, top);
+  if (MG_UNLIKELY(!thr->regions.PopInlineIfTop(top)))
+    MG_FP(end_slow)(thr, s, map, site, write, kEndTrim, top);
+}
+
+// The end of a region whose begin handed it `token` (see RegionToken): the
+// end above without looking for the region. The token names the inline
+// entry the begin pushed; it is this region's until this end (S5 of
+// mg_region_stack.h: only a tombstone is popped, and an entry below the
+// depth is never rewritten), and it is on top unless regions ended out of
+// order (the pop then leaves it to the trim). No owner check before E1: a
+// revocation since the begin is what E3 sees, and settling it gives back
+// whatever the revoker counted.
+MG_ALWAYS_INLINE void TokenEndFast(void *map, const mg_site *site, bool write, RegionToken token) {
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // as in OwnedEndFast
+  // A token at all: the begin found both (the thread is registered, and
+  // shadow regions are never unmapped).
+  ThreadState *thr = t_thread;
+  MapShadow *s = g_shadow.GetIfMapped(map);
+  if (MG_UNLIKELY(token < 0)) return MG_FP(end_slow)(thr, s, map, site, write, kEndFull, -1);
+  const int index = int(token >> 1);
+  if (token & 1) {  // an announced read
+    if (MG_UNLIKELY(s->state.load(std::memory_order_acquire) & state::kFrozen))  // A4
+      return MG_FP(end_slow)(thr, s, map, site, write, kEndLookedUp, index);
+    thr->regions.Inline(index).map.store(nullptr, std::memory_order_release);  // A5
+  } else {
+    if (write && MG_UNLIKELY(g_print_stats || MG_PROBE_ACTIVE(rehash)))
+      return MG_FP(end_slow)(thr, s, map, site, write, kEndLookedUp, index);
+    thr->regions.Inline(index).map.store(nullptr, std::memory_order_relaxed);  // E1
+    std::atomic_signal_fence(std::memory_order_seq_cst);                       // E2
+    if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1))  // E3
+      return MG_FP(end_slow)(thr, s, map, site, write, kEndAfterOwnedTombstone, index);
+  }
+  if (MG_UNLIKELY(!thr->regions.PopInlineIfTop(index)))
+    MG_FP(end_slow)(thr, s, map, site, write, kEndTrim, index);
 }
 
 }  // namespace mapguard

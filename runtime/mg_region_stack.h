@@ -134,17 +134,18 @@ class BasicRegionStack {
     Write(r, d, reserved, map, site, mode, traced, caller_sp);
     return d;
   }
-  // The inlined fast path's push: the same, if the index is inline; else
-  // false, having changed nothing (the caller goes to the runtime).
-  MG_ALWAYS_INLINE bool TryPushInline(int d, void *map, const mg_site *site, RegionMode mode,
-                                      uintptr_t caller_sp) {
+  // The inlined fast path's push: the same, if the index is inline (it is
+  // returned); else -1, having changed nothing (the caller goes to the
+  // runtime).
+  MG_ALWAYS_INLINE int TryPushInline(int d, void *map, const mg_site *site, RegionMode mode,
+                                     uintptr_t caller_sp) {
     const int reserved = reserve_.load(std::memory_order_relaxed);
     if (MG_UNLIKELY(reserved > d)) {  // inside an interrupted push
       d = reserved;
-      if (d >= kInline) return false;
+      if (d >= kInline) return -1;
     }
     Write(&inline_[d], d, reserved, map, site, mode, false, caller_sp);
-    return true;
+    return d;
   }
   int Push(void *map, const mg_site *site, RegionMode mode, bool traced, uintptr_t caller_sp) {
     return PushAt(Depth(), map, site, mode, traced, caller_sp);
@@ -214,6 +215,20 @@ class BasicRegionStack {
       return true;
     }
     return false;  // a tombstone below: the caller trims (out of line)
+  }
+
+  // The token end's pop of the inline entry `index`, tombstoned: one store
+  // when it is the top one and the one below it is live; else false (the
+  // caller trims, out of line: a tombstone below, or live entries above).
+  MG_ALWAYS_INLINE bool PopInlineIfTop(int index) {
+    const Region *entry = &inline_[index];
+    if (MG_LIKELY(Depth() == index + 1 &&
+                  (index == 0 || entry[-1].map.load(std::memory_order_relaxed)))) {
+      depth_.store(index, std::memory_order_release);
+      Hook::Step();
+      return true;
+    }
+    return false;
   }
 
   // Drops the tombstones at the top; an unrecorded top entry is dropped

@@ -14,6 +14,7 @@
 
 #include "mapguard/interface.h"
 #include "mg_access.h"
+#include "mg_fast_path.h"
 #include "mg_hb.h"
 #include "mg_report.h"
 #include "mg_vector_clock.h"
@@ -59,6 +60,41 @@ class RuntimeState : public ::testing::Test {
   alignas(64) char map_[64] = {};
   void *map() { return map_; }
 };
+
+// The inlined fast path's token (mg_fast_path.h): the begin hands the end
+// the index of its owned region. A second thread that reads the map in
+// between revokes the ownership and counts that region in the state word
+// (R3); the token end must see it (E3) and give the count back, or the map
+// keeps a phantom reader and its next correct write is reported.
+TEST_F(RuntimeState, ATokenEndGivesBackWhatARevokerCounted) {
+  __mapguard_construct(map(), &kCtor);
+  ASSERT_EQ(OwnerOf(map()), mapguard::CurrentThread()->slot + 1);
+  const long token = mapguard::OwnedBeginFast(map(), &kRead, mapguard::state::kReaderOne, 0);
+  ASSERT_GE(token, 0);
+  std::thread other([&] {
+    __mapguard_read_begin(map(), &kRead);  // revokes: our region is counted now
+    __mapguard_read_end(map(), &kRead);
+  });
+  other.join();
+  EXPECT_EQ(mapguard::state::Readers(StateOf(map())), 1u) << "the revoker counted our read";
+  mapguard::TokenEndFast(map(), &kRead, false, token);
+  EXPECT_EQ(StateOf(map()) & ~mapguard::state::kAnnounce, 0u);
+  EXPECT_EQ(mapguard::CurrentThread()->regions.Depth(), 0);
+}
+
+// A token end whose region is not on top (regions ended out of order)
+// tombstones it and leaves the pop to the region above.
+TEST_F(RuntimeState, ATokenEndBelowAnotherRegionLeavesATombstone) {
+  alignas(64) static char other_map[64];
+  __mapguard_construct(map(), &kCtor);
+  const long token = mapguard::OwnedBeginFast(map(), &kRead, mapguard::state::kReaderOne, 0);
+  ASSERT_GE(token, 0);
+  __mapguard_read_begin(other_map, &kRead);
+  mapguard::TokenEndFast(map(), &kRead, false, token);
+  EXPECT_EQ(mapguard::CurrentThread()->regions.Depth(), 2) << "the other region is still open";
+  __mapguard_read_end(other_map, &kRead);
+  EXPECT_EQ(mapguard::CurrentThread()->regions.Depth(), 0);
+}
 
 TEST_F(RuntimeState, RegionsLeaveNoStateBehind) {
   Share(map());

@@ -9,7 +9,7 @@
 // Ends on an unwind path (in a landing pad) stay calls: cold code.
 // INLINE-NOT: call void @__mapguard_{{(read|write)_begin}}(
 // INLINE-NOT: define {{.*}}@__mapguard_inline_
-// INLINE: call void @__mapguard_fp_{{[0-9a-f]+}}_begin_looked_up(
+// INLINE: call {{.*}}@__mapguard_fp_{{[0-9a-f]+}}_begin_slow(
 // INLINE-NOT: call void @__mapguard_{{(read|write)_begin}}(
 // INLINE: landingpad
 // INLINE-NEXT: cleanup

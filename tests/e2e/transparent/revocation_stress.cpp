@@ -7,12 +7,12 @@
 // Correct code: zero reports over thousands of revocations, in both modes.
 // At -O0 the owner's steps run in the runtime's entry points; at -O2 inlined
 // in this program's functions (mg_fast_path.h), with the slow entries that
-// settle a revocation (B3/E3) called from there.
+// settle a revocation (B3/E3: begin_slow, end_slow) called from there.
 // RUN: %clangxx_mg -O0 %s -o %t.O0
 // RUN: %clangxx_mg -O2 %s -o %t.O2
 // RUN: llvm-objdump-19 -d %t.O2 | FileCheck %s --check-prefix=INLINED
-// INLINED-DAG: call{{.*}}<__mapguard_fp_{{[0-9a-f]+}}_begin_after_owned_push
-// INLINED-DAG: call{{.*}}<__mapguard_fp_{{[0-9a-f]+}}_end_after_owned_tombstone
+// INLINED-DAG: call{{.*}}<__mapguard_fp_{{[0-9a-f]+}}_begin_slow
+// INLINED-DAG: call{{.*}}<__mapguard_fp_{{[0-9a-f]+}}_end_slow
 // RUN: %t.O0 2000 2>&1 | FileCheck %s
 // RUN: %t.O2 4000 2>&1 | FileCheck %s
 // RUN: env MAPGUARD_OPTIONS=detect=overlap %t.O2 4000 2>&1 | FileCheck %s
