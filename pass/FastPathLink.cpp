@@ -9,6 +9,8 @@
 #include "llvm/Support/MemoryBufferRef.h"
 #include "llvm/Transforms/Utils/ModuleUtils.h"
 
+#include <tuple>
+
 using namespace llvm;
 
 namespace mapguard {
@@ -35,9 +37,10 @@ constexpr const char *kTokenPairs[][4] = {
 
 // Each begin call whose region's ends it dominates (same map value, same
 // site; outside landing pads) hands them a token: the end then knows which
-// stack entry is its region instead of looking for it. An end the begin
-// does not dominate (none is placed so today) keeps the plain call, which
-// finds its region itself.
+// stack entry is its region instead of looking for it. Only a begin that is
+// the one begin of its (map value, site) in its function: then every end
+// with that key is its region's. An end the begin does not dominate (none
+// is placed so today) keeps the plain call, which finds its region itself.
 void pairBeginsWithEnds(Module &M, const char *const names[4]) {
   Function *begin = M.getFunction(names[0]), *end = M.getFunction(names[1]);
   if (!begin || !end) return;
@@ -50,12 +53,18 @@ void pairBeginsWithEnds(Module &M, const char *const names[4]) {
         cb && cb->getCalledOperand() == end && !cb->getParent()->isEHPad())
       endsBySite[cb->getArgOperand(1)].push_back(cb);
   SmallVector<CallBase *, 16> begins;
+  // Begins per (function, map value, site): a key two regions share (`g ==
+  // g` and `std::swap(g, g)` give both operands one site; so do two calls in
+  // one macro expansion) cannot tell their ends apart, so it is not paired.
+  DenseMap<std::tuple<Function *, Value *, Value *>, unsigned> beginsPerKey;
   for (User *u : begin->users())
-    if (auto *cb = dyn_cast<CallInst>(u);
-        cb && cb->getCalledOperand() == begin && !cb->getParent()->isEHPad())
-      begins.push_back(cb);
+    if (auto *cb = dyn_cast<CallInst>(u); cb && cb->getCalledOperand() == begin) {
+      beginsPerKey[{cb->getFunction(), cb->getArgOperand(0), cb->getArgOperand(1)}]++;
+      if (!cb->getParent()->isEHPad()) begins.push_back(cb);
+    }
   DenseMap<Function *, std::unique_ptr<DominatorTree>> trees;
   for (CallBase *b : begins) {
+    if (beginsPerKey[{b->getFunction(), b->getArgOperand(0), b->getArgOperand(1)}] != 1) continue;
     auto found = endsBySite.find(b->getArgOperand(1));
     if (found == endsBySite.end()) continue;
     Function *F = b->getFunction();

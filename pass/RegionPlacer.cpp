@@ -175,13 +175,17 @@ void RegionPlacer::instrumentIteration(IterationRegion &it) {
 
 // A co_await inside the loop: the coroutine may be resumed on another
 // thread, so the iteration ends before the suspension (before coro.save:
-// await_suspend may already hand the coroutine over) and begins again on
-// the resume edge, on whichever thread resumes it. Across the suspension
+// await_suspend may already hand the coroutine over) and begins again where
+// the coroutine goes on, on whichever thread that is. Across the suspension
 // the map waits in `parked` and the region's slot says "no region": the
 // suspension returns to the resumer through the loop's exits, and a
 // coroutine destroyed while suspended leaves through them too; an end there
 // would close the thread's innermost iteration region on this map, which is
 // not this one (ended already) but, say, the caller's own loop over it.
+// Where it goes on is the resume case's block, which the path of an
+// await_suspend that declines to suspend (returns false) reaches too, and
+// the path of an await_ready that was true, with the region never ended: so
+// the begin there runs only if the slot is empty.
 void RegionPlacer::splitAtSuspend(const Region &r, AllocaInst *parked, IntrinsicInst *suspend) {
   auto *ptrTy = PointerType::getUnqual(F.getContext());
   Instruction *before = suspend;
@@ -198,8 +202,13 @@ void RegionPlacer::splitAtSuspend(const Region &r, AllocaInst *parked, Intrinsic
     if (!sw || sw->getCondition() != suspend) continue;
     auto resumeCase = sw->findCaseValue(ConstantInt::get(Type::getInt8Ty(F.getContext()), 0));
     if (resumeCase == sw->case_default()) continue;
-    BasicBlock *resume = SplitEdge(sw->getParent(), resumeCase->getCaseSuccessor());
-    IRBuilder<> rb(resume, resume->getFirstInsertionPt());
+    BasicBlock *goesOn = resumeCase->getCaseSuccessor();
+    Instruction *at = &*goesOn->getFirstInsertionPt();
+    IRBuilder<> cb(at);
+    cb.SetCurrentDebugLocation(suspend->getDebugLoc());
+    Value *empty = cb.CreateICmpEQ(cb.CreateLoad(ptrTy, r.slot), ConstantPointerNull::get(ptrTy));
+    Instruction *then = SplitBlockAndInsertIfThen(empty, at, false);
+    IRBuilder<> rb(then);
     rb.SetCurrentDebugLocation(suspend->getDebugLoc());
     Value *back = rb.CreateLoad(ptrTy, parked);
     rb.CreateStore(back, r.slot);

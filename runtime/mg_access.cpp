@@ -364,7 +364,7 @@ void CloseAbandonedRegions(ThreadState *thr, uintptr_t above_sp, int from_depth)
     Region *r = stack.At(d - 1);
     if (!r) {  // unrecorded: we cannot tell where it began
       if (above_sp) return;
-      stack.Trim();
+      stack.PopUnrecorded();
       continue;
     }
     void *map = r->map.load(std::memory_order_relaxed);

@@ -247,9 +247,9 @@ MG_ALWAYS_INLINE void OwnedEndFast(void *map, const mg_site *site, bool write) {
 // entry the begin pushed; it is this region's until this end (S5 of
 // mg_region_stack.h: only a tombstone is popped, and an entry below the
 // depth is never rewritten), and it is on top unless regions ended out of
-// order (the pop then leaves it to the trim). No owner check before E1: a
-// revocation since the begin is what E3 sees, and settling it gives back
-// whatever the revoker counted.
+// order (the pop then leaves it to the trim). The owner check before E1
+// sends a revoked map's region to the runtime's end (which keeps it
+// findable for a report); E3 catches a revocation that comes after it.
 MG_ALWAYS_INLINE void TokenEndFast(void *map, const mg_site *site, bool write, RegionToken token) {
   std::atomic_signal_fence(std::memory_order_seq_cst);  // as in OwnedEndFast
   // A token at all: the begin found both (the thread is registered, and
@@ -263,7 +263,11 @@ MG_ALWAYS_INLINE void TokenEndFast(void *map, const mg_site *site, bool write, R
       return MG_FP(end_slow)(thr, s, map, site, write, kEndLookedUp, index);
     thr->regions.Inline(index).map.store(nullptr, std::memory_order_release);  // A5
   } else {
-    if (write && MG_UNLIKELY(g_print_stats || MG_PROBE_ACTIVE(rehash)))
+    // Revoked since the begin (a second thread came, most often the one
+    // this region races with): the runtime's end gives the count back and
+    // waits out a report before the entry goes, so the report finds it.
+    if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1) ||
+        (write && MG_UNLIKELY(g_print_stats || MG_PROBE_ACTIVE(rehash))))
       return MG_FP(end_slow)(thr, s, map, site, write, kEndLookedUp, index);
     thr->regions.Inline(index).map.store(nullptr, std::memory_order_relaxed);  // E1
     std::atomic_signal_fence(std::memory_order_seq_cst);                       // E2

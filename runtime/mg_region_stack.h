@@ -32,9 +32,11 @@
 //      slot's later threads. Entries past capacity() are counted in the
 //      depth only: unrecorded. Such regions are always counted in the map's
 //      state word (never owned or announced), and an end there takes the
-//      top one, whichever it was; counts stay exact because the end gives
-//      back its own map's unit, but a report cannot name such a region and
-//      a destruction beside one cannot tell whether it was the map's last.
+//      top one, whichever it was (PopUnrecorded); counts stay exact because
+//      the end gives back its own map's unit, but a report cannot name such
+//      a region and a destruction beside one cannot tell whether it was the
+//      map's last. A recorded entry ended below unrecorded ones stays a
+//      tombstone until they end (Trim never drops a live unrecorded entry).
 //
 // Reads from other threads (reports, a revoker, a writer's W3 scan) are
 // racy by design: they load map with acquire and re-check it after reading
@@ -196,7 +198,8 @@ class BasicRegionStack {
   }
 
   // S5, step two, for the entry `removed` just tombstoned: one store when it
-  // is the top one and the one below it is live, else a trim.
+  // is the top one and the one below it is live, else a trim. An unrecorded
+  // one (S6) is the top one.
   MG_ALWAYS_INLINE void Pop(int removed) {
     const int d = Depth();
     if (MG_LIKELY(removed == d - 1 && removed < kInline &&
@@ -205,6 +208,7 @@ class BasicRegionStack {
       Hook::Step();
       return;
     }
+    if (MG_UNLIKELY(removed >= capacity())) return PopUnrecorded();
     Trim();
   }
   // The fast path's pop of the inline top `top`, tombstoned.
@@ -231,17 +235,18 @@ class BasicRegionStack {
     return false;
   }
 
-  // Drops the tombstones at the top; an unrecorded top entry is dropped
-  // alone (it was the one ending, S6).
+  // Drops the tombstones at the top. An unrecorded top entry is live (S6):
+  // it stays, and so do the tombstones below it until it ends.
   void Trim() {
     int d = Depth();
-    if (d > capacity()) {
-      depth_.store(d - 1, std::memory_order_release);
-      Hook::Step();
-      return;
-    }
+    if (d > capacity()) return;
     while (d > 0 && !At(d - 1)->map.load(std::memory_order_relaxed)) d--;
     depth_.store(d, std::memory_order_release);
+    Hook::Step();
+  }
+  // The end of an unrecorded region (S6): the top entry, whichever it was.
+  void PopUnrecorded() {
+    depth_.store(Depth() - 1, std::memory_order_release);
     Hook::Step();
   }
 

@@ -257,6 +257,21 @@ TEST_F(RegionStackTest, PastTheCapacityRegionsAreCountedNotRecorded) {
   EXPECT_EQ(stack_->Find(outer, MG_ITERATE), 0);
   stack_->Count(outer, ~0u, 0, false, &unrecorded);
   EXPECT_FALSE(unrecorded);
+  // A recorded region that ends below unrecorded ones (out of order; its
+  // end knows its index, as a token end does) leaves a tombstone; the live
+  // unrecorded ones above keep their places.
+  for (int i = 0; i < 3; i++) stack_->Push(deep, &kSites[0], mapguard::kRegionCounted, false, 0);
+  stack_->Tombstone(0);
+  stack_->Pop(0);
+  EXPECT_EQ(stack_->Depth(), TestStack::kCapacity + 3);
+  while (stack_->Depth() > 1) {
+    int index = stack_->Find(deep, MG_READ);
+    ASSERT_GE(index, 1);
+    stack_->Tombstone(index);
+    stack_->Pop(index);
+  }
+  // The last pop, of the entry just above the outer tombstone, trims both.
+  EXPECT_EQ(stack_->Depth(), 0);
 }
 
 // S3 seen from another thread (a reporter or a revoker): an entry whose map
