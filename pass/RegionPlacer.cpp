@@ -152,11 +152,15 @@ static bool isSuspendReturn(const IterationRegion &it, BasicBlock *exit);
 void RegionPlacer::instrumentIteration(IterationRegion &it) {
   Region &r = it.region;
   r.slot = newSlot();
+  // A loop with co_awaits keeps its map in a second slot for as long as it
+  // runs (splitAtSuspend).
+  AllocaInst *parked = it.suspends.empty() ? nullptr : newSlot();
   {
     IRBuilder<> b(it.beginCall);
     b.SetCurrentDebugLocation(it.beginCall->getDebugLoc());
     b.CreateCall(rt.iterBegin, {r.map, r.site});
     b.CreateStore(r.map, r.slot);
+    if (parked) b.CreateStore(r.map, parked);
   }
   for (BasicBlock *exit : it.exits) {
     if (isSuspendReturn(it, exit)) continue;
@@ -164,10 +168,7 @@ void RegionPlacer::instrumentIteration(IterationRegion &it) {
     b.SetCurrentDebugLocation(it.beginCall->getDebugLoc());
     emitEndFromSlot(b, r);
   }
-  if (!it.suspends.empty()) {
-    AllocaInst *parked = newSlot();
-    for (IntrinsicInst *suspend : it.suspends) splitAtSuspend(r, parked, suspend);
-  }
+  for (IntrinsicInst *suspend : it.suspends) splitAtSuspend(r, parked, suspend);
   addToCleanup(r);
   for (CallInst *ci : it.mayThrowInBody) routeThroughCleanup(ci);
   if (auto *ci = dyn_cast<CallInst>(it.beginCall)) routeThroughCleanup(ci);
@@ -176,8 +177,10 @@ void RegionPlacer::instrumentIteration(IterationRegion &it) {
 // A co_await inside the loop: the coroutine may be resumed on another
 // thread, so the iteration ends before the suspension (before coro.save:
 // await_suspend may already hand the coroutine over) and begins again where
-// the coroutine goes on, on whichever thread that is. Across the suspension
-// the map waits in `parked` and the region's slot says "no region": the
+// the coroutine goes on, on whichever thread that is. The map stays in
+// `parked` (stored once, where the loop begins: a suspension whose
+// await_suspend threw leaves the slot empty, and the next one must still
+// know the map); across the suspension the region's slot says "no region": the
 // suspension returns to the resumer through the loop's exits, and a
 // coroutine destroyed while suspended leaves through them too; an end there
 // would close the thread's innermost iteration region on this map, which is
@@ -193,9 +196,7 @@ void RegionPlacer::splitAtSuspend(const Region &r, AllocaInst *parked, Intrinsic
     if (save->getIntrinsicID() == Intrinsic::coro_save) before = save;
   IRBuilder<> b(before);
   b.SetCurrentDebugLocation(suspend->getDebugLoc());
-  Value *m = b.CreateLoad(ptrTy, r.slot);
-  b.CreateCall(rt.end(r.kind), {m, r.site});
-  b.CreateStore(m, parked);
+  b.CreateCall(rt.end(r.kind), {b.CreateLoad(ptrTy, r.slot), r.site});
   b.CreateStore(ConstantPointerNull::get(ptrTy), r.slot);
   for (User *u : suspend->users()) {
     auto *sw = dyn_cast<SwitchInst>(u);

@@ -9,6 +9,10 @@
 //         thread writes the map (forced overlap): reported as concurrent
 //  clean  another thread writes the map once the coroutine is done (ordered
 //         by the thread's creation): quiet
+//  thrown the first await_suspend throws instead of declining, and the loop
+//         body catches it; then as racy: reported (before, the map was
+//         parked at each suspension, so the empty slot left by the throw
+//         was parked too and the rest of the loop had no region)
 // RUN: %clangxx_mg -O0 %s -o %t.O0
 // RUN: %clangxx_mg -O2 %s -o %t.O2
 // RUN: %t.O0 clean 2>&1 | FileCheck %s --check-prefix=CLEAN
@@ -16,6 +20,8 @@
 // RUN: env MAPGUARD_OPTIONS=detect=overlap %expect_exit 66 %t.O0 racy 2>&1 | FileCheck %s --check-prefix=RACY
 // RUN: env MAPGUARD_OPTIONS=detect=overlap %expect_exit 66 %t.O2 racy 2>&1 | FileCheck %s --check-prefix=RACY
 // RUN: %expect_exit 66 %t.O2 racy 2>&1 | FileCheck %s --check-prefix=RACY
+// RUN: env MAPGUARD_OPTIONS=detect=overlap %expect_exit 66 %t.O0 thrown 2>&1 | FileCheck %s --check-prefix=RACY
+// RUN: env MAPGUARD_OPTIONS=detect=overlap %expect_exit 66 %t.O2 thrown 2>&1 | FileCheck %s --check-prefix=RACY
 // CLEAN-NOT: fatal error
 // CLEAN: DONE clean steps=4
 // RACY: fatal error: concurrent map iteration and map write
@@ -32,6 +38,7 @@
 std::map<int, int> g;
 std::atomic<int> g_phase{0};  // relaxed: it orders nothing
 bool g_racy = false;
+bool g_throw = false;
 
 struct Task {
   struct promise_type {
@@ -48,7 +55,10 @@ struct Task {
 struct MaybeSuspend {
   bool really;
   bool await_ready() { return false; }
-  bool await_suspend(std::coroutine_handle<>) { return really; }
+  bool await_suspend(std::coroutine_handle<>) {
+    if (!really && g_throw) throw 1;
+    return really;
+  }
   void await_resume() {}
 };
 
@@ -56,7 +66,10 @@ int g_steps = 0;
 
 Task walk() {
   for (auto &kv : g) {
-    co_await MaybeSuspend{g_steps == 1};  // declined at the first element
+    try {
+      co_await MaybeSuspend{g_steps == 1};  // declined (or thrown) at the first element
+    } catch (int) {
+    }
     if (g_racy && g_steps == 1) {
       g_phase.store(1, std::memory_order_relaxed);
       for (int i = 0; i < 10000 && g_phase.load(std::memory_order_relaxed) != 2; i++)
@@ -68,7 +81,8 @@ Task walk() {
 }
 
 int main(int argc, char **argv) {
-  g_racy = argc > 1 && !std::strcmp(argv[1], "racy");
+  g_throw = argc > 1 && !std::strcmp(argv[1], "thrown");
+  g_racy = g_throw || (argc > 1 && !std::strcmp(argv[1], "racy"));
   for (int i = 0; i < 4; i++) g[i] = i;
   Task t = walk();
   std::thread writer([] {
