@@ -201,13 +201,7 @@ class BasicRegionStack {
   // is the top one and the one below it is live, else a trim. An unrecorded
   // one (S6) is the top one.
   MG_ALWAYS_INLINE void Pop(int removed) {
-    const int d = Depth();
-    if (MG_LIKELY(removed == d - 1 && removed < kInline &&
-                  (removed == 0 || inline_[removed - 1].map.load(std::memory_order_relaxed)))) {
-      depth_.store(removed, std::memory_order_release);
-      Hook::Step();
-      return;
-    }
+    if (MG_LIKELY(removed < kInline && PopInlineIfTop(removed))) return;
     if (MG_UNLIKELY(removed >= capacity())) return PopUnrecorded();
     Trim();
   }
