@@ -54,22 +54,6 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 16384);
-  __type(key, struct mgs_map_key);
-  __type(value, struct mgs_map_stats);
-} map_stats SEC(".maps");
-
-/* Lock waits (the runtime's lock_contended probe) of a thread not yet given
- * to a map: the next map it accesses takes them. Key: pid_tgid. */
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u64);
-  __type(value, __u64);
-} pending_waits SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 4096);
   __type(key, struct mgs_guard_key);
   __type(value, __u64);
@@ -119,32 +103,6 @@ static __always_inline void read_site(struct mgs_site_text *out, __u64 site_addr
   bpf_probe_read_user_str(out->op, sizeof(out->op), (const void *)site.op);
 }
 
-static __always_inline void read_type(char *type, char *name, __u64 site_addr) {
-  struct mg_site site;
-  type[0] = 0;
-  name[0] = 0;
-  if (!site_addr || bpf_probe_read_user(&site, sizeof(site), (const void *)site_addr)) return;
-  bpf_probe_read_user_str(type, MGS_TYPE_LEN, (const void *)site.map_type);
-  bpf_probe_read_user_str(name, MGS_NAME_LEN, (const void *)site.map_name);
-}
-
-static __always_inline struct mgs_map_stats *stats_for(struct mgs_map_key *key, __u64 site) {
-  struct mgs_map_stats *ms = bpf_map_lookup_elem(&map_stats, key);
-  if (ms) return ms;
-  /* Zeroed by the map itself: an empty value is too large for the stack. */
-  static const struct mgs_map_stats zero = {};
-  if (bpf_map_update_elem(&map_stats, key, &zero, BPF_NOEXIST) && bpf_map_lookup_elem(&map_stats, key) == 0) {
-    __sync_fetch_and_add(&counters.maps_untracked, 1);
-    return 0;
-  }
-  ms = bpf_map_lookup_elem(&map_stats, key);
-  if (ms && !ms->first_site) {
-    ms->first_site = site;
-    read_type(ms->type, ms->name, site);
-  }
-  return ms;
-}
-
 /* One conflict event, the kernel's own or the runtime's report, with the
  * readable text of both call sites (read now: the process may be gone by the
  * time user space looks). */
@@ -166,7 +124,13 @@ static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 tid, __u32 
   e->time_ns = bpf_ktime_get_ns();
   read_site(&e->site, site);
   read_site(&e->other_site, other_site);
-  read_type(e->type_name, e->map_name, site);
+  e->type_name[0] = 0;
+  e->map_name[0] = 0;
+  struct mg_site s;
+  if (site && !bpf_probe_read_user(&s, sizeof(s), (const void *)site)) {
+    bpf_probe_read_user_str(e->type_name, MGS_TYPE_LEN, (const void *)s.map_type);
+    bpf_probe_read_user_str(e->map_name, MGS_NAME_LEN, (const void *)s.map_name);
+  }
   bpf_ringbuf_submit(e, 0);
 }
 
@@ -182,55 +146,11 @@ static __always_inline void emit_conflict(__u32 tgid, __u32 tid, __u64 map, __u3
   emit_event(MGS_EV_KERNEL_CONFLICT, tgid, tid, other_tid, map, kind, 0, site, other_site);
 }
 
-/* The access-pattern facts (runtime/mg_advice.h) of one region begin that
- * is not a destruction: mirrors the runtime's CountAccess. */
-static __always_inline void note_use(struct mgs_map_stats *ms, struct mgs_thread_state *ts,
-                                     __u64 id, __u32 tid, __u32 kind) {
-  if (!ts->used) {
-    ts->used = 1;
-    __sync_fetch_and_add(&ms->users, 1);
-  }
-  if (kind == MGS_WRITE) {
-    if (!ts->wrote) {
-      ts->wrote = 1;
-      __sync_fetch_and_add(&ms->writer_threads, 1);
-      /* Its iterations were a non-writer's until now. */
-      __sync_fetch_and_add(&ms->nonwriter_iterations, -ts->total_iterations);
-    }
-    if (ms->users >= 2) __sync_fetch_and_add(&ms->shared_writes, 1);
-  } else if (kind == MGS_ITERATE) {
-    ts->total_iterations++;
-    if (!ts->wrote) __sync_fetch_and_add(&ms->nonwriter_iterations, 1);
-  }
-  __u64 last = ms->last_tid;
-  if (last != tid) {
-    ms->last_tid = tid;
-    if (last) __sync_fetch_and_add(&ms->switches, 1);
-  }
-  __u64 *waits = bpf_map_lookup_elem(&pending_waits, &id);
-  if (waits && *waits) {
-    __sync_fetch_and_add(&ms->lock_waits, *waits);
-    *waits = 0;
-  }
-}
-
-SEC("usdt")
-int BPF_USDT(lock_contended) {
-  __u64 id = bpf_get_current_pid_tgid();
-  if (!is_tracked(id >> 32)) return 0;
-  __sync_fetch_and_add(&counters.probe_hits, 1);
-  __u64 *waits = bpf_map_lookup_elem(&pending_waits, &id);
-  if (waits) {
-    __sync_fetch_and_add(waits, 1);
-  } else {
-    __u64 one = 1;
-    bpf_map_update_elem(&pending_waits, &id, &one, BPF_ANY);
-  }
-  return 0;
-}
-
-SEC("usdt")
-int BPF_USDT(region_begin, __u64 map, __u32 kind, __u64 site, int sample) {
+/* A region begins on a map the kernel watches: region_begin (every region,
+ * --full-trace) and watched_begin (the maps the runtime's control word
+ * picks) share this. Counting is the runtime's (mg_stats_record.h); the
+ * kernel keeps only what the overlap check needs. */
+static __always_inline int on_begin(__u64 map, __u32 kind, __u64 site, int sample) {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32, tid = (__u32)id;
   if (!is_tracked(tgid)) return 0;
@@ -249,19 +169,14 @@ int BPF_USDT(region_begin, __u64 map, __u32 kind, __u64 site, int sample) {
   }
   struct mgs_thread_key tk = {.tgid = tgid, .tid = tid, .map = map};
   struct mgs_thread_state *ts = bpf_map_lookup_elem(&thread_states, &tk);
-  int new_thread = 0;
   if (!ts) {
     struct mgs_thread_state fresh = {};
     bpf_map_update_elem(&thread_states, &tk, &fresh, BPF_NOEXIST);
     ts = bpf_map_lookup_elem(&thread_states, &tk);
     if (!ts) return 0;
-    new_thread = 1;
   }
-  struct mgs_map_stats *ms = stats_for(&mk, site);
   __u64 weight = sample > 1 ? sample : 1;
   if (weight > counters.read_sample) counters.read_sample = weight;
-  if (ms && new_thread) __sync_fetch_and_add(&ms->threads, 1);
-  if (ms && kind != MGS_DESTROY) note_use(ms, ts, id, tid, kind);
 
   if (kind == MGS_WRITE || kind == MGS_DESTROY) {
     __u64 old = __sync_fetch_and_add(&st->counts, MGS_WRITER_ONE);
@@ -269,7 +184,6 @@ int BPF_USDT(region_begin, __u64 map, __u32 kind, __u64 site, int sample) {
     __u32 other_iters = (__u32)((old >> 42) & MGS_FIELD_MASK) - ts->iterations;
     __u32 other_readers = (__u32)((old >> 21) & MGS_FIELD_MASK) - ts->reads;
     ts->writes++;
-    if (ms) __sync_fetch_and_add(&ms->writes, 1);
     int conflict = -1;
     __u32 other_tid = 0;
     __u64 other_site = 0;
@@ -290,10 +204,7 @@ int BPF_USDT(region_begin, __u64 map, __u32 kind, __u64 site, int sample) {
       st->writer_tid = tid;
       st->writer_site = site;
     }
-    if (conflict >= 0) {
-      if (ms) __sync_fetch_and_add(&ms->conflicts, 1);
-      emit_conflict(tgid, tid, map, conflict, site, other_tid, other_site);
-    }
+    if (conflict >= 0) emit_conflict(tgid, tid, map, conflict, site, other_tid, other_site);
     return 0;
   }
   if (kind != MGS_READ && kind != MGS_ITERATE) return 0;
@@ -304,24 +215,19 @@ int BPF_USDT(region_begin, __u64 map, __u32 kind, __u64 site, int sample) {
     ts->reads++;
     st->reader_tid = tid;
     st->reader_site = site;
-    if (ms) __sync_fetch_and_add(&ms->reads, weight);
   } else {
     ts->iterations++;
     st->iter_tid = tid;
     st->iter_site = site;
-    if (ms) __sync_fetch_and_add(&ms->iterations, weight);
   }
-  if (other_writers) {
-    if (ms) __sync_fetch_and_add(&ms->conflicts, 1);
+  if (other_writers)
     emit_conflict(tgid, tid, map,
                   kind == MGS_READ ? MGS_CONFLICT_READ_WRITE : MGS_CONFLICT_ITERATION_WRITE, site,
                   st->writer_tid, st->writer_site);
-  }
   return 0;
 }
 
-SEC("usdt")
-int BPF_USDT(region_end, __u64 map, __u32 kind) {
+static __always_inline int on_end(__u64 map, __u32 kind) {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32, tid = (__u32)id;
   if (!is_tracked(tgid)) return 0;
@@ -363,6 +269,22 @@ unmatched:
   return 0;
 }
 
+SEC("usdt")
+int BPF_USDT(region_begin, __u64 map, __u32 kind, __u64 site, int sample) {
+  return on_begin(map, kind, site, sample);
+}
+
+SEC("usdt")
+int BPF_USDT(watched_begin, __u64 map, __u32 kind, __u64 site, int sample) {
+  return on_begin(map, kind, site, sample);
+}
+
+SEC("usdt")
+int BPF_USDT(region_end, __u64 map, __u32 kind) { return on_end(map, kind); }
+
+SEC("usdt")
+int BPF_USDT(watched_end, __u64 map, __u32 kind) { return on_end(map, kind); }
+
 /* A map was built or destroyed at this address: whatever the kernel knew of
  * an earlier map there does not concern the next one. */
 static __always_inline void forget_map(__u64 map) {
@@ -386,44 +308,12 @@ int BPF_USDT(map_destroy, __u64 map) {
 }
 
 SEC("usdt")
-int BPF_USDT(rehash, __u64 map, __u64 old_buckets, __u64 new_buckets, __u64 size) {
-  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  if (!is_tracked(tgid)) return 0;
-  __sync_fetch_and_add(&counters.probe_hits, 1);
-  struct mgs_map_key mk = {.tgid = tgid, .map = map};
-  struct mgs_map_stats *ms = bpf_map_lookup_elem(&map_stats, &mk);
-  if (!ms) return 0;
-  __sync_fetch_and_add(&ms->rehashes, 1);
-  __sync_fetch_and_add(&ms->moved, size);
-  if (new_buckets > ms->max_buckets) ms->max_buckets = new_buckets;
-  if (size > ms->max_size) ms->max_size = size;
-  return 0;
-}
-
-SEC("usdt")
 int BPF_USDT(conflict, __u64 map, __u32 kind, int tid, int other_tid, __u64 site, __u64 other_site,
              __u32 flags) {
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
   if (!is_tracked(tgid)) return 0;
   __sync_fetch_and_add(&counters.probe_hits, 1);
   emit_event(MGS_EV_RUNTIME_CONFLICT, tgid, tid, other_tid, map, kind, flags, site, other_site);
-  return 0;
-}
-
-SEC("usdt")
-int BPF_USDT(key_spread, __u64 map, __u64 keys, __u64 buckets, __u64 occupied, __u64 longest,
-             __u64 dispersion_milli) {
-  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  if (!is_tracked(tgid)) return 0;
-  __sync_fetch_and_add(&counters.probe_hits, 1);
-  struct mgs_map_key mk = {.tgid = tgid, .map = map};
-  struct mgs_map_stats *ms = bpf_map_lookup_elem(&map_stats, &mk);
-  if (!ms) return 0;
-  ms->spread_keys = keys;
-  ms->spread_buckets = buckets;
-  ms->spread_occupied = occupied;
-  ms->spread_longest = longest;
-  ms->spread_dispersion_milli = dispersion_milli;
   return 0;
 }
 
@@ -446,23 +336,41 @@ int BPF_USDT(guarded_switch, __u64 guard, __u32 from, __u32 to) {
   return 0;
 }
 
-SEC("usdt")
-int BPF_USDT(init, int pid, int sample, int abi) {
-  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  if (!is_tracked(tgid)) return 0;
-  __sync_fetch_and_add(&counters.probe_hits, 1);
+/* A plain event for the daemon (no call sites). */
+static __always_inline void emit_plain(__u32 type, __u64 map, __u32 kind, __u32 flags) {
+  __u64 id = bpf_get_current_pid_tgid();
   struct mgs_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) {
     __sync_fetch_and_add(&counters.events_lost, 1);
-    return 0;
+    return;
   }
   __builtin_memset(e, 0, sizeof(*e));
-  e->type = MGS_EV_INIT;
-  e->tgid = tgid;
-  e->tid = (__u32)bpf_get_current_pid_tgid();
-  e->kind = sample;
-  e->flags = abi;
+  e->type = type;
+  e->tgid = id >> 32;
+  e->tid = (__u32)id;
+  e->map = map;
+  e->kind = kind;
+  e->flags = flags;
   e->time_ns = bpf_ktime_get_ns();
   bpf_ringbuf_submit(e, 0);
+}
+
+SEC("usdt")
+int BPF_USDT(init, int pid, int sample, int abi, __u64 registry) {
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  if (!is_tracked(tgid)) return 0;
+  __sync_fetch_and_add(&counters.probe_hits, 1);
+  emit_plain(MGS_EV_INIT, registry, sample, abi);
+  return 0;
+}
+
+/* The runtime is about to exit and waits (at most 2 s) until the daemon has
+ * read its statistics records and acknowledged hand-over `seq`. */
+SEC("usdt")
+int BPF_USDT(stats_handover, __u64 registry, __u64 seq, int pid) {
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  if (!is_tracked(tgid)) return 0;
+  __sync_fetch_and_add(&counters.probe_hits, 1);
+  emit_plain(MGS_EV_HANDOVER, registry, (__u32)seq, (__u32)(seq >> 32));
   return 0;
 }

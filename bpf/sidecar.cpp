@@ -135,14 +135,40 @@ std::string DefaultRuntime() {
 
 std::atomic<int> g_signal{0};
 
+// A process the sidecar now knows the registry of: it gets the control
+// word (which maps the kernel watches).
+void NoteRegistry(uint32_t pid, uint64_t registry) {
+  uint64_t control;
+  {
+    std::lock_guard<std::mutex> lock(g_state.mu);
+    ProcessRecords &p = g_state.processes[pid];
+    p.registry = registry;
+    control = g_state.control;
+  }
+  WriteControl(pid, registry, control);
+}
+
 int OnEvent(void *, void *data, size_t size) {
   if (size < sizeof(mgs_event)) return 0;
   const mgs_event *e = static_cast<const mgs_event *>(data);
-  std::lock_guard<std::mutex> lock(g_state.mu);
   if (e->type == MGS_EV_INIT) {
-    g_state.inits[e->tgid] = e->kind;
+    {
+      std::lock_guard<std::mutex> lock(g_state.mu);
+      g_state.inits[e->tgid] = e->kind;
+    }
+    if (e->map) NoteRegistry(e->tgid, e->map);
     return 0;
   }
+  if (e->type == MGS_EV_HANDOVER) {
+    // The process waits in its exit path (at most 2 s) until this is done.
+    std::string why;
+    bool read = CollectRecords(e->tgid, e->map, &why);
+    AcknowledgeHandover(e->tgid, e->map, uint64_t(e->kind) | (uint64_t(e->flags) << 32));
+    std::lock_guard<std::mutex> lock(g_state.mu);
+    g_state.processes[e->tgid].handed_over = read;
+    return 0;
+  }
+  std::lock_guard<std::mutex> lock(g_state.mu);
   Conflict c;
   c.tgid = e->tgid;
   c.tid = e->tid;
@@ -250,11 +276,13 @@ void Session::Launch() {
     // --json -: the sidecar's stdout carries the JSON summary alone (jq can
     // read it); the program's own stdout goes to stderr instead.
     if (opt_.json_path == "-") dup2(2, 1);
-    if (opt_.read_sample) {
-      std::string o = getenv("MAPGUARD_OPTIONS") ? getenv("MAPGUARD_OPTIONS") : "";
-      o += (o.empty() ? "" : ":") + std::string("usdt_read_sample=") + std::to_string(opt_.read_sample);
-      setenv("MAPGUARD_OPTIONS", o.c_str(), 1);
-    }
+    // The program's first accesses already follow the sidecar's settings
+    // (its control word is written again once its init probe is seen).
+    std::string o = getenv("MAPGUARD_OPTIONS") ? getenv("MAPGUARD_OPTIONS") : "";
+    if (opt_.read_sample) o += (o.empty() ? "" : ":") + std::string("usdt_read_sample=") + std::to_string(opt_.read_sample);
+    o += (o.empty() ? "" : ":") + std::string("usdt_map_sample=") + std::to_string(opt_.map_sample) +
+         ":usdt_trace_budget=" + std::to_string(opt_.trace_budget);
+    setenv("MAPGUARD_OPTIONS", o.c_str(), 1);
     std::vector<char *> args;
     for (std::string &s : opt_.command) args.push_back(s.data());
     args.push_back(nullptr);
@@ -285,9 +313,19 @@ void Session::Start() {
     Info("serving metrics on http://" + opt_.metrics_address + ":" + std::to_string(port) + "/metrics");
   }
 
+  g_state.control = opt_.Control();
+  uint64_t registry = 0;
+  if (opt_.pid) registry = FindRegistry(uint32_t(opt_.pid), runtime_);
   if (!opt_.command.empty()) Launch();
   mgs_bpf_track(g_bpf, unsigned(child_ > 0 ? child_ : opt_.pid));
-  if (mgs_bpf_attach(g_bpf, runtime_.c_str(), err, sizeof(err)) != 0) throw SetupError{err};
+  if (mgs_bpf_attach(g_bpf, runtime_.c_str(), opt_.full_trace, err, sizeof(err)) != 0)
+    throw SetupError{err};
+  if (opt_.pid) {
+    // Attached: the runtime counts from now on (the semaphore is up); the
+    // control word says which maps the kernel watches.
+    NoteRegistry(uint32_t(opt_.pid), registry);
+    CollectRecords(uint32_t(opt_.pid), registry, nullptr);
+  }
 
   rb_ = ring_buffer__new(mgs_bpf_events_fd(g_bpf), OnEvent, nullptr, nullptr);
   if (!rb_) throw SetupError{std::string("cannot open the BPF ring buffer: ") + strerror(errno)};
@@ -315,8 +353,15 @@ TraceEnd Session::Trace() {
   timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
   bool forwarded = false;
+  timespec last_collect = start;
   for (;;) {
     ring_buffer__poll(rb_, 100);
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - last_collect.tv_sec >= 1) {
+      CollectLive();
+      last_collect = now;
+    }
     if (child_ > 0) {
       int st;
       pid_t w = waitpid(child_, &st, WNOHANG);
@@ -348,6 +393,7 @@ TraceEnd Session::Trace() {
     }
   }
   ring_buffer__consume(rb_);  // whatever the program emitted before it stopped
+  CollectLive();              // --pid detaching: the counts as of now
   timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   end.seconds = double(now.tv_sec - start.tv_sec) + double(now.tv_nsec - start.tv_nsec) / 1e9;

@@ -51,6 +51,14 @@ struct Options {
   std::string json_path;            // --json FILE ('-' = stdout)
   bool trace_all = false;           // --all
   int read_sample = 0;              // --read-sample N (passed to the launched program)
+  // Which maps the kernel-side check watches (the runtime's control word,
+  // mg_stats_record.h): 1 in map_sample maps, at most trace_budget watched
+  // regions per second per process (0: no limit). --full-trace: every
+  // region of every map (the test mode).
+  int map_sample = 8;
+  int trace_budget = 2000;
+  bool full_trace = false;
+  uint64_t Control() const { return uint64_t(uint32_t(map_sample)) | (uint64_t(uint32_t(trace_budget)) << 32); }
   bool quiet = false;
   bool verbose = false;
 };
@@ -72,8 +80,24 @@ inline ConflictKey KeyOf(const Conflict &c) {
   return {c.tgid, c.map, c.kind, a, b};
 }
 
+// What the sidecar knows of one traced process's own records
+// (sidecar_records.cpp).
+struct SiteNames {
+  std::string type, name;  // a map's, from its first access's mg_site
+};
+struct ProcessRecords {
+  uint64_t registry = 0;                     // mapguard_sidecar_registry's address; 0: unknown
+  std::map<uint64_t, mgs_map_stats> rows;    // by map address, as of the last collection
+  std::map<uint64_t, SiteNames> names;       // by mg_site address (constant: read once)
+  uint64_t records = 0, watched_maps = 0, control = 0;
+  bool collected = false;    // read at least once
+  bool handed_over = false;  // read at its exit (the counts are final)
+};
+
 struct State {
   std::mutex mu;
+  std::map<uint32_t, ProcessRecords> processes;
+  uint64_t control = 0;  // what every traced process's control word is set to
   std::vector<Conflict> kernel, runtime;
   std::set<uint32_t> halted;        // processes whose runtime stopped them
   std::map<uint32_t, uint32_t> inits;  // pid -> read sample rate, from mapguard:init
@@ -86,13 +110,33 @@ const char *KindName(uint32_t kind);
 const char *KindKey(uint32_t kind);
 std::string Hex(uint64_t v);
 
-// ---- Per-map metrics, read straight from the BPF map (sidecar_metrics.cpp) ----
+// ---- Per-map metrics: the runtime's own records (sidecar_records.cpp) ----
 struct MapRow {
   mgs_map_key key;
   mgs_map_stats stats;
 };
 
+// Every traced process's maps as of their last collection, with the
+// kernel's conflicts per map.
 std::vector<MapRow> ReadMapStats();
+// Copies the records of `pid` out of it (its registry at `registry`);
+// false, with why, if the process cannot be read or has no records yet.
+bool CollectRecords(uint32_t pid, uint64_t registry, std::string *why);
+// The registry's address in a running process, from the runtime's dynamic
+// symbol table and /proc/PID/maps; throws SetupError.
+uint64_t FindRegistry(uint32_t pid, const std::string &runtime);
+// The words of the registry the sidecar writes.
+bool WriteControl(uint32_t pid, uint64_t registry, uint64_t control);
+bool AcknowledgeHandover(uint32_t pid, uint64_t registry, uint64_t seq);
+// Live processes whose counts are not final yet: their records, now (for
+// the metrics, and for what a process that dies without its exit hand-over,
+// killed by a signal, leaves). The daemon calls it every second and at each
+// scrape.
+void CollectLive();
+// Sets the control word of every traced process, and of those that start
+// later (the metrics server's /control, sidecar_metrics.cpp). Returns how
+// many processes took it.
+int ApplyControl(uint64_t control);
 // mapguard::guarded's strategy switches, per process, guard and strategy
 // switched to (the runtime's guarded_switch probe).
 struct GuardSwitches {

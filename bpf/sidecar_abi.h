@@ -68,9 +68,11 @@ struct mgs_guard_key {
 #define MGS_FILE_LEN 192
 #define MGS_OP_LEN 40
 
-/* Metrics of one map address in one process (kept after the map is gone). */
+/* Metrics of one map address in one process (kept after the map is gone):
+ * user space only, built by the daemon from the runtime's own records
+ * (runtime/mg_stats_record.h, bpf/sidecar_records.cpp). */
 struct mgs_map_stats {
-  __u64 reads, writes, iterations; /* regions seen (reads scaled by sampling) */
+  __u64 reads, writes, iterations; /* accesses, exact */
   __u64 conflicts, rehashes, threads, max_buckets;
   /* The facts of runtime/mg_advice.h's MapUsage. */
   __u64 users;                /* threads that read, wrote or iterated */
@@ -85,6 +87,8 @@ struct mgs_map_stats {
    * (the runtime's key_spread probe); spread_buckets 0: never measured. */
   __u64 spread_keys, spread_buckets, spread_occupied, spread_longest, spread_dispersion_milli;
   __u64 first_site;
+  __u64 watched;       /* the kernel-side check watched it */
+  __u64 watch_skipped; /* its regions the trace budget left out */
   char type[MGS_TYPE_LEN];
   char name[MGS_NAME_LEN];
 };
@@ -98,7 +102,9 @@ struct mgs_site_text {
 enum {
   MGS_EV_KERNEL_CONFLICT = 1,  /* the BPF program saw two regions overlap */
   MGS_EV_RUNTIME_CONFLICT = 2, /* the runtime's conflict probe fired */
-  MGS_EV_INIT = 3,             /* a process started the runtime */
+  MGS_EV_INIT = 3,             /* a process started the runtime (map: its registry) */
+  MGS_EV_HANDOVER = 4,         /* a process is exiting and waits for its records to be read
+                                  (map: its registry; kind, flags: the hand-over's number) */
 };
 
 struct mgs_event {
@@ -118,7 +124,7 @@ struct mgs_event {
 struct mgs_counters {
   __u64 probe_hits;       /* probes fired by traced processes */
   __u64 events_lost;      /* ring buffer full: an event was not delivered */
-  __u64 maps_untracked;   /* a BPF map was full: a map's state or stats not kept */
+  __u64 maps_untracked;   /* a BPF map was full: a watched map's state not kept */
   __u64 unmatched_ends;   /* region ends whose begin was not seen (attached late) */
   __u64 kernel_conflicts; /* overlaps the BPF program detected */
   __u64 read_sample;      /* largest usdt_read_sample seen (1: reads complete) */

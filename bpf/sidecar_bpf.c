@@ -48,20 +48,25 @@ static int attach_probe(struct bpf_program *prog, struct bpf_link **link, const 
   return -1;
 }
 
-int mgs_bpf_attach(struct mgs_bpf *b, const char *path, char *err, size_t errlen) {
+int mgs_bpf_attach(struct mgs_bpf *b, const char *path, int full_trace, char *err,
+                   size_t errlen) {
   struct mapguard_bpf *s = b->skel;
-  if (attach_probe(s->progs.region_begin, &s->links.region_begin, path, "region_begin", err, errlen) ||
-      attach_probe(s->progs.region_end, &s->links.region_end, path, "region_end", err, errlen) ||
+  int rc = full_trace
+               ? attach_probe(s->progs.region_begin, &s->links.region_begin, path, "region_begin", err, errlen) ||
+                     attach_probe(s->progs.region_end, &s->links.region_end, path, "region_end", err, errlen)
+               : attach_probe(s->progs.watched_begin, &s->links.watched_begin, path, "watched_begin", err, errlen) ||
+                     attach_probe(s->progs.watched_end, &s->links.watched_end, path, "watched_end", err, errlen);
+  /* stats_handover last: its semaphore turns the runtime's counting on, and
+   * the maps the kernel watches go to the runtime only while it is up. */
+  if (rc ||
       attach_probe(s->progs.map_create, &s->links.map_create, path, "map_create", err, errlen) ||
       attach_probe(s->progs.map_destroy, &s->links.map_destroy, path, "map_destroy", err, errlen) ||
-      attach_probe(s->progs.rehash, &s->links.rehash, path, "rehash", err, errlen) ||
       attach_probe(s->progs.conflict, &s->links.conflict, path, "conflict", err, errlen) ||
       attach_probe(s->progs.init, &s->links.init, path, "init", err, errlen) ||
-      attach_probe(s->progs.lock_contended, &s->links.lock_contended, path, "lock_contended", err,
-                   errlen) ||
       attach_probe(s->progs.guarded_switch, &s->links.guarded_switch, path, "guarded_switch", err,
                    errlen) ||
-      attach_probe(s->progs.key_spread, &s->links.key_spread, path, "key_spread", err, errlen))
+      attach_probe(s->progs.stats_handover, &s->links.stats_handover, path, "stats_handover", err,
+                   errlen))
     return -1;
   s->links.follow_fork = bpf_program__attach(s->progs.follow_fork);
   if (!s->links.follow_fork) {
@@ -77,7 +82,6 @@ int mgs_bpf_track(struct mgs_bpf *b, unsigned pid) {
 }
 
 int mgs_bpf_events_fd(struct mgs_bpf *b) { return bpf_map__fd(b->skel->maps.events); }
-int mgs_bpf_stats_fd(struct mgs_bpf *b) { return bpf_map__fd(b->skel->maps.map_stats); }
 int mgs_bpf_guard_switches_fd(struct mgs_bpf *b) { return bpf_map__fd(b->skel->maps.guard_switches); }
 int mgs_bpf_tracked_fd(struct mgs_bpf *b) { return bpf_map__fd(b->skel->maps.tracked); }
 

@@ -1,5 +1,7 @@
-// The sidecar's Prometheus metrics: per-map counters read straight from the
-// BPF map, served over a minimal HTTP/1.0 server at /metrics.
+// The sidecar's Prometheus metrics: the runtime's per-map counts
+// (sidecar_records.cpp) and the sidecar's own, served over a minimal
+// HTTP/1.0 server at /metrics; /control changes which maps the kernel
+// watches, on the live processes.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -34,18 +36,6 @@ void ForEachEntry(int fd, Fn fn) {
 }
 
 }  // namespace
-
-std::vector<MapRow> ReadMapStats() {
-  std::vector<MapRow> rows;
-  ForEachEntry<mgs_map_key, mgs_map_stats>(
-      mgs_bpf_stats_fd(g_bpf), [&](const mgs_map_key &k, const mgs_map_stats &v) { rows.push_back({k, v}); });
-  std::sort(rows.begin(), rows.end(), [](const MapRow &a, const MapRow &b) {
-    uint64_t ta = a.stats.reads + a.stats.writes + a.stats.iterations;
-    uint64_t tb = b.stats.reads + b.stats.writes + b.stats.iterations;
-    return ta != tb ? ta > tb : std::tie(a.key.tgid, a.key.map) < std::tie(b.key.tgid, b.key.map);
-  });
-  return rows;
-}
 
 std::vector<GuardSwitches> ReadGuardSwitches() {
   std::vector<GuardSwitches> out;
@@ -96,6 +86,36 @@ std::string PromEscape(const std::string &s) {
 
 }  // namespace
 
+// GET /control?map_sample=N&trace_budget=M: which maps the kernel watches,
+// from now on, in every traced process (either parameter may be left out).
+std::string Control(const std::string &request_line) {
+  size_t q = request_line.find('?');
+  size_t sp = request_line.find(' ', q == std::string::npos ? 0 : q);
+  std::string query = q == std::string::npos ? "" : request_line.substr(q + 1, sp - q - 1);
+  uint64_t control;
+  {
+    std::lock_guard<std::mutex> lock(g_state.mu);
+    control = g_state.control;
+  }
+  uint64_t sample = uint32_t(control), budget = control >> 32;
+  std::istringstream in(query);
+  std::string pair;
+  while (std::getline(in, pair, '&')) {
+    size_t eq = pair.find('=');
+    std::string key = pair.substr(0, eq), value = eq == std::string::npos ? "" : pair.substr(eq + 1);
+    char *end = nullptr;
+    unsigned long long v = strtoull(value.c_str(), &end, 10);
+    if (value.empty() || *end || v > (1u << 30))
+      return "error: " + key + " must be a number from 0 to " + std::to_string(1u << 30) + "\n";
+    if (key == "map_sample") sample = v;
+    else if (key == "trace_budget") budget = v;
+    else return "error: unknown parameter '" + key + "' (map_sample, trace_budget)\n";
+  }
+  int n = ApplyControl(sample | (budget << 32));
+  return "map_sample " + std::to_string(sample) + ", trace_budget " + std::to_string(budget) +
+         ": set in " + std::to_string(n) + " process" + (n == 1 ? "" : "es") + "\n";
+}
+
 std::string RenderMetrics() {
   const volatile mgs_counters *c = mgs_bpf_counters(g_bpf);
   std::ostringstream o;
@@ -116,12 +136,26 @@ std::string RenderMetrics() {
     o << "mapguard_conflicts_total{source=\"kernel\"} " << g_state.kernel.size() << "\n";
     o << "mapguard_conflicts_total{source=\"runtime\"} " << g_state.runtime.size() << "\n";
   }
+  CollectLive();
+  {
+    std::lock_guard<std::mutex> lock(g_state.mu);
+    header("mapguard_sidecar_map_sample", "gauge", "The kernel-side check watches 1 in this many maps (0: none).");
+    o << "mapguard_sidecar_map_sample " << uint32_t(g_state.control) << "\n";
+    header("mapguard_sidecar_trace_budget", "gauge", "Watched regions per second and process the kernel follows at most (0: no limit).");
+    o << "mapguard_sidecar_trace_budget " << (g_state.control >> 32) << "\n";
+    header("mapguard_sidecar_maps", "gauge", "Maps one process's runtime has counted.");
+    for (auto &[pid, p] : g_state.processes)
+      if (p.collected) o << "mapguard_sidecar_maps{pid=\"" << pid << "\"} " << p.rows.size() << "\n";
+    header("mapguard_sidecar_watched_maps", "gauge", "Maps of one process the kernel-side check has watched.");
+    for (auto &[pid, p] : g_state.processes)
+      if (p.collected) o << "mapguard_sidecar_watched_maps{pid=\"" << pid << "\"} " << p.watched_maps << "\n";
+  }
   std::vector<MapRow> rows = ReadMapStats();
   auto labels = [](const MapRow &r) {
     return "pid=\"" + std::to_string(r.key.tgid) + "\",map=\"" + Hex(r.key.map) + "\",type=\"" +
            PromEscape(r.stats.type) + "\",name=\"" + PromEscape(r.stats.name) + "\"";
   };
-  header("mapguard_map_accesses_total", "counter", "Accesses to one map by kind (reads scaled up when sampled).");
+  header("mapguard_map_accesses_total", "counter", "Accesses to one map by kind (the runtime's exact counts).");
   for (const MapRow &r : rows) {
     o << "mapguard_map_accesses_total{" << labels(r) << ",kind=\"read\"} " << r.stats.reads << "\n";
     o << "mapguard_map_accesses_total{" << labels(r) << ",kind=\"write\"} " << r.stats.writes << "\n";
@@ -145,7 +179,9 @@ std::string RenderMetrics() {
   for (const MapRow &r : rows) o << "mapguard_map_lock_waits_total{" << labels(r) << "} " << r.stats.lock_waits << "\n";
   header("mapguard_map_rehash_moved_elements_total", "counter", "Elements relinked by the rehashes of one unordered map.");
   for (const MapRow &r : rows) o << "mapguard_map_rehash_moved_elements_total{" << labels(r) << "} " << r.stats.moved << "\n";
-  header("mapguard_map_max_size", "gauge", "Largest element count of one unordered map seen at a rehash.");
+  header("mapguard_map_watched", "gauge", "1 if the kernel-side check watched one map (the sidecar's map sample).");
+  for (const MapRow &r : rows) o << "mapguard_map_watched{" << labels(r) << "} " << (r.stats.watched ? 1 : 0) << "\n";
+  header("mapguard_map_max_size", "gauge", "Largest element count of one unordered map seen at a rehash, a write or its destruction.");
   for (const MapRow &r : rows) o << "mapguard_map_max_size{" << labels(r) << "} " << r.stats.max_size << "\n";
   header("mapguard_map_buckets", "gauge", "Largest bucket count of one unordered map seen at a rehash.");
   for (const MapRow &r : rows) o << "mapguard_map_buckets{" << labels(r) << "} " << r.stats.max_buckets << "\n";
@@ -221,6 +257,10 @@ void MetricsServer::Serve() {
     std::string status = "200 OK", type = "text/plain; version=0.0.4; charset=utf-8", body;
     if (first.rfind("GET /metrics ", 0) == 0 || first == "GET /metrics") {
       body = RenderMetrics();
+    } else if (first.rfind("GET /control", 0) == 0) {
+      type = "text/plain; charset=utf-8";
+      body = Control(first);
+      if (body.rfind("error", 0) == 0) status = "400 Bad Request";
     } else if (first.rfind("GET / ", 0) == 0) {
       type = "text/plain; charset=utf-8";
       body = "mapguard-sidecar: metrics at /metrics\n";

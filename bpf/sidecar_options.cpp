@@ -13,9 +13,10 @@ void Usage(FILE *out) {
           "usage: mapguard-sidecar [options] -- PROGRAM [ARGS...]\n"
           "       mapguard-sidecar [options] --pid PID\n"
           "\n"
-          "Traces a program built with -fplugin=mapguard.so from the kernel (BPF on the\n"
-          "runtime's USDT probes), cross-checks the map conflicts the kernel saw against\n"
-          "those the runtime reported, and exports per-map metrics. Needs root, or\n"
+          "Watches a program built with -fplugin=mapguard.so: exports the runtime's exact\n"
+          "per-map counts as metrics, and cross-checks the map conflicts the kernel saw on\n"
+          "the maps it watches (BPF on the runtime's USDT probes) against those the\n"
+          "runtime reported. Needs root, or\n"
           "CAP_SYS_ADMIN (CAP_BPF and CAP_PERFMON alone are refused uprobes).\n"
           "\n"
           "  --pid PID             attach to a running process (and the children it starts)\n"
@@ -28,6 +29,13 @@ void Usage(FILE *out) {
           "                        carries only the JSON: the program's stdout goes to stderr)\n"
           "  --read-sample N       launched program: trace 1 in N read regions (writes all);\n"
           "                        faster, but read conflicts are then not cross-checked\n"
+          "  --map-sample N        the kernel-side check watches 1 in N maps (default 8;\n"
+          "                        0: none). Counts stay exact for every map (the runtime\n"
+          "                        keeps them); a conflict on a watched map is cross-checked\n"
+          "  --trace-budget N      at most N watched regions per second per process go to\n"
+          "                        the kernel (default 2000; 0: no limit)\n"
+          "  --full-trace          the test mode: the kernel follows every region of every\n"
+          "                        map (complete cross-check; a trap per access, slow)\n"
           "  --all                 trace every process using the runtime, not only the target\n"
           "  --quiet               no summary on stderr (errors and the verdict still print)\n"
           "  --verbose             show libbpf's messages\n"
@@ -83,6 +91,14 @@ Options ParseArgs(int argc, char **argv) {
     } else if (a == "--read-sample") {
       o.read_sample = ParseInt(a, next, 1, 1 << 20);
       i++;
+    } else if (a == "--map-sample") {
+      o.map_sample = ParseInt(a, next, 0, 1 << 30);
+      i++;
+    } else if (a == "--trace-budget") {
+      o.trace_budget = ParseInt(a, next, 0, 1 << 30);
+      i++;
+    } else if (a == "--full-trace") {
+      o.full_trace = true;
     } else if (a == "--all") {
       o.trace_all = true;
     } else if (a == "--quiet") {

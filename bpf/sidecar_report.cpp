@@ -35,7 +35,23 @@ bool SameConflict(const Conflict &x, const Conflict &y) {
 // every overlap the runtime reports, the kernel saw. Kernel-only sightings
 // before a halting report are races the runtime did not get to (it stops at
 // the first one); everything else that differs is a disagreement.
-Verdict CrossCheck(uint64_t read_sample) {
+// Whether the kernel watched `map` of process `pid` (the runtime's record
+// says), and whether the trace budget left some of its regions out.
+struct Watch {
+  bool known = false, watched = false, partly = false;
+};
+Watch WatchOf(const std::vector<MapRow> &rows, uint32_t pid, uint64_t map) {
+  Watch w;
+  for (const MapRow &r : rows)
+    if (r.key.tgid == pid && r.key.map == map) {
+      w.known = true;
+      w.watched = r.stats.watched;
+      w.partly = r.stats.watch_skipped != 0;
+    }
+  return w;
+}
+
+Verdict CrossCheck(uint64_t read_sample, const std::vector<MapRow> &rows, bool full_trace) {
   Verdict v;
   std::vector<Conflict> kernel;
   for (const Conflict &k : g_state.kernel)
@@ -54,6 +70,15 @@ Verdict CrossCheck(uint64_t read_sample) {
     } else if (r.flags & MGS_RT_HAPPENS_BEFORE) {
       v.reasons.push_back({r, "found by happens-before analysis: the accesses did not overlap in "
                               "time, and the kernel only sees overlaps"});
+    } else if (Watch w = WatchOf(rows, r.tgid, r.map); !full_trace && w.known && !w.watched) {
+      const uint32_t sample = uint32_t(g_state.control);
+      v.reasons.push_back({r, "the kernel did not watch this map (" +
+                              (sample ? "it watches 1 in " + std::to_string(sample) + " maps"
+                                      : std::string("it watches none")) +
+                              ": --map-sample; --full-trace watches all)"});
+    } else if (!full_trace && w.partly) {
+      v.reasons.push_back({r, "the trace budget (--trace-budget) left some regions of this map "
+                              "out, so the kernel may not have seen this one"});
     } else if (read_sample > 1 && r.kind != MGS_CONFLICT_WRITES) {
       v.reasons.push_back({r, "reads were sampled (1 in " + std::to_string(read_sample) +
                               "), so the kernel may not have seen this one"});
@@ -134,7 +159,16 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
     return kExitUsage;
   }
   for (auto &[pid, sample] : g_state.inits) read_sample = std::max<uint64_t>(read_sample, sample);
-  Verdict v = CrossCheck(read_sample);
+  Verdict v = CrossCheck(read_sample, rows, opt_.full_trace);
+  uint64_t maps_counted = rows.size(), maps_watched = 0, maps_partly = 0;
+  for (const MapRow &r : rows) {
+    maps_watched += r.stats.watched != 0;
+    maps_partly += r.stats.watched && r.stats.watch_skipped;
+  }
+  std::vector<uint32_t> not_handed_over;
+  for (auto &[pid, p] : g_state.processes)
+    if (p.collected && !p.handed_over && (launched || pid != uint32_t(opt_.pid)))
+      not_handed_over.push_back(pid);
   std::vector<HeatCell> heat = Heatmap();
 
   if (!opt_.quiet) {
@@ -143,7 +177,7 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
       << g_prog << ": " << end.stop_reason << "; traced " << std::fixed;
     o.precision(2);
     o << end.seconds << " s, " << probe_hits << " probe hits, " << lost << " events lost\n";
-    o << "maps (kernel view, " << rows.size() << "):\n";
+    o << "maps (the runtime's counts, " << rows.size() << "):\n";
     size_t shown = 0;
     for (const MapRow &r : rows) {
       if (shown++ == 20) {
@@ -176,7 +210,15 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
     for (const Conflict &k : g_state.kernel) kernel_n += !k.after_halt;
     o << "cross-check: the kernel saw " << kernel_n << " conflict" << (kernel_n == 1 ? "" : "s")
       << ", the runtime reported " << g_state.runtime.size() << ": "
-      << (v.agree() ? "they agree" : "they DISAGREE") << "\n";
+      << (v.agree() ? "they agree" : "they DISAGREE");
+    if (opt_.full_trace)
+      o << " (the kernel watched every map)";
+    else
+      o << " (the kernel watched " << maps_watched << " of " << maps_counted << " map"
+        << (maps_counted == 1 ? "" : "s")
+        << (maps_partly ? ", " + std::to_string(maps_partly) + " of them in part: trace budget" : "")
+        << "; --full-trace watches all)";
+    o << "\n";
     for (const Conflict &m : v.matched) o << "  both:          " << Describe(m) << "\n";
     for (const Conflict &k : v.kernel_only) o << "  kernel only:   " << Describe(k) << "\n";
     for (const Conflict &r : v.runtime_only) o << "  runtime only:  " << Describe(r) << "\n";
@@ -186,6 +228,9 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
         << " (kernel only; the runtime stopped the program at its first report before it got to this one)\n";
     if (lost) o << "  " << lost << " events were lost (ring buffer full): the cross-check is incomplete\n";
     if (untracked) o << "  " << untracked << " maps did not fit the sidecar's BPF maps and were not followed\n";
+    for (uint32_t pid : not_handed_over)
+      o << "  pid " << pid << " ended without handing over its counts (killed?): its maps show "
+        << "the counts of the last second\n";
     if (opt_.pid && unmatched)
       o << "  (" << unmatched << " region ends had begun before the sidecar attached)\n";
     if (!opt_.quiet) o << "==================\n";
@@ -202,6 +247,12 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
     j["events_lost"] = lost;
     j["maps_untracked"] = untracked;
     j["read_sample"] = read_sample;
+    j["full_trace"] = opt_.full_trace;
+    j["map_sample"] = uint32_t(g_state.control);
+    j["trace_budget"] = g_state.control >> 32;
+    j["maps_watched"] = maps_watched;
+    j["maps_watched_in_part"] = maps_partly;
+    j["not_handed_over"] = not_handed_over;
     j["maps"] = nlohmann::json::array();
     for (const MapRow &r : rows) {
       const mgs_map_stats &s = r.stats;
@@ -231,6 +282,8 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
                                                                        {"longest_chain", s.spread_longest},
                                                                        {"dispersion", double(s.spread_dispersion_milli) / 1000}}
                                                        : nlohmann::json()},
+                           {"watched", bool(s.watched)},
+                           {"watch_skipped", s.watch_skipped},
                            {"pattern", a.pattern},
                            {"summary", a.summary},
                            {"advice", a.advice[0] ? nlohmann::json(a.advice) : nlohmann::json()},

@@ -24,14 +24,23 @@ namespace mapguard {
 
 namespace {
 
-MG_ALWAYS_INLINE void FireEndProbe(bool traced, void *map, uint32_t kind) {
-  if (MG_UNLIKELY(traced) && MG_PROBE_ACTIVE(region_end)) TraceRegionEnd(map, kind);
+// Whether a tracer may keep state about `map` that its construction or
+// destruction should reset: every map while region probes are traced, else
+// only maps the sidecar's control word watches (a map the kernel never
+// watched has no state there, and a program that builds maps by the million
+// must not trap for each).
+MG_ALWAYS_INLINE bool KernelMayWatch(void *map) {
+  return MG_PROBE_ACTIVE(region_begin) || MapIsWatched(map);
+}
+
+MG_ALWAYS_INLINE void FireEndProbe(uint8_t traced, void *map, uint32_t kind) {
+  if (MG_UNLIKELY(traced)) TraceRegionEnd(map, kind, traced);
 }
 
 // Removes a region that is not owned (counted or nested): its state-word
 // share, if any, was given back by the caller.
 MG_ALWAYS_INLINE void CloseRegion(ThreadState *thr, int index, void *map, uint32_t kind) {
-  bool traced = thr->regions.Traced(index);
+  uint8_t traced = thr->regions.Traced(index);
   thr->regions.Tombstone(index);
   thr->regions.Pop(index);
   FireEndProbe(traced, map, kind);
@@ -211,7 +220,7 @@ namespace {
 // Steps B1-B3 of the ownership protocol (mg_ownership.cpp).
 MG_ALWAYS_INLINE Opened PushOwnedOrCounted(ThreadState *thr, MapShadow *s, void *map,
                                            const mg_site *site, uintptr_t caller_sp) {
-  const bool traced = MG_PROBE_ACTIVE(region_begin) && TraceRegionBegin(thr, map, site);
+  const uint8_t traced = BeginProbesActive() ? TraceRegionBegin(thr, s, map, site) : kTraceNone;
   const uint32_t me = thr->slot + 1;
   uint32_t owner = s->owner.load(std::memory_order_relaxed);
   // The first begin since the slot was reset (no owner yet; with ownership
@@ -251,7 +260,7 @@ MG_ALWAYS_INLINE void MaybeTurnReadShared(MapShadow *s, uint64_t old) {
 MG_ALWAYS_INLINE void EndAnnouncedRead(ThreadState *thr, MapShadow *s, void *map, int region) {
   if (MG_UNLIKELY(s->state.load(std::memory_order_acquire) & state::kFrozen))  // A4
     WaitWhileFrozen(s);
-  bool traced = thr->regions.Traced(region);
+  uint8_t traced = thr->regions.Traced(region);
   thr->regions.Tombstone(region, std::memory_order_release);  // A5
   thr->regions.Pop(region);
   FireEndProbe(traced, map, MG_READ);
@@ -263,7 +272,7 @@ MG_ALWAYS_INLINE void EndRegion(ThreadState *thr, MapShadow *s, void *map, int r
                                 uint32_t kind) {
   RegionMode mode = thr->regions.ModeOf(region);
   if (MG_LIKELY(mode == kRegionOwned)) {
-    bool traced = thr->regions.Traced(region);
+    uint8_t traced = thr->regions.Traced(region);
     thr->regions.Tombstone(region);                       // E1
     std::atomic_signal_fence(std::memory_order_seq_cst);  // E2
     if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1))  // E3
@@ -293,19 +302,19 @@ MG_ALWAYS_INLINE void FinishSharedBegin(ThreadState *thr, MapShadow *s, void *ma
   const bool shared_read = unit == state::kReaderOne && opened == Opened::kCountNow &&
                            s->owner.load(std::memory_order_relaxed) != thr->slot + 1;
   if (MG_LIKELY(opened == Opened::kOwned || opened == Opened::kAnnounced)) {
-    if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
+    if (Counting()) CountAccess(thr, s, map, site, 0);
   } else if (shared_read && AnnounceRead(thr, s)) {
     // Announced: nothing counted, no writer in flight (A3). print_stats's
     // "most concurrent readers" stays what counted reads saw (at least 2
     // once the map turned read-shared).
-    if (MG_UNLIKELY(g_print_stats))
+    if (Counting())
       CountAccess(thr, s, map, site, state::Readers(s->state.load(std::memory_order_relaxed)));
   } else {
     uint64_t old = opened == Opened::kCountNow
                        ? s->state.fetch_add(unit, std::memory_order_acquire)
                        : s->state.load(std::memory_order_acquire) - unit;
     if (shared_read) MaybeTurnReadShared(s, old);
-    if (MG_UNLIKELY(g_print_stats))
+    if (Counting())
       CountAccess(thr, s, map, site, unit == state::kReaderOne ? state::Readers(old) : 0);
     if (MG_UNLIKELY(old & (state::kWriterMask | state::kFrozen)) &&
         ReadBeginSlow(thr, s, map, site, old))
@@ -331,7 +340,7 @@ MG_ALWAYS_INLINE void EndAnyRegion(ThreadState *thr, MapShadow *s, void *map, ui
   if (MG_UNLIKELY(region < 0)) return;
   if (write_site) {
     // Still the writer: the map's counts are ours to read.
-    if ((MG_UNLIKELY(g_print_stats) || MG_PROBE_ACTIVE(rehash)) &&
+    if ((Counting() || MG_PROBE_ACTIVE(rehash)) &&
         (write_site->flags & MG_SITE_HASHTABLE_LAYOUT))
       NoteBucketCount(s, map);
   } else if (kind == MG_ITERATE && g_detect_hb) {
@@ -439,7 +448,7 @@ namespace {
 // What follows the push (`opened`) of a write or destruction region.
 MG_ALWAYS_INLINE void FinishWriteBegin(ThreadState *thr, MapShadow *s, void *map,
                                        const mg_site *site, Opened opened) {
-  if (MG_UNLIKELY(g_print_stats)) CountAccess(thr, s, map, site, 0);
+  if (Counting()) CountAccess(thr, s, map, site, 0);
   if (MG_UNLIKELY(opened != Opened::kOwned)) {
     uint64_t expected = 0;
     if (opened == Opened::kCountNow &&
@@ -451,9 +460,12 @@ MG_ALWAYS_INLINE void FinishWriteBegin(ThreadState *thr, MapShadow *s, void *map
       return;
   }
   if (g_detect_hb) HbOnWrite(thr, s, map, site);
-  if (MG_UNLIKELY(g_print_stats || MG_PROBE_ACTIVE(key_spread)) && site->kind == MG_DESTROY &&
-      (site->flags & MG_SITE_HASHTABLE_LAYOUT))
+  if (MG_UNLIKELY(Counting() || MG_PROBE_ACTIVE(key_spread)) && site->kind == MG_DESTROY &&
+      (site->flags & MG_SITE_HASHTABLE_LAYOUT)) {
+    // The size it had at the end (the inlined write ends note it only at a rehash).
+    if (Counting()) NoteBucketCount(s, map);
     MeasureKeySpread(s, map);
+  }
 }
 
 MG_ALWAYS_INLINE void WriteBegin(void *map, const mg_site *site, uintptr_t caller_sp) {
@@ -606,7 +618,7 @@ void __mapguard_construct(void *map, const mg_site *site) {
                        ? *reinterpret_cast<const uint64_t *>(static_cast<char *>(map) + 8) + 1
                        : 0,
                    std::memory_order_relaxed);
-  if (MG_PROBE_ACTIVE(map_create)) TraceMapCreate(map, site);
+  if (MG_PROBE_ACTIVE(map_create) && KernelMayWatch(map)) TraceMapCreate(map, site);
 }
 
 // Destruction is a write (destroying a map another thread uses is a race),
@@ -641,7 +653,7 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
     s->state.store(0, std::memory_order_release);
     s->owner.store(0, std::memory_order_release);
     CloseRegion(thr, region, map, MG_DESTROY);
-    if (MG_PROBE_ACTIVE(map_destroy)) TraceMapDestroy(map);
+    if (MG_PROBE_ACTIVE(map_destroy) && KernelMayWatch(map)) TraceMapDestroy(map);
   } else {
     NotePublished(thr);  // its record stays (see HbOnWriteSlow)
     EndRegion(thr, s, map, region, MG_DESTROY);

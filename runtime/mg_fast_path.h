@@ -18,7 +18,8 @@
 // the end neither looks for its region nor checks the owner before E1.
 //
 // Inlined, this code reads the runtime's globals (t_thread, g_shadow,
-// g_detect_hb, g_print_stats, two probe semaphores) and the layouts of
+// g_detect_hb, the count cache, three probe semaphores, the sidecar's
+// control word) and the layouts of
 // ThreadState, Region and MapShadow. The slow entries' names carry
 // MG_FAST_PATH_ABI, a hash of the headers those come from (runtime/
 // CMakeLists.txt): an object whose inlined fast path was built from other
@@ -135,6 +136,13 @@ void MG_FP(end_slow)(mapguard::ThreadState *thr, mapguard::MapShadow *s, void *m
 
 namespace mapguard {
 
+// A write's end goes to the runtime when the rehash probe is traced, or
+// while counting when the map's bucket count changed (NoteBucketCount).
+MG_ALWAYS_INLINE bool WriteEndWantsRuntime(MapShadow *s, void *map, const mg_site *site) {
+  return MG_UNLIKELY(MG_PROBE_ACTIVE(rehash)) ||
+         (Counting() && BucketCountChanged(s, map, site));
+}
+
 // A read of a map several threads use (ownership revoked), nothing traced
 // or counted for statistics, room on the region stack: the begin the runtime
 // would make (push as counted, A0-A3 in AnnounceRead, the happens-before
@@ -142,8 +150,8 @@ namespace mapguard {
 // not read-shared (A0) or a writer that came (A3) goes on in the runtime
 // with the region pushed as counted, as there.
 MG_ALWAYS_INLINE RegionToken AnnouncedReadBeginFast(ThreadState *thr, MapShadow *s, void *map,
-                                                    const mg_site *site, int d,
-                                                    uintptr_t caller_sp) {
+                                                    const mg_site *site, int d, uintptr_t caller_sp,
+                                                    uint64_t *counter) {
   const int index = thr->regions.TryPushInline(d, map, site, kRegionCounted, caller_sp);
   if (MG_UNLIKELY(index < 0))
     return MG_FP(begin_slow)(thr, s, map, site, state::kReaderOne, caller_sp, kBeginLookedUp,
@@ -156,6 +164,7 @@ MG_ALWAYS_INLINE RegionToken AnnouncedReadBeginFast(ThreadState *thr, MapShadow 
   if (g_detect_hb && !HbReadIsCurrent(thr, s, CurrentEpoch(thr)))
     return MG_FP(begin_slow)(thr, s, map, site, state::kReaderOne, caller_sp, kBeginFinishAnnounced,
                              AnnouncedToken(index));
+  if (MG_UNLIKELY(counter)) BumpCounter(counter);
   return AnnouncedToken(index);
 }
 
@@ -172,10 +181,17 @@ MG_ALWAYS_INLINE RegionToken OwnedBeginFast(void *map, const mg_site *site, uint
   const int d = thr->regions.Depth();
   if (MG_UNLIKELY(d >= RegionStack::kInline || MG_PROBE_ACTIVE(region_begin)))
     return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginLookedUp, kTokenRuntime);
+  // Counting (print_stats, the sidecar): the access counts inline if this
+  // thread's count cache has the map, else the runtime counts it (and fires
+  // a watched map's probe before the push). Decided before any side effect;
+  // the counter is bumped only where no slow call follows.
+  uint64_t *counter = nullptr;
+  if (Counting() && !(counter = CachedCounter(thr, s, map, unit == 0)))
+    return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginLookedUp, kTokenRuntime);
   const uint32_t owner = s->owner.load(std::memory_order_relaxed);
   if (MG_UNLIKELY(owner != me)) {
-    if (unit && owner == kOwnerShared && !g_print_stats)
-      return AnnouncedReadBeginFast(thr, s, map, site, d, caller_sp);
+    if (unit && owner == kOwnerShared)
+      return AnnouncedReadBeginFast(thr, s, map, site, d, caller_sp, counter);
     return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginLookedUp, kTokenRuntime);
   }
   const int index = thr->regions.TryPushInline(d, map, site, kRegionOwned, caller_sp);  // B1
@@ -186,17 +202,14 @@ MG_ALWAYS_INLINE RegionToken OwnedBeginFast(void *map, const mg_site *site, uint
     return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginAfterOwnedPush,
                              OwnedToken(index));
   if (unit) NoteLastRead(thr, map, site);
-  // The runtime's statistics and happens-before checks leave the region
-  // owned where it is.
-  if (MG_UNLIKELY(g_print_stats))
-    return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginFinishOwned,
-                             OwnedToken(index));
+  // The runtime's happens-before check leaves the region owned where it is.
   if (g_detect_hb) {
     const uint64_t epoch = CurrentEpoch(thr);
     if (unit ? !HbReadIsCurrent(thr, s, epoch) : !HbWriteIsCurrent(s, epoch))
       return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginFinishOwned,
                                OwnedToken(index));
   }
+  if (MG_UNLIKELY(counter)) BumpCounter(counter);
   return OwnedToken(index);
 }
 
@@ -232,7 +245,7 @@ MG_ALWAYS_INLINE void OwnedEndFast(void *map, const mg_site *site, bool write) {
     return;
   }
   Region *r = thr->regions.InlineTopIs(top, map, site, kRegionOwned);
-  if (MG_UNLIKELY(!r || (write && (g_print_stats || MG_PROBE_ACTIVE(rehash)))))
+  if (MG_UNLIKELY(!r || (write && WriteEndWantsRuntime(s, map, site))))
     return MG_FP(end_slow)(thr, s, map, site, write, kEndLookedUp, -1);
   r->map.store(nullptr, std::memory_order_relaxed);     // E1
   std::atomic_signal_fence(std::memory_order_seq_cst);  // E2
@@ -267,7 +280,7 @@ MG_ALWAYS_INLINE void TokenEndFast(void *map, const mg_site *site, bool write, R
     // this region races with): the runtime's end gives the count back and
     // waits out a report before the entry goes, so the report finds it.
     if (MG_UNLIKELY(s->owner.load(std::memory_order_relaxed) != thr->slot + 1) ||
-        (write && MG_UNLIKELY(g_print_stats || MG_PROBE_ACTIVE(rehash))))
+        (write && WriteEndWantsRuntime(s, map, site)))
       return MG_FP(end_slow)(thr, s, map, site, write, kEndLookedUp, index);
     thr->regions.Inline(index).map.store(nullptr, std::memory_order_relaxed);  // E1
     std::atomic_signal_fence(std::memory_order_seq_cst);                       // E2

@@ -134,6 +134,10 @@ void CheckRanges(const char *source) {
     BadOption(source, "option 'format' must be text, json or sarif, got '%s'%s", g_flags.format, "");
   if (g_flags.usdt_read_sample < 1)
     BadOption(source, "option '%s' must be at least 1%s", "usdt_read_sample", "");
+  if (g_flags.usdt_map_sample < 0)
+    BadOption(source, "option '%s' must be at least 0%s", "usdt_map_sample", "");
+  if (g_flags.usdt_trace_budget < 0)
+    BadOption(source, "option '%s' must be at least 0%s", "usdt_trace_budget", "");
   if (g_flags.report_wait_ms < 0)
     BadOption(source, "option '%s' must not be negative%s", "report_wait_ms", "");
 }

@@ -81,7 +81,7 @@ MG_ALWAYS_INLINE void ReleaseHeld(const void *lock) {
 // real call would return too.
 template <class Lock, class Try>
 MG_ALWAYS_INLINE int LockCountingWaits(const void *addr, Lock lock, Try try_lock) {
-  if (MG_LIKELY(!g_print_stats && !MG_PROBE_ACTIVE(lock_contended))) return lock();
+  if (MG_LIKELY(!Counting() && !MG_PROBE_ACTIVE(lock_contended))) return lock();
   int rc = try_lock();
   if (rc != EBUSY) return rc;
   rc = lock();
@@ -94,7 +94,7 @@ MG_ALWAYS_INLINE int LockCountingWaits(const void *addr, Lock lock, Try try_lock
 }
 // The lock is given up: a wait for it no longer belongs to an access.
 MG_ALWAYS_INLINE void ForgetWait(const void *addr) {
-  if (MG_LIKELY(!g_print_stats && !MG_PROBE_ACTIVE(lock_contended))) return;
+  if (MG_LIKELY(!Counting() && !MG_PROBE_ACTIVE(lock_contended))) return;
   ThreadState *thr = CurrentThread();
   if (thr->waited_lock == addr) thr->waited_lock = nullptr;
 }

@@ -2,6 +2,8 @@
 #define _SDT_HAS_SEMAPHORES 1
 #include "mg_probes.h"
 
+#include "mg_stats.h"
+
 #include <sys/sdt.h>
 #include <initializer_list>
 #include <unistd.h>
@@ -34,6 +36,9 @@ MG_SEMAPHORE(init);
 MG_SEMAPHORE(lock_contended);
 MG_SEMAPHORE(guarded_switch);
 MG_SEMAPHORE(key_spread);
+MG_SEMAPHORE(watched_begin);
+MG_SEMAPHORE(watched_end);
+MG_SEMAPHORE(stats_handover);
 __attribute__((section(".probes"), used)) volatile char mapguard_probes_line_end[64];
 }
 
@@ -50,7 +55,8 @@ void PrefaultSite(const mg_site *site) {
 }
 }  // namespace
 
-MG_NOINLINE bool TraceRegionBegin(ThreadState *thr, void *map, const mg_site *site) {
+MG_NOINLINE uint8_t TraceRegionBegin(ThreadState *thr, MapShadow *s, void *map,
+                                     const mg_site *site) {
   // The first access under a lock that had to wait: the sidecar gives the
   // wait to the map of the region_begin that follows on this thread.
   if (thr->waited_lock && (thr->waited_for & 2)) {
@@ -59,22 +65,39 @@ MG_NOINLINE bool TraceRegionBegin(ThreadState *thr, void *map, const mg_site *si
   }
   // Called just before the region is pushed: past the stack's capacity it
   // would not be recorded, and then its end could not tell that it fired.
-  if (thr->regions.Depth() >= RegionStack::kCapacity) return false;
+  if (thr->regions.Depth() >= RegionStack::kCapacity) return kTraceNone;
+  uint8_t kind_fired;
+  if (MG_PROBE_ACTIVE(region_begin)) {
+    kind_fired = kTraceRegion;
+  } else if (MG_PROBE_ACTIVE(watched_begin) && MapIsWatched(map)) {
+    if (!TakeWatchBudget()) {
+      NoteWatchSkipped(s);
+      return kTraceNone;
+    }
+    kind_fired = kTraceWatched;
+  } else {
+    return kTraceNone;
+  }
   int sample = g_flags.usdt_read_sample;
   if (site->kind != MG_WRITE && site->kind != MG_DESTROY && sample > 1 &&
       thr->usdt_sample_tick++ % uint32_t(sample) != 0)
-    return false;
+    return kTraceNone;
   PrefaultSite(site);
-  unsigned long long m = reinterpret_cast<uintptr_t>(map), s = reinterpret_cast<uintptr_t>(site);
+  unsigned long long m = reinterpret_cast<uintptr_t>(map), st = reinterpret_cast<uintptr_t>(site);
   unsigned kind = site->kind;
   int rate = sample > 1 ? sample : 1;
-  DTRACE_PROBE4(mapguard, region_begin, m, kind, s, rate);
-  return true;
+  if (kind_fired == kTraceRegion) DTRACE_PROBE4(mapguard, region_begin, m, kind, st, rate);
+  else DTRACE_PROBE4(mapguard, watched_begin, m, kind, st, rate);
+  return kind_fired;
 }
 
-MG_NOINLINE void TraceRegionEnd(void *map, uint32_t kind) {
+MG_NOINLINE void TraceRegionEnd(void *map, uint32_t kind, uint8_t traced) {
   unsigned long long m = reinterpret_cast<uintptr_t>(map);
-  DTRACE_PROBE2(mapguard, region_end, m, kind);
+  if (traced == kTraceRegion) {
+    if (MG_PROBE_ACTIVE(region_end)) DTRACE_PROBE2(mapguard, region_end, m, kind);
+  } else if (MG_PROBE_ACTIVE(watched_end)) {
+    DTRACE_PROBE2(mapguard, watched_end, m, kind);
+  }
 }
 
 MG_NOINLINE void TraceMapCreate(void *map, const mg_site *site) {
@@ -121,12 +144,19 @@ void TraceGuardedSwitch(const void *guard, unsigned from, unsigned to) {
   DTRACE_PROBE3(mapguard, guarded_switch, g, from, to);
 }
 
+void TraceStatsHandover(const void *registry, uint64_t seq) {
+  unsigned long long r = reinterpret_cast<uintptr_t>(registry);
+  int pid = getpid();
+  DTRACE_PROBE3(mapguard, stats_handover, r, seq, pid);
+}
+
 // Fires at start-up, so a sidecar that launched the program knows the
 // runtime is there and how reads are sampled.
 void TraceInit() {
   if (!mapguard_init_semaphore) return;
   int pid = getpid(), sample = g_flags.usdt_read_sample, abi = MG_ABI_VERSION;
-  DTRACE_PROBE3(mapguard, init, pid, sample, abi);
+  unsigned long long registry = reinterpret_cast<uintptr_t>(&mapguard_sidecar_registry);
+  DTRACE_PROBE4(mapguard, init, pid, sample, abi, registry);
 }
 
 }  // namespace mapguard

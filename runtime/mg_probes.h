@@ -17,6 +17,10 @@
 
 #include "mg_rt.h"
 
+namespace mapguard {
+struct MapShadow;
+}
+
 extern "C" {
 // Names fixed by <sys/sdt.h>: <provider>_<probe>_semaphore.
 extern volatile unsigned short mapguard_region_begin_semaphore;
@@ -27,6 +31,9 @@ extern volatile unsigned short mapguard_rehash_semaphore;
 extern volatile unsigned short mapguard_lock_contended_semaphore;
 extern volatile unsigned short mapguard_guarded_switch_semaphore;
 extern volatile unsigned short mapguard_key_spread_semaphore;
+extern volatile unsigned short mapguard_watched_begin_semaphore;
+extern volatile unsigned short mapguard_watched_end_semaphore;
+extern volatile unsigned short mapguard_stats_handover_semaphore;
 }
 
 #ifndef MAPGUARD_NO_PROBES
@@ -49,12 +56,26 @@ enum ConflictProbeFlags : uint32_t {
   kProbeHalting = 8,        // the process stops after this report
 };
 
-// Fires the begin probe (read and iteration regions 1 in usdt_read_sample)
-// just before the region is pushed; returns whether it fired, which the
-// region records (Region::traced) so its end fires exactly when its begin
-// did. The end fires just after the region is popped.
-MG_NOINLINE bool TraceRegionBegin(ThreadState *thr, void *map, const mg_site *site);
-MG_NOINLINE void TraceRegionEnd(void *map, uint32_t kind);
+// Which begin probe a region's begin fired (Region::traced), so its end fires
+// the matching end probe exactly when its begin fired one:
+//  - region_begin/region_end: every region (read and iteration regions 1 in
+//    usdt_read_sample), while a tracer is attached to them (the sidecar's
+//    --full-trace test mode, bpftrace);
+//  - watched_begin/watched_end: only the regions of maps the sidecar's
+//    control word watches (MapIsWatched, mg_stats.h), within the trace
+//    budget. The inlined fast path does not test their semaphores: a watched
+//    map is never in a thread's count cache, so its accesses reach the
+//    runtime while counting is on (the sidecar attaches both).
+enum TraceKind : uint8_t { kTraceNone = 0, kTraceRegion = 1, kTraceWatched = 2 };
+// Fires a begin probe just before the region is pushed, if one is wanted;
+// returns which fired. The end fires just after the region is popped.
+MG_NOINLINE uint8_t TraceRegionBegin(ThreadState *thr, MapShadow *s, void *map,
+                                     const mg_site *site);
+MG_NOINLINE void TraceRegionEnd(void *map, uint32_t kind, uint8_t traced);
+// Whether a begin probe may be wanted (the test before TraceRegionBegin).
+MG_ALWAYS_INLINE bool BeginProbesActive() {
+  return MG_PROBE_ACTIVE(region_begin) || MG_PROBE_ACTIVE(watched_begin);
+}
 MG_NOINLINE void TraceMapCreate(void *map, const mg_site *site);
 MG_NOINLINE void TraceMapDestroy(void *map);
 void TraceRehash(void *map, uint64_t old_buckets, uint64_t new_buckets, uint64_t size);
@@ -68,6 +89,8 @@ void TraceKeySpread(void *map, uint64_t keys, uint64_t buckets, uint64_t occupie
                     uint64_t longest, uint64_t dispersion_milli);
 // mapguard::guarded switched strategy (interface.h).
 void TraceGuardedSwitch(const void *guard, unsigned from, unsigned to);
+// The exit hand-over of the statistics records (HandOverStats, mg_stats.h).
+void TraceStatsHandover(const void *registry, uint64_t seq);
 
 }  // namespace mapguard
 

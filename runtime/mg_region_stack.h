@@ -76,7 +76,7 @@ enum RegionMode : uint8_t {
 struct Region {
   std::atomic<void *> map;
   std::atomic<const mg_site *> site;
-  bool traced;  // its begin fired the region_begin probe (owner-only)
+  uint8_t traced;  // which begin probe its begin fired: a TraceKind, 0 none (owner-only)
   // Written by the owning thread, and by a revoker while the map's owner field
   // says kOwnerRevoking (kRegionOwned -> kRegionCounted/kRegionNested only).
   std::atomic<uint8_t> mode;
@@ -122,7 +122,7 @@ class BasicRegionStack {
 
   // Pushes a region at depth `d`, the depth as the caller just loaded it
   // (S4 moves it above a reservation). Returns the index it took.
-  MG_ALWAYS_INLINE int PushAt(int d, void *map, const mg_site *site, RegionMode mode, bool traced,
+  MG_ALWAYS_INLINE int PushAt(int d, void *map, const mg_site *site, RegionMode mode, uint8_t traced,
                               uintptr_t caller_sp) {
     const int reserved = reserve_.load(std::memory_order_relaxed);
     if (MG_UNLIKELY(reserved > d)) d = reserved;  // inside an interrupted push
@@ -149,7 +149,7 @@ class BasicRegionStack {
     Write(&inline_[d], d, reserved, map, site, mode, false, caller_sp);
     return d;
   }
-  int Push(void *map, const mg_site *site, RegionMode mode, bool traced, uintptr_t caller_sp) {
+  int Push(void *map, const mg_site *site, RegionMode mode, uint8_t traced, uintptr_t caller_sp) {
     return PushAt(Depth(), map, site, mode, traced, caller_sp);
   }
 
@@ -185,9 +185,9 @@ class BasicRegionStack {
     Region *r = At(index);
     return r ? RegionMode(r->mode.load(std::memory_order_relaxed)) : kRegionCounted;
   }
-  bool Traced(int index) {
+  uint8_t Traced(int index) {
     Region *r = At(index);
-    return r && r->traced;
+    return r ? r->traced : 0;
   }
 
   // S5, step one. `order`: release where the tombstone also publishes
@@ -309,7 +309,7 @@ class BasicRegionStack {
   // S3 and S4: the entry `r` at index `d`, between its reservation and the
   // restore of the reservation found (`reserved`).
   MG_ALWAYS_INLINE void Write(Region *r, int d, int reserved, void *map, const mg_site *site,
-                              RegionMode mode, bool traced, uintptr_t caller_sp) {
+                              RegionMode mode, uint8_t traced, uintptr_t caller_sp) {
     reserve_.store(d + 1, std::memory_order_relaxed);
     // Signal fences: the compiler keeps the entry's stores between the
     // reservation and its release (a handler is their only other reader).

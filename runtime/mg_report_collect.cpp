@@ -175,7 +175,7 @@ void Emit(const ReportDesc &d, MapShadow *s, Verdict v) {
                   d.have_other && d.other.thread.known ? d.other.thread.tid : 0, d.site,
                   d.have_other ? d.other.site : nullptr, flags);
   }
-  if (MG_UNLIKELY(g_print_stats) && s) CountConflict(s);
+  if (Counting() && s) CountConflict(s);
   if (!v.Printed()) RememberQuietPair(d.site, d.have_other ? d.other.site : nullptr, v.rule);
   if (v.rule >= 0) {
     CountSuppressionHit(v.rule);

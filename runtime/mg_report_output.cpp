@@ -123,6 +123,7 @@ void OutputReport(const ReportDesc &d) {
 
 void HaltAfterReport() {
   WriteSarifLog();
+  HandOverStats();
   if (g_flags.print_suppressions) PrintSuppressionStats();
   _exit(g_flags.exitcode);
 }

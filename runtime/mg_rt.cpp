@@ -1,5 +1,6 @@
 // Runtime start-up and the low-level output helpers every file uses.
 #include "mg_rt.h"
+#include "mg_stats.h"
 #include "mg_report.h"
 #include "mg_probes.h"
 #include "mg_access.h"
@@ -147,6 +148,7 @@ __attribute__((constructor(101))) void InitRuntime() {
   InitOwnership();
   InitReportOutput();
   CurrentThread();  // the main thread is T0
+  InitStats();
   TraceInit();
   if (g_flags.verbosity >= 1) {
     static const char kMsg[] = "mapguard: runtime initialized\n";
@@ -158,6 +160,7 @@ __attribute__((constructor(101))) void InitRuntime() {
 // must still say that something was found.
 __attribute__((destructor)) void FinishRuntime() {
   FinishReportOutput();
+  HandOverStats();
   int reports = g_reports.load(std::memory_order_relaxed);
   if (reports == 0) return;
   char msg[160];

@@ -56,6 +56,22 @@ struct StackTrace {
   uintptr_t pc[kMaxFrames];
 };
 
+// One entry of a thread's count cache (mg_stats.h, CachedCounter): the
+// per-thread counters of a map this thread counts inline.
+struct MapStats;
+struct ThreadUse;
+struct CountCacheEntry {
+  void *map;
+  MapStats *stats;
+  ThreadUse *use;
+  uint64_t control;  // the sidecar's control word when filled
+  bool writes;       // writes count inline too (one user so far)
+};
+constexpr int kCountCache = 8;
+MG_ALWAYS_INLINE int CountCacheIndex(const void *map) {
+  return int((reinterpret_cast<uintptr_t>(map) >> 4) & (kCountCache - 1));
+}
+
 // Cache-line aligned: the states of all threads sit side by side in one
 // array, and the fields a thread writes on every access (regions, last read)
 // must not share a line with the next thread's hot fields.
@@ -151,6 +167,8 @@ struct alignas(64) ThreadState {
   // probe. Only this thread touches them.
   const void *waited_lock;
   uint8_t waited_for;
+  // Written by this thread only (CountAccess), read by its inlined begins.
+  CountCacheEntry count_cache[kCountCache];
   int suspended_iterations;  // regions in kRegionSuspended
   bool has_fence_clock;
   VectorClock fence_clock;

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -16,142 +19,125 @@
 #include "mg_probes.h"
 #include "mg_report.h"
 
+extern "C" {
+// Exported (mapguard_rt.map): the sidecar looks it up in the runtime's
+// dynamic symbol table. Its own cache line: the runtime writes `head` and
+// `records` when a map is first counted, the sidecar writes `control`.
+__attribute__((aligned(64), used, visibility("default")))
+mapguard::SidecarRegistry mapguard_sidecar_registry;
+}
+
 namespace mapguard {
 
 bool g_print_stats;
 
 namespace {
 
-// One thread's use of one map. `thread` is claimed once (CAS from 0) and then
-// only that thread adds to the counts.
-struct ThreadUse {
-  std::atomic<uint32_t> thread;  // thread number + 1; 0: free
-  std::atomic<bool> used;        // read, wrote or iterated (not only destroyed)
-  std::atomic<uint64_t> reads, writes, iterations, destructions;
-};
-// Past this, threads are counted, not told apart: MapStats stays about 600
-// bytes per map (print_stats keeps one per map ever built).
-constexpr int kThreadUses = 8;
+SidecarRegistry &Registry() { return mapguard_sidecar_registry; }
 
-struct RehashRecord {
-  uint64_t old_buckets, new_buckets, size;
-};
-constexpr int kRehashLog = 16;  // the first rehashes of a map, in order
+template <class T>
+T Load(const T &a) { return __atomic_load_n(&a, __ATOMIC_RELAXED); }
+template <class T>
+void Store(T &a, T v) { __atomic_store_n(&a, v, __ATOMIC_RELAXED); }
+template <class T>
+T FetchAdd(T &a, T v) { return __atomic_fetch_add(&a, v, __ATOMIC_RELAXED); }
+template <class T>
+T Exchange(T &a, T v) { return __atomic_exchange_n(&a, v, __ATOMIC_RELAXED); }
+// Only this thread writes `a` (its own ThreadUse): no locked instruction.
+MG_ALWAYS_INLINE void Bump(uint64_t &a) { Store(a, Load(a) + 1); }
 
-// How the keys of an unordered map spread over its buckets, measured once
-// when it is destroyed (the last moment its nodes are known to be there).
-struct KeySpread {
-  uint64_t size, buckets, occupied, longest;
-  uint64_t hot_buckets;  // the fullest buckets that together hold 90% of the keys
-  uint64_t hot_keys;     // the keys in them
-  double dispersion;     // chi-square / buckets: about 1 when hashing is uniform
-};
-
-}  // namespace
-
-struct MapStats {
-  ThreadUse uses[kThreadUses];
-  std::atomic<uint64_t> untold_accesses;  // by threads past `uses`
-  std::atomic<bool> untold_threads;
-  std::atomic<uint64_t> users;            // threads that read, wrote or iterated
-  std::atomic<uint64_t> reads, writes, iterations;
-  std::atomic<uint64_t> shared_writes;    // writes once `users` was 2 or more
-  std::atomic<uint64_t> switches;         // changes of the thread using it
-  std::atomic<uint32_t> last_user;        // thread number + 1
-  std::atomic<uint64_t> contended_locks;  // first accesses under a lock that waited
-  std::atomic<uint64_t> conflicts;        // reports (and quiet ones) about it
-  std::atomic<uint32_t> max_readers;
-  // Growth (MG_SITE_HASHTABLE_LAYOUT). The log and the spread are written by
-  // the writer inside its write region, exclusive in a correct program.
-  bool has_buckets;
-  std::atomic<uint64_t> rehashes;         // bucket-count changes after the first write
-  std::atomic<uint64_t> moved;            // elements relinked by them
-  std::atomic<uint64_t> max_size;
-  std::atomic<uint32_t> max_load_milli;   // largest size / bucket_count seen, x1000
-  RehashRecord log[kRehashLog];
-  std::atomic<bool> spread_measured;
-  KeySpread spread;
-  void *map;
-  const mg_site *site;  // first access: type and name
-  const mg_site *created;
-  MapStats *next;
-};
-
-namespace {
-
-std::atomic<MapStats *> g_all_stats{nullptr};
-std::atomic<uint64_t> g_stats_count{0};
+template <class T>
+void RaiseTo(T &a, T v) {
+  T seen = Load(a);
+  while (v > seen && !__atomic_compare_exchange_n(&a, &seen, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+}
 
 MapStats *StatsFor(MapShadow *s, void *map, const mg_site *site) {
   MapStats *st = s->stats.load(std::memory_order_acquire);
   if (st) return st;
   MapStats *fresh = static_cast<MapStats *>(ArenaAlloc(sizeof(MapStats)));
-  fresh->map = map;
-  fresh->site = site;
-  fresh->created = s->created_site.load(std::memory_order_relaxed);
+  fresh->map = reinterpret_cast<uintptr_t>(map);
+  fresh->site = reinterpret_cast<uintptr_t>(site);
+  fresh->created = reinterpret_cast<uintptr_t>(s->created_site.load(std::memory_order_relaxed));
+  fresh->has_buckets = (site->flags & MG_SITE_HASHTABLE_LAYOUT) != 0;
   if (!s->stats.compare_exchange_strong(st, fresh, std::memory_order_acq_rel)) {
     ArenaFree(fresh, sizeof(MapStats));
     return st;
   }
-  MapStats *head = g_all_stats.load(std::memory_order_relaxed);
+  // Published with a release: a reader that finds the record from `head`
+  // sees it whole.
+  uint64_t head = __atomic_load_n(&Registry().head, __ATOMIC_RELAXED);
   do {
     fresh->next = head;
-  } while (!g_all_stats.compare_exchange_weak(head, fresh, std::memory_order_acq_rel));
-  g_stats_count.fetch_add(1, std::memory_order_relaxed);
+  } while (!__atomic_compare_exchange_n(&Registry().head, &head, reinterpret_cast<uintptr_t>(fresh),
+                                        true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+  FetchAdd(Registry().records, uint64_t(1));
   return fresh;
 }
 
+MapStats *First() {
+  return reinterpret_cast<MapStats *>(__atomic_load_n(&Registry().head, __ATOMIC_ACQUIRE));
+}
+MapStats *Next(const MapStats *m) { return reinterpret_cast<MapStats *>(m->next); }
+const mg_site *SiteOf(uint64_t a) { return reinterpret_cast<const mg_site *>(a); }
+
 ThreadUse *UseOf(MapStats *st, uint32_t me) {
   for (ThreadUse &u : st->uses) {
-    uint32_t t = u.thread.load(std::memory_order_relaxed);
+    uint32_t t = Load(u.thread);
     if (t == me) return &u;
-    if (t == 0 && u.thread.compare_exchange_strong(t, me, std::memory_order_relaxed)) return &u;
-    if (t == me) return &u;  // lost the CAS to ourselves: cannot happen, but harmless
+    if (t == 0 && __atomic_compare_exchange_n(&u.thread, &t, me, false, __ATOMIC_RELAXED,
+                                              __ATOMIC_RELAXED))
+      return &u;
+    if (t == me) return &u;
   }
   return nullptr;
 }
 
-template <class T>
-void RaiseTo(std::atomic<T> &a, T v) {
-  T seen = a.load(std::memory_order_relaxed);
-  while (v > seen && !a.compare_exchange_weak(seen, v, std::memory_order_relaxed)) {
-  }
-}
-
 uint64_t Total(const MapStats *m) {
-  return m->reads.load() + m->writes.load() + m->iterations.load();
+  MapUsage u = UsageOf(*m);
+  return u.reads + u.writes + u.iterations;
 }
 
-uint64_t Threads(const MapStats *m) { return m->users.load(); }
+uint64_t Threads(const MapStats *m) { return Load(m->users); }
 
-MapUsage UsageOf(const MapStats *m) {
-  MapUsage u;
-  u.reads = m->reads.load();
-  u.writes = m->writes.load();
-  u.iterations = m->iterations.load();
-  u.threads = m->users.load();
-  for (const ThreadUse &t : m->uses) {
-    if (!t.thread.load()) continue;
-    if (!t.used.load()) {
-      u.lifecycle_threads++;
-      continue;
-    }
-    if (t.writes.load()) u.writer_threads++;
-    else u.nonwriter_iterations += t.iterations.load();
-  }
-  // Threads past the table: each may have written.
-  if (m->untold_threads.load()) u.writer_threads = u.threads;
-  u.shared_writes = m->shared_writes.load();
-  u.switches = m->switches.load();
-  u.contended_locks = m->contended_locks.load();
-  u.conflicts = m->conflicts.load();
-  u.size = m->has_buckets ? m->max_size.load() : 0;
-  u.rehashes = m->rehashes.load();
-  u.moved = m->moved.load();
-  return u;
+uint64_t UntoldAccesses(const MapStats *m) {
+  return Load(m->untold_reads) + Load(m->untold_writes) + Load(m->untold_iterations);
 }
 
 }  // namespace
+
+// The control word's map rate and budget (SidecarRegistry::control).
+bool MapIsWatched(const void *map) {
+  const uint32_t rate = uint32_t(Load(Registry().control));
+  if (rate == 0) return false;
+  if (rate == 1) return true;
+  // The address's bits above the allocator's alignment, mixed: maps side by
+  // side in an array spread over the classes.
+  uint64_t h = (reinterpret_cast<uintptr_t>(map) >> 4) * 0x9e3779b97f4a7c15ULL;
+  return (h >> 32) % rate == 0;
+}
+
+bool TakeWatchBudget() {
+  const uint32_t budget = uint32_t(Load(Registry().control) >> 32);
+  if (budget == 0) return true;
+  // One window per second of CLOCK_MONOTONIC_COARSE (a vDSO read, no
+  // syscall), shared by the process's threads.
+  static uint64_t window, used;
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  const uint64_t second = uint64_t(now.tv_sec) + 1;
+  uint64_t w = Load(window);
+  if (w != second && __atomic_compare_exchange_n(&window, &w, second, false, __ATOMIC_RELAXED,
+                                                 __ATOMIC_RELAXED))
+    Store(used, uint64_t(0));
+  return FetchAdd(used, uint64_t(1)) < budget;
+}
+
+void NoteWatchSkipped(MapShadow *s) {
+  if (MapStats *st = s->stats.load(std::memory_order_acquire))
+    FetchAdd(st->watch_skipped, uint64_t(1));
+}
 
 MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                              uint32_t readers_before) {
@@ -161,47 +147,122 @@ MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg
   if (site->kind == MG_DESTROY) {
     // Tearing a map down is not using it: main destroying a worker's map
     // does not make the map shared.
-    if (use) use->destructions.fetch_add(1, std::memory_order_relaxed);
+    if (use) Bump(use->destructions);
     return;
   }
   uint64_t users;
-  if (use && !use->used.exchange(true, std::memory_order_relaxed)) {
-    users = st->users.fetch_add(1, std::memory_order_relaxed) + 1;
-  } else if (!use && !st->untold_threads.exchange(true, std::memory_order_relaxed)) {
-    users = st->users.fetch_add(1, std::memory_order_relaxed) + 1;  // "and more"
+  if (use && !Load(use->used)) {
+    Store(use->used, 1u);
+    users = FetchAdd(st->users, uint64_t(1)) + 1;
+  } else if (!use && !Exchange(st->untold_threads, uint64_t(1))) {
+    users = FetchAdd(st->users, uint64_t(1)) + 1;  // "and more"
   } else {
-    users = st->users.load(std::memory_order_relaxed);
+    users = Load(st->users);
   }
-  if (!use) st->untold_accesses.fetch_add(1, std::memory_order_relaxed);
   switch (site->kind) {
     case MG_READ:
-      st->reads.fetch_add(1, std::memory_order_relaxed);
-      if (use) use->reads.fetch_add(1, std::memory_order_relaxed);
+      if (use) Bump(use->reads);
+      else FetchAdd(st->untold_reads, uint64_t(1));
       break;
     case MG_ITERATE:
-      st->iterations.fetch_add(1, std::memory_order_relaxed);
-      if (use) use->iterations.fetch_add(1, std::memory_order_relaxed);
+      if (use) Bump(use->iterations);
+      else FetchAdd(st->untold_iterations, uint64_t(1));
       break;
     default:
-      st->writes.fetch_add(1, std::memory_order_relaxed);
-      if (use) use->writes.fetch_add(1, std::memory_order_relaxed);
-      if (users >= 2) st->shared_writes.fetch_add(1, std::memory_order_relaxed);
+      if (use) Bump(use->writes);
+      else FetchAdd(st->untold_writes, uint64_t(1));
+      if (users >= 2) {
+        if (use) Bump(use->shared_writes);
+        else FetchAdd(st->untold_shared_writes, uint64_t(1));
+      }
       break;
   }
-  uint32_t last = st->last_user.exchange(me, std::memory_order_relaxed);
-  if (last && last != me) st->switches.fetch_add(1, std::memory_order_relaxed);
+  // Read before exchanged: threads that read a map side by side would
+  // otherwise write its line on every access.
+  if (Load(st->last_user) != me) {
+    uint64_t last = Exchange(st->last_user, uint64_t(me));
+    if (last && last != me) FetchAdd(st->switches, uint64_t(1));
+  }
   // The first access under a lock this thread had to wait for: the lock
   // most likely guards this map.
-  if (thr->waited_lock && (thr->waited_for & 1)) {
-    st->contended_locks.fetch_add(1, std::memory_order_relaxed);
+  if (thr->waited_for & 1) {
+    if (thr->waited_lock) FetchAdd(st->contended_locks, uint64_t(1));
     thr->waited_for &= uint8_t(~1u);
   }
-  RaiseTo(st->max_readers, readers_before + (site->kind == MG_READ ? 1u : 0u));
+  const uint64_t readers = readers_before + (site->kind == MG_READ ? 1u : 0u);
+  if (readers > Load(st->max_readers)) RaiseTo(st->max_readers, readers);
+  // The next accesses of this thread to this map count inline (CountInline)
+  // unless the kernel watches the map (its probes fire in the runtime) or,
+  // for writes, the map has two users (a write then counts as shared).
+  const uint64_t control = Load(Registry().control);
+  if (MapIsWatched(map)) {
+    if (!Load(st->watched) && !Exchange(st->watched, uint64_t(1)))
+      FetchAdd(Registry().watched_maps, uint64_t(1));
+  } else if (use && site->kind != MG_ITERATE) {
+    CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
+    e.map = map;
+    e.stats = st;
+    e.use = use;
+    e.control = control;
+    e.writes = users < 2;
+  }
 }
 
 void CountConflict(MapShadow *s) {
-  if (MapStats *st = s->stats.load(std::memory_order_acquire))
-    st->conflicts.fetch_add(1, std::memory_order_relaxed);
+  if (MapStats *st = s->stats.load(std::memory_order_acquire)) FetchAdd(st->conflicts, uint64_t(1));
+}
+
+void InitStats() {
+  SidecarRegistry &r = Registry();
+  r.abi = kStatsRecordAbi;
+  r.record_size = sizeof(MapRecord);
+  Store(r.control, uint64_t(uint32_t(g_flags.usdt_map_sample)) |
+                       (uint64_t(uint32_t(g_flags.usdt_trace_budget)) << 32));
+  __atomic_store_n(&r.magic, kRegistryMagic, __ATOMIC_RELEASE);
+#ifndef MAPGUARD_NO_PROBES
+  // print_stats counts as one consumer of the records: the fast path then
+  // tests one word for "count" (Counting()), as it does for the sidecar.
+  if (g_print_stats) __atomic_fetch_add(&mapguard_stats_handover_semaphore, 1, __ATOMIC_RELAXED);
+#endif
+}
+
+// Only the forking thread exists in the child: its records start from zero
+// (its parent's counts are its parent's), and their thread slots are free.
+void StatsAfterForkInChild() {
+  if (!Load(Registry().records)) return;
+  for (MapStats *m = First(); m; m = Next(m)) {
+    const uint64_t map = m->map, site = m->site, created = m->created, next = m->next;
+    memset(static_cast<MapRecord *>(m), 0, sizeof(MapRecord));
+    m->map = map;
+    m->site = site;
+    m->created = created;
+    m->next = next;
+    m->has_buckets = (SiteOf(site)->flags & MG_SITE_HASHTABLE_LAYOUT) != 0;
+  }
+  Store(Registry().watched_maps, uint64_t(0));
+  FetchAdd(Registry().fork_generation, uint64_t(1));
+  if (ThreadState *thr = t_thread) memset(thr->count_cache, 0, sizeof(thr->count_cache));
+}
+
+// The process is about to end: a sidecar that reads the records gets to read
+// them before they are gone. The stats_handover probe fires (the sidecar's
+// BPF program hands it to the daemon) and the runtime waits until the daemon
+// writes the hand-over's number into final_ack, the sidecar detaches, or
+// two seconds pass (a sidecar that hangs must not hold the program).
+void HandOverStats() {
+#ifndef MAPGUARD_NO_PROBES
+  const unsigned own = g_print_stats ? 1 : 0;
+  if (mapguard_stats_handover_semaphore <= own) return;
+  SidecarRegistry &r = Registry();
+  const uint64_t seq = FetchAdd(r.final_seq, uint64_t(1)) + 1;
+  TraceStatsHandover(&r, seq);
+  for (int waited_us = 0; waited_us < 2000000; waited_us += 100) {
+    if (__atomic_load_n(&r.final_ack, __ATOMIC_ACQUIRE) >= seq) return;
+    if (mapguard_stats_handover_semaphore <= own) return;
+    timespec ts = {0, 100000};
+    syscall(SYS_nanosleep, &ts, nullptr);  // not the program's (intercepted) nanosleep
+  }
+#endif
 }
 
 MG_NOINLINE void NoteBucketCount(MapShadow *s, void *map) {
@@ -211,17 +272,22 @@ MG_NOINLINE void NoteBucketCount(MapShadow *s, void *map) {
   uint64_t before = s->buckets.exchange(buckets + 1, std::memory_order_relaxed);
   bool rehashed = before != 0 && before - 1 != buckets;
   if (rehashed) TraceRehash(map, before - 1, buckets, size);
-  if (!g_print_stats) return;
+  if (!Counting()) return;
   MapStats *st = s->stats.load(std::memory_order_acquire);
   if (!st) return;  // CountAccess at the write's begin creates it
-  st->has_buckets = true;
+  Store(st->has_buckets, uint64_t(1));
   RaiseTo(st->max_size, size);
+  RaiseTo(st->max_buckets, buckets);
   if (rehashed) {
-    uint64_t n = st->rehashes.fetch_add(1, std::memory_order_relaxed);
+    uint64_t n = FetchAdd(st->rehashes, uint64_t(1));
     if (n < kRehashLog) st->log[n] = {before - 1, buckets, size};
-    st->moved.fetch_add(size, std::memory_order_relaxed);
+    FetchAdd(st->moved, size);
+    // The load the table had just before this write grew it (one element
+    // fewer): the inlined write ends that changed no bucket count do not
+    // come here, and that was the largest load of those.
+    if (before - 1 && size) RaiseTo(st->max_load_milli, uint64_t((size - 1) * 1000 / (before - 1)));
   }
-  if (buckets) RaiseTo(st->max_load_milli, uint32_t(size * 1000 / buckets));
+  if (buckets) RaiseTo(st->max_load_milli, uint64_t(size * 1000 / buckets));
 }
 
 // Both standard libraries' hash tables (MG_SITE_HASHTABLE_LAYOUT): the bucket
@@ -231,8 +297,8 @@ MG_NOINLINE void NoteBucketCount(MapShadow *s, void *map) {
 // bucket's nodes follow each other in the list: so the list splits into
 // chains at the nodes the buckets point to, without calling the hasher.
 MG_NOINLINE void MeasureKeySpread(MapShadow *s, void *map) {
-  MapStats *st = g_print_stats ? s->stats.load(std::memory_order_acquire) : nullptr;
-  if (st && st->spread_measured.load(std::memory_order_relaxed)) return;
+  MapStats *st = Counting() ? s->stats.load(std::memory_order_acquire) : nullptr;
+  if (st && Load(st->spread_measured)) return;
   if (!st && !MG_PROBE_ACTIVE(key_spread)) return;
   char *base = static_cast<char *>(map);
   void *const *bucket = *reinterpret_cast<void *const *const *>(base);
@@ -283,14 +349,19 @@ MG_NOINLINE void MeasureKeySpread(MapShadow *s, void *map) {
     k.dispersion = chi / double(nb);
     if (st) {
       st->spread = k;
-      st->spread_measured.store(true, std::memory_order_release);
+      __atomic_store_n(&st->spread_measured, uint64_t(1), __ATOMIC_RELEASE);
     }
     TraceKeySpread(map, k.size, k.buckets, k.occupied, k.longest, uint64_t(k.dispersion * 1000));
   }
   munmap(mem, bytes);
 }
 
-void ForgetStats(MapShadow *s) { s->stats.store(nullptr, std::memory_order_release); }
+void ForgetStats(MapShadow *s) {
+  // print_stats tells maps built one after the other at one address apart;
+  // the sidecar's series are per address, and keeping the record bounds
+  // the memory of a program that builds maps by the million.
+  if (g_print_stats) s->stats.store(nullptr, std::memory_order_release);
+}
 
 namespace {
 
@@ -373,12 +444,12 @@ unsigned LoadPercentAt(const RehashRecord &r) {
 }
 
 void AppendGrowthText(Appender &out, const MapStats *m) {
-  unsigned load = m->max_load_milli.load();
-  uint64_t n = m->rehashes.load();
+  unsigned load = unsigned(Load(m->max_load_milli));
+  uint64_t n = Load(m->rehashes);
   out("  growth: %llu rehash%s", (unsigned long long)n, n == 1 ? "" : "es");
-  if (n) out(" (%llu elements relinked)", (unsigned long long)m->moved.load());
+  if (n) out(" (%llu elements relinked)", (unsigned long long)Load(m->moved));
   out("; largest load factor: %u.%02u; largest size: %llu\n", load / 1000, (load % 1000) / 10,
-      (unsigned long long)m->max_size.load());
+      (unsigned long long)Load(m->max_size));
   if (n) {
     out("  rehashes (buckets, load factor when it grew):");
     for (uint64_t i = 0; i < n && i < kRehashLog; i++) {
@@ -390,7 +461,7 @@ void AppendGrowthText(Appender &out, const MapStats *m) {
     if (n > kRehashLog) out(" ...");
     out("\n");
   }
-  if (m->spread_measured.load(std::memory_order_acquire)) {
+  if (__atomic_load_n(&m->spread_measured, __ATOMIC_ACQUIRE)) {
     const KeySpread &k = m->spread;
     out("  key spread at destruction: %llu keys in %llu of %llu buckets; longest chain %llu; "
         "%s%% of buckets empty; dispersion %.2f (1 is uniform)\n",
@@ -406,12 +477,12 @@ void AppendGrowthText(Appender &out, const MapStats *m) {
 }
 
 void AppendGrowthJson(Appender &out, const MapStats *m) {
-  unsigned load = m->max_load_milli.load();
-  uint64_t n = m->rehashes.load();
+  unsigned load = unsigned(Load(m->max_load_milli));
+  uint64_t n = Load(m->rehashes);
   out(",\"rehashes\":%llu,\"max_load_factor\":%u.%02u,\"growth\":{\"rehashes\":%llu,"
       "\"elements_moved\":%llu,\"max_size\":%llu,\"log\":[",
       (unsigned long long)n, load / 1000, (load % 1000) / 10, (unsigned long long)n,
-      (unsigned long long)m->moved.load(), (unsigned long long)m->max_size.load());
+      (unsigned long long)Load(m->moved), (unsigned long long)Load(m->max_size));
   for (uint64_t i = 0; i < n && i < kRehashLog; i++) {
     const RehashRecord &r = m->log[i];
     unsigned l = LoadPercentAt(r);
@@ -419,7 +490,7 @@ void AppendGrowthJson(Appender &out, const MapStats *m) {
         (unsigned long long)r.old_buckets, (unsigned long long)r.new_buckets, l / 100, l % 100);
   }
   out("]");
-  if (m->spread_measured.load(std::memory_order_acquire)) {
+  if (__atomic_load_n(&m->spread_measured, __ATOMIC_ACQUIRE)) {
     const KeySpread &k = m->spread;
     out(",\"spread\":{\"keys\":%llu,\"buckets\":%llu,\"occupied\":%llu,\"longest_chain\":%llu,"
         "\"dispersion\":%.3f,\"hot_buckets\":%llu,\"hot_keys\":%llu,\"bad\":%s}",
@@ -442,9 +513,9 @@ bool ShownBefore(const MapStats *a, const MapStats *b) {
 
 void PrintStats() {
   if (!g_print_stats) return;
-  const uint64_t count = g_stats_count.load();
+  const uint64_t count = Load(Registry().records);
   uint64_t shared = 0;
-  for (MapStats *m = g_all_stats.load(); m; m = m->next) shared += Threads(m) >= 2;
+  for (MapStats *m = First(); m; m = Next(m)) shared += Threads(m) >= 2;
   // The first `limit` maps in ShownBefore order, kept sorted by insertion.
   const size_t limit = g_flags.stats_maps ? size_t(g_flags.stats_maps) : size_t(count);
   const size_t cap = limit < count ? limit : size_t(count);
@@ -453,7 +524,7 @@ void PrintStats() {
   if (mem == MAP_FAILED) return;
   MapStats **top = static_cast<MapStats **>(mem);
   size_t n = 0;
-  for (MapStats *m = g_all_stats.load(); m && cap; m = m->next) {
+  for (MapStats *m = First(); m && cap; m = Next(m)) {
     size_t pos = n < cap ? n++ : cap;
     if (pos == cap) {
       if (!ShownBefore(m, top[cap - 1])) continue;
@@ -483,21 +554,22 @@ void PrintStats() {
   }
   for (size_t i = 0; i < n; i++) {
     const MapStats *m = top[i];
-    const MapUsage u = UsageOf(m);
+    const MapUsage u = UsageOf(*m);
+    const mg_site *site = SiteOf(m->site), *created = SiteOf(m->created);
     const MapAdvice a = Advise(u);
     // One map per write; a line too long for the buffer (a type name of
     // kilobytes) is cut, never overrun.
     Appender out(line, sizeof(line));
     if (json) {
       out("{\"mapguard_stats\":{\"type\":");
-      AppendJsonString(out, m->site->map_type);
+      AppendJsonString(out, site->map_type);
       out(",\"name\":");
-      AppendJsonString(out, m->site->map_name);
-      out(",\"address\":\"%p\"", m->map);
-      if (m->created && m->created->file[0]) {
+      AppendJsonString(out, site->map_name);
+      out(",\"address\":\"0x%llx\"", (unsigned long long)m->map);
+      if (created && created->file[0]) {
         out(",\"created\":{\"file\":");
-        AppendJsonString(out, m->created->file);
-        out(",\"line\":%u,\"column\":%u}", m->created->line, m->created->column);
+        AppendJsonString(out, created->file);
+        out(",\"line\":%u,\"column\":%u}", created->line, created->column);
       }
       out(",\"reads\":%llu,\"writes\":%llu,\"iterations\":%llu,\"threads\":%llu,"
           "\"lifecycle_only_threads\":%llu,\"writer_threads\":%llu,\"shared_writes\":%llu,"
@@ -508,19 +580,19 @@ void PrintStats() {
           (unsigned long long)u.lifecycle_threads, (unsigned long long)u.writer_threads,
           (unsigned long long)u.shared_writes, (unsigned long long)u.switches,
           (unsigned long long)u.contended_locks, (unsigned long long)u.conflicts,
-          m->max_readers.load());
+          unsigned(Load(m->max_readers)));
       bool first = true;
       for (const ThreadUse &t : m->uses) {
-        if (!t.thread.load()) continue;
+        if (!Load(t.thread)) continue;
         out("%s{\"thread\":%u,\"reads\":%llu,\"writes\":%llu,\"iterations\":%llu,"
             "\"destructions\":%llu}",
-            first ? "" : ",", t.thread.load() - 1, (unsigned long long)t.reads.load(),
-            (unsigned long long)t.writes.load(), (unsigned long long)t.iterations.load(),
-            (unsigned long long)t.destructions.load());
+            first ? "" : ",", Load(t.thread) - 1, (unsigned long long)Load(t.reads),
+            (unsigned long long)Load(t.writes), (unsigned long long)Load(t.iterations),
+            (unsigned long long)Load(t.destructions));
         first = false;
       }
       out("]");
-      if (m->has_buckets) AppendGrowthJson(out, m);
+      if (Load(m->has_buckets)) AppendGrowthJson(out, m);
       out(",\"pattern\":\"%s\",\"summary\":", a.pattern);
       AppendJsonString(out, a.summary);
       out(",\"advice\":");
@@ -536,33 +608,34 @@ void PrintStats() {
       if (out.size() + 1 < sizeof(line)) emit(out.data(), out.size());
       continue;
     }
-    out("\nMap %s%s%s%s at %p", m->site->map_type, m->site->map_name[0] ? " '" : "",
-        m->site->map_name, m->site->map_name[0] ? "'" : "", m->map);
-    if (m->created && m->created->file[0])
-      out(", created at %s:%u:%u", m->created->file, m->created->line, m->created->column);
+    out("\nMap %s%s%s%s at 0x%llx", site->map_type, site->map_name[0] ? " '" : "",
+        site->map_name, site->map_name[0] ? "'" : "", (unsigned long long)m->map);
+    if (created && created->file[0])
+      out(", created at %s:%u:%u", created->file, created->line, created->column);
     out("\n  accesses: %llu reads, %llu writes, %llu iterations; threads: %llu; most concurrent "
         "readers: %u\n",
         (unsigned long long)u.reads, (unsigned long long)u.writes,
-        (unsigned long long)u.iterations, (unsigned long long)u.threads, m->max_readers.load());
+        (unsigned long long)u.iterations, (unsigned long long)u.threads,
+        unsigned(Load(m->max_readers)));
     out("  by thread:");
     for (const ThreadUse &t : m->uses) {
-      if (!t.thread.load()) continue;
-      out(" T%u", t.thread.load() - 1);
-      if (!t.used.load()) {
+      if (!Load(t.thread)) continue;
+      out(" T%u", Load(t.thread) - 1);
+      if (!Load(t.used)) {
         out(" (destroyed it)");
         continue;
       }
-      out(" (%llu/%llu/%llu)", (unsigned long long)t.reads.load(),
-          (unsigned long long)t.writes.load(), (unsigned long long)t.iterations.load());
+      out(" (%llu/%llu/%llu)", (unsigned long long)Load(t.reads),
+          (unsigned long long)Load(t.writes), (unsigned long long)Load(t.iterations));
     }
-    if (m->untold_threads.load())
-      out(" and more threads (%llu accesses)", (unsigned long long)m->untold_accesses.load());
+    if (Load(m->untold_threads))
+      out(" and more threads (%llu accesses)", (unsigned long long)UntoldAccesses(m));
     out("  [reads/writes/iterations]\n");
     out("  contention: %llu lock wait%s before an access; thread changes: %llu; overlapping "
         "conflicts: %llu\n",
         (unsigned long long)u.contended_locks, u.contended_locks == 1 ? "" : "s",
         (unsigned long long)u.switches, (unsigned long long)u.conflicts);
-    if (m->has_buckets) AppendGrowthText(out, m);
+    if (Load(m->has_buckets)) AppendGrowthText(out, m);
     out("  pattern: %s\n", a.summary);
     if (a.advice[0]) out("  advice: %s\n", a.advice);
     if (a.growth[0]) out("  advice: %s\n", a.growth);

@@ -1,32 +1,89 @@
-// print_stats=1: per-map access statistics at exit, with advice
-// (mg_advice.h) on the lock strategy and on growth.
-// Nothing here runs unless the option is on (one predictable branch per
-// access otherwise).
+// Per-map statistics: print_stats=1 prints them at exit with advice
+// (mg_advice.h) on the lock strategy and on growth; mapguard-sidecar reads
+// them out of the live process (mg_stats_record.h has the layout and who
+// writes what). Counting is on while either wants it (Counting()); off, it
+// costs one predictable branch per access.
 #ifndef MAPGUARD_STATS_H
 #define MAPGUARD_STATS_H
 
+#include "mg_probes.h"
 #include "mg_rt.h"
 #include "mg_shadow.h"
+#include "mg_stats_record.h"
+
+extern "C" mapguard::SidecarRegistry mapguard_sidecar_registry;
 
 namespace mapguard {
 
 extern bool g_print_stats;
 
+struct MapStats : MapRecord {};
+
+// Whether accesses are counted: print_stats=1 (which raises the semaphore
+// itself at start-up, InitStats) or a sidecar attached to the hand-over
+// probe. One load of the probes' cache line.
+#ifndef MAPGUARD_NO_PROBES
+MG_ALWAYS_INLINE bool Counting() { return MG_UNLIKELY(mapguard_stats_handover_semaphore != 0); }
+#else
+MG_ALWAYS_INLINE bool Counting() { return MG_UNLIKELY(g_print_stats); }
+#endif
+
+// The counter of this thread's access to `map` that CountAccess cached for
+// it (ThreadState::count_cache), or null: the access then goes to the
+// runtime, which counts it. An entry holds while the map's record, the
+// sidecar's control word and, for a write, "one user so far" are what they
+// were when it was filled; a watched map is never cached (its region probes
+// fire in the runtime). The caller bumps the counter once the access can no
+// longer go to the runtime (which would count it again).
+MG_ALWAYS_INLINE uint64_t *CachedCounter(ThreadState *thr, MapShadow *s, void *map, bool write) {
+  const CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
+  if (MG_UNLIKELY(e.map != map || e.stats != s->stats.load(std::memory_order_relaxed) ||
+                  e.control != __atomic_load_n(&mapguard_sidecar_registry.control, __ATOMIC_RELAXED) ||
+                  (write && !e.writes) || (thr->waited_for & 1)))
+    return nullptr;
+  return write ? &e.use->writes : &e.use->reads;
+}
+// Only this thread writes its ThreadUse: no locked instruction.
+MG_ALWAYS_INLINE void BumpCounter(uint64_t *c) {
+  __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
 // Counts one access; `readers_before` is the reader count the begin saw.
 MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                              uint32_t readers_before);
 // End of a write to a map with MG_SITE_HASHTABLE_LAYOUT, still inside the
-// write region: notes a changed bucket count (a rehash) and the load factor.
+// write region: notes a changed bucket count (a rehash), the size and the
+// load factor.
 MG_NOINLINE void NoteBucketCount(MapShadow *s, void *map);
+// Whether a write's end must go to NoteBucketCount: counting, a hash table,
+// and its bucket count is not the one the last write left.
+MG_ALWAYS_INLINE bool BucketCountChanged(MapShadow *s, void *map, const mg_site *site) {
+  return (site->flags & MG_SITE_HASHTABLE_LAYOUT) &&
+         s->buckets.load(std::memory_order_relaxed) !=
+             *reinterpret_cast<const uint64_t *>(static_cast<char *>(map) + 8) + 1;
+}
 // A report (printed or not) about the map.
 void CountConflict(MapShadow *s);
 // The map is being destroyed (inside its destruction region, after its begin
 // checks), MG_SITE_HASHTABLE_LAYOUT: how its keys spread over its buckets,
 // for print_stats and the key_spread probe.
 MG_NOINLINE void MeasureKeySpread(MapShadow *s, void *map);
-// The map is new or gone: later accesses at this address count for a new map.
+// The map is new or gone: for print_stats, later accesses at this address
+// count for a new map.
 void ForgetStats(MapShadow *s);
 void PrintStats();
+
+// The sidecar's part (mg_stats_record.h, SidecarRegistry): whether the
+// control word has the kernel watch `map`; whether the trace budget has room
+// for one more watched region this second; a watched region left out.
+bool MapIsWatched(const void *map);
+bool TakeWatchBudget();
+void NoteWatchSkipped(MapShadow *s);
+
+void InitStats();
+void StatsAfterForkInChild();
+// At exit: lets an attached sidecar read the records (bounded wait).
+void HandOverStats();
 
 }  // namespace mapguard
 

@@ -17,6 +17,7 @@
 #include "mg_hb.h"
 #include "mg_real.h"
 #include "mg_rt.h"
+#include "mg_stats.h"
 
 namespace mapguard {
 
@@ -232,6 +233,7 @@ void AfterForkInChild() {
   ThreadState *me = t_thread;
   if (me) me->os_tid = pid_t(syscall(SYS_gettid));
   OwnershipAfterForkInChild(me);
+  StatsAfterForkInChild();
   if (me && g_detect_hb) HbAfterForkInChild(me);
   g_free_count = 0;
   uint32_t limit = g_slot_limit.load(std::memory_order_relaxed);

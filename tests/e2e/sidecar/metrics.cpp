@@ -22,7 +22,7 @@
 // CHECK: metrics: mapguard_map_thread_switches_total{{{.*}}name="registry"} 1
 // CHECK: metrics: mapguard_map_lock_waits_total{{{.*}}name="registry"} 0
 // CHECK: metrics: mapguard_map_rehash_moved_elements_total{{{.*}}name="registry"} 1033
-// CHECK: metrics: mapguard_map_max_size{{{.*}}name="registry"} 542
+// CHECK: metrics: mapguard_map_max_size{{{.*}}name="registry"} 1000
 // CHECK: metrics: mapguard_map_buckets{{{.*}}name="registry"} 1109
 // CHECK: metrics: mapguard_map_pattern{{{.*}}name="registry",pattern="read-only-after-publication"} 1
 // CHECK: metrics: mapguard_map_read_write_ratio{{{.*}}name="registry"} 5

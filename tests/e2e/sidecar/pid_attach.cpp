@@ -3,7 +3,7 @@
 // agrees with the runtime's report. The sidecar exits 0 (agreement); the
 // program exits 66 (the runtime stopped it).
 // RUN: %clangxx_mg -O1 %s -o %t
-// RUN: python3 %S/Inputs/sidecar_session.py pid --sidecar %sidecar --json %t.json -- %t 2>&1 | FileCheck %s
+// RUN: python3 %S/Inputs/sidecar_session.py pid --sidecar %sidecar --extra=--full-trace --json %t.json -- %t 2>&1 | FileCheck %s
 // RUN: python3 %S/Inputs/check_summary.py %t.json --matched writes --kernel-conflicts 1
 // The program's report (its stderr), then the sidecar's (printed after it).
 // CHECK: fatal error: concurrent map writes

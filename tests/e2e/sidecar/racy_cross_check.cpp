@@ -5,15 +5,26 @@
 // A race the runtime finds only by happens-before (the accesses never
 // overlap) is listed as not comparable, not as a disagreement.
 // RUN: %clangxx_mg -O1 %s -o %t
-// RUN: %expect_exit 66 %sidecar --json %t.writes.json -- %t writes 2>&1 | FileCheck %s --check-prefix=WRITES
+// RUN: %expect_exit 66 %sidecar --full-trace --json %t.writes.json -- %t writes 2>&1 | FileCheck %s --check-prefix=WRITES
 // RUN: python3 %S/Inputs/check_summary.py %t.writes.json --matched writes --kernel-conflicts 1
 // Next to a test suite: the racy program is a grandchild (a shell starts
 // it, as ctest would); the sidecar follows it and exits with the shell's 0.
-// RUN: %sidecar -- sh -c '%t writes; echo "suite goes on"' 2>&1 | FileCheck %s --check-prefix=SUITE
-// RUN: %expect_exit 66 %sidecar -- %t read 2>&1 | FileCheck %s --check-prefix=READ
-// RUN: %expect_exit 66 %sidecar -- %t iterate 2>&1 | FileCheck %s --check-prefix=ITER
-// RUN: %expect_exit 66 %sidecar --json %t.hb.json -- %t hb-only 2>&1 | FileCheck %s --check-prefix=HB
+// RUN: %sidecar --full-trace -- sh -c '%t writes; echo "suite goes on"' 2>&1 | FileCheck %s --check-prefix=SUITE
+// RUN: %expect_exit 66 %sidecar --full-trace -- %t read 2>&1 | FileCheck %s --check-prefix=READ
+// RUN: %expect_exit 66 %sidecar --full-trace -- %t iterate 2>&1 | FileCheck %s --check-prefix=ITER
+// RUN: %expect_exit 66 %sidecar --full-trace --json %t.hb.json -- %t hb-only 2>&1 | FileCheck %s --check-prefix=HB
 // RUN: python3 %S/Inputs/check_summary.py %t.hb.json --kernel-conflicts 0 --not-compared 1
+// The default mode (not --full-trace): the runtime counts, the kernel
+// watches the maps the control word picks. Every map watched (--map-sample
+// 1), the race is cross-checked at the default trace budget; no map watched
+// (0), it is "not compared", naming why, and the verdict says how many maps
+// the kernel watched.
+// RUN: %expect_exit 66 %sidecar --map-sample 1 -- %t writes 2>&1 | FileCheck %s --check-prefix=WATCHED
+// RUN: %expect_exit 66 %sidecar --map-sample 0 -- %t writes 2>&1 | FileCheck %s --check-prefix=UNWATCHED
+// WATCHED: cross-check: the kernel saw 1 conflict, the runtime reported 1: they agree (the kernel watched 1 of 1 map; --full-trace watches all)
+// WATCHED-NEXT: both: concurrent map writes
+// UNWATCHED: cross-check: the kernel saw 0 conflicts, the runtime reported 1: they agree (the kernel watched 0 of 1 map; --full-trace watches all)
+// UNWATCHED-NEXT: not compared: concurrent map writes on {{.*}} (the kernel did not watch this map (it watches none: --map-sample
 // WRITES: fatal error: concurrent map writes
 // WRITES: conflict heatmap (kernel, by pair of call sites):
 // WRITES-NEXT: 1x  racy_cross_check.cpp:[[#]] insert  <->  racy_cross_check.cpp:[[#]] operator[]

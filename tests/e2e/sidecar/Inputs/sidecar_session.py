@@ -28,6 +28,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("mode", choices=["pid", "detach", "metrics"])
 ap.add_argument("--sidecar", required=True)
 ap.add_argument("--json")
+ap.add_argument("--extra", action="append", default=[], help="one more sidecar argument (repeatable)")
 if "--" not in sys.argv:
     sys.exit("sidecar_session.py: give the program after --")
 split = sys.argv.index("--")
@@ -93,7 +94,7 @@ if args.mode in ("pid", "detach"):
     line = prog.stdout.readline()
     if not line.startswith("READY"):
         die(f"program said {line!r}")
-    side = subprocess.Popen([args.sidecar, "--pid", str(prog.pid)] + json_args, stderr=err)
+    side = subprocess.Popen([args.sidecar, "--pid", str(prog.pid)] + args.extra + json_args, stderr=err)
     wait_for(lambda: "attached to pid" in read(err_path) or side.poll() is not None, "the sidecar to attach")
     if side.poll() is not None:
         print(read(err_path))
@@ -112,7 +113,7 @@ if args.mode in ("pid", "detach"):
 else:
     ready = os.path.join(tmp, "ready")
     out = open(ready, "w")
-    side = subprocess.Popen([args.sidecar, "--metrics-port", "0"] + json_args + ["--"] + program + [go],
+    side = subprocess.Popen([args.sidecar, "--metrics-port", "0"] + args.extra + json_args + ["--"] + program + [go],
                             stderr=err, stdout=out)
     url = wait_for(lambda: (re.search(r"serving metrics on (http://\S+)", read(err_path)) or
                             (side.poll() is not None and die(f"sidecar exited {side.returncode}: {read(err_path)}"))),
