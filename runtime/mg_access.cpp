@@ -24,13 +24,14 @@ namespace mapguard {
 
 namespace {
 
-// Whether a tracer may keep state about `map` that its construction or
+// Whether a tracer may keep state about the map that its construction or
 // destruction should reset: every map while region probes are traced, else
-// only maps the sidecar's control word watches (a map the kernel never
-// watched has no state there, and a program that builds maps by the million
-// must not trap for each).
-MG_ALWAYS_INLINE bool KernelMayWatch(void *map) {
-  return MG_PROBE_ACTIVE(region_begin) || MapIsWatched(map);
+// only a map a watched probe fired for (MapShadow::kernel_state; a map the
+// kernel never watched has no state there, and a program that builds maps by
+// the million must not trap for each).
+MG_ALWAYS_INLINE bool KernelMayWatch(MapShadow *s) {
+  return MG_PROBE_ACTIVE(region_begin) ||
+         s->kernel_state.exchange(0, std::memory_order_relaxed) != 0;
 }
 
 MG_ALWAYS_INLINE void FireEndProbe(uint8_t traced, void *map, uint32_t kind) {
@@ -618,7 +619,7 @@ void __mapguard_construct(void *map, const mg_site *site) {
                        ? *reinterpret_cast<const uint64_t *>(static_cast<char *>(map) + 8) + 1
                        : 0,
                    std::memory_order_relaxed);
-  if (MG_PROBE_ACTIVE(map_create) && KernelMayWatch(map)) TraceMapCreate(map, site);
+  if (MG_PROBE_ACTIVE(map_create) && KernelMayWatch(s)) TraceMapCreate(map, site);
 }
 
 // Destruction is a write (destroying a map another thread uses is a race),
@@ -653,7 +654,7 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
     s->state.store(0, std::memory_order_release);
     s->owner.store(0, std::memory_order_release);
     CloseRegion(thr, region, map, MG_DESTROY);
-    if (MG_PROBE_ACTIVE(map_destroy) && KernelMayWatch(map)) TraceMapDestroy(map);
+    if (MG_PROBE_ACTIVE(map_destroy) && KernelMayWatch(s)) TraceMapDestroy(map);
   } else {
     NotePublished(thr);  // its record stays (see HbOnWriteSlow)
     EndRegion(thr, s, map, region, MG_DESTROY);

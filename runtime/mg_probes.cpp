@@ -70,11 +70,13 @@ MG_NOINLINE uint8_t TraceRegionBegin(ThreadState *thr, MapShadow *s, void *map,
   if (MG_PROBE_ACTIVE(region_begin)) {
     kind_fired = kTraceRegion;
   } else if (MG_PROBE_ACTIVE(watched_begin) && MapIsWatched(map)) {
-    if (!TakeWatchBudget()) {
+    if (!TakeWatchBudget(thr)) {
       NoteWatchSkipped(s);
       return kTraceNone;
     }
     kind_fired = kTraceWatched;
+    if (!s->kernel_state.load(std::memory_order_relaxed))
+      s->kernel_state.store(1, std::memory_order_relaxed);
   } else {
     return kTraceNone;
   }

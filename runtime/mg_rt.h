@@ -65,8 +65,13 @@ struct CountCacheEntry {
   MapStats *stats;
   ThreadUse *use;
   uint64_t control;  // the sidecar's control word when filled
+  // Accesses left before the runtime looks again: a watched map whose trace
+  // budget is spent counts inline for a while (kWatchSpentAccesses) rather
+  // than going to the runtime for every access until the next second.
+  uint32_t left;
   bool writes;       // writes count inline too (one user so far)
 };
+constexpr uint32_t kWatchSpentAccesses = 1024;
 constexpr int kCountCache = 8;
 MG_ALWAYS_INLINE int CountCacheIndex(const void *map) {
   return int((reinterpret_cast<uintptr_t>(map) >> 4) & (kCountCache - 1));
@@ -169,6 +174,9 @@ struct alignas(64) ThreadState {
   uint8_t waited_for;
   // Written by this thread only (CountAccess), read by its inlined begins.
   CountCacheEntry count_cache[kCountCache];
+  // The second (CLOCK_MONOTONIC_COARSE + 1) whose trace budget this thread
+  // found spent (TakeWatchBudget).
+  uint64_t watch_spent_window;
   int suspended_iterations;  // regions in kRegionSuspended
   bool has_fence_clock;
   VectorClock fence_clock;

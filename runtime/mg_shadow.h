@@ -108,7 +108,12 @@ struct MapShadow {
   // program that goes on after a report, and must still find a ReadSet
   // there. Guarded by hb_lock; freed by HbReset.
   ReadSet *spare_reads;
-  uint64_t reserved;
+  // A tracer's region probe fired for this map since it was built: the
+  // kernel keeps state about it, which its destruction (or the next
+  // construction here) must reset (map_destroy / map_create probes). Maps
+  // it never watched cost no trap when built or destroyed.
+  std::atomic<uint32_t> kernel_state;
+  uint32_t reserved;
 };
 static_assert(sizeof(MapShadow) == 128, "two cache lines per MapShadow");
 

@@ -118,25 +118,30 @@ bool MapIsWatched(const void *map) {
   return (h >> 32) % rate == 0;
 }
 
-bool TakeWatchBudget() {
+bool TakeWatchBudget(ThreadState *thr) {
   const uint32_t budget = uint32_t(Load(Registry().control) >> 32);
   if (budget == 0) return true;
   // One window per second of CLOCK_MONOTONIC_COARSE (a vDSO read, no
-  // syscall), shared by the process's threads.
+  // syscall), shared by the process's threads. A thread that found the
+  // window spent stops asking until the next one: the shared counter's line
+  // is not written by every access of every thread.
   static uint64_t window, used;
   timespec now;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
   const uint64_t second = uint64_t(now.tv_sec) + 1;
+  if (thr->watch_spent_window == second) return false;
   uint64_t w = Load(window);
   if (w != second && __atomic_compare_exchange_n(&window, &w, second, false, __ATOMIC_RELAXED,
                                                  __ATOMIC_RELAXED))
     Store(used, uint64_t(0));
-  return FetchAdd(used, uint64_t(1)) < budget;
+  if (FetchAdd(used, uint64_t(1)) < budget) return true;
+  thr->watch_spent_window = second;
+  return false;
 }
 
 void NoteWatchSkipped(MapShadow *s) {
-  if (MapStats *st = s->stats.load(std::memory_order_acquire))
-    FetchAdd(st->watch_skipped, uint64_t(1));
+  MapStats *st = s->stats.load(std::memory_order_acquire);
+  if (st && !Load(st->watch_skipped)) Store(st->watch_skipped, uint64_t(1));
 }
 
 MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
@@ -195,15 +200,22 @@ MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg
   // unless the kernel watches the map (its probes fire in the runtime) or,
   // for writes, the map has two users (a write then counts as shared).
   const uint64_t control = Load(Registry().control);
+  uint32_t left = ~0u;
   if (MapIsWatched(map)) {
     if (!Load(st->watched) && !Exchange(st->watched, uint64_t(1)))
       FetchAdd(Registry().watched_maps, uint64_t(1));
-  } else if (use && site->kind != MG_ITERATE) {
+    // Its probe fired for this access (this region, on top): the next ones
+    // come here too. Else the budget is spent: count inline for a while.
+    if (thr->regions.Depth() > 0 && thr->regions.Traced(thr->regions.Depth() - 1)) return;
+    left = kWatchSpentAccesses;
+  }
+  if (use && site->kind != MG_ITERATE) {
     CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
     e.map = map;
     e.stats = st;
     e.use = use;
     e.control = control;
+    e.left = left;
     e.writes = users < 2;
   }
 }

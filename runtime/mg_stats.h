@@ -32,14 +32,15 @@ MG_ALWAYS_INLINE bool Counting() { return MG_UNLIKELY(g_print_stats); }
 // it (ThreadState::count_cache), or null: the access then goes to the
 // runtime, which counts it. An entry holds while the map's record, the
 // sidecar's control word and, for a write, "one user so far" are what they
-// were when it was filled; a watched map is never cached (its region probes
-// fire in the runtime). The caller bumps the counter once the access can no
+// were when it was filled, for a number of accesses (CountCacheEntry::left);
+// a watched map is cached only while the trace budget is spent (its region
+// probes fire in the runtime). The caller bumps the counter once the access can no
 // longer go to the runtime (which would count it again).
 MG_ALWAYS_INLINE uint64_t *CachedCounter(ThreadState *thr, MapShadow *s, void *map, bool write) {
-  const CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
+  CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
   if (MG_UNLIKELY(e.map != map || e.stats != s->stats.load(std::memory_order_relaxed) ||
                   e.control != __atomic_load_n(&mapguard_sidecar_registry.control, __ATOMIC_RELAXED) ||
-                  (write && !e.writes) || (thr->waited_for & 1)))
+                  (write && !e.writes) || (thr->waited_for & 1) || --e.left == 0))
     return nullptr;
   return write ? &e.use->writes : &e.use->reads;
 }
@@ -75,9 +76,10 @@ void PrintStats();
 
 // The sidecar's part (mg_stats_record.h, SidecarRegistry): whether the
 // control word has the kernel watch `map`; whether the trace budget has room
-// for one more watched region this second; a watched region left out.
+// for one more watched region this second; a watched region left out (the
+// record's watch_skipped turns nonzero).
 bool MapIsWatched(const void *map);
-bool TakeWatchBudget();
+bool TakeWatchBudget(ThreadState *thr);
 void NoteWatchSkipped(MapShadow *s);
 
 void InitStats();

@@ -72,9 +72,9 @@ struct MapRecord {
   RehashRecord log[kRehashLog];
   uint64_t spread_measured;
   KeySpread spread;
-  // The mapguard-sidecar's kernel-side check watched this map (its region
-  // probes fired for it), and how many regions it left out when its trace
-  // budget ran out.
+  // The mapguard-sidecar's kernel-side check watched this map (its control
+  // word picked it), and whether the trace budget left some of its regions
+  // out (nonzero: yes).
   uint64_t watched, watch_skipped;
   // Addresses in the process: the map, its first counted access's mg_site
   // (type and name), its construction's mg_site (0 if not seen), the next
