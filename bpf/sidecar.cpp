@@ -281,7 +281,7 @@ void Session::Launch() {
     std::string o = getenv("MAPGUARD_OPTIONS") ? getenv("MAPGUARD_OPTIONS") : "";
     if (opt_.read_sample) o += (o.empty() ? "" : ":") + std::string("usdt_read_sample=") + std::to_string(opt_.read_sample);
     o += (o.empty() ? "" : ":") + std::string("usdt_map_sample=") + std::to_string(opt_.map_sample) +
-         ":usdt_trace_budget=" + std::to_string(opt_.trace_budget);
+         ":usdt_trace_budget=" + std::to_string(opt_.trace_budget) + ":usdt_handover=1";
     setenv("MAPGUARD_OPTIONS", o.c_str(), 1);
     std::vector<char *> args;
     for (std::string &s : opt_.command) args.push_back(s.data());
@@ -325,6 +325,7 @@ void Session::Start() {
     // control word says which maps the kernel watches.
     NoteRegistry(uint32_t(opt_.pid), registry);
     CollectRecords(uint32_t(opt_.pid), registry, nullptr);
+    TakeBaseline(uint32_t(opt_.pid));
   }
 
   rb_ = ring_buffer__new(mgs_bpf_events_fd(g_bpf), OnEvent, nullptr, nullptr);

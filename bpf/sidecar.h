@@ -88,6 +88,10 @@ struct SiteNames {
 struct ProcessRecords {
   uint64_t registry = 0;                     // mapguard_sidecar_registry's address; 0: unknown
   std::map<uint64_t, mgs_map_stats> rows;    // by map address, as of the last collection
+  // --pid: the counts when the sidecar attached (counting may have been on
+  // already: print_stats, or another sidecar on the same runtime file). The
+  // rows shown are the counts since then.
+  std::map<uint64_t, mgs_map_stats> baseline;
   std::map<uint64_t, SiteNames> names;       // by mg_site address (constant: read once)
   uint64_t records = 0, watched_maps = 0, control = 0;
   bool collected = false;    // read at least once
@@ -122,6 +126,8 @@ std::vector<MapRow> ReadMapStats();
 // Copies the records of `pid` out of it (its registry at `registry`);
 // false, with why, if the process cannot be read or has no records yet.
 bool CollectRecords(uint32_t pid, uint64_t registry, std::string *why);
+// The counts as of now become the process's baseline (--pid attach).
+void TakeBaseline(uint32_t pid);
 // The registry's address in a running process, from the runtime's dynamic
 // symbol table and /proc/PID/maps; throws SetupError.
 uint64_t FindRegistry(uint32_t pid, const std::string &runtime);

@@ -18,6 +18,7 @@ enum {
   MGS_RT_SUPPRESSED = 2,
   MGS_RT_DUPLICATE = 4,
   MGS_RT_HALTING = 8,
+  MGS_RT_WATCHED = 16, /* the kernel watched the map (its control word picked it) */
 };
 
 /* Regions in flight on one map, one field per kind, each counted by every

@@ -136,6 +136,20 @@ void AddRow(mgs_map_stats &into, const mgs_map_stats &s) {
   into.watch_skipped += s.watch_skipped;
 }
 
+// The counters of `s` since `base` (the gauges stay what they are).
+void Subtract(mgs_map_stats &s, const mgs_map_stats &base) {
+  auto minus = [](__u64 &v, __u64 b) { v = v >= b ? v - b : 0; };
+  minus(s.reads, base.reads);
+  minus(s.writes, base.writes);
+  minus(s.iterations, base.iterations);
+  minus(s.rehashes, base.rehashes);
+  minus(s.nonwriter_iterations, base.nonwriter_iterations);
+  minus(s.shared_writes, base.shared_writes);
+  minus(s.switches, base.switches);
+  minus(s.lock_waits, base.lock_waits);
+  minus(s.moved, base.moved);
+}
+
 }  // namespace
 
 bool CollectRecords(uint32_t pid, uint64_t registry_addr, std::string *why) {
@@ -189,6 +203,11 @@ bool CollectRecords(uint32_t pid, uint64_t registry_addr, std::string *why) {
 }
 
 bool WriteControl(uint32_t pid, uint64_t registry_addr, uint64_t control) {
+  // This sidecar reads the process's records at its exit: the runtime may
+  // wait for it there.
+  const uint64_t one = 1;
+  WriteMemory(int(pid), registry_addr + offsetof(mapguard::SidecarRegistry, consumer), &one,
+              sizeof(one));
   return WriteMemory(int(pid), registry_addr + offsetof(mapguard::SidecarRegistry, control),
                      &control, sizeof(control));
 }
@@ -196,6 +215,12 @@ bool WriteControl(uint32_t pid, uint64_t registry_addr, uint64_t control) {
 bool AcknowledgeHandover(uint32_t pid, uint64_t registry_addr, uint64_t seq) {
   return WriteMemory(int(pid), registry_addr + offsetof(mapguard::SidecarRegistry, final_ack), &seq,
                      sizeof(seq));
+}
+
+void TakeBaseline(uint32_t pid) {
+  std::lock_guard<std::mutex> lock(g_state.mu);
+  ProcessRecords &p = g_state.processes[pid];
+  p.baseline = p.rows;
 }
 
 void CollectLive() {
@@ -279,6 +304,10 @@ std::vector<MapRow> ReadMapStats() {
   for (auto &[pid, p] : g_state.processes)
     for (auto &[map, s] : p.rows) {
       MapRow r{{pid, 0, map}, s};
+      auto base = p.baseline.find(map);
+      if (base != p.baseline.end()) Subtract(r.stats, base->second);
+      if (!r.stats.reads && !r.stats.writes && !r.stats.iterations && base != p.baseline.end())
+        continue;  // not used since the sidecar attached
       r.stats.conflicts = conflicts[{pid, map}];
       rows.push_back(r);
     }

@@ -35,8 +35,9 @@ bool SameConflict(const Conflict &x, const Conflict &y) {
 // every overlap the runtime reports, the kernel saw. Kernel-only sightings
 // before a halting report are races the runtime did not get to (it stops at
 // the first one); everything else that differs is a disagreement.
-// Whether the kernel watched `map` of process `pid` (the runtime's record
-// says), and whether the trace budget left some of its regions out.
+// Whether the trace budget left some regions of `map` of process `pid` out
+// (the runtime's record says; whether the kernel watched the map at all, the
+// runtime's conflict probe says, MGS_RT_WATCHED).
 struct Watch {
   bool known = false, watched = false, partly = false;
 };
@@ -70,7 +71,7 @@ Verdict CrossCheck(uint64_t read_sample, const std::vector<MapRow> &rows, bool f
     } else if (r.flags & MGS_RT_HAPPENS_BEFORE) {
       v.reasons.push_back({r, "found by happens-before analysis: the accesses did not overlap in "
                               "time, and the kernel only sees overlaps"});
-    } else if (Watch w = WatchOf(rows, r.tgid, r.map); !full_trace && w.known && !w.watched) {
+    } else if (Watch w = WatchOf(rows, r.tgid, r.map); !full_trace && !(r.flags & MGS_RT_WATCHED)) {
       const uint32_t sample = uint32_t(g_state.control);
       v.reasons.push_back({r, "the kernel did not watch this map (" +
                               (sample ? "it watches 1 in " + std::to_string(sample) + " maps"

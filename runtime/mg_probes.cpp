@@ -121,6 +121,7 @@ void TraceRehash(void *map, uint64_t old_buckets, uint64_t new_buckets, uint64_t
 void TraceConflict(void *map, uint32_t kind, int tid, int other_tid, const mg_site *site,
                    const mg_site *other_site, uint32_t flags) {
   if (!mapguard_conflict_semaphore) return;
+  if (MG_PROBE_ACTIVE(watched_begin) && MapIsWatched(map)) flags |= kProbeWatched;
   PrefaultSite(site);
   PrefaultSite(other_site);
   unsigned long long m = reinterpret_cast<uintptr_t>(map), s = reinterpret_cast<uintptr_t>(site),

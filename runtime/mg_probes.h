@@ -54,6 +54,7 @@ enum ConflictProbeFlags : uint32_t {
   kProbeSuppressed = 2,     // matched a suppression: not printed
   kProbeDuplicate = 4,      // dedup: same pair of source locations as before
   kProbeHalting = 8,        // the process stops after this report
+  kProbeWatched = 16,       // the sidecar's control word has the kernel watch this map
 };
 
 // Which begin probe a region's begin fired (Region::traced), so its end fires

@@ -201,9 +201,13 @@ MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg
   // for writes, the map has two users (a write then counts as shared).
   const uint64_t control = Load(Registry().control);
   uint32_t left = ~0u;
-  if (MapIsWatched(map)) {
-    if (!Load(st->watched) && !Exchange(st->watched, uint64_t(1)))
-      FetchAdd(Registry().watched_maps, uint64_t(1));
+  // `watched` follows the control word as of the map's latest access that
+  // came here (a new control word sends every map's next access here: the
+  // count cache entries name the old one).
+  const uint64_t watched = MapIsWatched(map) ? 1 : 0;
+  if (Load(st->watched) != watched && Exchange(st->watched, watched) != watched)
+    FetchAdd(Registry().watched_maps, watched ? uint64_t(1) : ~uint64_t(0));
+  if (watched) {
     // Its probe fired for this access (this region, on top): the next ones
     // come here too. Else the budget is spent: count inline for a while.
     if (thr->regions.Depth() > 0 && thr->regions.Traced(thr->regions.Depth() - 1)) return;
@@ -230,6 +234,7 @@ void InitStats() {
   r.record_size = sizeof(MapRecord);
   Store(r.control, uint64_t(uint32_t(g_flags.usdt_map_sample)) |
                        (uint64_t(uint32_t(g_flags.usdt_trace_budget)) << 32));
+  if (g_flags.usdt_handover) Store(r.consumer, uint64_t(1));
   __atomic_store_n(&r.magic, kRegistryMagic, __ATOMIC_RELEASE);
 #ifndef MAPGUARD_NO_PROBES
   // print_stats counts as one consumer of the records: the fast path then
@@ -256,16 +261,16 @@ void StatsAfterForkInChild() {
   if (ThreadState *thr = t_thread) memset(thr->count_cache, 0, sizeof(thr->count_cache));
 }
 
-// The process is about to end: a sidecar that reads the records gets to read
-// them before they are gone. The stats_handover probe fires (the sidecar's
+// The process is about to end: a sidecar that reads the records (and said
+// so in `consumer`) gets to read them before they are gone. The stats_handover probe fires (the sidecar's
 // BPF program hands it to the daemon) and the runtime waits until the daemon
 // writes the hand-over's number into final_ack, the sidecar detaches, or
 // two seconds pass (a sidecar that hangs must not hold the program).
 void HandOverStats() {
 #ifndef MAPGUARD_NO_PROBES
   const unsigned own = g_print_stats ? 1 : 0;
-  if (mapguard_stats_handover_semaphore <= own) return;
   SidecarRegistry &r = Registry();
+  if (mapguard_stats_handover_semaphore <= own || !Load(r.consumer)) return;
   const uint64_t seq = FetchAdd(r.final_seq, uint64_t(1)) + 1;
   TraceStatsHandover(&r, seq);
   for (int waited_us = 0; waited_us < 2000000; waited_us += 100) {

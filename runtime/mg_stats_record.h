@@ -72,9 +72,9 @@ struct MapRecord {
   RehashRecord log[kRehashLog];
   uint64_t spread_measured;
   KeySpread spread;
-  // The mapguard-sidecar's kernel-side check watched this map (its control
-  // word picked it), and whether the trace budget left some of its regions
-  // out (nonzero: yes).
+  // The mapguard-sidecar's kernel-side check watches this map (the control
+  // word picks it, as of its latest access the runtime saw), and whether the
+  // trace budget left some of its regions out (nonzero: yes).
   uint64_t watched, watch_skipped;
   // Addresses in the process: the map, its first counted access's mg_site
   // (type and name), its construction's mg_site (0 if not seen), the next
@@ -98,7 +98,14 @@ struct SidecarRegistry {
   uint64_t control;
   uint64_t final_seq;  // the runtime's exit hand-over, numbered
   uint64_t final_ack;  // the sidecar writes final_seq here once it has read the records
-  uint64_t watched_maps;  // maps the current control watches that were accessed since
+  // Nonzero: a sidecar tracks this process and acknowledges the exit
+  // hand-over, so the runtime may wait for it. The sidecar writes it when it
+  // starts tracking the process; usdt_handover=1 (which a launching sidecar
+  // sets for its program and everything it starts) sets it from the start.
+  // Other processes that map the same runtime see the semaphore up too (the
+  // uprobes are per file) but must not wait at exit for nobody.
+  uint64_t consumer;
+  uint64_t watched_maps;  // maps whose record says watched
   uint64_t fork_generation;
 };
 constexpr uint64_t kRegistryMagic = 0x6d6170677561726dULL;  // "mapguarm"

@@ -333,6 +333,12 @@ ThreadState *NewThreadState(StartInfo *info) {
   thr->exit_rounds = 0;
   thr->clock_exhausted = false;
   thr->usdt_sample_tick = 0;
+  // Its cached counters are the previous thread's (ThreadUse is per thread
+  // number).
+  memset(thr->count_cache, 0, sizeof(thr->count_cache));
+  thr->watch_spent_window = 0;
+  thr->waited_lock = nullptr;
+  thr->waited_for = 0;
   thr->last_read_map.store(nullptr, std::memory_order_relaxed);
   thr->last_read_site.store(nullptr, std::memory_order_relaxed);
   thr->exclusive_held = 0;

@@ -9,6 +9,7 @@
 // measures them).
 // RUN: %clangxx_mg -O2 %S/Inputs/live_server.cpp -o %t
 // RUN: python3 %S/Inputs/live_session.py --sidecar %sidecar --window 0.5 -- %t 2>&1 | FileCheck %s
+// CHECK: live: an untraced process of the same runtime exited 0 without waiting
 // CHECK: live: watched maps with map_sample 0: 0
 // CHECK: live: control: map_sample 1, trace_budget 2000: set in 1 process
 // CHECK: live: watched maps with map_sample 1: 64

@@ -5,6 +5,8 @@ The sidecar on a live service (Inputs/live_server.cpp): attach, change the
 watched-map rate, detach, while the server keeps serving.
 
   1. start the server; measure its request rate (before)
+     (and, while attached, run a second server that is not traced and stop
+     it: it must exit at once, not wait for a hand-over nobody takes)
   2. pause it (A requests served); attach with --pid --metrics-port 0
      --map-sample 0; resume; measure the rate (attached); scrape: no map
      watched
@@ -112,6 +114,14 @@ url = wait_for(lambda: (re.search(r"serving metrics on (http://\S+)", open(err_p
 wait_for(lambda: "attached to pid" in open(err_path).read(), "the sidecar to attach")
 ask("resume")
 attached = rate()
+# Another process of the same runtime, not traced: the sidecar's uprobes are
+# per file, so its semaphores are up there too, but nobody will take its
+# records at exit and it must not wait for that (a 2 s stall before).
+t0 = time.perf_counter()
+other = subprocess.run(server_cmd, input="stop\n", capture_output=True, text=True, timeout=60)
+took = time.perf_counter() - t0
+print(f"live: an untraced process of the same runtime exited {other.returncode} "
+      f"{'without waiting' if took < 1.5 else f'after {took:.1f} s (it waited for a hand-over)'}")
 text = scrape(url)
 print(f"live: watched maps with map_sample 0: {sample(text, 'mapguard_sidecar_watched_maps', pid):.0f}")
 
