@@ -84,6 +84,7 @@ struct mgs_map_stats {
   __u64 last_tid;
   __u64 lock_waits;           /* lock waits just before an access */
   __u64 moved, max_size;      /* elements relinked by rehashes; largest size seen */
+  __u64 max_load_milli;       /* largest load factor seen, x1000 */
   /* How the keys spread over the buckets, at the last destruction seen
    * (the runtime's key_spread probe); spread_buckets 0: never measured. */
   __u64 spread_keys, spread_buckets, spread_occupied, spread_longest, spread_dispersion_milli;

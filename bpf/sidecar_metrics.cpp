@@ -183,6 +183,10 @@ std::string RenderMetrics() {
   for (const MapRow &r : rows) o << "mapguard_map_watched{" << labels(r) << "} " << (r.stats.watched ? 1 : 0) << "\n";
   header("mapguard_map_max_size", "gauge", "Largest element count of one unordered map seen at a rehash, a write or its destruction.");
   for (const MapRow &r : rows) o << "mapguard_map_max_size{" << labels(r) << "} " << r.stats.max_size << "\n";
+  header("mapguard_map_max_load_factor", "gauge", "Largest load factor (elements per bucket) of one unordered map seen, at a rehash the one that made it grow.");
+  for (const MapRow &r : rows)
+    if (r.stats.max_buckets)
+      o << "mapguard_map_max_load_factor{" << labels(r) << "} " << double(r.stats.max_load_milli) / 1000 << "\n";
   header("mapguard_map_buckets", "gauge", "Largest bucket count of one unordered map seen at a rehash.");
   for (const MapRow &r : rows) o << "mapguard_map_buckets{" << labels(r) << "} " << r.stats.max_buckets << "\n";
   header("mapguard_map_longest_chain", "gauge", "Longest bucket chain of one hash map when it was last destroyed (maps of 64 keys or more).");

@@ -95,6 +95,7 @@ mgs_map_stats RowOf(const mapguard::MapRecord &m) {
   s.moved = u.moved;
   s.max_size = m.has_buckets ? m.max_size : 0;
   s.max_buckets = m.max_buckets;
+  s.max_load_milli = m.max_load_milli;
   if (m.spread_measured) {
     s.spread_keys = m.spread.size;
     s.spread_buckets = m.spread.buckets;
@@ -125,6 +126,7 @@ void AddRow(mgs_map_stats &into, const mgs_map_stats &s) {
   into.moved += s.moved;
   into.max_size = std::max(into.max_size, s.max_size);
   into.max_buckets = std::max(into.max_buckets, s.max_buckets);
+  into.max_load_milli = std::max(into.max_load_milli, s.max_load_milli);
   if (s.spread_buckets) {
     into.spread_keys = s.spread_keys;
     into.spread_buckets = s.spread_buckets;

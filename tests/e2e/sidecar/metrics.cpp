@@ -3,7 +3,11 @@
 // per-map counters checked against what the program did. Unknown paths get
 // a 404. When the program exits, the sidecar exits 0.
 // RUN: %clangxx_mg -O1 %s -o %t
-// RUN: python3 %S/Inputs/sidecar_session.py metrics --sidecar %sidecar --json %t.json -- %t 2>&1 | FileCheck %s
+// RUN: python3 %S/Inputs/sidecar_session.py metrics --sidecar %sidecar --json %t.json -- %t > %t.out 2>&1
+// RUN: FileCheck %s < %t.out
+// The Grafana dashboard queries only metrics the sidecar serves.
+// RUN: python3 %S/Inputs/check_dashboard.py %S/../../../docs/grafana-mapguard.json %t.out | FileCheck %s --check-prefix=DASH
+// DASH: dashboard: all {{[0-9]+}} metrics it queries are served
 // RUN: python3 %S/Inputs/check_summary.py %t.json --kernel-conflicts 0 --map-name registry --min-reads 5000 --min-writes 1000 --threads 2
 // CHECK: metrics: mapguard_sidecar_events_lost_total 0
 // CHECK: metrics: mapguard_conflicts_total{source="kernel"} 0
