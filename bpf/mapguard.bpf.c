@@ -85,8 +85,28 @@ static __always_inline int is_tracked(__u32 tgid) {
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(follow_fork, struct task_struct *parent, struct task_struct *child) {
   __u32 parent_tgid = parent->tgid, child_tgid = child->tgid, one = 1;
-  if (parent_tgid != child_tgid && bpf_map_lookup_elem(&tracked, &parent_tgid))
-    bpf_map_update_elem(&tracked, &child_tgid, &one, BPF_ANY);
+  if (parent_tgid == child_tgid || !bpf_map_lookup_elem(&tracked, &parent_tgid)) return 0;
+  bpf_map_update_elem(&tracked, &child_tgid, &one, BPF_ANY);
+  struct mgs_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    __sync_fetch_and_add(&counters.events_lost, 1);
+    return 0;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->type = MGS_EV_FORK;
+  e->tgid = child_tgid;
+  e->other_tid = parent_tgid;
+  e->time_ns = bpf_ktime_get_ns();
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}
+
+/* A traced process is gone: its entry goes, so a long run (a test suite
+ * forking thousands of processes) never fills the map. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(forget_exited, struct task_struct *task) {
+  __u32 tgid = task->tgid;
+  if (task->pid == tgid) bpf_map_delete_elem(&tracked, &tgid);
   return 0;
 }
 

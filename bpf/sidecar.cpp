@@ -135,19 +135,6 @@ std::string DefaultRuntime() {
 
 std::atomic<int> g_signal{0};
 
-// A process the sidecar now knows the registry of: it gets the control
-// word (which maps the kernel watches).
-void NoteRegistry(uint32_t pid, uint64_t registry) {
-  uint64_t control;
-  {
-    std::lock_guard<std::mutex> lock(g_state.mu);
-    ProcessRecords &p = g_state.processes[pid];
-    p.registry = registry;
-    control = g_state.control;
-  }
-  WriteControl(pid, registry, control);
-}
-
 int OnEvent(void *, void *data, size_t size) {
   if (size < sizeof(mgs_event)) return 0;
   const mgs_event *e = static_cast<const mgs_event *>(data);
@@ -157,6 +144,18 @@ int OnEvent(void *, void *data, size_t size) {
       g_state.inits[e->tgid] = e->kind;
     }
     if (e->map) NoteRegistry(e->tgid, e->map);
+    return 0;
+  }
+  if (e->type == MGS_EV_FORK) {
+    // A child of a traced process has its parent's registry at the same
+    // address (a copy of its memory): live metrics and /control reach it.
+    uint64_t registry = 0;
+    {
+      std::lock_guard<std::mutex> lock(g_state.mu);
+      auto parent = g_state.processes.find(e->other_tid);
+      if (parent != g_state.processes.end()) registry = parent->second.registry;
+    }
+    if (registry) NoteRegistry(e->tgid, registry);
     return 0;
   }
   if (e->type == MGS_EV_HANDOVER) {
@@ -315,7 +314,15 @@ void Session::Start() {
 
   g_state.control = opt_.Control();
   uint64_t registry = 0;
-  if (opt_.pid) registry = FindRegistry(uint32_t(opt_.pid), runtime_);
+  if (opt_.pid) {
+    // The baseline first: counting is off until the attach (unless
+    // print_stats or another sidecar has it on), so nothing moves under it.
+    registry = FindRegistry(uint32_t(opt_.pid), runtime_);
+    std::string why;
+    if (!CollectRecords(uint32_t(opt_.pid), registry, &why) && why.find("EPERM") != std::string::npos)
+      throw SetupError{"process " + std::to_string(opt_.pid) + ": " + why};
+    TakeBaseline(uint32_t(opt_.pid));
+  }
   if (!opt_.command.empty()) Launch();
   mgs_bpf_track(g_bpf, unsigned(child_ > 0 ? child_ : opt_.pid));
   if (mgs_bpf_attach(g_bpf, runtime_.c_str(), opt_.full_trace, err, sizeof(err)) != 0)
@@ -324,8 +331,6 @@ void Session::Start() {
     // Attached: the runtime counts from now on (the semaphore is up); the
     // control word says which maps the kernel watches.
     NoteRegistry(uint32_t(opt_.pid), registry);
-    CollectRecords(uint32_t(opt_.pid), registry, nullptr);
-    TakeBaseline(uint32_t(opt_.pid));
   }
 
   rb_ = ring_buffer__new(mgs_bpf_events_fd(g_bpf), OnEvent, nullptr, nullptr);
@@ -395,6 +400,7 @@ TraceEnd Session::Trace() {
   }
   ring_buffer__consume(rb_);  // whatever the program emitted before it stopped
   CollectLive();              // --pid detaching: the counts as of now
+  ReleaseProcesses();
   timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   end.seconds = double(now.tv_sec - start.tv_sec) + double(now.tv_nsec - start.tv_nsec) / 1e9;

@@ -96,6 +96,8 @@ struct ProcessRecords {
   uint64_t records = 0, watched_maps = 0, control = 0;
   bool collected = false;    // read at least once
   bool handed_over = false;  // read at its exit (the counts are final)
+  bool gone = false;         // no such process any more (ESRCH)
+  std::string read_error;    // why its records could not be read, if they could not
 };
 
 struct State {
@@ -143,6 +145,12 @@ void CollectLive();
 // later (the metrics server's /control, sidecar_metrics.cpp). Returns how
 // many processes took it.
 int ApplyControl(uint64_t control);
+// A process whose registry the sidecar now knows: it gets the control word
+// and is told the sidecar will take its records at exit.
+void NoteRegistry(uint32_t pid, uint64_t registry);
+// The sidecar is leaving: the processes it tracked must not wait for it at
+// exit (another sidecar attached later may not track them).
+void ReleaseProcesses();
 // mapguard::guarded's strategy switches, per process, guard and strategy
 // switched to (the runtime's guarded_switch probe).
 struct GuardSwitches {

@@ -105,6 +105,7 @@ enum {
   MGS_EV_KERNEL_CONFLICT = 1,  /* the BPF program saw two regions overlap */
   MGS_EV_RUNTIME_CONFLICT = 2, /* the runtime's conflict probe fired */
   MGS_EV_INIT = 3,             /* a process started the runtime (map: its registry) */
+  MGS_EV_FORK = 5,             /* a traced process forked (tgid: the child, other_tid: the parent) */
   MGS_EV_HANDOVER = 4,         /* a process is exiting and waits for its records to be read
                                   (map: its registry; kind, flags: the hand-over's number) */
 };

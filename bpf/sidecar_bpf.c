@@ -73,6 +73,11 @@ int mgs_bpf_attach(struct mgs_bpf *b, const char *path, int full_trace, char *er
     snprintf(err, errlen, "cannot attach to the sched_process_fork tracepoint: %s", strerror(errno));
     return -1;
   }
+  s->links.forget_exited = bpf_program__attach(s->progs.forget_exited);
+  if (!s->links.forget_exited) {
+    snprintf(err, errlen, "cannot attach to the sched_process_exit tracepoint: %s", strerror(errno));
+    return -1;
+  }
   return 0;
 }
 

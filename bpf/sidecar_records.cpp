@@ -16,6 +16,7 @@
 #include <libelf.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -154,10 +155,44 @@ void Subtract(mgs_map_stats &s, const mgs_map_stats &base) {
 
 }  // namespace
 
+// Collections of one process replace its rows whole: one at a time (the
+// metrics server's thread and the main loop both collect).
+std::mutex g_collect_mu;
+std::mutex g_control_mu;  // ApplyControl, NoteRegistry
+
+// The process's registry, if it is a mapguard runtime's of this layout.
+bool ReadRegistry(uint32_t pid, uint64_t registry_addr, mapguard::SidecarRegistry *reg,
+                  std::string *why) {
+  if (!ReadMemory(int(pid), registry_addr, reg, sizeof(*reg))) {
+    const int e = errno;
+    if (why)
+      *why = e == EPERM
+                 ? "cannot read its memory (process_vm_readv: EPERM): the sidecar needs "
+                   "CAP_SYS_PTRACE as well (run it as root)"
+                 : std::string("cannot read its memory: ") + strerror(e);
+    if (e == ESRCH) {
+      std::lock_guard<std::mutex> lock(g_state.mu);
+      g_state.processes[pid].gone = true;
+    }
+    return false;
+  }
+  return true;
+}
+
 bool CollectRecords(uint32_t pid, uint64_t registry_addr, std::string *why) {
+  std::lock_guard<std::mutex> collecting(g_collect_mu);
+  {
+    std::lock_guard<std::mutex> lock(g_state.mu);
+    if (g_state.processes[pid].handed_over) return true;  // final already
+  }
   mapguard::SidecarRegistry reg;
-  if (!ReadMemory(int(pid), registry_addr, &reg, sizeof(reg))) {
-    if (why) *why = std::string("cannot read its memory: ") + strerror(errno);
+  std::string local_why;
+  if (!why) why = &local_why;
+  if (!ReadRegistry(pid, registry_addr, &reg, why)) {
+    if (why->find("EPERM") != std::string::npos) {
+      std::lock_guard<std::mutex> lock(g_state.mu);
+      g_state.processes[pid].read_error = *why;
+    }
     return false;
   }
   if (reg.magic != mapguard::kRegistryMagic) {
@@ -183,7 +218,12 @@ bool CollectRecords(uint32_t pid, uint64_t registry_addr, std::string *why) {
   const uint64_t limit = reg.records + 1024;
   mapguard::MapRecord rec;
   while (addr && seen++ < limit) {
-    if (!ReadMemory(int(pid), addr, &rec, sizeof(rec))) break;
+    if (!ReadMemory(int(pid), addr, &rec, sizeof(rec))) {
+      // Gone mid-walk (or a corrupted list): keep what the last whole
+      // collection found.
+      if (why) *why = std::string("cannot read a record: ") + strerror(errno);
+      return false;
+    }
     mgs_map_stats row = RowOf(rec);
     const SiteNames n = NamesOf(int(pid), rec.site, names);
     auto [it, fresh] = rows.emplace(rec.map, row);
@@ -204,19 +244,38 @@ bool CollectRecords(uint32_t pid, uint64_t registry_addr, std::string *why) {
   return true;
 }
 
+namespace {
+// A write into the process, only where its registry is (the address may
+// name something else in a process that reused a pid).
+bool WriteRegistryWord(uint32_t pid, uint64_t registry_addr, size_t offset, uint64_t value) {
+  mapguard::SidecarRegistry reg;
+  if (!ReadRegistry(pid, registry_addr, &reg, nullptr) || reg.magic != mapguard::kRegistryMagic ||
+      reg.abi != mapguard::kStatsRecordAbi || reg.record_size != sizeof(mapguard::MapRecord))
+    return false;
+  return WriteMemory(int(pid), registry_addr + offset, &value, sizeof(value));
+}
+}  // namespace
+
 bool WriteControl(uint32_t pid, uint64_t registry_addr, uint64_t control) {
   // This sidecar reads the process's records at its exit: the runtime may
-  // wait for it there.
-  const uint64_t one = 1;
-  WriteMemory(int(pid), registry_addr + offsetof(mapguard::SidecarRegistry, consumer), &one,
-              sizeof(one));
-  return WriteMemory(int(pid), registry_addr + offsetof(mapguard::SidecarRegistry, control),
-                     &control, sizeof(control));
+  // wait for it there (until Release says otherwise).
+  return WriteRegistryWord(pid, registry_addr, offsetof(mapguard::SidecarRegistry, consumer), 1) &&
+         WriteRegistryWord(pid, registry_addr, offsetof(mapguard::SidecarRegistry, control), control);
 }
 
 bool AcknowledgeHandover(uint32_t pid, uint64_t registry_addr, uint64_t seq) {
-  return WriteMemory(int(pid), registry_addr + offsetof(mapguard::SidecarRegistry, final_ack), &seq,
-                     sizeof(seq));
+  return WriteRegistryWord(pid, registry_addr, offsetof(mapguard::SidecarRegistry, final_ack), seq);
+}
+
+void ReleaseProcesses() {
+  std::vector<std::pair<uint32_t, uint64_t>> live;
+  {
+    std::lock_guard<std::mutex> lock(g_state.mu);
+    for (auto &[pid, p] : g_state.processes)
+      if (p.registry && !p.handed_over && !p.gone) live.push_back({pid, p.registry});
+  }
+  for (auto &[pid, reg] : live)
+    WriteRegistryWord(pid, reg, offsetof(mapguard::SidecarRegistry, consumer), 0);
 }
 
 void TakeBaseline(uint32_t pid) {
@@ -230,22 +289,38 @@ void CollectLive() {
   {
     std::lock_guard<std::mutex> lock(g_state.mu);
     for (auto &[pid, p] : g_state.processes)
-      if (p.registry && !p.handed_over) live.push_back({pid, p.registry});
+      if (p.registry && !p.handed_over && !p.gone) live.push_back({pid, p.registry});
   }
   for (auto &[pid, reg] : live) CollectRecords(pid, reg, nullptr);
 }
 
 int ApplyControl(uint64_t control) {
+  // One control writer at a time: a process registered meanwhile gets the
+  // newest value, never an older one written after it.
+  std::lock_guard<std::mutex> writing(g_control_mu);
   std::vector<std::pair<uint32_t, uint64_t>> targets;
   {
     std::lock_guard<std::mutex> lock(g_state.mu);
     g_state.control = control;
     for (auto &[pid, p] : g_state.processes)
-      if (p.registry && !p.handed_over) targets.push_back({pid, p.registry});
+      if (p.registry && !p.handed_over && !p.gone) targets.push_back({pid, p.registry});
   }
   int n = 0;
   for (auto &[pid, reg] : targets) n += WriteControl(pid, reg, control);
   return n;
+}
+
+void NoteRegistry(uint32_t pid, uint64_t registry) {
+  std::lock_guard<std::mutex> writing(g_control_mu);
+  uint64_t control;
+  {
+    std::lock_guard<std::mutex> lock(g_state.mu);
+    ProcessRecords &p = g_state.processes[pid];
+    p.registry = registry;
+    p.gone = false;
+    control = g_state.control;
+  }
+  WriteControl(pid, registry, control);
 }
 
 uint64_t FindRegistry(uint32_t pid, const std::string &runtime) {
@@ -291,7 +366,11 @@ uint64_t FindRegistry(uint32_t pid, const std::string &runtime) {
     std::string range, perms, offset, dev, path;
     unsigned long inode = 0;
     in >> range >> perms >> offset >> dev >> inode >> path;
-    if (inode != st.st_ino || std::stoull(offset, nullptr, 16) != 0) continue;
+    unsigned major_dev = 0, minor_dev = 0;
+    if (sscanf(dev.c_str(), "%x:%x", &major_dev, &minor_dev) != 2) continue;
+    if (inode != st.st_ino || makedev(major_dev, minor_dev) != st.st_dev ||
+        std::stoull(offset, nullptr, 16) != 0)
+      continue;
     uint64_t start = std::stoull(range.substr(0, range.find('-')), nullptr, 16);
     return start - first_load + symbol;
   }
@@ -308,8 +387,9 @@ std::vector<MapRow> ReadMapStats() {
       MapRow r{{pid, 0, map}, s};
       auto base = p.baseline.find(map);
       if (base != p.baseline.end()) Subtract(r.stats, base->second);
-      if (!r.stats.reads && !r.stats.writes && !r.stats.iterations && base != p.baseline.end())
-        continue;  // not used since the sidecar attached
+      // Not used since the sidecar attached, or since a fork (a child's
+      // records start from zero): no series.
+      if (!r.stats.reads && !r.stats.writes && !r.stats.iterations) continue;
       r.stats.conflicts = conflicts[{pid, map}];
       rows.push_back(r);
     }

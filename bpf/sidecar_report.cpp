@@ -168,7 +168,7 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
   }
   std::vector<uint32_t> not_handed_over;
   for (auto &[pid, p] : g_state.processes)
-    if (p.collected && !p.handed_over && (launched || pid != uint32_t(opt_.pid)))
+    if (p.collected && !p.handed_over && !p.rows.empty() && (launched || pid != uint32_t(opt_.pid)))
       not_handed_over.push_back(pid);
   std::vector<HeatCell> heat = Heatmap();
 
@@ -229,6 +229,8 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
         << " (kernel only; the runtime stopped the program at its first report before it got to this one)\n";
     if (lost) o << "  " << lost << " events were lost (ring buffer full): the cross-check is incomplete\n";
     if (untracked) o << "  " << untracked << " maps did not fit the sidecar's BPF maps and were not followed\n";
+    for (auto &[pid, p] : g_state.processes)
+      if (!p.read_error.empty()) o << "  pid " << pid << ": no counts: " << p.read_error << "\n";
     for (uint32_t pid : not_handed_over)
       o << "  pid " << pid << " ended without handing over its counts (killed?): its maps show "
         << "the counts of the last second\n";

@@ -610,6 +610,7 @@ void __mapguard_construct(void *map, const mg_site *site) {
   // without the plugin, in memory not freed since). Regions still open on
   // the address belong to threads using freed memory; their counts stay.
   ForgetMapHistory(s);
+  NewMapStats(s);
   s->created_site.store(site, std::memory_order_relaxed);
   s->created_by.store(thr->number + 1, std::memory_order_relaxed);
   // Its builder owns a new map.

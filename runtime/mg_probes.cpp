@@ -66,40 +66,34 @@ MG_NOINLINE uint8_t TraceRegionBegin(ThreadState *thr, MapShadow *s, void *map,
   // Called just before the region is pushed: past the stack's capacity it
   // would not be recorded, and then its end could not tell that it fired.
   if (thr->regions.Depth() >= RegionStack::kCapacity) return kTraceNone;
-  uint8_t kind_fired;
-  if (MG_PROBE_ACTIVE(region_begin)) {
-    kind_fired = kTraceRegion;
-  } else if (MG_PROBE_ACTIVE(watched_begin) && MapIsWatched(map)) {
-    if (!TakeWatchBudget(thr)) {
-      NoteWatchSkipped(s);
-      return kTraceNone;
-    }
-    kind_fired = kTraceWatched;
-    if (!s->kernel_state.load(std::memory_order_relaxed))
-      s->kernel_state.store(1, std::memory_order_relaxed);
-  } else {
-    return kTraceNone;
+  // Both kinds at once when two tracers want them (a --full-trace sidecar
+  // and a default one on the same runtime file: the uprobes are per file).
+  uint8_t want = MG_PROBE_ACTIVE(region_begin) ? kTraceRegion : kTraceNone;
+  if (MG_PROBE_ACTIVE(watched_begin) && MapIsWatched(map)) {
+    if (TakeWatchBudget(thr)) want |= kTraceWatched;
+    else thr->watch_budget_skipped = map;
   }
+  if (!want) return kTraceNone;
   int sample = g_flags.usdt_read_sample;
   if (site->kind != MG_WRITE && site->kind != MG_DESTROY && sample > 1 &&
       thr->usdt_sample_tick++ % uint32_t(sample) != 0)
     return kTraceNone;
+  if (want & kTraceWatched) s->kernel_state.store(1, std::memory_order_relaxed);
   PrefaultSite(site);
   unsigned long long m = reinterpret_cast<uintptr_t>(map), st = reinterpret_cast<uintptr_t>(site);
   unsigned kind = site->kind;
   int rate = sample > 1 ? sample : 1;
-  if (kind_fired == kTraceRegion) DTRACE_PROBE4(mapguard, region_begin, m, kind, st, rate);
-  else DTRACE_PROBE4(mapguard, watched_begin, m, kind, st, rate);
-  return kind_fired;
+  if (want & kTraceRegion) DTRACE_PROBE4(mapguard, region_begin, m, kind, st, rate);
+  if (want & kTraceWatched) DTRACE_PROBE4(mapguard, watched_begin, m, kind, st, rate);
+  return want;
 }
 
 MG_NOINLINE void TraceRegionEnd(void *map, uint32_t kind, uint8_t traced) {
   unsigned long long m = reinterpret_cast<uintptr_t>(map);
-  if (traced == kTraceRegion) {
-    if (MG_PROBE_ACTIVE(region_end)) DTRACE_PROBE2(mapguard, region_end, m, kind);
-  } else if (MG_PROBE_ACTIVE(watched_end)) {
+  if ((traced & kTraceRegion) && MG_PROBE_ACTIVE(region_end))
+    DTRACE_PROBE2(mapguard, region_end, m, kind);
+  if ((traced & kTraceWatched) && MG_PROBE_ACTIVE(watched_end))
     DTRACE_PROBE2(mapguard, watched_end, m, kind);
-  }
 }
 
 MG_NOINLINE void TraceMapCreate(void *map, const mg_site *site) {

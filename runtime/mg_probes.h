@@ -68,8 +68,9 @@ enum ConflictProbeFlags : uint32_t {
 //    map is never in a thread's count cache, so its accesses reach the
 //    runtime while counting is on (the sidecar attaches both).
 enum TraceKind : uint8_t { kTraceNone = 0, kTraceRegion = 1, kTraceWatched = 2 };
-// Fires a begin probe just before the region is pushed, if one is wanted;
-// returns which fired. The end fires just after the region is popped.
+// Fires the begin probes wanted just before the region is pushed; returns
+// which fired (a mask of TraceKind). The ends fire just after the region is
+// popped.
 MG_NOINLINE uint8_t TraceRegionBegin(ThreadState *thr, MapShadow *s, void *map,
                                      const mg_site *site);
 MG_NOINLINE void TraceRegionEnd(void *map, uint32_t kind, uint8_t traced);

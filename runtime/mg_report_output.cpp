@@ -123,7 +123,9 @@ void OutputReport(const ReportDesc &d) {
 
 void HaltAfterReport() {
   WriteSarifLog();
-  HandOverStats();
+  // The other threads run on meanwhile, on a map that was just raced on:
+  // a shorter wait than at a normal exit.
+  HandOverStats(300000);
   if (g_flags.print_suppressions) PrintSuppressionStats();
   _exit(g_flags.exitcode);
 }

@@ -160,7 +160,7 @@ __attribute__((constructor(101))) void InitRuntime() {
 // must still say that something was found.
 __attribute__((destructor)) void FinishRuntime() {
   FinishReportOutput();
-  HandOverStats();
+  HandOverStats(2000000);
   int reports = g_reports.load(std::memory_order_relaxed);
   if (reports == 0) return;
   char msg[160];

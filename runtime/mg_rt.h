@@ -70,8 +70,13 @@ struct CountCacheEntry {
   // than going to the runtime for every access until the next second.
   uint32_t left;
   bool writes;       // writes count inline too (one user so far)
+  uint32_t me;       // this thread's number + 1 (MapRecord::last_user)
 };
 constexpr uint32_t kWatchSpentAccesses = 1024;
+// A cached map goes back to the runtime once in this many accesses, so that
+// the changes of hands between readers are seen too (sampled: "switches" is
+// a lower bound for maps read side by side, exact around writes).
+constexpr uint32_t kCountRecheck = 64;
 constexpr int kCountCache = 8;
 MG_ALWAYS_INLINE int CountCacheIndex(const void *map) {
   return int((reinterpret_cast<uintptr_t>(map) >> 4) & (kCountCache - 1));
@@ -177,6 +182,9 @@ struct alignas(64) ThreadState {
   // The second (CLOCK_MONOTONIC_COARSE + 1) whose trace budget this thread
   // found spent (TakeWatchBudget).
   uint64_t watch_spent_window;
+  // The watched map whose latest begin found that budget spent (and so fired
+  // no probe): CountAccess may then count its accesses inline for a while.
+  void *watch_budget_skipped;
   int suspended_iterations;  // regions in kRegionSuspended
   bool has_fence_clock;
   VectorClock fence_clock;

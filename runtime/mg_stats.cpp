@@ -139,14 +139,10 @@ bool TakeWatchBudget(ThreadState *thr) {
   return false;
 }
 
-void NoteWatchSkipped(MapShadow *s) {
-  MapStats *st = s->stats.load(std::memory_order_acquire);
-  if (st && !Load(st->watch_skipped)) Store(st->watch_skipped, uint64_t(1));
-}
-
 MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                              uint32_t readers_before) {
   MapStats *st = StatsFor(s, map, site);
+  if (MG_UNLIKELY(!Load(st->site))) Store(st->site, uint64_t(reinterpret_cast<uintptr_t>(site)));
   const uint32_t me = thr->number + 1;
   ThreadUse *use = UseOf(st, me);
   if (site->kind == MG_DESTROY) {
@@ -200,7 +196,7 @@ MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg
   // unless the kernel watches the map (its probes fire in the runtime) or,
   // for writes, the map has two users (a write then counts as shared).
   const uint64_t control = Load(Registry().control);
-  uint32_t left = ~0u;
+  uint32_t left = kCountRecheck;
   // `watched` follows the control word as of the map's latest access that
   // came here (a new control word sends every map's next access here: the
   // count cache entries name the old one).
@@ -208,19 +204,30 @@ MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg
   if (Load(st->watched) != watched && Exchange(st->watched, watched) != watched)
     FetchAdd(Registry().watched_maps, watched ? uint64_t(1) : ~uint64_t(0));
   if (watched) {
-    // Its probe fired for this access (this region, on top): the next ones
-    // come here too. Else the budget is spent: count inline for a while.
-    if (thr->regions.Depth() > 0 && thr->regions.Traced(thr->regions.Depth() - 1)) return;
+    // A watched map's accesses come here, so that their probes fire, except
+    // for a while once this access found the trace budget spent
+    // (TraceRegionBegin said so): then they count inline, and the map is
+    // watched in part. Any other untraced access (an unsampled read, a new
+    // control word) keeps the map out of the cache.
+    if (thr->watch_budget_skipped != map) return;
+    thr->watch_budget_skipped = nullptr;
+    if (!Load(st->watch_skipped)) Store(st->watch_skipped, uint64_t(1));
     left = kWatchSpentAccesses;
   }
   if (use && site->kind != MG_ITERATE) {
+    // A signal handler on this thread may look the entry up between these
+    // stores: it finds no map until the entry is whole.
     CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
-    e.map = map;
+    e.map = nullptr;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
     e.stats = st;
     e.use = use;
     e.control = control;
     e.left = left;
     e.writes = users < 2;
+    e.me = me;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    e.map = map;
   }
 }
 
@@ -248,13 +255,14 @@ void InitStats() {
 void StatsAfterForkInChild() {
   if (!Load(Registry().records)) return;
   for (MapStats *m = First(); m; m = Next(m)) {
-    const uint64_t map = m->map, site = m->site, created = m->created, next = m->next;
+    const uint64_t map = m->map, site = m->site, created = m->created, next = m->next,
+                   has_buckets = m->has_buckets;
     memset(static_cast<MapRecord *>(m), 0, sizeof(MapRecord));
     m->map = map;
     m->site = site;
     m->created = created;
     m->next = next;
-    m->has_buckets = (SiteOf(site)->flags & MG_SITE_HASHTABLE_LAYOUT) != 0;
+    m->has_buckets = has_buckets;
   }
   Store(Registry().watched_maps, uint64_t(0));
   FetchAdd(Registry().fork_generation, uint64_t(1));
@@ -266,14 +274,14 @@ void StatsAfterForkInChild() {
 // BPF program hands it to the daemon) and the runtime waits until the daemon
 // writes the hand-over's number into final_ack, the sidecar detaches, or
 // two seconds pass (a sidecar that hangs must not hold the program).
-void HandOverStats() {
+void HandOverStats(int max_wait_us) {
 #ifndef MAPGUARD_NO_PROBES
   const unsigned own = g_print_stats ? 1 : 0;
   SidecarRegistry &r = Registry();
   if (mapguard_stats_handover_semaphore <= own || !Load(r.consumer)) return;
   const uint64_t seq = FetchAdd(r.final_seq, uint64_t(1)) + 1;
   TraceStatsHandover(&r, seq);
-  for (int waited_us = 0; waited_us < 2000000; waited_us += 100) {
+  for (int waited_us = 0; waited_us < max_wait_us; waited_us += 100) {
     if (__atomic_load_n(&r.final_ack, __ATOMIC_ACQUIRE) >= seq) return;
     if (mapguard_stats_handover_semaphore <= own) return;
     timespec ts = {0, 100000};
@@ -315,7 +323,6 @@ MG_NOINLINE void NoteBucketCount(MapShadow *s, void *map) {
 // chains at the nodes the buckets point to, without calling the hasher.
 MG_NOINLINE void MeasureKeySpread(MapShadow *s, void *map) {
   MapStats *st = Counting() ? s->stats.load(std::memory_order_acquire) : nullptr;
-  if (st && Load(st->spread_measured)) return;
   if (!st && !MG_PROBE_ACTIVE(key_spread)) return;
   char *base = static_cast<char *>(map);
   void *const *bucket = *reinterpret_cast<void *const *const *>(base);
@@ -376,8 +383,22 @@ MG_NOINLINE void MeasureKeySpread(MapShadow *s, void *map) {
 void ForgetStats(MapShadow *s) {
   // print_stats tells maps built one after the other at one address apart;
   // the sidecar's series are per address, and keeping the record bounds
-  // the memory of a program that builds maps by the million.
+  // the memory of a program that builds maps by the million (NewMapStats).
   if (g_print_stats) s->stats.store(nullptr, std::memory_order_release);
+}
+
+void NewMapStats(MapShadow *s) {
+  // The sidecar's record of this address: its counts add up over the maps
+  // built here; the facts of who uses the map start again with each map (a
+  // later map at a reused stack address is not "shared" for an earlier
+  // one's threads).
+  MapStats *st = s->stats.load(std::memory_order_acquire);
+  if (!st) return;
+  for (ThreadUse &u : st->uses) Store(u.used, 0u);
+  Store(st->users, uint64_t(0));
+  Store(st->untold_threads, uint64_t(0));
+  Store(st->last_user, uint64_t(0));
+  Store(st->site, uint64_t(0));  // the next first access names the type
 }
 
 namespace {

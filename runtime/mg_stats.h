@@ -32,7 +32,11 @@ MG_ALWAYS_INLINE bool Counting() { return MG_UNLIKELY(g_print_stats); }
 // it (ThreadState::count_cache), or null: the access then goes to the
 // runtime, which counts it. An entry holds while the map's record, the
 // sidecar's control word and, for a write, "one user so far" are what they
-// were when it was filled, for a number of accesses (CountCacheEntry::left);
+// were when it was filled, for a number of accesses (CountCacheEntry::left:
+// every kCountRecheck-th access goes to the runtime, which notes a change of
+// the thread using the map); a write counts inline only while this thread is
+// the map's last user, so the changes of hands around writes, which the
+// advice's hand-off test weighs, are all counted;
 // a watched map is cached only while the trace budget is spent (its region
 // probes fire in the runtime). The caller bumps the counter once the access can no
 // longer go to the runtime (which would count it again).
@@ -40,7 +44,9 @@ MG_ALWAYS_INLINE uint64_t *CachedCounter(ThreadState *thr, MapShadow *s, void *m
   CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
   if (MG_UNLIKELY(e.map != map || e.stats != s->stats.load(std::memory_order_relaxed) ||
                   e.control != __atomic_load_n(&mapguard_sidecar_registry.control, __ATOMIC_RELAXED) ||
-                  (write && !e.writes) || (thr->waited_for & 1) || --e.left == 0))
+                  (write && (!e.writes ||
+                             __atomic_load_n(&e.stats->last_user, __ATOMIC_RELAXED) != e.me)) ||
+                  (thr->waited_for & 1) || --e.left == 0))
     return nullptr;
   return write ? &e.use->writes : &e.use->reads;
 }
@@ -72,20 +78,23 @@ MG_NOINLINE void MeasureKeySpread(MapShadow *s, void *map);
 // The map is new or gone: for print_stats, later accesses at this address
 // count for a new map.
 void ForgetStats(MapShadow *s);
+// A map is built at this address (after ForgetStats): the per-address
+// record's facts of who uses the map start again.
+void NewMapStats(MapShadow *s);
 void PrintStats();
 
 // The sidecar's part (mg_stats_record.h, SidecarRegistry): whether the
 // control word has the kernel watch `map`; whether the trace budget has room
-// for one more watched region this second; a watched region left out (the
-// record's watch_skipped turns nonzero).
+// for one more watched region this second (if not, the thread notes the map
+// in watch_budget_skipped, for CountAccess).
 bool MapIsWatched(const void *map);
 bool TakeWatchBudget(ThreadState *thr);
-void NoteWatchSkipped(MapShadow *s);
 
 void InitStats();
 void StatsAfterForkInChild();
-// At exit: lets an attached sidecar read the records (bounded wait).
-void HandOverStats();
+// At exit: lets an attached sidecar read the records (waits at most
+// max_wait_us for it).
+void HandOverStats(int max_wait_us);
 
 }  // namespace mapguard
 

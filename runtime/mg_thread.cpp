@@ -337,6 +337,7 @@ ThreadState *NewThreadState(StartInfo *info) {
   // number).
   memset(thr->count_cache, 0, sizeof(thr->count_cache));
   thr->watch_spent_window = 0;
+  thr->watch_budget_skipped = nullptr;
   thr->waited_lock = nullptr;
   thr->waited_for = 0;
   thr->last_read_map.store(nullptr, std::memory_order_relaxed);
