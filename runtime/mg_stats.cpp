@@ -43,8 +43,9 @@ template <class T>
 T FetchAdd(T &a, T v) { return __atomic_fetch_add(&a, v, __ATOMIC_RELAXED); }
 template <class T>
 T Exchange(T &a, T v) { return __atomic_exchange_n(&a, v, __ATOMIC_RELAXED); }
-// Only this thread writes `a` (its own ThreadUse): no locked instruction.
-MG_ALWAYS_INLINE void Bump(uint64_t &a) { Store(a, Load(a) + 1); }
+// Only this thread writes `a` (its own ThreadUse): no locked instruction
+// (BumpCounter: one, so a signal handler cannot split it).
+MG_ALWAYS_INLINE void Bump(uint64_t &a) { BumpCounter(&a); }
 
 template <class T>
 void RaiseTo(T &a, T v) {

@@ -42,17 +42,31 @@ MG_ALWAYS_INLINE bool Counting() { return MG_UNLIKELY(g_print_stats); }
 // longer go to the runtime (which would count it again).
 MG_ALWAYS_INLINE uint64_t *CachedCounter(ThreadState *thr, MapShadow *s, void *map, bool write) {
   CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
+  // A signal handler on this thread may refill the entry for another map at
+  // any point (CountAccess clears e.map first and sets it last): the counter
+  // is taken between two reads of e.map that both name this map, so it is
+  // this map's.
+  if (MG_UNLIKELY(e.map != map)) return nullptr;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  ThreadUse *use = e.use;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   if (MG_UNLIKELY(e.map != map || e.stats != s->stats.load(std::memory_order_relaxed) ||
                   e.control != __atomic_load_n(&mapguard_sidecar_registry.control, __ATOMIC_RELAXED) ||
                   (write && (!e.writes ||
                              __atomic_load_n(&e.stats->last_user, __ATOMIC_RELAXED) != e.me)) ||
                   (thr->waited_for & 1) || --e.left == 0))
     return nullptr;
-  return write ? &e.use->writes : &e.use->reads;
+  return write ? &use->writes : &use->reads;
 }
-// Only this thread writes its ThreadUse: no locked instruction.
+// Only this thread writes its ThreadUse: no locked instruction. One
+// instruction, though, so that a signal handler on this thread that counts
+// the same map cannot fall between a load and a store.
 MG_ALWAYS_INLINE void BumpCounter(uint64_t *c) {
-  __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+#if defined(__x86_64__)
+  asm volatile("incq %0" : "+m"(*c));
+#else
+  __atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+#endif
 }
 
 // Counts one access; `readers_before` is the reader count the begin saw.
