@@ -564,6 +564,10 @@ MG_NOINLINE long MG_FP(begin_slow)(ThreadState *thr, MapShadow *s, void *map, co
   return kTokenRuntime;
 }
 
+MG_NOINLINE void MG_FP(count_slow)(ThreadState *thr, MapShadow *s, void *map, const mg_site *site) {
+  CountAccess(thr, s, map, site, 0);
+}
+
 MG_NOINLINE void MG_FP(end_slow)(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                                  bool write, int why, int index) {
   if (why == kEndFull) {

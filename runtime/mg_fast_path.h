@@ -132,7 +132,32 @@ long MG_FP(begin_slow)(mapguard::ThreadState *thr, mapguard::MapShadow *s, void 
 // `index`: the region's inline index (kEndAfterOwnedTombstone, kEndTrim).
 void MG_FP(end_slow)(mapguard::ThreadState *thr, mapguard::MapShadow *s, void *map,
                      const mg_site *site, bool write, int why, int index);
+// Counts an access whose count cache entry changed under it (CountNow).
+void MG_FP(count_slow)(mapguard::ThreadState *thr, mapguard::MapShadow *s, void *map,
+                       const mg_site *site);
 }
+
+namespace mapguard {
+
+// Counts an access CountsInline accepted: the cached counter, taken between
+// two reads of the entry's map that both name this map (a signal handler on
+// this thread may have refilled the entry for another map since; then the
+// runtime counts it). Looked up again here rather than kept from
+// CountsInline: a pointer live across the whole begin costs the begin
+// registers even when nothing counts.
+MG_ALWAYS_INLINE void CountNow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
+                               bool write) {
+  CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
+  if (MG_LIKELY(e.map == map)) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    ThreadUse *use = e.use;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (MG_LIKELY(e.map == map)) return BumpCounter(write ? &use->writes : &use->reads);
+  }
+  MG_FP(count_slow)(thr, s, map, site);
+}
+
+}  // namespace mapguard
 
 namespace mapguard {
 
@@ -150,8 +175,7 @@ MG_ALWAYS_INLINE bool WriteEndWantsRuntime(MapShadow *s, void *map, const mg_sit
 // not read-shared (A0) or a writer that came (A3) goes on in the runtime
 // with the region pushed as counted, as there.
 MG_ALWAYS_INLINE RegionToken AnnouncedReadBeginFast(ThreadState *thr, MapShadow *s, void *map,
-                                                    const mg_site *site, int d, uintptr_t caller_sp,
-                                                    uint64_t *counter) {
+                                                    const mg_site *site, int d, uintptr_t caller_sp) {
   const int index = thr->regions.TryPushInline(d, map, site, kRegionCounted, caller_sp);
   if (MG_UNLIKELY(index < 0))
     return MG_FP(begin_slow)(thr, s, map, site, state::kReaderOne, caller_sp, kBeginLookedUp,
@@ -164,7 +188,7 @@ MG_ALWAYS_INLINE RegionToken AnnouncedReadBeginFast(ThreadState *thr, MapShadow 
   if (g_detect_hb && !HbReadIsCurrent(thr, s, CurrentEpoch(thr)))
     return MG_FP(begin_slow)(thr, s, map, site, state::kReaderOne, caller_sp, kBeginFinishAnnounced,
                              AnnouncedToken(index));
-  if (MG_UNLIKELY(counter)) BumpCounter(counter);
+  if (Counting()) CountNow(thr, s, map, site, false);
   return AnnouncedToken(index);
 }
 
@@ -184,14 +208,13 @@ MG_ALWAYS_INLINE RegionToken OwnedBeginFast(void *map, const mg_site *site, uint
   // Counting (print_stats, the sidecar): the access counts inline if this
   // thread's count cache has the map, else the runtime counts it (and fires
   // a watched map's probe before the push). Decided before any side effect;
-  // the counter is bumped only where no slow call follows.
-  uint64_t *counter = nullptr;
-  if (Counting() && !(counter = CachedCounter(thr, s, map, unit == 0)))
+  // counted only where no slow call follows.
+  if (Counting() && !CountsInline(thr, s, map, unit == 0))
     return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginLookedUp, kTokenRuntime);
   const uint32_t owner = s->owner.load(std::memory_order_relaxed);
   if (MG_UNLIKELY(owner != me)) {
     if (unit && owner == kOwnerShared)
-      return AnnouncedReadBeginFast(thr, s, map, site, d, caller_sp, counter);
+      return AnnouncedReadBeginFast(thr, s, map, site, d, caller_sp);
     return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginLookedUp, kTokenRuntime);
   }
   const int index = thr->regions.TryPushInline(d, map, site, kRegionOwned, caller_sp);  // B1
@@ -209,7 +232,7 @@ MG_ALWAYS_INLINE RegionToken OwnedBeginFast(void *map, const mg_site *site, uint
       return MG_FP(begin_slow)(thr, s, map, site, unit, caller_sp, kBeginFinishOwned,
                                OwnedToken(index));
   }
-  if (MG_UNLIKELY(counter)) BumpCounter(counter);
+  if (Counting()) CountNow(thr, s, map, site, unit == 0);
   return OwnedToken(index);
 }
 

@@ -56,7 +56,7 @@ struct StackTrace {
   uintptr_t pc[kMaxFrames];
 };
 
-// One entry of a thread's count cache (mg_stats.h, CachedCounter): the
+// One entry of a thread's count cache (mg_stats.h, CountsInline): the
 // per-thread counters of a map this thread counts inline.
 struct MapStats;
 struct ThreadUse;

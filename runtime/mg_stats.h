@@ -28,9 +28,9 @@ MG_ALWAYS_INLINE bool Counting() { return MG_UNLIKELY(mapguard_stats_handover_se
 MG_ALWAYS_INLINE bool Counting() { return MG_UNLIKELY(g_print_stats); }
 #endif
 
-// The counter of this thread's access to `map` that CountAccess cached for
-// it (ThreadState::count_cache), or null: the access then goes to the
-// runtime, which counts it. An entry holds while the map's record, the
+// Whether this thread's access to `map` counts inline, in the counter
+// CountAccess cached for it (ThreadState::count_cache); if not, the access
+// goes to the runtime, which counts it. An entry holds while the map's record, the
 // sidecar's control word and, for a write, "one user so far" are what they
 // were when it was filled, for a number of accesses (CountCacheEntry::left:
 // every kCountRecheck-th access goes to the runtime, which notes a change of
@@ -38,25 +38,17 @@ MG_ALWAYS_INLINE bool Counting() { return MG_UNLIKELY(g_print_stats); }
 // the map's last user, so the changes of hands around writes, which the
 // advice's hand-off test weighs, are all counted;
 // a watched map is cached only while the trace budget is spent (its region
-// probes fire in the runtime). The caller bumps the counter once the access can no
-// longer go to the runtime (which would count it again).
-MG_ALWAYS_INLINE uint64_t *CachedCounter(ThreadState *thr, MapShadow *s, void *map, bool write) {
+// probes fire in the runtime). Asked before any side effect; CountNow counts
+// once the access can no longer go to the runtime (which would count it
+// again).
+MG_ALWAYS_INLINE bool CountsInline(ThreadState *thr, MapShadow *s, void *map, bool write) {
   CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
-  // A signal handler on this thread may refill the entry for another map at
-  // any point (CountAccess clears e.map first and sets it last): the counter
-  // is taken between two reads of e.map that both name this map, so it is
-  // this map's.
-  if (MG_UNLIKELY(e.map != map)) return nullptr;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  ThreadUse *use = e.use;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (MG_UNLIKELY(e.map != map || e.stats != s->stats.load(std::memory_order_relaxed) ||
-                  e.control != __atomic_load_n(&mapguard_sidecar_registry.control, __ATOMIC_RELAXED) ||
-                  (write && (!e.writes ||
-                             __atomic_load_n(&e.stats->last_user, __ATOMIC_RELAXED) != e.me)) ||
-                  (thr->waited_for & 1) || --e.left == 0))
-    return nullptr;
-  return write ? &use->writes : &use->reads;
+  return MG_LIKELY(e.map == map && e.stats == s->stats.load(std::memory_order_relaxed) &&
+                   e.control ==
+                       __atomic_load_n(&mapguard_sidecar_registry.control, __ATOMIC_RELAXED) &&
+                   (!write || (e.writes && __atomic_load_n(&e.stats->last_user, __ATOMIC_RELAXED) ==
+                                               e.me)) &&
+                   !(thr->waited_for & 1) && --e.left != 0);
 }
 // Only this thread writes its ThreadUse: no locked instruction. One
 // instruction, though, so that a signal handler on this thread that counts
