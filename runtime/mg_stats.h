@@ -3,6 +3,32 @@
 // them out of the live process (mg_stats_record.h has the layout and who
 // writes what). Counting is on while either wants it (Counting()); off, it
 // costs one predictable branch per access.
+//
+// The counting protocol, in one place:
+//  C1  Counting is on while the stats_handover semaphore is nonzero (the
+//      kernel raises it per attached sidecar; print_stats=1 adds one itself).
+//      It can rise or drop between any two accesses: an access counts if
+//      counting was on when its begin asked.
+//  C2  A thread's access to a map is counted exactly once: inline (its
+//      count cache entry holds, CountsInline, asked before any side effect;
+//      CountNow once no slow call can follow) or by the runtime
+//      (CountAccess, from every slow begin), never both.
+//  C3  A counter (ThreadUse) is written by its thread only, with one
+//      instruction: a signal handler on that thread, counting too, cannot
+//      split it. A cache entry is filled with its map cleared first and set
+//      last, and read between two reads of its map, so a handler that
+//      refills it mid-access makes the access miss, never count elsewhere.
+//  C4  A cache entry holds while its map's record, the control word, the
+//      countdown and, for a write, "this thread is the last user and the map
+//      had one user" are what they were when filled. A map the control word
+//      watches is cached only when its begin found the trace budget spent
+//      (its probes must fire otherwise, before the push).
+//  C5  Exit hand-over: a process whose registry names a consumer, with the
+//      semaphore up, fires stats_handover(registry, seq) and waits until
+//      final_ack >= seq (the sidecar has read every record), the semaphore
+//      drops (the sidecar left), or the wait's bound passes (2 s at exit,
+//      0.3 s after a halting report). A fork child starts its records from
+//      zero (StatsAfterForkInChild) and hands over on its own.
 #ifndef MAPGUARD_STATS_H
 #define MAPGUARD_STATS_H
 
