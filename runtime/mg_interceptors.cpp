@@ -79,22 +79,24 @@ MG_ALWAYS_INLINE void ReleaseHeld(const void *lock) {
 // acquisition; EBUSY is followed by the real call; any other error
 // (EINVAL, EAGAIN for a recursive mutex at its limit, EDEADLK) is what the
 // real call would return too.
+MG_ALWAYS_INLINE bool CountingWaits() { return Counting() || MG_PROBE_ACTIVE(lock_contended); }
+MG_ALWAYS_INLINE void NoteWaited(const void *addr) {
+  ThreadState *thr = CurrentThread();
+  thr->waited_lock = addr;
+  thr->waited_for = 3;
+}
 template <class Lock, class Try>
 MG_ALWAYS_INLINE int LockCountingWaits(const void *addr, Lock lock, Try try_lock) {
-  if (MG_LIKELY(!Counting() && !MG_PROBE_ACTIVE(lock_contended))) return lock();
+  if (MG_LIKELY(!CountingWaits())) return lock();
   int rc = try_lock();
   if (rc != EBUSY) return rc;
   rc = lock();
-  if (rc == 0) {
-    ThreadState *thr = CurrentThread();
-    thr->waited_lock = addr;
-    thr->waited_for = 3;
-  }
+  if (rc == 0) NoteWaited(addr);
   return rc;
 }
 // The lock is given up: a wait for it no longer belongs to an access.
 MG_ALWAYS_INLINE void ForgetWait(const void *addr) {
-  if (MG_LIKELY(!Counting() && !MG_PROBE_ACTIVE(lock_contended))) return;
+  if (MG_LIKELY(!CountingWaits())) return;
   ThreadState *thr = CurrentThread();
   if (thr->waited_lock == addr) thr->waited_lock = nullptr;
 }
@@ -107,8 +109,19 @@ extern "C" {
 int pthread_mutex_lock(pthread_mutex_t *m) {
   MG_REAL(int, pthread_mutex_lock, (pthread_mutex_t *));
   MG_REAL(int, pthread_mutex_trylock, (pthread_mutex_t *));
-  int rc = LockCountingWaits(m, [&] { return real_pthread_mutex_lock(m); },
-                             [&] { return real_pthread_mutex_trylock(m); });
+  int rc;
+  if (MG_UNLIKELY(CountingWaits()) && m->__data.__kind == 0) {
+    // A default mutex (std::mutex's; glibc's __kind 0, no flags) is held
+    // exactly when its word is nonzero: whether this lock waits is one load
+    // of it, where a try would be a failed compare-and-swap on a contended
+    // line (as racy a guess either way: the holder may leave meanwhile).
+    const bool held = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) != 0;
+    rc = real_pthread_mutex_lock(m);
+    if (rc == 0 && held) NoteWaited(m);
+  } else {
+    rc = LockCountingWaits(m, [&] { return real_pthread_mutex_lock(m); },
+                           [&] { return real_pthread_mutex_trylock(m); });
+  }
   AcquireHeld(rc == 0, m);
   return rc;
 }

@@ -115,8 +115,10 @@ bool MapIsWatched(const void *map) {
   if (rate == 1) return true;
   // The address's bits above the allocator's alignment, mixed: maps side by
   // side in an array spread over the classes.
+  // 1 in `rate`: the top 32 bits scaled to [0, rate) (a multiply, not a
+  // division), the first of those classes.
   uint64_t h = (reinterpret_cast<uintptr_t>(map) >> 4) * 0x9e3779b97f4a7c15ULL;
-  return (h >> 32) % rate == 0;
+  return ((h >> 32) * rate) >> 32 == 0;
 }
 
 bool TakeWatchBudget(ThreadState *thr) {
