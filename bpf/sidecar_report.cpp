@@ -113,13 +113,21 @@ struct HeatCell {
   uint64_t count;
 };
 
+// Which pairs of call sites collided: every runtime report (on every map,
+// watched or not), and the kernel's sightings no report matched (one
+// conflict counts once, whoever saw it).
 std::vector<HeatCell> Heatmap() {
   std::map<std::pair<std::string, std::string>, uint64_t> cells;
-  for (const Conflict &k : g_state.kernel) {
-    std::string a = k.site, b = k.other_site;
+  auto add = [&](const Conflict &c) {
+    std::string a = c.site, b = c.other_site;
     if (b < a) std::swap(a, b);
     cells[{a, b}]++;
-  }
+  };
+  for (const Conflict &r : g_state.runtime) add(r);
+  for (const Conflict &k : g_state.kernel)
+    if (std::none_of(g_state.runtime.begin(), g_state.runtime.end(),
+                     [&](const Conflict &r) { return SameConflict(k, r); }))
+      add(k);
   std::vector<HeatCell> out;
   for (auto &[ab, n] : cells) out.push_back({ab.first, ab.second, n});
   std::sort(out.begin(), out.end(), [](const HeatCell &x, const HeatCell &y) { return x.count > y.count; });
@@ -198,7 +206,7 @@ int FinalReport(const RunFacts &run, const TraceEnd &end) {
       if (a.growth[0]) o << "    advice: " << a.growth << "\n";
     }
     if (!heat.empty()) {
-      o << "conflict heatmap (kernel, by pair of call sites):\n";
+      o << "conflict heatmap (by pair of call sites: the runtime's reports, and the kernel's sightings no report matched):\n";
       for (const HeatCell &h : heat) o << "  " << h.count << "x  " << h.a << "  <->  " << h.b << "\n";
     }
     fputs(o.str().c_str(), stderr);

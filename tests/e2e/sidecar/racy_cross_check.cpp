@@ -26,7 +26,7 @@
 // UNWATCHED: cross-check: the kernel saw 0 conflicts, the runtime reported 1: they agree (the kernel watched 0 of 1 map; --full-trace watches all)
 // UNWATCHED-NEXT: not compared: concurrent map writes on {{.*}} (the kernel did not watch this map (it watches none: --map-sample
 // WRITES: fatal error: concurrent map writes
-// WRITES: conflict heatmap (kernel, by pair of call sites):
+// WRITES: conflict heatmap (by pair of call sites: the runtime's reports, and the kernel's sightings no report matched):
 // WRITES-NEXT: 1x  racy_cross_check.cpp:[[#]] insert  <->  racy_cross_check.cpp:[[#]] operator[]
 // WRITES: cross-check: the kernel saw 1 conflict, the runtime reported 1: they agree
 // WRITES-NEXT: both: concurrent map writes on std::unordered_map<int, int, mg_test::BlockingHash> 'table' at 0x{{[0-9a-f]+}} (pid {{[0-9]+}}, tid {{[0-9]+}} and tid {{[0-9]+}})
