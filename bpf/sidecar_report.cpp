@@ -38,18 +38,10 @@ bool SameConflict(const Conflict &x, const Conflict &y) {
 // Whether the trace budget left some regions of `map` of process `pid` out
 // (the runtime's record says; whether the kernel watched the map at all, the
 // runtime's conflict probe says, MGS_RT_WATCHED).
-struct Watch {
-  bool known = false, watched = false, partly = false;
-};
-Watch WatchOf(const std::vector<MapRow> &rows, uint32_t pid, uint64_t map) {
-  Watch w;
-  for (const MapRow &r : rows)
-    if (r.key.tgid == pid && r.key.map == map) {
-      w.known = true;
-      w.watched = r.stats.watched;
-      w.partly = r.stats.watch_skipped != 0;
-    }
-  return w;
+bool WatchedInPart(const std::vector<MapRow> &rows, uint32_t pid, uint64_t map) {
+  return std::any_of(rows.begin(), rows.end(), [&](const MapRow &r) {
+    return r.key.tgid == pid && r.key.map == map && r.stats.watch_skipped != 0;
+  });
 }
 
 Verdict CrossCheck(uint64_t read_sample, const std::vector<MapRow> &rows, bool full_trace) {
@@ -71,13 +63,13 @@ Verdict CrossCheck(uint64_t read_sample, const std::vector<MapRow> &rows, bool f
     } else if (r.flags & MGS_RT_HAPPENS_BEFORE) {
       v.reasons.push_back({r, "found by happens-before analysis: the accesses did not overlap in "
                               "time, and the kernel only sees overlaps"});
-    } else if (Watch w = WatchOf(rows, r.tgid, r.map); !full_trace && !(r.flags & MGS_RT_WATCHED)) {
+    } else if (!full_trace && !(r.flags & MGS_RT_WATCHED)) {
       const uint32_t sample = uint32_t(g_state.control);
       v.reasons.push_back({r, "the kernel did not watch this map (" +
                               (sample ? "it watches 1 in " + std::to_string(sample) + " maps"
                                       : std::string("it watches none")) +
                               ": --map-sample; --full-trace watches all)"});
-    } else if (!full_trace && w.partly) {
+    } else if (!full_trace && WatchedInPart(rows, r.tgid, r.map)) {
       v.reasons.push_back({r, "the trace budget (--trace-budget) left some regions of this map "
                               "out, so the kernel may not have seen this one"});
     } else if (read_sample > 1 && r.kind != MGS_CONFLICT_WRITES) {
