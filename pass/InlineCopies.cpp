@@ -16,6 +16,14 @@
 // vtables) the original name is used, so an address means the same function
 // in every object. Calls through such an address reach whichever copy the
 // linker kept: docs/usage.md says so.
+//
+// So that a build can be checked, each renamed function also gets an entry
+// {NAME, NAME.mapguard, pretty name} in the section mapguard_inline_copies,
+// in the instrumented copy's comdat (one entry per function kept), and each
+// module that has entries registers its link unit's section with the
+// runtime from a constructor. NAME resolves to whichever copy the linker
+// kept under the original name; print_stats counts the functions whose
+// NAME is not an instrumented copy (runtime/mg_inline_copies.cpp).
 #include "InlineCopies.h"
 #include "LLVMCompat.h"
 
@@ -23,10 +31,14 @@
 
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/Statistic.h"
+#include "llvm/Demangle/Demangle.h"
 #include "llvm/IR/Constants.h"
+#include "llvm/IR/DerivedTypes.h"
 #include "llvm/IR/GlobalAlias.h"
+#include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/InstrTypes.h"
 #include "llvm/IR/Module.h"
+#include "llvm/Transforms/Utils/ModuleUtils.h"
 
 #define DEBUG_TYPE "mapguard"
 
@@ -49,6 +61,49 @@ bool renamable(const Function &F) {
   if (compat::endsWith(F.getName(), kInstrumentedCopySuffix)) return false;
   const Comdat *c = F.getComdat();
   return !c || c->getName() == F.getName();
+}
+
+// The section's entries, laid out as runtime/mg_inline_copies.cpp's
+// InlineCopy, and the constructor that registers the section.
+void emitCopyTable(Module &M, const std::vector<std::pair<GlobalAlias *, Function *>> &copies) {
+  LLVMContext &C = M.getContext();
+  auto *ptrTy = PointerType::getUnqual(C);
+  auto *entryTy = StructType::get(C, {ptrTy, ptrTy, ptrTy});
+  const char *kSection = "mapguard_inline_copies";
+  std::vector<GlobalValue *> used;
+  for (const auto &[alias, F] : copies) {
+    Constant *nameInit = ConstantDataArray::getString(C, demangle(alias->getName().str()));
+    auto *name = new GlobalVariable(M, nameInit->getType(), true, GlobalValue::PrivateLinkage, nameInit,
+                                    ".mapguard.copy.name");
+    name->setUnnamedAddr(GlobalValue::UnnamedAddr::Global);
+    name->setAlignment(Align(1));
+    auto *entry = new GlobalVariable(M, entryTy, true, GlobalValue::PrivateLinkage,
+                                     ConstantStruct::get(entryTy, {alias, F, name}),
+                                     ".mapguard.copy");
+    entry->setSection(kSection);
+    entry->setAlignment(Align(8));
+    if (Comdat *c = F->getComdat()) entry->setComdat(c);
+    used.push_back(entry);
+  }
+  appendToCompilerUsed(M, used);
+  // The linker defines these for a section whose name is an identifier:
+  // hidden, so each link unit (executable, shared library) names its own.
+  auto bound = [&](const char *name) {
+    auto *gv = cast<GlobalVariable>(M.getOrInsertGlobal(name, entryTy));
+    gv->setLinkage(GlobalValue::ExternalWeakLinkage);
+    gv->setVisibility(GlobalValue::HiddenVisibility);
+    return gv;
+  };
+  GlobalVariable *start = bound("__start_mapguard_inline_copies");
+  GlobalVariable *stop = bound("__stop_mapguard_inline_copies");
+  FunctionCallee reg = M.getOrInsertFunction("__mapguard_register_inline_copies", Type::getVoidTy(C),
+                                             ptrTy, ptrTy);
+  Function *ctor = Function::Create(FunctionType::get(Type::getVoidTy(C), false),
+                                    GlobalValue::InternalLinkage, "mapguard.register_inline_copies", M);
+  IRBuilder<> b(BasicBlock::Create(C, "", ctor));
+  b.CreateCall(reg, {start, stop});
+  b.CreateRetVoid();
+  appendToGlobalCtors(M, ctor, 65535);
 }
 
 }  // namespace
@@ -74,6 +129,7 @@ bool renameInstrumentedInlineCopies(Module &M, const std::set<Function *> &instr
   std::vector<Function *> ordered;
   for (Function &F : M)
     if (marked.count(&F)) ordered.push_back(&F);
+  std::vector<std::pair<GlobalAlias *, Function *>> copies;
   for (Function *F : ordered) {
     std::string original = F->getName().str();
     F->setName(original + kInstrumentedCopySuffix);
@@ -95,8 +151,10 @@ bool renameInstrumentedInlineCopies(Module &M, const std::set<Function *> &instr
       auto *cb = dyn_cast<CallBase>(U.getUser());
       return !(cb && cb->isCallee(&U));
     });
+    copies.push_back({alias, F});
     ++NumInlineCopiesRenamed;
   }
+  if (!copies.empty()) emitCopyTable(M, copies);
   // Comdats left without members (the renamed functions' old ones) are dropped
   // by the module's writer; nothing else refers to them.
   return !marked.empty();

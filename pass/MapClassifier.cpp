@@ -353,13 +353,24 @@ std::string parseSyncLine(const std::vector<std::string> &words, TrackedClasses 
   return "";
 }
 
-// `entry PARAMETER-TYPE acquire=MEMBER,...`: see TrackedClasses::entryAcquire.
+// `entry PARAMETER-TYPE acquire=MEMBER,...` and `entry CLASS run=MEMBER,...`:
+// see TrackedClasses::entryAcquire and entryRun.
 std::string parseEntryLine(const std::vector<std::string> &words, TrackedClasses &tracked) {
-  if (words.size() != 3 || words[2].compare(0, 8, "acquire=") != 0 || words[2].size() == 8)
-    return "expected 'entry PARAMETER-TYPE acquire=MEMBER,...'";
-  for (const std::string &member : splitMemberList(words[2].substr(8)))
-    tracked.entryAcquire[words[1]].insert(member);
-  return "";
+  const char *kForms = "expected 'entry PARAMETER-TYPE acquire=MEMBER,...' or 'entry CLASS run=MEMBER,...'";
+  if (words.size() != 3) return kForms;
+  const std::string &role = words[2];
+  if (role.compare(0, 8, "acquire=") == 0 && role.size() > 8) {
+    for (const std::string &member : splitMemberList(role.substr(8)))
+      tracked.entryAcquire[words[1]].insert(member);
+    return "";
+  }
+  if (role.compare(0, 4, "run=") == 0 && role.size() > 4) {
+    std::string cls = normalizeClassName(words[1]);
+    if (cls.empty()) return "expected a class name after 'entry', got '" + words[1] + "'";
+    for (const std::string &member : splitMemberList(role.substr(4))) tracked.entryRun[cls].insert(member);
+    return "";
+  }
+  return kForms;
 }
 }  // namespace
 
@@ -372,6 +383,7 @@ void TrackedClasses::addLinesOf(const TrackedClasses &lines) {
   for (const auto &[key, m] : lines.syncFunctions) syncFunctions[key] = m;
   for (const auto &[param, names] : lines.entryAcquire)
     entryAcquire[param].insert(names.begin(), names.end());
+  for (const auto &[cls, names] : lines.entryRun) entryRun[cls].insert(names.begin(), names.end());
 }
 
 std::string parseTrackLine(const std::string &line, TrackedClasses &tracked) {
@@ -517,6 +529,7 @@ static std::optional<Classification> classifyMember(const std::string &context, 
   return c;
 }
 
+namespace {
 bool isEntryAcquireFunction(const std::string &mangledFunction, const TrackedClasses &tracked) {
   if (tracked.entryAcquire.empty()) return false;
   // Cheap test first, which also serves names the demangler cannot read (a
@@ -543,6 +556,44 @@ bool isEntryAcquireFunction(const std::string &mangledFunction, const TrackedCla
   if (params.size() != 1) return false;
   auto it = tracked.entryAcquire.find(params[0]);
   return it != tracked.entryAcquire.end() && it->second.count(d->base) != 0;
+}
+
+// A `run=` member of CLASS taking no parameter. Its mangled name starts with
+// the class's nested name ("_ZNK3tbb6detail2d119task_arena_function") and
+// ends with the member's and an empty parameter list ("clEv"), template
+// arguments between them; a readable name must also demangle to it (names
+// templated on a local lambda, "Z4mainE3$_0", do not demangle).
+bool isEntryRunFunction(const std::string &mangledFunction, const TrackedClasses &tracked) {
+  for (const auto &[cls, members] : tracked.entryRun) {
+    std::string nested;
+    for (size_t b = 0; b < cls.size();) {
+      size_t e = cls.find("::", b);
+      std::string part = cls.substr(b, e == std::string::npos ? std::string::npos : e - b);
+      nested += std::to_string(part.size()) + part;
+      b = e == std::string::npos ? cls.size() : e + 2;
+    }
+    size_t at = mangledFunction.compare(0, 4, "_ZNK") == 0 ? 4 : 3;
+    if (mangledFunction.compare(0, 3, "_ZN") != 0 || mangledFunction.compare(at, nested.size(), nested) != 0)
+      continue;
+    for (const std::string &m : members) {
+      std::string tail = (m == "operator()" ? "cl" : std::to_string(m.size()) + m) + "Ev";
+      if (mangledFunction.size() < at + nested.size() + tail.size() ||
+          mangledFunction.compare(mangledFunction.size() - tail.size(), tail.size(), tail) != 0)
+        continue;
+      std::optional<Demangled> d = demangleFunction(mangledFunction);
+      if (!d) return !canDemangle(mangledFunction);
+      return parameterList(d->params).empty() && d->base == m &&
+             tracked.canonical(normalizeClassName(d->context)) == cls;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+EntryRole entryRoleOf(const std::string &mangledFunction, const TrackedClasses &tracked) {
+  if (isEntryRunFunction(mangledFunction, tracked)) return EntryRole::Run;
+  if (isEntryAcquireFunction(mangledFunction, tracked)) return EntryRole::Acquire;
+  return EntryRole::None;
 }
 
 std::optional<SyncMember> classifySyncCall(const std::string &mangledCallee,

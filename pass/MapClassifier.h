@@ -67,6 +67,14 @@ struct TrackedClasses {
   // acquires on `this` at its entry. Parameter type as the demangler spells
   // it ("tbb::detail::d1::execution_data&") -> member names.
   std::map<std::string, std::set<std::string>> entryAcquire;
+  // `entry CLASS run=MEMBER,...` lines: a member of CLASS (any template
+  // arguments) taking no parameter, which a prebuilt library calls to run
+  // work a waiting thread handed over and waits for (oneTBB's
+  // task_arena::execute when the caller cannot join the arena): it acquires
+  // on `this` at its entry and releases on `this` at every exit, normal or
+  // unwinding, pairing with a `wait` role at the call that handed it over.
+  // Class as normalizeClassName spells it -> member names.
+  std::map<std::string, std::set<std::string>> entryRun;
   // Inline namespaces the translation unit declares (Abseil's
   // absl::debian3, libc++'s __1...): a library's versioning, not part of the
   // names above. Mangled names spell them like any namespace.
@@ -135,9 +143,11 @@ struct MemberCallFacts {
 std::optional<Classification> classifyMemberCall(const MemberCallFacts &facts,
                                                  const TrackedClasses &tracked);
 bool canDemangle(const std::string &mangled);
-// True if the function defined under `mangledFunction` is one an `entry`
-// line names: it acquires on `this` (argument 0) at its entry.
-bool isEntryAcquireFunction(const std::string &mangledFunction, const TrackedClasses &tracked);
+// What an `entry` line makes of the function defined under
+// `mangledFunction`: nothing, an acquire on `this` (argument 0) at its entry
+// (`acquire=`), or that and a release on `this` at its exits (`run=`).
+enum class EntryRole { None, Acquire, Run };
+EntryRole entryRoleOf(const std::string &mangledFunction, const TrackedClasses &tracked);
 // A call to a member of a sync class: its role and the lock's argument.
 std::optional<SyncMember> classifySyncCall(const std::string &mangledCallee,
                                            const TrackedClasses &tracked);

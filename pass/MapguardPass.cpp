@@ -84,7 +84,7 @@ bool instrumentFunction(Function &F, const Runtime &rt, const TUState &state, Si
   bool touched = false;
   if (ClInstrumentAtomics) touched |= instrumentAtomics(F, rt);
   touched |= instrumentSyncCalls(F, rt, state.tracked);
-  touched |= instrumentEntryAcquire(F, rt, state.tracked);
+  touched |= instrumentEntry(F, rt, state.tracked);
   bool implementation = isImplementationFunction(F.getName().str(), state.tracked);
   if (implementation) ++NumLifetimeOnly;
   FunctionRegions regions = RegionCollector(F, state, sites, memberTargets, implementation).collect();

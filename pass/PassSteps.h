@@ -18,7 +18,7 @@ bool instrumentAtomics(llvm::Function &F, const Runtime &rt);
 // (the catalogue's sync lines) and the task bodies their schedulers run
 // (entry lines) become edges on the lock or task.
 bool instrumentSyncCalls(llvm::Function &F, const Runtime &rt, const TrackedClasses &tracked);
-bool instrumentEntryAcquire(llvm::Function &F, const Runtime &rt, const TrackedClasses &tracked);
+bool instrumentEntry(llvm::Function &F, const Runtime &rt, const TrackedClasses &tracked);
 // FastPathLink.cpp: the owned fast path's bitcode linked in to be inlined,
 // and the symbol that makes a link without the runtime name it.
 void linkFastPath(llvm::Module &M, const std::string &bitcode, const std::string &file);

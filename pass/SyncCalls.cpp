@@ -8,6 +8,7 @@
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Instructions.h"
 #include "llvm/Transforms/Utils/BasicBlockUtils.h"
+#include "llvm/Transforms/Utils/EscapeEnumerator.h"
 
 #define DEBUG_TYPE "mapguard"
 
@@ -42,6 +43,11 @@ bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &t
             calls.push_back({cb, *m});
   // Landing pads reached from pinned calls: the pin of each predecessor.
   std::map<BasicBlock *, std::map<BasicBlock *, Value *>> unwindPins;
+  // Landing pads reached from waits and acquires that may throw what the
+  // other side threw (oneTBB's wait and execute carry a task's exception
+  // back to the waiter, after the task is done): the object of each
+  // predecessor. A lock that throws was not taken: no edge.
+  std::map<BasicBlock *, std::map<BasicBlock *, Value *>> unwindAcquires;
   for (const SyncCall &sc : calls) {
     CallBase *cb = sc.call;
     Value *lock = cb->getArgOperand(sc.member.argIndex);
@@ -66,6 +72,8 @@ bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &t
       IRBuilder<>(cb).CreateCall(rt.happensBefore, {lock})->setDebugLoc(cb->getDebugLoc());
     }
     if (!after) continue;
+    if (auto *inv = dyn_cast<InvokeInst>(cb); inv && (role == SyncRole::Wait || role == SyncRole::Acquire))
+      unwindAcquires[inv->getUnwindDest()][inv->getParent()] = lock;
     // After the call: on its normal path (an invoke's normal edge gets a
     // block of its own if the destination has other predecessors).
     Instruction *at = nullptr;
@@ -104,22 +112,41 @@ bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &t
     IRBuilder<> e(&*pad->getFirstInsertionPt());
     e.CreateCall(rt.syncWaitEnd, {phi, ConstantInt::get(Type::getInt32Ty(F.getContext()), 0)});
   }
+  // The same for the unwinding waits: the acquire takes null (nothing) from
+  // the pad's other predecessors.
+  for (auto &[pad, locks] : unwindAcquires) {
+    auto *ptrTy = PointerType::getUnqual(F.getContext());
+    IRBuilder<> b(pad, pad->begin());
+    PHINode *phi = b.CreatePHI(ptrTy, 2, "mapguard.thrown_from");
+    for (BasicBlock *pred : predecessors(pad)) {
+      if (phi->getBasicBlockIndex(pred) >= 0) continue;
+      auto it = locks.find(pred);
+      phi->addIncoming(it != locks.end() ? it->second : ConstantPointerNull::get(ptrTy), pred);
+    }
+    IRBuilder<>(&*pad->getFirstInsertionPt()).CreateCall(rt.happensAfter, {phi});
+  }
   NumSyncCalls += calls.size();
   return !calls.empty();
 }
 
 // A task body a prebuilt scheduler runs (an `entry` line): everything the
-// spawning thread did before handing the task over happens before it.
-bool instrumentEntryAcquire(Function &F, const Runtime &rt, const TrackedClasses &tracked) {
-  if (F.arg_empty() || !F.getArg(0)->getType()->isPointerTy() ||
-      !isEntryAcquireFunction(F.getName().str(), tracked))
-    return false;
-  BasicBlock &entry = F.getEntryBlock();
-  IRBuilder<> b(&*entry.getFirstInsertionPt());
-  CallInst *call = b.CreateCall(rt.happensAfter, {F.getArg(0)});
-  if (DISubprogram *sp = F.getSubprogram())
-    call->setDebugLoc(DILocation::get(F.getContext(), sp->getLine(), 0, sp));
+// spawning thread did before handing the task over happens before it. A
+// `run=` body is also waited for by the thread that handed it over: its
+// every exit, returning or unwinding (the library carries an exception back
+// to the waiter), releases for the waiter's acquire after the call.
+bool instrumentEntry(Function &F, const Runtime &rt, const TrackedClasses &tracked) {
+  if (F.arg_empty() || !F.getArg(0)->getType()->isPointerTy()) return false;
+  EntryRole role = entryRoleOf(F.getName().str(), tracked);
+  if (role == EntryRole::None) return false;
+  DebugLoc loc;
+  if (DISubprogram *sp = F.getSubprogram()) loc = DILocation::get(F.getContext(), sp->getLine(), 0, sp);
+  IRBuilder<> b(&*F.getEntryBlock().getFirstInsertionPt());
+  b.CreateCall(rt.happensAfter, {F.getArg(0)})->setDebugLoc(loc);
   ++NumSyncCalls;
+  if (role == EntryRole::Run) {
+    EscapeEnumerator exits(F, "mapguard.run.cleanup", /*HandleExceptions=*/true);
+    while (IRBuilder<> *at = exits.Next()) at->CreateCall(rt.happensBefore, {F.getArg(0)})->setDebugLoc(loc);
+  }
   return true;
 }
 

@@ -200,6 +200,50 @@ PROJECTS = {
         "test": ["ctest", "--output-on-failure", "-j2"],
         "timeout": 900,
     },
+    "spdlog-partial": {
+        "package": "spdlog",
+        "why": "built only partly with the plugin: the library (libspdlog.a: registry, thread "
+               "pool, sinks) plain, its tests instrumented; both instantiate spdlog's and the "
+               "standard library's inline functions, and the plain archive's copies meet the "
+               "instrumented ones at link time",
+        "cmake": ["-DSPDLOG_BUILD_TESTS=ON", "-DSPDLOG_BUILD_EXAMPLE=OFF", "-DSPDLOG_FMT_EXTERNAL=ON"],
+        "instrument_only": "/tests/",
+        "test": ["ctest", "--output-on-failure", "-j2"],
+        "timeout": 900,
+    },
+    "onetbb": {
+        "package": "onetbb",
+        "why": "oneTBB's own conformance suite (parallel algorithms, task_group, task_arena, flow "
+               "graph nodes, concurrent containers, mutexes) built against Debian's prebuilt "
+               "libtbb (TBB_FIND_PACKAGE): every hand-off happens inside the uninstrumented "
+               "library",
+        "cmake": ["-DTBB_FIND_PACKAGE=ON", "-DTBB_STRICT=OFF", "-DTBB_EXAMPLES=OFF"],
+        "targets": [
+            "conformance_allocators", "conformance_arena_constraints", "conformance_async_node",
+            "conformance_blocked_range", "conformance_broadcast_node",
+            "conformance_buffer_node", "conformance_collaborative_call_once",
+            "conformance_combinable", "conformance_composite_node",
+            "conformance_concurrent_hash_map", "conformance_concurrent_lru_cache",
+            "conformance_concurrent_map", "conformance_concurrent_priority_queue",
+            "conformance_concurrent_queue", "conformance_concurrent_set",
+            "conformance_concurrent_unordered_map", "conformance_concurrent_unordered_set",
+            "conformance_concurrent_vector", "conformance_continue_node",
+            "conformance_enumerable_thread_specific", "conformance_function_node",
+            "conformance_global_control", "conformance_graph", "conformance_indexer_node",
+            "conformance_input_node", "conformance_join_node", "conformance_limiter_node",
+            "conformance_multifunction_node", "conformance_mutex", "conformance_overwrite_node",
+            "conformance_parallel_for", "conformance_parallel_for_each",
+            "conformance_parallel_invoke", "conformance_parallel_pipeline",
+            "conformance_parallel_reduce", "conformance_parallel_scan",
+            "conformance_parallel_sort", "conformance_priority_queue_node",
+            "conformance_queue_node", "conformance_resumable_tasks",
+            "conformance_sequencer_node", "conformance_split_node", "conformance_task_arena",
+            "conformance_task_group", "conformance_task_group_context",
+            "conformance_tick_count", "conformance_version", "conformance_write_once_node"
+        ],
+        "test": ["ctest", "--output-on-failure", "-j2", "-R", "^conformance_", "--timeout", "600"],
+        "timeout": 3600,
+    },
     "libfilezilla": {
         "package": "libfilezilla",
         "why": "FileZilla's base library: event loops on their own threads, a thread pool, "
@@ -332,20 +376,30 @@ def fetch(name, spec, log):
     return src
 
 
-def flags_for(variant):
+PLUGIN_FLAGS = f"-fplugin={LIB}/mapguard.so -I{ROOT}/runtime/include"
+
+
+def flags_for(variant, spec):
+    """(compile flags, link flags, CMake arguments of the variant)."""
     common = "-g -O1"
     if variant == "plain":
-        return common, ""
+        return common, "", []
     if variant == "tsan":
-        return common + " -fsanitize=thread", "-fsanitize=thread"
-    return (f"{common} -fplugin={LIB}/mapguard.so -I{ROOT}/runtime/include",
-            f"-L{LIB} -Wl,-rpath,{LIB} -lmapguard_rt")
+        return common + " -fsanitize=thread", "-fsanitize=thread", []
+    link = f"-L{LIB} -Wl,-rpath,{LIB} -lmapguard_rt"
+    if "instrument_only" in spec:
+        # Part of the project plain, part with the plugin: a launcher adds
+        # the plugin's flags to the compiles of matching sources only; every
+        # executable links the runtime (the plain library needs none).
+        launcher = f"{sys.executable};{ROOT}/realworld/instrument_only.py;{spec['instrument_only']};{PLUGIN_FLAGS}"
+        return common, link, [f"-DCMAKE_CXX_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}"]
+    return f"{common} {PLUGIN_FLAGS}", link, []
 
 
 def build(name, spec, src, variant, log):
     bdir = os.path.join(WORK, name, f"build-{variant}{VARIANT_SUFFIX}")
     shutil.rmtree(bdir, ignore_errors=True)
-    cflags, ldflags = flags_for(variant)
+    cflags, ldflags, variant_cmake = flags_for(variant, spec)
     if "configure" in spec:
         # autotools projects whose Makefiles are not VPATH-safe: configure a copy of the tree.
         shutil.copytree(src, bdir, symlinks=True)
@@ -359,11 +413,12 @@ def build(name, spec, src, variant, log):
     cfg = ["cmake", "-S", src, "-B", bdir, f"-DCMAKE_CXX_COMPILER={CLANG}", f"-DCMAKE_C_COMPILER={CC}",
            "-DCMAKE_BUILD_TYPE=None", f"-DCMAKE_CXX_FLAGS={cflags}", f"-DCMAKE_C_FLAGS={cflags}",
            f"-DCMAKE_EXE_LINKER_FLAGS={ldflags}", f"-DCMAKE_SHARED_LINKER_FLAGS={ldflags}",
-           *spec["cmake"]]
+           *spec["cmake"], *variant_cmake]
     rc, t1 = sh(cfg, log=log)
     if rc != 0:
         return bdir, False, t1
-    rc, t2 = sh(["cmake", "--build", bdir, "-j2"], log=log)
+    targets = ["--target", *spec["targets"]] if "targets" in spec else []
+    rc, t2 = sh(["cmake", "--build", bdir, "-j2", *targets], log=log)
     return bdir, rc == 0, t1 + t2
 
 

@@ -1,6 +1,7 @@
 #include "mg_stats.h"
 
 #include "mg_appender.h"
+#include "mg_inline_copies.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -683,8 +684,10 @@ void PrintStats() {
     if (out.size() + 1 >= sizeof(line)) line[sizeof(line) - 2] = '\n';
     emit(out.data(), out.size());
   }
-  PrintGuardedSwitches(json, to_log ? +[](const char *d, size_t n) { WriteReportOutput(d, n); }
-                                    : +[](const char *d, size_t n) { WriteAll(d, n); });
+  auto sink = to_log ? +[](const char *d, size_t n) { WriteReportOutput(d, n); }
+                     : +[](const char *d, size_t n) { WriteAll(d, n); };
+  PrintGuardedSwitches(json, sink);
+  PrintInlineCopies(json, sink);
   if (!json) {
     Appender out(line, sizeof(line));
     out("\n%llu map%s in all, %llu used by several threads", (unsigned long long)count,

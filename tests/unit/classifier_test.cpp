@@ -264,21 +264,34 @@ TEST(Classifier, EntryLines) {
                                      lines),
             "");
   EXPECT_NE(mapguard::parseTrackLine("entry tbb::detail::d1::execution_data&", lines), "");
+  ASSERT_EQ(mapguard::parseTrackLine("entry tbb::detail::d1::task_arena_function run=operator()", lines), "");
+  EXPECT_NE(mapguard::parseTrackLine("entry tbb::detail::d1::task_arena_function operator()", lines), "");
+  EXPECT_NE(mapguard::parseTrackLine("entry tbb::detail::d1::task_arena_function run=", lines), "");
   TrackedClasses t = kStd;
   t.addLinesOf(lines);  // as the plugin merges the catalogue into each TU's state
+  using mapguard::EntryRole;
+  constexpr EntryRole None = EntryRole::None, Acquire = EntryRole::Acquire, Run = EntryRole::Run;
+  // A delegated function task_arena::execute hands over: any template
+  // arguments, no parameter; not another member, not a class of that name
+  // elsewhere.
+  EXPECT_EQ(Run, mapguard::entryRoleOf("_ZNK3tbb6detail2d119task_arena_functionIZ4mainE3$_0vEclEv", t));
+  EXPECT_EQ(Run, mapguard::entryRoleOf("_ZNK3tbb6detail2d119task_arena_functionIZ4mainE3$_0iEclEv", t));
+  EXPECT_EQ(None, mapguard::entryRoleOf("_ZN3tbb6detail2d119task_arena_functionIZ4mainE3$_0iE14consume_resultEv", t));
+  EXPECT_EQ(None, mapguard::entryRoleOf("_ZNK2ns19task_arena_functionIZ4mainE3$_0vEclEv", t));
+  EXPECT_EQ(None, mapguard::entryRoleOf("_ZNK3tbb6detail2d119task_arena_functionIZ4mainE3$_0vEclEi", t));
   // A task body, readable or not (a class templated on a local lambda).
-  EXPECT_TRUE(mapguard::isEntryAcquireFunction(
+  EXPECT_EQ(Acquire, mapguard::entryRoleOf(
       "_ZN3tbb6detail2d19start_forINS1_13blocked_rangeIiEENS1_25parallel_for_body_wrapperIPFviEiEEKNS1_"
       "16auto_partitionerEE7executeERNS1_14execution_dataE",
       t));
-  EXPECT_TRUE(mapguard::isEntryAcquireFunction(
+  EXPECT_EQ(Acquire, mapguard::entryRoleOf(
       "_ZN3tbb6detail2d19start_forINS1_13blocked_rangeIiEENS1_25parallel_for_body_wrapperIZ4mainE3$_0iEEKNS1_"
       "16auto_partitionerEE7executeERNS1_14execution_dataE",
       t));
-  EXPECT_TRUE(mapguard::isEntryAcquireFunction("_ZN2ns4Task6cancelERN3tbb6detail2d114execution_dataE", t));
+  EXPECT_EQ(Acquire, mapguard::entryRoleOf("_ZN2ns4Task6cancelERN3tbb6detail2d114execution_dataE", t));
   // Another member taking the same type, or execute() taking something else.
-  EXPECT_FALSE(mapguard::isEntryAcquireFunction("_ZN2ns4Task4stepERN3tbb6detail2d114execution_dataE", t));
-  EXPECT_FALSE(mapguard::isEntryAcquireFunction("_ZN2ns4Task7executeERi", t));
+  EXPECT_EQ(None, mapguard::entryRoleOf("_ZN2ns4Task4stepERN3tbb6detail2d114execution_dataE", t));
+  EXPECT_EQ(None, mapguard::entryRoleOf("_ZN2ns4Task7executeERi", t));
 }
 
 TEST(Classifier, SyncLinesForCFunctions) {

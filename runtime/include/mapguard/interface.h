@@ -100,6 +100,11 @@ void __mapguard_sync_wait_end(void *pin, int acquired);
 // guarded.h calls it through a weak reference: a program without the
 // runtime needs nothing.
 void __mapguard_guarded_switch(const void *guard, unsigned from, unsigned to, const char *why);
+
+// A link unit's table of instrumented inline functions (the plugin's
+// mapguard_inline_copies section, registered by a constructor of each
+// instrumented object that has one): print_stats counts them.
+void __mapguard_register_inline_copies(const void *begin, const void *end);
 // The name of a mapguard::Strategy value, for the runtime, the sidecar and
 // guarded.h alike ("?" for one it does not know).
 static inline const char *mapguard_guarded_strategy_name(unsigned strategy) {

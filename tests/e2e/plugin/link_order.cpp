@@ -24,6 +24,18 @@
 // RUN: %t.if.O0 future 2>&1 | FileCheck %s --check-prefix=CLEAN
 // RUN: %t.pf.O2 future 2>&1 | FileCheck %s --check-prefix=CLEAN
 // RUN: %t.if.O2 future 2>&1 | FileCheck %s --check-prefix=CLEAN
+// print_stats tells the two orders apart (runtime/mg_inline_copies.cpp):
+// plain first, the original names of put() and the others reach the plain
+// copies (what a call through a function pointer would run); instrumented
+// first, none does.
+// RUN: env MAPGUARD_OPTIONS=print_stats=1 %t.pf.O0 flag 2>&1 | FileCheck %s --check-prefix=COPIES-PF
+// RUN: env MAPGUARD_OPTIONS=print_stats=1 %t.if.O0 flag 2>&1 | FileCheck %s --check-prefix=COPIES-IF
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:format=json %t.pf.O0 flag 2>&1 | FileCheck %s --check-prefix=COPIES-JSON
+// COPIES-PF: inline functions with an instrumented copy: {{[1-9][0-9]*}}; {{[1-9][0-9]*}} of them reached through their address in a plain object's copy
+// COPIES-PF-DAG: {{^  }}put(std::unordered_map<
+// COPIES-PF-DAG: {{^  }}Flag::get()
+// COPIES-IF: inline functions with an instrumented copy: {{[1-9][0-9]*}}; 0 of them reached through their address in a plain object's copy{{$}}
+// COPIES-JSON: {"mapguard_inline_copies":{"instrumented":{{[1-9][0-9]*}},"plain_by_address":{{[1-9][0-9]*}},"names":[
 // The report names put() as the user wrote it, not its instrumented copy:
 // RACE: fatal error: concurrent map writes
 // RACE: Write (operator[]) by thread {{.*}} in put(
