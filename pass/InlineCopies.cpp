@@ -17,13 +17,16 @@
 // in every object. Calls through such an address reach whichever copy the
 // linker kept: docs/usage.md says so.
 //
-// So that a build can be checked, each renamed function also gets an entry
+// So that a build can be checked, each renamed function that is still
+// defined at the end of the optimizer (InlineCopyTablePass: listing them
+// earlier would keep copies alive that inlining made dead) gets an entry
 // {NAME, NAME.mapguard, pretty name} in the section mapguard_inline_copies,
 // in the instrumented copy's comdat (one entry per function kept), and each
 // module that has entries registers its link unit's section with the
 // runtime from a constructor. NAME resolves to whichever copy the linker
 // kept under the original name; print_stats counts the functions whose
-// NAME is not an instrumented copy (runtime/mg_inline_copies.cpp).
+// NAME is not an instrumented copy (runtime/mg_inline_copies.cpp). A linker
+// that drops unused sections may drop a copy no one calls, and its entry.
 #include "InlineCopies.h"
 #include "LLVMCompat.h"
 
@@ -129,7 +132,6 @@ bool renameInstrumentedInlineCopies(Module &M, const std::set<Function *> &instr
   std::vector<Function *> ordered;
   for (Function &F : M)
     if (marked.count(&F)) ordered.push_back(&F);
-  std::vector<std::pair<GlobalAlias *, Function *>> copies;
   for (Function *F : ordered) {
     std::string original = F->getName().str();
     F->setName(original + kInstrumentedCopySuffix);
@@ -151,13 +153,22 @@ bool renameInstrumentedInlineCopies(Module &M, const std::set<Function *> &instr
       auto *cb = dyn_cast<CallBase>(U.getUser());
       return !(cb && cb->isCallee(&U));
     });
-    copies.push_back({alias, F});
     ++NumInlineCopiesRenamed;
   }
-  if (!copies.empty()) emitCopyTable(M, copies);
   // Comdats left without members (the renamed functions' old ones) are dropped
   // by the module's writer; nothing else refers to them.
   return !marked.empty();
+}
+
+PreservedAnalyses InlineCopyTablePass::run(Module &M, ModuleAnalysisManager &) {
+  std::vector<std::pair<GlobalAlias *, Function *>> copies;
+  for (GlobalAlias &A : M.aliases())
+    if (auto *F = dyn_cast<Function>(A.getAliasee());
+        F && !F->isDeclaration() && F->getName() == (A.getName() + kInstrumentedCopySuffix).str())
+      copies.push_back({&A, F});
+  if (copies.empty()) return PreservedAnalyses::all();
+  emitCopyTable(M, copies);
+  return PreservedAnalyses::none();
 }
 
 }  // namespace mapguard

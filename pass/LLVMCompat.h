@@ -16,6 +16,11 @@
 #else
 #include "llvm/ADT/Triple.h"  // moved to TargetParser in LLVM 16
 #endif
+#if LLVM_VERSION_MAJOR >= 17
+#include "llvm/IR/EHPersonalities.h"
+#else
+#include "llvm/Analysis/EHPersonalities.h"  // moved to IR in LLVM 17
+#endif
 
 namespace mapguard::compat {
 
@@ -63,6 +68,21 @@ constexpr bool kCodeGenSeesPluginOptions = LLVM_VERSION_MAJOR >= 17;
 // are not packaged for Debian 12 and untested.
 void addPassBuilderCallback(clang::CodeGenOptions &cg,
                             std::function<void(llvm::PassBuilder &)> callback);
+
+// Adds a module pass at the end of the optimizer (every level, -O0 and the
+// LTO pre-link pipelines too). LLVM 20 gave the callback the LTO phase.
+template <typename Pass>
+void addPassAtOptimizerLast(llvm::PassBuilder &PB, std::function<Pass()> make) {
+#if LLVM_VERSION_MAJOR >= 20
+  PB.registerOptimizerLastEPCallback(
+      [make](llvm::ModulePassManager &MPM, llvm::OptimizationLevel, llvm::ThinOrFullLTOPhase) {
+        MPM.addPass(make());
+      });
+#else
+  PB.registerOptimizerLastEPCallback(
+      [make](llvm::ModulePassManager &MPM, llvm::OptimizationLevel) { MPM.addPass(make()); });
+#endif
+}
 
 }  // namespace mapguard::compat
 

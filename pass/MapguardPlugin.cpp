@@ -18,6 +18,7 @@
 #include <mutex>
 #include <memory>
 
+#include "InlineCopies.h"
 #include "MapguardPass.h"
 #include "TUState.h"
 #include "clang/AST/ASTConsumer.h"
@@ -489,6 +490,7 @@ class MapguardAction : public clang::PluginASTAction {
           [state](llvm::ModulePassManager &MPM, llvm::OptimizationLevel level) {
             MPM.addPass(MapguardPass(state, level != llvm::OptimizationLevel::O0));
           });
+      compat::addPassAtOptimizerLast<InlineCopyTablePass>(PB, [] { return InlineCopyTablePass(); });
     });
     // Code can tell it is being instrumented.
     clang::Preprocessor &pp = CI.getPreprocessor();

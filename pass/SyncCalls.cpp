@@ -1,3 +1,4 @@
+#include "LLVMCompat.h"
 #include "PassSteps.h"
 
 #include <map>
@@ -9,6 +10,7 @@
 #include "llvm/IR/Instructions.h"
 #include "llvm/Transforms/Utils/BasicBlockUtils.h"
 #include "llvm/Transforms/Utils/EscapeEnumerator.h"
+#include "llvm/Transforms/Utils/Local.h"
 
 #define DEBUG_TYPE "mapguard"
 
@@ -17,6 +19,41 @@ using namespace llvm;
 STATISTIC(NumSyncCalls, "Calls to catalogued synchronization classes instrumented");
 
 namespace mapguard {
+
+namespace {
+
+// Exceptions unwind through landing pads here (the Itanium ABI of Linux and
+// every ELF target): the function's personality is a GNU one, or it has
+// none yet and one can be given. Windows' and WebAssembly's scoped EH
+// (funclets) get no unwind-path edges.
+bool landingPadEH(Function &F) {
+  if (F.hasPersonalityFn()) return !isScopedEHPersonality(classifyEHPersonality(F.getPersonalityFn()));
+  Triple triple(F.getParent()->getTargetTriple());
+  return triple.isOSBinFormatELF() && !triple.isWasm();
+}
+
+// A wait or acquire call that may throw and has no landing pad of its own
+// becomes an invoke whose unwind edge goes to a new cleanup pad that only
+// resumes: the caller then puts the acquire there as for any invoke.
+// oneTBB's task_group::wait and a flow graph's wait_for_all reach r1::wait
+// through inline wrappers that have no cleanups.
+CallBase *giveUnwindEdge(CallInst *call) {
+  Function &F = *call->getFunction();
+  LLVMContext &C = F.getContext();
+  if (!F.hasPersonalityFn())
+    F.setPersonalityFn(cast<Constant>(F.getParent()->getOrInsertFunction(
+        "__gxx_personality_v0", FunctionType::get(Type::getInt32Ty(C), true)).getCallee()));
+  BasicBlock *pad = BasicBlock::Create(C, "mapguard.wait.unwind", &F);
+  IRBuilder<> b(pad);
+  auto *lp = b.CreateLandingPad(StructType::get(PointerType::getUnqual(C), Type::getInt32Ty(C)), 0);
+  lp->setCleanup(true);
+  b.CreateResume(lp);
+  BasicBlock *from = call->getParent();
+  changeToInvokeAndSplitBasicBlock(call, pad);
+  return cast<InvokeInst>(from->getTerminator());
+}
+
+}  // namespace
 
 // Calls to the synchronization classes of prebuilt libraries (the
 // catalogue's sync lines: absl::Mutex, absl::CondVar, absl::Notification...)
@@ -41,6 +78,13 @@ bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &t
           if (auto m = classifySyncCall(callee->getName().str(), tracked);
               m && m->argIndex < cb->arg_size() && cb->getArgOperand(m->argIndex)->getType()->isPointerTy())
             calls.push_back({cb, *m});
+  const bool unwinds = !F.doesNotThrow() && landingPadEH(F);
+  for (SyncCall &sc : calls)
+    if (auto *ci = dyn_cast<CallInst>(sc.call);
+        ci && unwinds && !ci->doesNotThrow() && !ci->isMustTailCall() &&
+        (sc.member.role == SyncRole::Wait || sc.member.role == SyncRole::Acquire) &&
+        compat::startsWith(ci->getCalledFunction()->getName(), "_Z"))
+      sc.call = giveUnwindEdge(ci);
   // Landing pads reached from pinned calls: the pin of each predecessor.
   std::map<BasicBlock *, std::map<BasicBlock *, Value *>> unwindPins;
   // Landing pads reached from waits and acquires that may throw what the
@@ -67,12 +111,14 @@ bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &t
           rt.syncWaitBegin, {lock, ConstantInt::get(Type::getInt32Ty(F.getContext()), 1)});
       c->setDebugLoc(cb->getDebugLoc());
       pin = c;
-      if (auto *inv = dyn_cast<InvokeInst>(cb)) unwindPins[inv->getUnwindDest()][inv->getParent()] = pin;
+      if (auto *inv = dyn_cast<InvokeInst>(cb); inv && inv->getUnwindDest()->isLandingPad())
+        unwindPins[inv->getUnwindDest()][inv->getParent()] = pin;
     } else if (before) {
       IRBuilder<>(cb).CreateCall(rt.happensBefore, {lock})->setDebugLoc(cb->getDebugLoc());
     }
     if (!after) continue;
-    if (auto *inv = dyn_cast<InvokeInst>(cb); inv && (role == SyncRole::Wait || role == SyncRole::Acquire))
+    if (auto *inv = dyn_cast<InvokeInst>(cb);
+        inv && (role == SyncRole::Wait || role == SyncRole::Acquire) && inv->getUnwindDest()->isLandingPad())
       unwindAcquires[inv->getUnwindDest()][inv->getParent()] = lock;
     // After the call: on its normal path (an invoke's normal edge gets a
     // block of its own if the destination has other predecessors).
@@ -112,18 +158,25 @@ bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &t
     IRBuilder<> e(&*pad->getFirstInsertionPt());
     e.CreateCall(rt.syncWaitEnd, {phi, ConstantInt::get(Type::getInt32Ty(F.getContext()), 0)});
   }
-  // The same for the unwinding waits: the acquire takes null (nothing) from
-  // the pad's other predecessors.
+  // The same for the unwinding waits: null (no acquire) from the pad's other
+  // predecessors.
   for (auto &[pad, locks] : unwindAcquires) {
     auto *ptrTy = PointerType::getUnqual(F.getContext());
     IRBuilder<> b(pad, pad->begin());
     PHINode *phi = b.CreatePHI(ptrTy, 2, "mapguard.thrown_from");
+    bool fromOthers = false;
     for (BasicBlock *pred : predecessors(pad)) {
       if (phi->getBasicBlockIndex(pred) >= 0) continue;
       auto it = locks.find(pred);
+      fromOthers |= it == locks.end();
       phi->addIncoming(it != locks.end() ? it->second : ConstantPointerNull::get(ptrTy), pred);
     }
-    IRBuilder<>(&*pad->getFirstInsertionPt()).CreateCall(rt.happensAfter, {phi});
+    Instruction *at = &*pad->getFirstInsertionPt();
+    if (fromOthers) {
+      IRBuilder<> test(at);
+      at = SplitBlockAndInsertIfThen(test.CreateIsNotNull(phi), at, /*Unreachable=*/false);
+    }
+    IRBuilder<>(at).CreateCall(rt.happensAfter, {phi});
   }
   NumSyncCalls += calls.size();
   return !calls.empty();
@@ -144,7 +197,7 @@ bool instrumentEntry(Function &F, const Runtime &rt, const TrackedClasses &track
   b.CreateCall(rt.happensAfter, {F.getArg(0)})->setDebugLoc(loc);
   ++NumSyncCalls;
   if (role == EntryRole::Run) {
-    EscapeEnumerator exits(F, "mapguard.run.cleanup", /*HandleExceptions=*/true);
+    EscapeEnumerator exits(F, "mapguard.run.cleanup", /*HandleExceptions=*/landingPadEH(F));
     while (IRBuilder<> *at = exits.Next()) at->CreateCall(rt.happensBefore, {F.getArg(0)})->setDebugLoc(loc);
   }
   return true;

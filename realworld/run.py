@@ -207,7 +207,7 @@ PROJECTS = {
                "standard library's inline functions, and the plain archive's copies meet the "
                "instrumented ones at link time",
         "cmake": ["-DSPDLOG_BUILD_TESTS=ON", "-DSPDLOG_BUILD_EXAMPLE=OFF", "-DSPDLOG_FMT_EXTERNAL=ON"],
-        "instrument_only": "/tests/",
+        "instrument_only": "^tests/",
         "test": ["ctest", "--output-on-failure", "-j2"],
         "timeout": 900,
     },
@@ -220,26 +220,28 @@ PROJECTS = {
         "cmake": ["-DTBB_FIND_PACKAGE=ON", "-DTBB_STRICT=OFF", "-DTBB_EXAMPLES=OFF"],
         "targets": [
             "conformance_allocators", "conformance_arena_constraints", "conformance_async_node",
-            "conformance_blocked_range", "conformance_broadcast_node",
-            "conformance_buffer_node", "conformance_collaborative_call_once",
-            "conformance_combinable", "conformance_composite_node",
-            "conformance_concurrent_hash_map", "conformance_concurrent_lru_cache",
-            "conformance_concurrent_map", "conformance_concurrent_priority_queue",
-            "conformance_concurrent_queue", "conformance_concurrent_set",
-            "conformance_concurrent_unordered_map", "conformance_concurrent_unordered_set",
-            "conformance_concurrent_vector", "conformance_continue_node",
-            "conformance_enumerable_thread_specific", "conformance_function_node",
-            "conformance_global_control", "conformance_graph", "conformance_indexer_node",
-            "conformance_input_node", "conformance_join_node", "conformance_limiter_node",
-            "conformance_multifunction_node", "conformance_mutex", "conformance_overwrite_node",
-            "conformance_parallel_for", "conformance_parallel_for_each",
-            "conformance_parallel_invoke", "conformance_parallel_pipeline",
-            "conformance_parallel_reduce", "conformance_parallel_scan",
-            "conformance_parallel_sort", "conformance_priority_queue_node",
-            "conformance_queue_node", "conformance_resumable_tasks",
-            "conformance_sequencer_node", "conformance_split_node", "conformance_task_arena",
-            "conformance_task_group", "conformance_task_group_context",
-            "conformance_tick_count", "conformance_version", "conformance_write_once_node"
+            "conformance_blocked_range", "conformance_blocked_range2d",
+            "conformance_blocked_range3d", "conformance_blocked_rangeNd",
+            "conformance_broadcast_node", "conformance_buffer_node",
+            "conformance_collaborative_call_once", "conformance_combinable",
+            "conformance_composite_node", "conformance_concurrent_hash_map",
+            "conformance_concurrent_lru_cache", "conformance_concurrent_map",
+            "conformance_concurrent_priority_queue", "conformance_concurrent_queue",
+            "conformance_concurrent_set", "conformance_concurrent_unordered_map",
+            "conformance_concurrent_unordered_set", "conformance_concurrent_vector",
+            "conformance_continue_node", "conformance_enumerable_thread_specific",
+            "conformance_function_node", "conformance_global_control", "conformance_graph",
+            "conformance_indexer_node", "conformance_input_node", "conformance_join_node",
+            "conformance_limiter_node", "conformance_multifunction_node", "conformance_mutex",
+            "conformance_overwrite_node", "conformance_parallel_for",
+            "conformance_parallel_for_each", "conformance_parallel_invoke",
+            "conformance_parallel_pipeline", "conformance_parallel_reduce",
+            "conformance_parallel_scan", "conformance_parallel_sort",
+            "conformance_priority_queue_node", "conformance_queue_node",
+            "conformance_resumable_tasks", "conformance_sequencer_node",
+            "conformance_split_node", "conformance_task_arena", "conformance_task_group",
+            "conformance_task_group_context", "conformance_tick_count", "conformance_version",
+            "conformance_write_once_node"
         ],
         "test": ["ctest", "--output-on-failure", "-j2", "-R", "^conformance_", "--timeout", "600"],
         "timeout": 3600,
@@ -379,7 +381,7 @@ def fetch(name, spec, log):
 PLUGIN_FLAGS = f"-fplugin={LIB}/mapguard.so -I{ROOT}/runtime/include"
 
 
-def flags_for(variant, spec):
+def flags_for(variant, spec, src):
     """(compile flags, link flags, CMake arguments of the variant)."""
     common = "-g -O1"
     if variant == "plain":
@@ -391,7 +393,8 @@ def flags_for(variant, spec):
         # Part of the project plain, part with the plugin: a launcher adds
         # the plugin's flags to the compiles of matching sources only; every
         # executable links the runtime (the plain library needs none).
-        launcher = f"{sys.executable};{ROOT}/realworld/instrument_only.py;{spec['instrument_only']};{PLUGIN_FLAGS}"
+        launcher = (f"{sys.executable};{ROOT}/realworld/instrument_only.py;{src};"
+                    f"{spec['instrument_only']};{PLUGIN_FLAGS}")
         return common, link, [f"-DCMAKE_CXX_COMPILER_LAUNCHER={launcher}", f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}"]
     return f"{common} {PLUGIN_FLAGS}", link, []
 
@@ -399,8 +402,10 @@ def flags_for(variant, spec):
 def build(name, spec, src, variant, log):
     bdir = os.path.join(WORK, name, f"build-{variant}{VARIANT_SUFFIX}")
     shutil.rmtree(bdir, ignore_errors=True)
-    cflags, ldflags, variant_cmake = flags_for(variant, spec)
+    cflags, ldflags, variant_cmake = flags_for(variant, spec, src)
     if "configure" in spec:
+        if variant_cmake:
+            sys.exit(f"realworld: {name}: instrument_only needs a CMake project")
         # autotools projects whose Makefiles are not VPATH-safe: configure a copy of the tree.
         shutil.copytree(src, bdir, symlinks=True)
         cfg = ["./configure", f"CC={CC}", f"CXX={CLANG}", f"CFLAGS={cflags}", f"CXXFLAGS={cflags}",

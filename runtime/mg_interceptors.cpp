@@ -763,9 +763,7 @@ void __mapguard_atomic_relaxed_read(const void *addr) {
 }
 
 void __mapguard_happens_before(const void *addr) { ReleaseOn(addr); }
-// Null: nothing to acquire (the plugin passes it from the landing pads of
-// calls that are not waits: pass/SyncCalls.cpp).
-void __mapguard_happens_after(const void *addr) { AcquireIf(addr != nullptr, addr); }
+void __mapguard_happens_after(const void *addr) { AcquireIf(true, addr); }
 void *__mapguard_sync_wait_begin(const void *addr, int release) {
   ThreadState *thr = HbThread();
   if (!thr) return nullptr;

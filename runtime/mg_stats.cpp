@@ -2,6 +2,7 @@
 
 #include "mg_appender.h"
 #include "mg_inline_copies.h"
+#include "mg_loaded.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -83,6 +84,25 @@ MapStats *First() {
 }
 MapStats *Next(const MapStats *m) { return reinterpret_cast<MapStats *>(m->next); }
 const mg_site *SiteOf(uint64_t a) { return reinterpret_cast<const mg_site *>(a); }
+
+// The site of a record whose library was unloaded since (dlclose): its
+// strings went with it.
+const mg_site kUnloadedSite = {"?", "", 0, 0, "", "<a map of a library unloaded since>", "", 0,
+                               MG_ABI_VERSION, 0, 0};
+
+// A record's site as print_stats may read it: one in memory that is not
+// loaded code or data now, or that does not look like a site (a library
+// put in an unloaded one's place without the dlclose interceptor seeing
+// it), is not read. Null stays null.
+const mg_site *ReadableSite(const LoadedRanges &loaded, uint64_t a) {
+  const mg_site *s = SiteOf(a);
+  if (!s) return s;
+  auto text = [&](const char *p) { return p && loaded.Contains(p, 1); };
+  if (!loaded.Contains(s, sizeof(*s)) || s->abi_version != MG_ABI_VERSION || !text(s->op) ||
+      !text(s->file) || !text(s->function) || !text(s->map_type) || !text(s->map_name))
+    return &kUnloadedSite;
+  return s;
+}
 
 ThreadUse *UseOf(MapStats *st, uint32_t me) {
   for (ThreadUse &u : st->uses) {
@@ -391,6 +411,17 @@ void ForgetStats(MapShadow *s) {
   if (g_print_stats) s->stats.store(nullptr, std::memory_order_release);
 }
 
+void ForgetStatsSitesIn(const CodeRange *ranges, size_t n) {
+  const uint64_t unloaded = uint64_t(reinterpret_cast<uintptr_t>(&kUnloadedSite));
+  for (MapStats *m = First(); m; m = Next(m)) {
+    // A site is written once per lifetime by the first access (a compare
+    // would only narrow a race with a map of the unloading library that is
+    // still in use, which is a use after its unload).
+    if (InRanges(ranges, n, SiteOf(Load(m->site)))) Store(m->site, unloaded);
+    if (InRanges(ranges, n, SiteOf(Load(m->created)))) Store(m->created, unloaded);
+  }
+}
+
 void NewMapStats(MapShadow *s) {
   // The sidecar's record of this address: its counts add up over the maps
   // built here; the facts of who uses the map start again with each map (a
@@ -565,6 +596,11 @@ void PrintStats() {
   void *mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return;
   MapStats **top = static_cast<MapStats **>(mem);
+  LoadedRanges loaded;
+  if (!loaded.Take()) {
+    munmap(mem, bytes);
+    return;
+  }
   size_t n = 0;
   for (MapStats *m = First(); m && cap; m = Next(m)) {
     size_t pos = n < cap ? n++ : cap;
@@ -597,7 +633,7 @@ void PrintStats() {
   for (size_t i = 0; i < n; i++) {
     const MapStats *m = top[i];
     const MapUsage u = UsageOf(*m);
-    const mg_site *site = SiteOf(m->site), *created = SiteOf(m->created);
+    const mg_site *site = ReadableSite(loaded, m->site), *created = ReadableSite(loaded, m->created);
     const MapAdvice a = Advise(u);
     // One map per write; a line too long for the buffer (a type name of
     // kilobytes) is cut, never overrun.
