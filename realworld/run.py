@@ -458,15 +458,24 @@ def run_suite(name, spec, bdir, variant, mode, log):
     elif variant == "tsan":
         env["TSAN_OPTIONS"] = f"halt_on_error=0:exitcode=0:log_path={rdir}/tsan"
     out_path = os.path.join(rdir, "suite.out")
+    rss_path = os.path.join(rdir, "peak_rss_kb")
     start = time.perf_counter()
     with open(out_path, "w") as out:
         try:
-            proc = subprocess.run(cmd, cwd=bdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+            # A fresh interpreter runs the suite, so its children's peak RSS
+            # is this suite's: the largest process of the run (ctest waits
+            # for its tests, so theirs count).
+            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--peak-rss", rss_path, "--", *cmd],
+                                  cwd=bdir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                   timeout=spec["timeout"])
             rc = proc.returncode
         except subprocess.TimeoutExpired:
             rc = "timeout"
     elapsed = time.perf_counter() - start
+    peak_rss_kb = None
+    if os.path.exists(rss_path):
+        with open(rss_path) as f:
+            peak_rss_kb = int(f.read().strip() or 0) or None
     with open(out_path, errors="replace") as f:
         text = f.read()
     if spec["test"][0] == "ctest":
@@ -504,7 +513,7 @@ def run_suite(name, spec, bdir, variant, mode, log):
                     continue
                 tsan_races += 1
                 tsan_map_races += bool(TSAN_MAP_FRAME.search(block))
-    return {"rc": rc, "seconds": round(elapsed, 2), "passed": passed, "total": total,
+    return {"rc": rc, "seconds": round(elapsed, 2), "passed": passed, "total": total, "peak_rss_kb": peak_rss_kb,
             "reports": reports, "tsan_races": tsan_races, "tsan_map_races": tsan_map_races,
             "maps_listed": maps_seen, "maps_shared": shared_maps}
 
@@ -523,8 +532,8 @@ def write_doc(results):
         "CI runs the first project (`spdlog`) end to end with `--check`: zero reports, every test",
         "passing (`tests/e2e/realworld/spdlog.test`).",
         "",
-        "| project | version | why it is here | build ok | compile time vs plain | tests passed (plain / hb / overlap / tsan) | suite time vs plain (hb / overlap / tsan) | maps used by 2+ threads (print_stats in the overlap run, top 20 per process) | mapguard reports | TSan races (any memory) | TSan races in map code |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| project | version | why it is here | build ok | compile time vs plain | tests passed (plain / hb / overlap / tsan) | suite time vs plain (hb / overlap / tsan) | peak RSS of the largest process: plain, then vs plain (hb / overlap) | maps used by 2+ threads (print_stats in the overlap run, top 20 per process) | mapguard reports | TSan races (any memory) | TSan races in map code |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         v = r.get("variants", {})
@@ -540,6 +549,12 @@ def write_doc(results):
         def secs(key):
             s = suites.get(key)
             return s["seconds"] if s else None
+        def rss(key):
+            s = suites.get(key)
+            return s.get("peak_rss_kb") if s else None
+        plain_rss = rss("plain/-")
+        rss_cell = (f"{plain_rss / 1024:.0f} MB, {ratio(rss('mapguard/hb'), plain_rss)} / "
+                    f"{ratio(rss('mapguard/overlap'), plain_rss)}" if plain_rss else "-")
         base = secs("plain/-")
         reports = {}
         for key in ("mapguard/hb", "mapguard/overlap"):
@@ -550,6 +565,7 @@ def write_doc(results):
             f"{ratio(mg.get('seconds'), plain.get('seconds'))} | "
             f"{tests('plain/-')} / {tests('mapguard/hb')} / {tests('mapguard/overlap')} / {tests('tsan/-')} | "
             f"{ratio(secs('mapguard/hb'), base)} / {ratio(secs('mapguard/overlap'), base)} / {ratio(secs('tsan/-'), base)} | "
+            f"{rss_cell} | "
             f"{suites.get('mapguard/overlap', {}).get('maps_shared', '-')} | "
             f"{len(reports)} | {suites.get('tsan/-', {}).get('tsan_races', '-')} | "
             f"{suites.get('tsan/-', {}).get('tsan_map_races', '-')} |")
@@ -578,7 +594,19 @@ def write_doc(results):
         f.write("\n".join(lines) + "\n")
 
 
+def peak_rss_main(argv):
+    """--peak-rss FILE -- CMD...: runs CMD, writes its descendants' peak RSS (kB) to FILE."""
+    import resource
+    out, cmd = argv[0], argv[2:]
+    rc = subprocess.run(cmd).returncode
+    with open(out, "w") as f:
+        f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+    sys.exit(rc)
+
+
 def main():
+    if len(sys.argv) > 3 and sys.argv[1] == "--peak-rss" and sys.argv[3] == "--":
+        return peak_rss_main(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("projects", nargs="*")
     ap.add_argument("--variants", default="plain,mapguard,tsan")
