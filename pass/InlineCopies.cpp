@@ -54,6 +54,10 @@ namespace mapguard {
 const char kInstrumentedCopySuffix[] = ".mapguard";
 
 namespace {
+const char kRegisterFunction[] = "mapguard.register_inline_copies";
+}  // namespace
+
+namespace {
 
 // The functions the linker may replace by another object's copy, and that
 // can be renamed: in no comdat, or in one of their own name (a constructor's
@@ -102,7 +106,7 @@ void emitCopyTable(Module &M, const std::vector<std::pair<GlobalAlias *, Functio
   FunctionCallee reg = M.getOrInsertFunction("__mapguard_register_inline_copies", Type::getVoidTy(C),
                                              ptrTy, ptrTy);
   Function *ctor = Function::Create(FunctionType::get(Type::getVoidTy(C), false),
-                                    GlobalValue::InternalLinkage, "mapguard.register_inline_copies", M);
+                                    GlobalValue::InternalLinkage, kRegisterFunction, M);
   IRBuilder<> b(BasicBlock::Create(C, "", ctor));
   b.CreateCall(reg, {start, stop});
   b.CreateRetVoid();
@@ -161,6 +165,8 @@ bool renameInstrumentedInlineCopies(Module &M, const std::set<Function *> &instr
 }
 
 PreservedAnalyses InlineCopyTablePass::run(Module &M, ModuleAnalysisManager &) {
+  // Once per module: -ffat-lto-objects runs the optimizer's end twice.
+  if (M.getFunction(kRegisterFunction)) return PreservedAnalyses::all();
   std::vector<std::pair<GlobalAlias *, Function *>> copies;
   for (GlobalAlias &A : M.aliases())
     if (auto *F = dyn_cast<Function>(A.getAliasee());

@@ -572,18 +572,26 @@ bool isEntryRunFunction(const std::string &mangledFunction, const TrackedClasses
       nested += std::to_string(part.size()) + part;
       b = e == std::string::npos ? cls.size() : e + 2;
     }
-    size_t at = mangledFunction.compare(0, 4, "_ZNK") == 0 ? 4 : 3;
-    if (mangledFunction.compare(0, 3, "_ZN") != 0 || mangledFunction.compare(at, nested.size(), nested) != 0)
-      continue;
+    // A suffix the compiler adds (".__uniq.<hash>" for internal linkage
+    // with -funique-internal-linkage-names, ".cold") is not the name.
+    const std::string name = mangledFunction.substr(0, mangledFunction.find('.'));
+    size_t at = name.compare(0, 4, "_ZNK") == 0 ? 4 : 3;
+    if (name.compare(0, 3, "_ZN") != 0 || name.compare(at, nested.size(), nested) != 0) continue;
     for (const std::string &m : members) {
       std::string tail = (m == "operator()" ? "cl" : std::to_string(m.size()) + m) + "Ev";
-      if (mangledFunction.size() < at + nested.size() + tail.size() ||
-          mangledFunction.compare(mangledFunction.size() - tail.size(), tail.size(), tail) != 0)
+      if (name.size() < at + nested.size() + tail.size() ||
+          name.compare(name.size() - tail.size(), tail.size(), tail) != 0)
         continue;
-      std::optional<Demangled> d = demangleFunction(mangledFunction);
-      if (!d) return !canDemangle(mangledFunction);
-      return parameterList(d->params).empty() && d->base == m &&
-             tracked.canonical(normalizeClassName(d->context)) == cls;
+      std::optional<Demangled> d = demangleFunction(name);
+      if (!d) return !canDemangle(name);
+      // The class itself, with or without template arguments; not a class
+      // nested in it ("task_arena_function<F, R>::inner").
+      const std::string &ctx = d->context;
+      if (ctx.empty()) return false;
+      bool itself = ctx.back() == '>' ? ctx.find(">::", ctx.find('<')) == std::string::npos
+                                      : ctx.find('<') == std::string::npos;
+      return parameterList(d->params).empty() && d->base == m && itself &&
+             tracked.canonical(normalizeClassName(ctx)) == cls;
     }
   }
   return false;

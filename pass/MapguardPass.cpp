@@ -71,7 +71,10 @@ bool keepFramePointers(Module &M) {
     changed = true;
   }
   if (M.getFramePointer() != FramePointerKind::All) {
-    M.setFramePointer(FramePointerKind::All);  // for functions made later (module constructors)
+    // For functions made later (module constructors). Replaces a flag the
+    // target already set (AArch64's non-leaf): setFramePointer would add a
+    // second one, which the verifier rejects.
+    M.setModuleFlag(Module::Max, "frame-pointer", static_cast<uint32_t>(FramePointerKind::All));
     changed = true;
   }
   return changed;

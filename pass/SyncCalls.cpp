@@ -22,14 +22,17 @@ namespace mapguard {
 
 namespace {
 
+const char kCxxPersonality[] = "__gxx_personality_v0";
+
 // Exceptions unwind through landing pads here (the Itanium ABI of Linux and
 // every ELF target): the function's personality is a GNU one, or it has
-// none yet and one can be given. Windows' and WebAssembly's scoped EH
+// none yet and the module's other functions use C++'s (a C module, or one
+// without exceptions, gets none added). Windows' and WebAssembly's scoped EH
 // (funclets) get no unwind-path edges.
 bool landingPadEH(Function &F) {
   if (F.hasPersonalityFn()) return !isScopedEHPersonality(classifyEHPersonality(F.getPersonalityFn()));
   Triple triple(F.getParent()->getTargetTriple());
-  return triple.isOSBinFormatELF() && !triple.isWasm();
+  return triple.isOSBinFormatELF() && !triple.isWasm() && F.getParent()->getFunction(kCxxPersonality);
 }
 
 // A wait or acquire call that may throw and has no landing pad of its own
@@ -41,8 +44,7 @@ CallBase *giveUnwindEdge(CallInst *call) {
   Function &F = *call->getFunction();
   LLVMContext &C = F.getContext();
   if (!F.hasPersonalityFn())
-    F.setPersonalityFn(cast<Constant>(F.getParent()->getOrInsertFunction(
-        "__gxx_personality_v0", FunctionType::get(Type::getInt32Ty(C), true)).getCallee()));
+    F.setPersonalityFn(F.getParent()->getFunction(kCxxPersonality));  // landingPadEH: it exists
   BasicBlock *pad = BasicBlock::Create(C, "mapguard.wait.unwind", &F);
   IRBuilder<> b(pad);
   auto *lp = b.CreateLandingPad(StructType::get(PointerType::getUnqual(C), Type::getInt32Ty(C)), 0);

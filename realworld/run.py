@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -465,11 +466,15 @@ def run_suite(name, spec, bdir, variant, mode, log):
             # A fresh interpreter runs the suite, so its children's peak RSS
             # is this suite's: the largest process of the run (ctest waits
             # for its tests, so theirs count).
-            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--peak-rss", rss_path, "--", *cmd],
-                                  cwd=bdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  timeout=spec["timeout"])
-            rc = proc.returncode
+            # In a session of its own: a timeout kills the whole suite (the
+            # wrapper, ctest and its tests), not just the wrapper.
+            proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--peak-rss", rss_path, "--", *cmd],
+                                    cwd=bdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            rc = proc.wait(timeout=spec["timeout"])
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
             rc = "timeout"
     elapsed = time.perf_counter() - start
     peak_rss_kb = None
@@ -601,6 +606,9 @@ def peak_rss_main(argv):
     rc = subprocess.run(cmd).returncode
     with open(out, "w") as f:
         f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+    if rc < 0:  # killed by a signal: die of it too, so the caller sees the same status
+        signal.signal(-rc, signal.SIG_DFL)
+        os.kill(os.getpid(), -rc)
     sys.exit(rc)
 
 

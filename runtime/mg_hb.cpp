@@ -2,6 +2,7 @@
 
 #include <new>
 
+#include "mg_loaded.h"
 #include "mg_report.h"
 #include "mg_stack.h"
 
@@ -232,6 +233,7 @@ bool RefreshOwnRead(ThreadState *thr, MapShadow *s, const mg_site *site, uint64_
 }
 
 ConflictKind KindOf(const mg_site *earlier, const mg_site *later) {
+  earlier = SiteIfLoaded(earlier);  // recorded: maybe by a library unloaded since
   bool write_pair = (earlier->kind == MG_WRITE || earlier->kind == MG_DESTROY) &&
                     (later->kind == MG_WRITE || later->kind == MG_DESTROY);
   if (write_pair) return ConflictKind::kUnsyncWrites;

@@ -30,10 +30,12 @@ struct InlineCopy {
 // object of a link unit registers the same one, kept once. No lock:
 // constructors run inside dlopen on any thread, in a fork child, or in a
 // signal handler's dlopen. A slot's state:
-//   kFree --CAS of begin from null, by the registering thread--> kFilling
-//   (implicit: begin set, state still kFree)  --fill, release--> kReady
+//   kFree (begin null) --CAS of begin from null--> filling (begin set,
+//     still kFree) --filled, release--> kReady (kGone if the loader does not
+//     list the link unit)
 //   kReady --dlclose unloaded its link unit (ForgetInlineCopiesIn)--> kGone
-//   kGone  --the same begin registered again (a library loaded there)--> kReady
+//   kGone, or kReady whose link unit is no longer loaded --the same begin
+//     registered again (a library loaded there)--> filling
 // Each slot also keeps the link unit's load address and file name: a
 // section whose library was replaced without the runtime seeing the
 // dlclose (a loader path it does not intercept) is not read either.
@@ -189,11 +191,19 @@ extern "C" void __mapguard_register_inline_copies(const void *begin, const void 
       // is taken over by the one loaded at its address.
       if (expected != first) continue;
       int gone = kGone;
-      if (!sec.state.compare_exchange_strong(gone, kFree, std::memory_order_acq_rel)) return;
+      if (!sec.state.compare_exchange_strong(gone, kFree, std::memory_order_acq_rel)) {
+        // Ready: this link unit's (done), unless its library went away
+        // without the dlclose interceptor seeing it.
+        int ready = kReady;
+        if (StillLoaded(sec) || !sec.state.compare_exchange_strong(ready, kFree, std::memory_order_acq_rel))
+          return;
+      }
     }
     sec.end = static_cast<const InlineCopy *>(end);
-    if (!LinkUnitOf(begin, &sec.base, sec.object, sizeof(sec.object))) return;
-    sec.state.store(kReady, std::memory_order_release);
+    // A link unit the loader does not list (never seen): the slot is left
+    // for a later registration of the same table rather than filled.
+    bool listed = LinkUnitOf(begin, &sec.base, sec.object, sizeof(sec.object));
+    sec.state.store(listed ? kReady : kGone, std::memory_order_release);
     return;
   }
   g_overflow.store(true, std::memory_order_relaxed);

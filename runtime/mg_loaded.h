@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mapguard/interface.h"
+
 namespace mapguard {
 
 // The load address and file name of the link unit whose segments hold `p`;
@@ -37,6 +39,8 @@ class LoadedRanges {
   size_t count_ = 0, capacity_ = 0;
 };
 
+constexpr size_t kMaxSegmentsPerUnit = 16;
+
 // An unloaded link unit's segments, [lo, hi) each.
 struct CodeRange {
   uintptr_t lo, hi;
@@ -46,6 +50,15 @@ inline bool InRanges(const CodeRange *ranges, size_t n, const void *p) {
     if (uintptr_t(p) >= ranges[i].lo && uintptr_t(p) < ranges[i].hi) return true;
   return false;
 }
+
+// A call site as the runtime may read it: one in memory that is not loaded
+// now, or that does not look like a site (another library loaded where an
+// unloaded one was), is replaced by kUnloadedSite. Free until something was
+// unloaded; then each call takes a snapshot (reports and print_stats only).
+extern const mg_site kUnloadedSite;
+bool AnyUnloaded();
+const mg_site *SiteIfLoaded(const mg_site *site);
+const mg_site *SiteIfLoaded(const LoadedRanges &loaded, const mg_site *site);
 
 // What holds pointers into instrumented code's data, told after a dlclose
 // unloaded a link unit: map records' sites (mg_stats.cpp) and inline-copy

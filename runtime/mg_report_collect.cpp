@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "mg_access.h"
+#include "mg_loaded.h"
 #include "mg_probes.h"
 #include "mg_report_desc.h"
 #include "mg_stats.h"
@@ -236,7 +237,7 @@ void BeginData(ConflictKind kind, void *map, MapShadow *s, const mg_site *site) 
   g_data.kind = kind;
   g_data.map = map;
   g_data.site = site;
-  g_data.created = s->created_site.load(std::memory_order_relaxed);
+  g_data.created = SiteIfLoaded(s->created_site.load(std::memory_order_relaxed));
   g_data.created_by = s->created_by.load(std::memory_order_relaxed);
 }
 
@@ -266,7 +267,7 @@ ThreadState *FindOtherAccess(ConflictKind kind, ThreadState *thr, void *map, Map
   if (ThreadState *other = FindThreadInRegion(thr, map, kinds, site_out)) return other;
   uint32_t writer = state::Writer(s->state.load(std::memory_order_relaxed));
   if (!writer || current_is_writer) return nullptr;
-  *site_out = s->writer_site.load(std::memory_order_relaxed);
+  *site_out = SiteIfLoaded(s->writer_site.load(std::memory_order_relaxed));
   return ThreadBySlot(writer - 1);
 }
 }  // namespace
@@ -274,6 +275,7 @@ ThreadState *FindOtherAccess(ConflictKind kind, ThreadState *thr, void *map, Map
 MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
                                 const mg_site *site, bool current_is_writer,
                                 const mg_site *seen_site, uint32_t seen_number) {
+  seen_site = SiteIfLoaded(seen_site);  // the map's memory: maybe a library unloaded since
   // The caller froze the map (see Freeze in mg_access.cpp): the other thread
   // cannot leave its region, so its stack is still the racing one.
   const mg_site *other_site = nullptr;
@@ -296,7 +298,7 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
     left_site = seen_site;
     left_number = seen_number;
   } else if (!other) {
-    const mg_site *w = s->writer_site.load(std::memory_order_relaxed);
+    const mg_site *w = SiteIfLoaded(s->writer_site.load(std::memory_order_relaxed));
     uint32_t wn = s->writer_number.load(std::memory_order_relaxed);
     bool want_writer = !current_is_writer || kind == ConflictKind::kWrites;
     if (want_writer && w && wn && wn - 1 != thr->number) {
@@ -360,7 +362,9 @@ MG_NOINLINE void ReportConflict(ConflictKind kind, ThreadState *thr, void *map, 
 }
 
 MG_NOINLINE void ReportUnsynchronized(ConflictKind kind, ThreadState *thr, void *map, MapShadow *s,
-                                      const mg_site *site, const AccessInfo &earlier) {
+                                      const mg_site *site, const AccessInfo &recorded) {
+  AccessInfo earlier = recorded;
+  earlier.site = SiteIfLoaded(earlier.site);  // maybe a library unloaded since
   if (QuietPair(site, earlier.site)) return;
   if (InIgnoredBracket(thr, site)) return;
   StackTrace current;

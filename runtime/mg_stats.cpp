@@ -85,24 +85,6 @@ MapStats *First() {
 MapStats *Next(const MapStats *m) { return reinterpret_cast<MapStats *>(m->next); }
 const mg_site *SiteOf(uint64_t a) { return reinterpret_cast<const mg_site *>(a); }
 
-// The site of a record whose library was unloaded since (dlclose): its
-// strings went with it.
-const mg_site kUnloadedSite = {"?", "", 0, 0, "", "<a map of a library unloaded since>", "", 0,
-                               MG_ABI_VERSION, 0, 0};
-
-// A record's site as print_stats may read it: one in memory that is not
-// loaded code or data now, or that does not look like a site (a library
-// put in an unloaded one's place without the dlclose interceptor seeing
-// it), is not read. Null stays null.
-const mg_site *ReadableSite(const LoadedRanges &loaded, uint64_t a) {
-  const mg_site *s = SiteOf(a);
-  if (!s) return s;
-  auto text = [&](const char *p) { return p && loaded.Contains(p, 1); };
-  if (!loaded.Contains(s, sizeof(*s)) || s->abi_version != MG_ABI_VERSION || !text(s->op) ||
-      !text(s->file) || !text(s->function) || !text(s->map_type) || !text(s->map_name))
-    return &kUnloadedSite;
-  return s;
-}
 
 ThreadUse *UseOf(MapStats *st, uint32_t me) {
   for (ThreadUse &u : st->uses) {
@@ -412,13 +394,12 @@ void ForgetStats(MapShadow *s) {
 }
 
 void ForgetStatsSitesIn(const CodeRange *ranges, size_t n) {
-  const uint64_t unloaded = uint64_t(reinterpret_cast<uintptr_t>(&kUnloadedSite));
+  // The next access names the map again (CountAccess stores the site of an
+  // access that finds none): a map that lives on (the program's own, first
+  // used by the library) gets its type back. The creation site is gone.
   for (MapStats *m = First(); m; m = Next(m)) {
-    // A site is written once per lifetime by the first access (a compare
-    // would only narrow a race with a map of the unloading library that is
-    // still in use, which is a use after its unload).
-    if (InRanges(ranges, n, SiteOf(Load(m->site)))) Store(m->site, unloaded);
-    if (InRanges(ranges, n, SiteOf(Load(m->created)))) Store(m->created, unloaded);
+    if (InRanges(ranges, n, SiteOf(Load(m->site)))) Store(m->site, uint64_t(0));
+    if (InRanges(ranges, n, SiteOf(Load(m->created)))) Store(m->created, uint64_t(0));
   }
 }
 
@@ -633,7 +614,10 @@ void PrintStats() {
   for (size_t i = 0; i < n; i++) {
     const MapStats *m = top[i];
     const MapUsage u = UsageOf(*m);
-    const mg_site *site = ReadableSite(loaded, m->site), *created = ReadableSite(loaded, m->created);
+    // A record whose first access was made by a library unloaded since has
+    // no site until the map's next access names it (ForgetStatsSitesIn).
+    const mg_site *site = m->site ? SiteIfLoaded(loaded, SiteOf(m->site)) : &kUnloadedSite;
+    const mg_site *created = SiteIfLoaded(loaded, SiteOf(m->created));
     const MapAdvice a = Advise(u);
     // One map per write; a line too long for the buffer (a type name of
     // kilobytes) is cut, never overrun.

@@ -279,6 +279,11 @@ TEST(Classifier, EntryLines) {
   EXPECT_EQ(None, mapguard::entryRoleOf("_ZN3tbb6detail2d119task_arena_functionIZ4mainE3$_0iE14consume_resultEv", t));
   EXPECT_EQ(None, mapguard::entryRoleOf("_ZNK2ns19task_arena_functionIZ4mainE3$_0vEclEv", t));
   EXPECT_EQ(None, mapguard::entryRoleOf("_ZNK3tbb6detail2d119task_arena_functionIZ4mainE3$_0vEclEi", t));
+  // A compiler's suffix is not part of the name; a class nested in it is
+  // not the class.
+  EXPECT_EQ(Run, mapguard::entryRoleOf("_ZNK3tbb6detail2d119task_arena_functionIZ4mainE3$_0vEclEv.__uniq.1234", t));
+  EXPECT_EQ(Run, mapguard::entryRoleOf("_ZNK3tbb6detail2d119task_arena_functionIPFvvEvEclEv", t));
+  EXPECT_EQ(None, mapguard::entryRoleOf("_ZNK3tbb6detail2d119task_arena_functionIPFvvEvE5innerclEv", t));
   // A task body, readable or not (a class templated on a local lambda).
   EXPECT_EQ(Acquire, mapguard::entryRoleOf(
       "_ZN3tbb6detail2d19start_forINS1_13blocked_rangeIiEENS1_25parallel_for_body_wrapperIPFviEiEEKNS1_"

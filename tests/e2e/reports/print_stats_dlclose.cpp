@@ -12,12 +12,12 @@
 // RUN: env MAPGUARD_OPTIONS=print_stats=1:stats_maps=0 %t %t.a.so %t.b.so 2>&1 | FileCheck %s
 // RUN: env MAPGUARD_OPTIONS=print_stats=1:stats_maps=0:format=json %t %t.a.so %t.b.so 2>&1 | FileCheck %s --check-prefix=JSON
 // CHECK: from a: 1, from b: 2
-// CHECK-DAG: Map <a map of a library unloaded since> at
+// CHECK-DAG: Map <unknown: first used by a library unloaded since> at
 // CHECK-DAG: Map std::map<int, int> 'm' at
 // CHECK: inline functions with an instrumented copy: {{[1-9][0-9]*}}; 0 of them
 // CHECK-NOT: inline functions
 // CHECK: maps in all
-// JSON: "type":"<a map of a library unloaded since>"
+// JSON: "type":"<unknown: first used by a library unloaded since>"
 // JSON: {"mapguard_inline_copies":{"instrumented":{{[1-9][0-9]*}},"plain_by_address":0,"names":[]}}
 #include <map>
 #include <string>
