@@ -55,6 +55,21 @@ CallBase *giveUnwindEdge(CallInst *call) {
   return cast<InvokeInst>(from->getTerminator());
 }
 
+// At the top of landing pad `pad`: a phi of the value each predecessor
+// names in `from`, null from the others (`fromOthers` says if any).
+PHINode *phiOfPredecessors(BasicBlock *pad, const std::map<BasicBlock *, Value *> &from, const char *name,
+                           bool *fromOthers) {
+  auto *ptrTy = PointerType::getUnqual(pad->getContext());
+  PHINode *phi = IRBuilder<>(pad, pad->begin()).CreatePHI(ptrTy, 2, name);
+  for (BasicBlock *pred : predecessors(pad)) {
+    if (phi->getBasicBlockIndex(pred) >= 0) continue;
+    auto it = from.find(pred);
+    if (it == from.end() && fromOthers) *fromOthers = true;
+    phi->addIncoming(it != from.end() ? it->second : ConstantPointerNull::get(ptrTy), pred);
+  }
+  return phi;
+}
+
 }  // namespace
 
 // Calls to the synchronization classes of prebuilt libraries (the
@@ -149,30 +164,15 @@ bool instrumentSyncCalls(Function &F, const Runtime &rt, const TrackedClasses &t
   // the pins of the pad's predecessors (null from the others) and an end
   // that only lets go.
   for (auto &[pad, pins] : unwindPins) {
-    auto *ptrTy = PointerType::getUnqual(F.getContext());
-    IRBuilder<> b(pad, pad->begin());
-    PHINode *phi = b.CreatePHI(ptrTy, 2, "mapguard.pin");
-    for (BasicBlock *pred : predecessors(pad)) {
-      if (phi->getBasicBlockIndex(pred) >= 0) continue;
-      auto it = pins.find(pred);
-      phi->addIncoming(it != pins.end() ? it->second : ConstantPointerNull::get(ptrTy), pred);
-    }
+    PHINode *phi = phiOfPredecessors(pad, pins, "mapguard.pin", nullptr);
     IRBuilder<> e(&*pad->getFirstInsertionPt());
     e.CreateCall(rt.syncWaitEnd, {phi, ConstantInt::get(Type::getInt32Ty(F.getContext()), 0)});
   }
   // The same for the unwinding waits: null (no acquire) from the pad's other
   // predecessors.
   for (auto &[pad, locks] : unwindAcquires) {
-    auto *ptrTy = PointerType::getUnqual(F.getContext());
-    IRBuilder<> b(pad, pad->begin());
-    PHINode *phi = b.CreatePHI(ptrTy, 2, "mapguard.thrown_from");
     bool fromOthers = false;
-    for (BasicBlock *pred : predecessors(pad)) {
-      if (phi->getBasicBlockIndex(pred) >= 0) continue;
-      auto it = locks.find(pred);
-      fromOthers |= it == locks.end();
-      phi->addIncoming(it != locks.end() ? it->second : ConstantPointerNull::get(ptrTy), pred);
-    }
+    PHINode *phi = phiOfPredecessors(pad, locks, "mapguard.thrown_from", &fromOthers);
     Instruction *at = &*pad->getFirstInsertionPt();
     if (fromOthers) {
       IRBuilder<> test(at);

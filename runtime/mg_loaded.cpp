@@ -41,63 +41,12 @@ bool LinkUnitOf(const void *p, uintptr_t *base, char *object, size_t object_size
   return true;
 }
 
-LoadedRanges::~LoadedRanges() {
-  if (ranges_) munmap(ranges_, capacity_ * sizeof(Range));
-}
-
-bool LoadedRanges::Take() {
-  // Count, then fill: a library loaded in between is left out (its data is
-  // then not read), never written past the end.
-  size_t segments = 0;
-  dl_iterate_phdr(
-      [](dl_phdr_info *info, size_t, void *arg) {
-        for (int i = 0; i < info->dlpi_phnum; i++) *static_cast<size_t *>(arg) += info->dlpi_phdr[i].p_type == PT_LOAD;
-        return 0;
-      },
-      &segments);
-  if (segments == 0) return false;
-  void *mem = mmap(nullptr, segments * sizeof(Range), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) return false;
-  ranges_ = static_cast<Range *>(mem);
-  capacity_ = segments;
-  count_ = 0;
-  dl_iterate_phdr(
-      [](dl_phdr_info *info, size_t, void *arg) {
-        auto *self = static_cast<LoadedRanges *>(arg);
-        for (int i = 0; i < info->dlpi_phnum && self->count_ < self->capacity_; i++) {
-          const ElfW(Phdr) &ph = info->dlpi_phdr[i];
-          if (ph.p_type != PT_LOAD) continue;
-          uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
-          self->ranges_[self->count_++] = {lo, lo + ph.p_memsz};
-        }
-        return 0;
-      },
-      this);
-  std::sort(ranges_, ranges_ + count_, [](const Range &a, const Range &b) { return a.lo < b.lo; });
-  return true;
-}
-
-bool LoadedRanges::Contains(const void *p, size_t size) const {
-  uintptr_t a = uintptr_t(p);
-  // The last range starting at or below a.
-  size_t lo = 0, hi = count_;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (ranges_[mid].lo <= a) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo > 0 && a + size <= ranges_[lo - 1].hi && a + size >= a;
-}
-
 namespace {
 
-// Link units unloaded so far: while 0, every site pointer the runtime holds
-// points into loaded code's data, and SiteIfLoaded costs one load.
-std::atomic<uint64_t> g_unloads{0};
-
 // Every link unit with its identity (load address and file) and segments,
-// taken just before a dlclose: the units gone after it are the unloaded
-// ones (the handle's library and the dependencies that went with it).
+// taken at one moment: around a dlclose (the units gone after it are the
+// unloaded ones: the handle's library and the dependencies that went with
+// it), and for LoadedRanges.
 class LinkUnits {
  public:
   struct Unit {
@@ -147,6 +96,47 @@ class LinkUnits {
   Unit *units_ = nullptr;
   size_t count_ = 0, capacity_ = 0;
 };
+
+}  // namespace
+
+LoadedRanges::~LoadedRanges() {
+  if (ranges_) munmap(ranges_, capacity_ * sizeof(Range));
+}
+
+bool LoadedRanges::Take() {
+  LinkUnits units;
+  units.Take();
+  size_t segments = 0;
+  for (size_t i = 0; i < units.count(); i++) segments += units[i].segments;
+  if (segments == 0) return false;
+  void *mem = mmap(nullptr, segments * sizeof(Range), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return false;
+  ranges_ = static_cast<Range *>(mem);
+  capacity_ = segments;
+  count_ = 0;
+  for (size_t i = 0; i < units.count(); i++)
+    for (uint32_t k = 0; k < units[i].segments; k++) ranges_[count_++] = {units[i].segment[k].lo, units[i].segment[k].hi};
+  std::sort(ranges_, ranges_ + count_, [](const Range &a, const Range &b) { return a.lo < b.lo; });
+  return true;
+}
+
+bool LoadedRanges::Contains(const void *p, size_t size) const {
+  uintptr_t a = uintptr_t(p);
+  // The last range starting at or below a.
+  size_t lo = 0, hi = count_;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (ranges_[mid].lo <= a) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > 0 && a + size <= ranges_[lo - 1].hi && a + size >= a;
+}
+
+namespace {
+
+// Link units unloaded so far: while 0, every site pointer the runtime holds
+// points into loaded code's data, and SiteIfLoaded costs one load.
+std::atomic<uint64_t> g_unloads{0};
 
 }  // namespace
 

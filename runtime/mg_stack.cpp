@@ -4,6 +4,7 @@
 #include "mg_stack.h"
 
 #include "mg_arena.h"
+#include "mg_loaded.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -304,33 +305,15 @@ bool StackDepotGet(uint32_t id, StackTrace *out) {
 
 namespace {
 
-struct ModuleLookup {
-  uintptr_t pc;
-  bool found;
-  uintptr_t base;
-  char name[kSymbolLen];
-};
-
-int FindModule(struct dl_phdr_info *info, size_t, void *arg) {
-  ModuleLookup *m = static_cast<ModuleLookup *>(arg);
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) &ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD) continue;
-    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
-    if (m->pc >= lo && m->pc < lo + ph.p_memsz) {
-      m->found = true;
-      m->base = info->dlpi_addr;
-      const char *name = info->dlpi_name;
-      if (!name || !*name) {  // the main executable
-        ssize_t n = readlink("/proc/self/exe", m->name, sizeof(m->name) - 1);
-        m->name[n > 0 ? n : 0] = 0;
-      } else {
-        snprintf(m->name, sizeof(m->name), "%s", name);
-      }
-      return 1;
-    }
+// The link unit that holds `pc` (LinkUnitOf), named by its file; the main
+// executable, which the loader lists without a name, by /proc/self/exe.
+bool ModuleOf(uintptr_t pc, uintptr_t *base, char *name, size_t name_size) {
+  if (!LinkUnitOf(reinterpret_cast<const void *>(pc), base, name, name_size)) return false;
+  if (!name[0]) {
+    ssize_t n = readlink("/proc/self/exe", name, name_size - 1);
+    name[n > 0 ? n : 0] = 0;
   }
-  return 0;
+  return true;
 }
 
 #ifdef MG_STATIC_RUNTIME
@@ -554,27 +537,24 @@ bool SymbolizeWithTool(SymbolizedPC *out) {
 }  // namespace
 
 bool PcInRuntime(uintptr_t pc) {
-  ModuleLookup m;
-  m.pc = pc;
-  m.found = false;
-  dl_iterate_phdr(FindModule, &m);
-  return m.found && InRuntime(pc, m.base);
+  uintptr_t base;
+  char name[kSymbolLen];
+  return ModuleOf(pc, &base, name, sizeof(name)) && InRuntime(pc, base);
 }
 
 void SymbolizePC(uintptr_t pc, SymbolizedPC *out) {
   memset(out, 0, offsetof(SymbolizedPC, frames));
   out->pc = pc;
-  ModuleLookup m;
-  m.pc = pc;
-  m.found = false;
-  dl_iterate_phdr(FindModule, &m);
-  if (m.found) {
-    snprintf(out->module, sizeof(out->module), "%s", m.name);
-    out->offset = pc - m.base;
-    out->in_runtime = InRuntime(pc, m.base);
-    out->in_system_library = IsSystemLibrary(m.name);
+  uintptr_t base = 0;
+  char name[kSymbolLen];
+  const bool found = ModuleOf(pc, &base, name, sizeof(name));
+  if (found) {
+    snprintf(out->module, sizeof(out->module), "%s", name);
+    out->offset = pc - base;
+    out->in_runtime = InRuntime(pc, base);
+    out->in_system_library = IsSystemLibrary(name);
   }
-  if (g_flags.symbolize && m.found && SymbolizeWithTool(out)) return;
+  if (g_flags.symbolize && found && SymbolizeWithTool(out)) return;
   // Fallback: the nearest dynamic symbol, if any.
   Dl_info info;
   if (dladdr(reinterpret_cast<void *>(pc), &info) && info.dli_sname) {
