@@ -72,6 +72,8 @@ struct CountCacheEntry {
   bool writes;       // writes count inline too (one user so far)
   uint32_t me;       // this thread's number + 1 (MapRecord::last_user)
 };
+// CountCacheEntry::map while CountAccess fills the entry: no map's address.
+static void *const kCountCacheFilling = reinterpret_cast<void *>(uintptr_t(1));
 constexpr uint32_t kWatchSpentAccesses = 1024;
 // A cached map goes back to the runtime once in this many accesses, so that
 // the changes of hands between readers are seen too (sampled: "switches" is

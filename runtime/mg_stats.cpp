@@ -222,9 +222,14 @@ MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg
   }
   if (use && site->kind != MG_ITERATE) {
     // A signal handler on this thread may look the entry up between these
-    // stores: it finds no map until the entry is whole.
+    // stores (in whatever order the compiler put them): it finds the entry
+    // being filled, which names no map, and leaves it to the fill it
+    // interrupted. Were it to fill the entry itself, the interrupted fill's
+    // remaining stores would mix into it, and a second handler could find
+    // its own map with the other map's counter (C3).
     CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
-    e.map = nullptr;
+    if (e.map == kCountCacheFilling) return;
+    e.map = kCountCacheFilling;
     std::atomic_signal_fence(std::memory_order_seq_cst);
     e.stats = st;
     e.use = use;

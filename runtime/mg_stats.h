@@ -15,9 +15,11 @@
 //      (CountAccess, from every slow begin), never both.
 //  C3  A counter (ThreadUse) is written by its thread only, with one
 //      instruction: a signal handler on that thread, counting too, cannot
-//      split it. A cache entry is filled with its map cleared first and set
-//      last, and read between two reads of its map, so a handler that
-//      refills it mid-access makes the access miss, never count elsewhere.
+//      split it. A cache entry is filled with its map set to "being filled"
+//      first and to the map last; a handler that finds an entry being
+//      filled counts in the runtime and leaves the entry alone. A counter is
+//      read between two reads of the entry's map, so a handler that refills
+//      the entry mid-access makes the access miss, never count elsewhere.
 //  C4  A cache entry holds while its map's record, the control word, the
 //      countdown and, for a write, "this thread is the last user and the map
 //      had one user" are what they were when filled. A map the control word

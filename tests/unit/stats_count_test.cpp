@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/time.h>
+#include <ucontext.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -127,5 +128,75 @@ TEST(StatsCount, EveryHandOffAroundWritesIsCounted) {
   EXPECT_EQ(u.writes, uint64_t(kTurns) * kRun);
   EXPECT_EQ(u.switches, uint64_t(kTurns - 1));
 }
+
+#if defined(__x86_64__)
+// A handler at every instruction: the trap flag (EFLAGS.TF) makes the CPU
+// raise SIGTRAP after each instruction the test thread runs, and the SIGTRAP
+// handler reads a map of its own, counting it. The kernel clears the flag
+// for the handler and sigreturn sets it again, so the handler itself runs
+// untraced and the interrupted code is stepped through whole: every store of
+// a count cache fill, in whatever order the compiler put them, is
+// interrupted once per access. Three maps share one count cache entry, so
+// every access refills it.
+alignas(128) char g_step_maps[3][128];  // same CountCacheIndex: 128-aligned
+std::atomic<bool> g_stepping{false};
+long g_step_handler_reads;
+
+void OnTrap(int, siginfo_t *, void *context) {
+  auto *uc = static_cast<ucontext_t *>(context);
+  if (!g_stepping.load(std::memory_order_relaxed)) {
+    uc->uc_mcontext.gregs[REG_EFL] &= ~0x100LL;
+    return;
+  }
+  __mapguard_read_begin(g_step_maps[2], &kRead);
+  __mapguard_read_end(g_step_maps[2], &kRead);
+  g_step_handler_reads++;
+}
+
+void StartStepping(int, siginfo_t *, void *context) {
+  static_cast<ucontext_t *>(context)->uc_mcontext.gregs[REG_EFL] |= 0x100;
+}
+
+TEST(StatsCount, AHandlerAtEveryInstructionCountsExactly) {
+  CountingOn on;
+  ASSERT_EQ(mapguard::CountCacheIndex(g_step_maps[0]), mapguard::CountCacheIndex(g_step_maps[1]));
+  ASSERT_EQ(mapguard::CountCacheIndex(g_step_maps[0]), mapguard::CountCacheIndex(g_step_maps[2]));
+  constexpr int kRounds = 200;
+  std::thread stepped([] {
+    struct sigaction sa = {};
+    sa.sa_sigaction = OnTrap;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigaction(SIGTRAP, &sa, nullptr);
+    sa.sa_sigaction = StartStepping;
+    sigaction(SIGUSR2, &sa, nullptr);
+    // Untraced first: the thread's state and the maps' records exist.
+    __mapguard_write_begin(g_step_maps[0], &kWrite);
+    __mapguard_write_end(g_step_maps[0], &kWrite);
+    __mapguard_read_begin(g_step_maps[1], &kRead);
+    __mapguard_read_end(g_step_maps[1], &kRead);
+    g_stepping.store(true);
+    raise(SIGUSR2);
+    for (int i = 0; i < kRounds; i++) {
+      __mapguard_write_begin(g_step_maps[0], &kWrite);
+      __mapguard_write_end(g_step_maps[0], &kWrite);
+      __mapguard_read_begin(g_step_maps[1], &kRead);
+      __mapguard_read_end(g_step_maps[1], &kRead);
+    }
+    g_stepping.store(false);
+  });
+  stepped.join();
+  signal(SIGTRAP, SIG_DFL);
+  ASSERT_GT(g_step_handler_reads, 100 * kRounds);  // really stepped
+  const mapguard::MapUsage a = mapguard::UsageOf(*RecordOf(g_step_maps[0]));
+  const mapguard::MapUsage b = mapguard::UsageOf(*RecordOf(g_step_maps[1]));
+  const mapguard::MapUsage h = mapguard::UsageOf(*RecordOf(g_step_maps[2]));
+  EXPECT_EQ(a.writes, uint64_t(kRounds) + 1);
+  EXPECT_EQ(a.reads, 0u);
+  EXPECT_EQ(b.reads, uint64_t(kRounds) + 1);
+  EXPECT_EQ(b.writes, 0u);
+  EXPECT_EQ(h.reads, uint64_t(g_step_handler_reads));
+  EXPECT_EQ(h.writes, 0u);
+}
+#endif
 
 }  // namespace
