@@ -387,7 +387,10 @@ def fetch(name, spec, log):
     if rc != 0:
         sys.exit(f"realworld: apt-get source {spec['package']} failed (is there a deb-src entry? "
                  f"bash scripts/install-deps.sh adds one); see {log}")
-    rc, _ = sh(["apt-get", "build-dep", "-y", "-qq", spec["package"]], cwd=dest, log=log)
+    # Two projects fetched at once (lit runs spdlog and spdlog-partial side by
+    # side) contend for dpkg's lock: wait for it rather than fail.
+    rc, _ = sh(["apt-get", "-o", "DPkg::Lock::Timeout=600", "build-dep", "-y", "-qq", spec["package"]],
+               cwd=dest, log=log)
     if rc != 0:
         sys.exit(f"realworld: apt-get build-dep {spec['package']} failed; see {log}")
     unpacked = [d for d in glob.glob(os.path.join(dest, "*")) if os.path.isdir(d) and d != src]

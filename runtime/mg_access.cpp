@@ -516,13 +516,6 @@ bool ResetFreedShadow(MapShadow *s) {
   if ((st & ~state::kAnnounce) || s->owner.load(std::memory_order_relaxed) == kOwnerRevoking)
     return false;
   ForgetMapHistory(s);
-  // A synchronization object that lived here: its clock is emptied but the
-  // SyncVar stays (see ResetSync): a thread may still be between an atomic
-  // read-modify-write on the object and the acquire that follows it when
-  // the thread that won the object frees it (a shared_ptr's last two owners).
-  // An empty clock carries nothing, so the slot counts as new; the next
-  // release into it marks the page again (mg_hb.cpp, MarkIfEmpty).
-  ResetSyncsIn(s);
   s->state.store(0, std::memory_order_relaxed);
   s->owner.store(0, std::memory_order_release);
   return true;
@@ -617,8 +610,8 @@ void __mapguard_construct(void *map, const mg_site *site) {
   NewMapStats(s);
   s->created_site.store(site, std::memory_order_relaxed);
   s->created_by.store(thr->number + 1, std::memory_order_relaxed);
-  // Its builder owns a new map.
-  s->owner.store(g_ownership ? thr->slot + 1 : 0, std::memory_order_relaxed);
+  // Its builder owns a new map, unless maps built here change hands.
+  s->owner.store(OwnerOfNewMap(thr, site), std::memory_order_relaxed);
   // The constructor's bucket count, so the first growth counts as a rehash.
   s->buckets.store((site->flags & MG_SITE_HASHTABLE_LAYOUT)
                        ? *reinterpret_cast<const uint64_t *>(static_cast<char *>(map) + 8) + 1
@@ -647,6 +640,8 @@ void __mapguard_destroy_end(void *map, const mg_site *site) {
     // the stack does not record, one of them may be this thread's still
     // open on the map: its count stays, and so does the history.)
     RegionMode mode = thr->regions.ModeOf(region);
+    if (s->owner.load(std::memory_order_relaxed) == thr->slot + 1)
+      NoteDestroyedByOwner(s->created_site.load(std::memory_order_relaxed));
     if (mode == kRegionOwned) {
       // Settle a revocation that may have counted it, like any owned end.
       thr->regions.Tombstone(region);

@@ -60,6 +60,16 @@ void InitOwnership();
 // `thr` is about to use a map owned by `owner` (slot + 1, or kOwnerRevoking):
 // returns once the map is shared, with the owner's open regions counted.
 void RevokeOwner(ThreadState *thr, MapShadow *s, uint32_t owner);
+// The owner field of a map `thr` builds at construction site `created`:
+// `thr` (slot + 1), or kOwnerShared when most maps built there are taken over
+// by a second thread (SiteHandOffs), or 0 without ownership.
+uint32_t OwnerOfNewMap(ThreadState *thr, const mg_site *created);
+// The map built at `created` is destroyed by the thread that owns it: it
+// never changed hands (SiteHandOffs' evidence against building it shared).
+void NoteDestroyedByOwner(const mg_site *created);
+// print_stats: how many maps changed hands, and the sites whose maps are
+// built shared.
+void PrintOwnershipStats(bool json, void (*emit)(const char *, size_t));
 // Waits until no revocation of `s` is under way (bounded).
 void WaitRevocationOver(MapShadow *s);
 // The owner's begin (B3) or end (E3) saw that a revocation started. Begin:

@@ -144,15 +144,19 @@ namespace mapguard {
 // this thread may have refilled the entry for another map since; then the
 // runtime counts it). Looked up again here rather than kept from
 // CountsInline: a pointer live across the whole begin costs the begin
-// registers even when nothing counts.
+// registers even when nothing counts. The three reads are atomic (relaxed:
+// plain moves) because a signal fence orders atomics only: clang moved a
+// plain read of the counter below the second read of the map, and a handler
+// that refilled the entry in between had the access counted for its map.
 MG_ALWAYS_INLINE void CountNow(ThreadState *thr, MapShadow *s, void *map, const mg_site *site,
                                bool write) {
   CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
-  if (MG_LIKELY(e.map == map)) {
+  if (MG_LIKELY(__atomic_load_n(&e.map, __ATOMIC_RELAXED) == map)) {
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    ThreadUse *use = e.use;
+    ThreadUse *use = __atomic_load_n(&e.use, __ATOMIC_RELAXED);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (MG_LIKELY(e.map == map)) return BumpCounter(write ? &use->writes : &use->reads);
+    if (MG_LIKELY(__atomic_load_n(&e.map, __ATOMIC_RELAXED) == map))
+      return BumpCounter(write ? &use->writes : &use->reads);
   }
   MG_FP(count_slow)(thr, s, map, site);
 }

@@ -5,7 +5,8 @@
 // slot; so does a freed atomic its clock. The next map or atomic at that
 // address would inherit them: a correct program reported, or a race missed
 // through an edge the old object carried. So every way memory goes back
-// resets the slots of the granules in it (ResetFreedShadow, mg_access.cpp),
+// resets the slots of the granules in it (ResetFreedShadow, mg_access.cpp;
+// ResetSyncsInRange, mg_hb.cpp, for the sync table),
 // before the memory can be handed out again:
 //   - free() (and so operator delete, which calls it), realloc() when the
 //     block moves, munmap();
@@ -18,6 +19,7 @@
 #include <sys/mman.h>
 
 #include "mg_access.h"
+#include "mg_hb.h"
 #include "mg_real.h"
 #include "mg_rt.h"
 #include "mg_shadow.h"
@@ -29,6 +31,7 @@ namespace mapguard {
 void ResetFreedRange(const void *begin, size_t bytes) {
   const uintptr_t b = reinterpret_cast<uintptr_t>(begin);
   if (g_shadow.MaybeUsed(b, b + bytes)) g_shadow.ForEachUsed(b, b + bytes, ResetFreedShadow);
+  ResetSyncsInRange(b, b + bytes);
 }
 
 }  // namespace mapguard
@@ -39,7 +42,7 @@ namespace {
 
 // Whether a freed block may have shadow, decided without asking the
 // allocator its size (which would double the cost of a small free): only
-// 4 MiB regions that ever held a map or a sync object have any. glibc's
+// 4 MiB regions that ever held a map or a sync object have any (in either table). glibc's
 // heap blocks are below its largest mmap threshold (32 MiB), so the regions
 // from the block's start to 32 MiB past it are looked at (nine adjacent
 // words); larger blocks are mmap'd, a page boundary + 16 (or page-aligned,
@@ -49,7 +52,8 @@ namespace {
 constexpr uintptr_t kLargestHeapBlock = uintptr_t(32) << 20;
 MG_ALWAYS_INLINE bool MayHaveShadow(const void *p) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  return g_shadow.AnyMapped(a, a + kLargestHeapBlock) || (a & 4095) == 16 || (a & 4095) == 0;
+  return g_shadow.AnyMapped(a, a + kLargestHeapBlock) ||
+         SyncTableMapped(a, a + kLargestHeapBlock) || (a & 4095) == 16 || (a & 4095) == 0;
 }
 
 bool AnyUsed(const void *p, size_t bytes) {
@@ -59,7 +63,7 @@ bool AnyUsed(const void *p, size_t bytes) {
     used = true;
     return false;  // a look only: leave the page marked
   });
-  return used;
+  return used || AnySyncsInRange(b, b + bytes);
 }
 
 #ifndef MG_STATIC_RUNTIME

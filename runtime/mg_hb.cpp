@@ -8,6 +8,7 @@
 
 namespace mapguard {
 
+DirectTable<SyncSlot> g_sync_table;
 
 void (*g_read_set_step_hook)(ReadSetStep);
 
@@ -23,10 +24,10 @@ SyncVar *SyncOf(uintptr_t link) { return reinterpret_cast<SyncVar *>(link & ~uin
 
 // The SyncVar of the object at exactly `addr`, made on first use if `create`.
 SyncVar *GetSync(const void *addr, bool create) {
-  MapShadow *s = create ? g_shadow.Get(addr) : g_shadow.Find(addr);
+  SyncSlot *s = create ? g_sync_table.Get(addr) : g_sync_table.Find(addr);
   if (!s) return nullptr;
   const uintptr_t offset = reinterpret_cast<uintptr_t>(addr) & kOffsetMask;
-  std::atomic<uintptr_t> *link = &s->sync;
+  std::atomic<uintptr_t> *link = &s->first;
   uintptr_t l = link->load(std::memory_order_acquire);
   SyncVar *fresh = nullptr;
   for (;;) {
@@ -39,7 +40,7 @@ SyncVar *GetSync(const void *addr, bool create) {
     }
     if (!create) return nullptr;
     if (!fresh) {
-      g_shadow.MarkUsed(addr);
+      g_sync_table.MarkUsed(addr);
       fresh = static_cast<SyncVar *>(ArenaAlloc(sizeof(SyncVar)));
       new (fresh) SyncVar();
     }
@@ -114,7 +115,7 @@ void CancelDeferredReset(SyncVar *sv, const void *addr) {
   bool was = p && p->deferred;
   if (p) p->deferred = false;
   g_pins_mu.Unlock();
-  if (was) g_shadow.MarkUsed(addr);
+  if (was) g_sync_table.MarkUsed(addr);
 }
 
 void ResetSyncVar(SyncVar *sv) {
@@ -247,7 +248,7 @@ ConflictKind KindOf(const mg_site *earlier, const mg_site *later) {
 // A clock about to stop being empty: its slot is in use again (mg_shadow.h).
 // A new SyncVar was marked when made; one a free emptied since is marked here.
 MG_ALWAYS_INLINE void MarkIfEmpty(SyncVar *sv, const void *addr) {
-  if (MG_UNLIKELY(sv->vc.Size() == 0)) g_shadow.MarkUsed(addr);
+  if (MG_UNLIKELY(sv->vc.Size() == 0)) g_sync_table.MarkUsed(addr);
 }
 
 namespace {
@@ -291,10 +292,23 @@ void ResetSync(const void *addr) {
   if (SyncVar *sv = GetSync(addr, false)) ResetSyncVar(sv);
 }
 
-void ResetSyncsIn(MapShadow *s) {
-  for (uintptr_t l = s->sync.load(std::memory_order_acquire); l;
-       l = SyncOf(l)->next.load(std::memory_order_acquire))
-    ResetSyncVar(SyncOf(l));
+void ResetSyncsInRange(uintptr_t begin, uintptr_t end) {
+  if (!g_sync_table.MaybeUsed(begin, end)) return;
+  g_sync_table.ForEachUsed(begin, end, [](SyncSlot *s) {
+    for (uintptr_t l = s->first.load(std::memory_order_acquire); l;
+         l = SyncOf(l)->next.load(std::memory_order_acquire))
+      ResetSyncVar(SyncOf(l));
+    return true;  // every clock empty (or a pin's let-go empties it: PinEntry)
+  });
+}
+
+bool AnySyncsInRange(uintptr_t begin, uintptr_t end) {
+  bool used = false;
+  g_sync_table.ForEachUsed(begin, end, [&](SyncSlot *) {
+    used = true;
+    return false;  // a look only: leave the page marked
+  });
+  return used;
 }
 
 void ReleaseClock(const VectorClock &clock, const void *addr) {

@@ -24,10 +24,13 @@ namespace mapguard {
 //
 // Keyed by the object's exact address: the SyncVars of one 8-byte granule
 // (two std::atomic<int> side by side, a flag next to a counter) hang off its
-// shadow slot (MapShadow::sync) in a list, each link tagged with the byte
-// offset in the granule of the SyncVar it points to. Links are appended
+// slot in the sync table (SyncSlot, g_sync_table) in a list, each link
+// tagged with the byte offset in the granule of the SyncVar it points to.
+// The sync table is a table of its own, 8 bytes per granule, not the maps'
+// 128-byte shadow: a program with a million shared_ptr control blocks
+// touches a byte of table per byte of them, not sixteen. Links are appended
 // with a compare-and-swap and never removed: freeing the object's memory
-// empties its clock (ResetSyncsIn) and keeps the SyncVar, because a thread
+// empties its clock (ResetSyncsInRange) and keeps the SyncVar, because a thread
 // may still be about to acquire it (see mg_access.cpp, ResetFreedShadow),
 // and postpones even that while a thread holds a pin on it (PinSync).
 struct SyncVar {
@@ -48,6 +51,15 @@ struct SyncVar {
 };
 static_assert(sizeof(SyncVar) == 64, "a SyncVar is one cache line");
 
+// The synchronization objects of one 8-byte granule: the first SyncVar's
+// address, tagged with its offset in the granule; 0 if none. The table's
+// used-page bit is set while a clock in the page may be non-empty (the
+// invariant of mg_shadow.h): a release into an empty clock marks it.
+struct SyncSlot {
+  std::atomic<uintptr_t> first;
+};
+extern DirectTable<SyncSlot> g_sync_table;
+
 // The current thread's release/acquire on synchronization object `addr`.
 // `held_exclusively`: the caller holds `addr` as a lock no other thread can
 // hold at the same time (a mutex, a spin lock, a write-locked rwlock), so
@@ -62,8 +74,16 @@ void AcquireSerialized(ThreadState *thr, const void *addr);
 void ReleaseSerialized(ThreadState *thr, const void *addr);
 // The object at `addr` is gone (its memory will be reused): forget its clock.
 void ResetSync(const void *addr);
-// The same for every synchronization object in the granule of slot `s`.
-void ResetSyncsIn(MapShadow *s);
+// The same for every synchronization object in [begin, end) (memory given
+// back: mg_free.cpp).
+void ResetSyncsInRange(uintptr_t begin, uintptr_t end);
+// Whether [begin, end) may hold a synchronization object with a non-empty
+// clock (a look only).
+bool AnySyncsInRange(uintptr_t begin, uintptr_t end);
+// Whether any region of the sync table overlapping [begin, end) is mapped.
+MG_ALWAYS_INLINE bool SyncTableMapped(uintptr_t begin, uintptr_t end) {
+  return g_sync_table.AnyMapped(begin, end);
+}
 // Joins `clock` (an earlier moment of this thread: a release fence) into the
 // object's clock, without a tick: what a relaxed write after a release fence
 // publishes.

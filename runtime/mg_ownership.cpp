@@ -143,6 +143,26 @@
 // the forking thread's counted regions (F2), which drops kAnnounce: counted
 // mode is always correct.
 //
+// ---- Maps built to be handed over: born shared ----
+//
+// R2 is a system call that interrupts every CPU running a thread of the
+// process: about 10 us. A pipeline that builds each map on one thread and
+// hands it to another (a producer and a consumer, a map returned from a
+// worker) pays it once per map, ten times the map's own cost. Ownership is
+// an optimization only (counted mode is always exact), so a map that is
+// about to change hands is better never owned: its builder's accesses are
+// counted from the start (a locked read-modify-write each) and nobody ever
+// revokes it. Which maps will change hands is learned per construction
+// site (SiteHandOffs): once kBornSharedAfter maps built at a site were
+// revoked, at least twice as many as its builders destroyed without handing
+// them over, every later map built there starts with owner = kOwnerShared.
+// (Maps built but not yet handed over are no evidence either way: a
+// producer may build thousands before the consumer takes the first.) The decision is sticky
+// (a born-shared map is never revoked, so nothing would tell it is wrong
+// again) and costs a site that decided wrongly only speed: its maps' regions
+// are counted, as a shared map's are. Maps whose construction the runtime
+// does not see have no site and are owned by their first user as before.
+//
 // Without membarrier (old kernels, seccomp filters), maps are never owned:
 // every region is counted at begin, which is correct and costs one atomic
 // read-modify-write per begin and per end.
@@ -152,6 +172,9 @@
 #include <unistd.h>
 
 #include "mg_access.h"
+#include "mg_appender.h"
+#include "mg_loaded.h"
+#include "mg_report.h"
 #include "mg_shadow.h"
 
 namespace mapguard {
@@ -200,7 +223,110 @@ void CountOwnedRegionsOf(ThreadState *o, MapShadow *s) {
   });
 }
 
+// One construction site's record (see "born shared" above). Lossy by
+// design: counts are plain loads and stores (a lost update only delays or
+// hastens a speed decision), a site that finds no free entry among its
+// kSiteProbes is not recorded (its maps stay owned), and entries are never
+// given back (sites are the program's static data; one of an unloaded
+// library is compared, never read).
+struct SiteHandOffs {
+  std::atomic<const mg_site *> site;
+  std::atomic<uint32_t> revoked;  // maps built here taken over by a second thread
+  std::atomic<uint32_t> kept;     // maps built here destroyed by their builder, never shared
+  std::atomic<bool> born_shared;
+  std::atomic<uint64_t> born_shared_maps;  // exact (print_stats)
+};
+// Revocations that paid R2, for print_stats.
+std::atomic<uint64_t> g_revocations{0};
+constexpr uint32_t kHandOffSites = 1024;  // a power of two
+constexpr uint32_t kSiteProbes = 8;
+constexpr uint32_t kBornSharedAfter = 64;
+SiteHandOffs g_handoff_sites[kHandOffSites];
+
+SiteHandOffs *HandOffsOf(const mg_site *site) {
+  const uint64_t h = (reinterpret_cast<uintptr_t>(site) >> 3) * 0x9E3779B97F4A7C15ull;
+  for (uint32_t i = 0; i < kSiteProbes; i++) {
+    SiteHandOffs &e = g_handoff_sites[((h >> 40) + i) & (kHandOffSites - 1)];
+    const mg_site *cur = e.site.load(std::memory_order_acquire);
+    if (cur == site) return &e;
+    if (!cur && (e.site.compare_exchange_strong(cur, site, std::memory_order_acq_rel) || cur == site))
+      return &e;
+  }
+  return nullptr;
+}
+
+MG_ALWAYS_INLINE void Bump(std::atomic<uint32_t> &counter) {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+// A map built at `created` was revoked (R1 won, another thread owned it).
+void NoteRevoked(const mg_site *created) {
+  if (!created) return;
+  SiteHandOffs *e = HandOffsOf(created);
+  if (!e || e->born_shared.load(std::memory_order_relaxed)) return;
+  Bump(e->revoked);
+  const uint32_t revoked = e->revoked.load(std::memory_order_relaxed);
+  if (revoked >= kBornSharedAfter && revoked >= 2 * uint64_t(e->kept.load(std::memory_order_relaxed)))
+    e->born_shared.store(true, std::memory_order_relaxed);
+}
+
 }  // namespace
+
+uint32_t OwnerOfNewMap(ThreadState *thr, const mg_site *created) {
+  if (!g_ownership) return 0;
+  if (SiteHandOffs *e = HandOffsOf(created)) {
+    if (e->born_shared.load(std::memory_order_relaxed)) {
+      e->born_shared_maps.fetch_add(1, std::memory_order_relaxed);
+      return kOwnerShared;
+    }
+  }
+  return thr->slot + 1;
+}
+
+void NoteDestroyedByOwner(const mg_site *created) {
+  if (!created || !g_ownership) return;
+  SiteHandOffs *e = HandOffsOf(created);
+  if (e && !e->born_shared.load(std::memory_order_relaxed)) Bump(e->kept);
+}
+
+void PrintOwnershipStats(bool json, void (*emit)(const char *, size_t)) {
+  const uint64_t revocations = g_revocations.load(std::memory_order_relaxed);
+  uint64_t born = 0, sites = 0;
+  for (const SiteHandOffs &e : g_handoff_sites)
+    if (e.born_shared.load(std::memory_order_relaxed)) {
+      born += e.born_shared_maps.load(std::memory_order_relaxed);
+      sites++;
+    }
+  if (!revocations && !sites) return;
+  LoadedRanges loaded;
+  if (!loaded.Take()) return;
+  static char line[4096];
+  Appender out(line, sizeof(line));
+  if (json)
+    out("{\"mapguard_ownership\":{\"taken_over\":%llu,\"built_shared\":%llu,\"sites\":[",
+        (unsigned long long)revocations, (unsigned long long)born);
+  else
+    out("\nmaps taken over from the thread that built them: %llu (one membarrier each); built "
+        "shared from the start: %llu, at %llu construction site%s whose maps change hands%s\n",
+        (unsigned long long)revocations, (unsigned long long)born, (unsigned long long)sites,
+        sites == 1 ? "" : "s", sites ? ":" : "");
+  bool first = true;
+  for (const SiteHandOffs &e : g_handoff_sites) {
+    if (!e.born_shared.load(std::memory_order_relaxed)) continue;
+    const mg_site *site = SiteIfLoaded(loaded, e.site.load(std::memory_order_relaxed));
+    const unsigned long long maps = e.born_shared_maps.load(std::memory_order_relaxed);
+    if (json) {
+      out("%s{\"file\":", first ? "" : ",");
+      AppendJsonString(out, site->file);
+      out(",\"line\":%u,\"column\":%u,\"maps\":%llu}", site->line, site->column, maps);
+    } else {
+      out("  %s:%u:%u (%llu maps)\n", site->file, site->line, site->column, maps);
+    }
+    first = false;
+  }
+  if (json) out("]}}\n");
+  if (out.size() + 1 < sizeof(line)) emit(out.data(), out.size());
+}
 
 void InitOwnership() {
   // Registration is per process (and again in each fork child).
@@ -234,6 +360,8 @@ void RevokeOwner(ThreadState *thr, MapShadow *s, uint32_t owner) {
   }
   ThreadState *o = ThreadBySlot(owner - 1);
   if (o && o != thr) {
+    g_revocations.fetch_add(1, std::memory_order_relaxed);
+    NoteRevoked(s->created_site.load(std::memory_order_relaxed));
     // R2. It cannot fail once registered; if it ever did, counting anyway is
     // the best left to do.
     Membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);

@@ -1,28 +1,30 @@
 // MapShadow: what mapguard knows about one map object, and where it lives.
 //
 // The shadow of a map is found by address, not by hashing: a two-level
-// direct-mapped table gives every 8-byte granule of the address space one
-// 64-byte MapShadow slot. Level one covers the 47-bit user address space in
-// 4 MiB regions; a region's level-two array is mapped (MAP_NORESERVE) the first
-// time a map lives there, so only pages holding live shadows cost memory.
-// Nothing is ever unlinked: destroying a map resets its slot in place, so a
-// later map at the same address starts clean and memory stays bounded by the
-// address range maps occupy, however many maps come and go.
+// direct-mapped table (DirectTable) gives every 8-byte granule of the address
+// space one 128-byte MapShadow slot. Level one covers the 47-bit user address
+// space in 4 MiB regions; a region's level-two array is mapped
+// (MAP_NORESERVE) the first time a map lives there, so only pages holding
+// live shadows cost memory. Nothing is ever unlinked: destroying a map resets
+// its slot in place, so a later map at the same address starts clean and
+// memory stays bounded by the address range maps occupy, however many maps
+// come and go. Synchronization objects have a table of the same kind with
+// 8-byte slots (SyncSlot, mg_hb.h): an atomic costs no map-sized slot.
 //
 // Memory the program frees resets the slots in it too (mg_free.cpp), whoever
 // destroyed what lived there: a map destroyed by code built without the
 // plugin, a freed atomic's clock. To find the few slots in use in a freed
 // block without reading all of them, each region keeps a bitmap with one bit
-// per shadow page (32 slots, 256 bytes of program memory). The invariant,
-// owned by ShadowTable: a slot holds map history (an owner, a state, an
-// epoch, a creation, statistics) or a non-empty sync clock only if its
-// page's bit is set. (write_info and read_info may keep stale words; they
-// are read only when hb_write or hb_read says there was an access.) Every
-// path that first writes a slot after a reset marks the page before the
-// write (MarkUsed): a begin that is not the owner's (the fast path's only
-// other case, a read-shared map, went through it first), a construction, a
-// release into an empty sync clock. Only the reset of a whole page clears
-// the bit.
+// per 4 KiB page of slots (for MapShadow, 32 slots, 256 bytes of program
+// memory). The invariant, owned by DirectTable: a slot holds map history (an
+// owner, a state, an epoch, a creation, statistics), or a sync slot a
+// non-empty clock, only if its page's bit is set. (write_info and read_info
+// may keep stale words; they are read only when hb_write or hb_read says
+// there was an access.) Every path that first writes a slot after a reset
+// marks the page before the write (MarkUsed): a begin that is not the
+// owner's (the fast path's only other case, a read-shared map, went through
+// it first), a construction, a release into an empty sync clock. Only the
+// reset of a whole page clears the bit.
 #ifndef MAPGUARD_SHADOW_H
 #define MAPGUARD_SHADOW_H
 
@@ -84,9 +86,7 @@ struct MapShadow {
   std::atomic<uint64_t> hb_read;
   AccessInfo write_info;
   AccessInfo read_info;
-  // ---- synchronization objects in this granule, not a map (mg_hb.h):
-  // the first SyncVar's address, tagged with its offset in the granule ----
-  std::atomic<uintptr_t> sync;
+  uint64_t reserved_sync;  // was the sync objects' link: they have a table of their own
   // ---- print_stats=1 only ----
   std::atomic<struct MapStats *> stats;
   // ---- print_stats=1 or a traced rehash probe: the bucket count the last
@@ -117,8 +117,14 @@ struct MapShadow {
 };
 static_assert(sizeof(MapShadow) == 128, "two cache lines per MapShadow");
 
-class ShadowTable {
+// A direct-mapped table of one Slot per 8-byte granule of the user address
+// space, in 4 MiB regions mapped on first use, with one used-bit per 4 KiB
+// page of slots (the invariant above, stated for Slot; SyncSlot,
+// mg_hb.h, keeps the same one for non-empty clocks).
+template <typename Slot>
+class DirectTable {
  public:
+  static constexpr int Log2(size_t n) { return n <= 1 ? 0 : 1 + Log2(n / 2); }
   static constexpr int kRegionBits = 22;  // 4 MiB of program memory per region
   static constexpr int kGranuleBits = 3;  // one shadow per 8 bytes
   static constexpr int kAddressBits = 47;
@@ -127,21 +133,21 @@ class ShadowTable {
 
   // The shadow of the map at `addr`; nullptr only for addresses outside the
   // user address space (never a real map).
-  MG_ALWAYS_INLINE MapShadow *Get(const void *addr) {
+  MG_ALWAYS_INLINE Slot *Get(const void *addr) {
     uintptr_t a = reinterpret_cast<uintptr_t>(addr);
     if (MG_UNLIKELY(a >> kAddressBits)) return nullptr;
-    MapShadow *region = regions_[a >> kRegionBits].load(std::memory_order_acquire);
+    Slot *region = regions_[a >> kRegionBits].load(std::memory_order_acquire);
     if (MG_UNLIKELY(!region)) region = MapRegion(a >> kRegionBits);
     return &region[(a & ((uintptr_t(1) << kRegionBits) - 1)) >> kGranuleBits];
   }
   // Shadow if one was ever mapped for `addr`, without mapping one.
-  MapShadow *Find(const void *addr);
+  Slot *Find(const void *addr);
   // The same, inline, for the fast path: nullptr if `addr`'s region has no
   // shadow mapped yet (or `addr` is outside the user address space).
-  MG_ALWAYS_INLINE MapShadow *GetIfMapped(const void *addr) {
+  MG_ALWAYS_INLINE Slot *GetIfMapped(const void *addr) {
     uintptr_t a = reinterpret_cast<uintptr_t>(addr);
     if (MG_UNLIKELY(a >> kAddressBits)) return nullptr;
-    MapShadow *region = regions_[a >> kRegionBits].load(std::memory_order_acquire);
+    Slot *region = regions_[a >> kRegionBits].load(std::memory_order_acquire);
     if (MG_UNLIKELY(!region)) return nullptr;
     return &region[(a & ((uintptr_t(1) << kRegionBits) - 1)) >> kGranuleBits];
   }
@@ -156,15 +162,16 @@ class ShadowTable {
     return false;
   }
 
-  // One used-bit per shadow page: 32 slots, 256 bytes of program memory.
-  static constexpr int kPageBits = kGranuleBits + 5;
+  // One used-bit per 4 KiB page of slots: for a MapShadow, 32 slots, 256
+  // bytes of program memory.
+  static constexpr int kPageBits = kGranuleBits + Log2(4096 / sizeof(Slot));
   static constexpr uintptr_t kPagesPerRegion = uintptr_t(1) << (kRegionBits - kPageBits);
-  static constexpr size_t kRegionShadowBytes = kSlotsPerRegion * sizeof(MapShadow);
+  static constexpr size_t kRegionShadowBytes = kSlotsPerRegion * sizeof(Slot);
   // Before the first write to the shadow of `addr` after a reset (the
   // invariant above). `addr`'s region is mapped (the caller has its shadow).
   MG_ALWAYS_INLINE void MarkUsed(const void *addr) {
     uintptr_t a = reinterpret_cast<uintptr_t>(addr);
-    MapShadow *region = regions_[a >> kRegionBits].load(std::memory_order_acquire);
+    Slot *region = regions_[a >> kRegionBits].load(std::memory_order_acquire);
     uintptr_t page = (a & ((uintptr_t(1) << kRegionBits) - 1)) >> kPageBits;
     std::atomic<uint64_t> &word = UsedBits(region)[page >> 6];
     const uint64_t bit = uint64_t(1) << (page & 63);
@@ -178,7 +185,7 @@ class ShadowTable {
     if (MG_UNLIKELY(end - begin > (uintptr_t(64) << kPageBits) || end <= begin ||
                     (end >> kAddressBits) != 0 || (begin >> kRegionBits) != ((end - 1) >> kRegionBits)))
       return end > begin;
-    MapShadow *region = regions_[begin >> kRegionBits].load(std::memory_order_acquire);
+    Slot *region = regions_[begin >> kRegionBits].load(std::memory_order_acquire);
     if (!region) return false;
     const uintptr_t mask = (uintptr_t(1) << kRegionBits) - 1;
     const uintptr_t first = (begin & mask) >> kPageBits, last = ((end - 1) & mask) >> kPageBits;
@@ -196,24 +203,30 @@ class ShadowTable {
   void ForEachUsed(uintptr_t begin, uintptr_t end, Reset &&reset);
 
  private:
-  static std::atomic<uint64_t> *UsedBits(MapShadow *region) {
+  static std::atomic<uint64_t> *UsedBits(Slot *region) {
     return reinterpret_cast<std::atomic<uint64_t> *>(reinterpret_cast<char *>(region) +
                                                      kRegionShadowBytes);
   }
-  static const std::atomic<uint64_t> *UsedBits(const MapShadow *region) {
-    return UsedBits(const_cast<MapShadow *>(region));
+  static const std::atomic<uint64_t> *UsedBits(const Slot *region) {
+    return UsedBits(const_cast<Slot *>(region));
   }
-  MG_NOINLINE MapShadow *MapRegion(uintptr_t index);
+  MG_NOINLINE Slot *MapRegion(uintptr_t index);
   // Zero-initialized, so it lives in .bss: 256 MiB of address space whose
   // pages the kernel supplies only where a region is actually mapped. Being
   // static, it is usable before any constructor runs.
-  std::atomic<MapShadow *> regions_[kRegions];
+  std::atomic<Slot *> regions_[kRegions];
   std::atomic<size_t> regions_mapped_{0};
 };
+// mmap/munmap of a region's slots (mg_shadow.cpp): dies if there is no memory.
+void *MapShadowMemory(size_t bytes);
+void UnmapShadowMemory(void *p, size_t bytes);
+
+using ShadowTable = DirectTable<MapShadow>;
 extern ShadowTable g_shadow;
 
+template <typename Slot>
 template <typename Reset>
-void ShadowTable::ForEachUsed(uintptr_t begin, uintptr_t end, Reset &&reset) {
+void DirectTable<Slot>::ForEachUsed(uintptr_t begin, uintptr_t end, Reset &&reset) {
   constexpr uintptr_t kGranule = uintptr_t(1) << kGranuleBits;
   constexpr uintptr_t kPage = uintptr_t(1) << kPageBits;
   constexpr uintptr_t kRegionMask = (uintptr_t(1) << kRegionBits) - 1;
@@ -224,7 +237,7 @@ void ShadowTable::ForEachUsed(uintptr_t begin, uintptr_t end, Reset &&reset) {
   while (begin < end) {
     const uintptr_t region_end = (begin | kRegionMask) + 1;
     const uintptr_t stop = end < region_end ? end : region_end;
-    MapShadow *region = regions_[begin >> kRegionBits].load(std::memory_order_acquire);
+    Slot *region = regions_[begin >> kRegionBits].load(std::memory_order_acquire);
     if (!region) {
       begin = stop;
       continue;
@@ -252,6 +265,27 @@ void ShadowTable::ForEachUsed(uintptr_t begin, uintptr_t end, Reset &&reset) {
     }
     begin = stop;
   }
+}
+
+// Cold: mapping a region's slots on first use.
+template <typename Slot>
+MG_NOINLINE Slot *DirectTable<Slot>::MapRegion(uintptr_t index) {
+  // The slots, then the used-page bitmap.
+  const size_t bytes = kRegionShadowBytes + kPagesPerRegion / 8;
+  Slot *fresh = static_cast<Slot *>(MapShadowMemory(bytes));
+  Slot *expected = nullptr;
+  // Two threads may map the same region at once; the loser unmaps its copy.
+  if (!regions_[index].compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) {
+    UnmapShadowMemory(fresh, bytes);
+    return expected;
+  }
+  regions_mapped_.fetch_add(1, std::memory_order_relaxed);
+  return fresh;
+}
+
+template <typename Slot>
+Slot *DirectTable<Slot>::Find(const void *addr) {
+  return GetIfMapped(addr);
 }
 
 }  // namespace mapguard

@@ -1,5 +1,6 @@
 #include "mg_stats.h"
 
+#include "mg_access.h"
 #include "mg_appender.h"
 #include "mg_inline_copies.h"
 #include "mg_loaded.h"
@@ -227,18 +228,20 @@ MG_NOINLINE void CountAccess(ThreadState *thr, MapShadow *s, void *map, const mg
     // interrupted. Were it to fill the entry itself, the interrupted fill's
     // remaining stores would mix into it, and a second handler could find
     // its own map with the other map's counter (C3).
+    // The entry's words are written with atomic (relaxed) stores: a signal
+    // fence orders atomics only, and CountNow reads them as such.
     CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
-    if (e.map == kCountCacheFilling) return;
-    e.map = kCountCacheFilling;
+    if (__atomic_load_n(&e.map, __ATOMIC_RELAXED) == kCountCacheFilling) return;
+    __atomic_store_n(&e.map, kCountCacheFilling, __ATOMIC_RELAXED);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    e.stats = st;
-    e.use = use;
-    e.control = control;
-    e.left = left;
-    e.writes = users < 2;
-    e.me = me;
+    __atomic_store_n(&e.stats, st, __ATOMIC_RELAXED);
+    __atomic_store_n(&e.use, use, __ATOMIC_RELAXED);
+    __atomic_store_n(&e.control, control, __ATOMIC_RELAXED);
+    __atomic_store_n(&e.left, left, __ATOMIC_RELAXED);
+    __atomic_store_n(&e.writes, users < 2, __ATOMIC_RELAXED);
+    __atomic_store_n(&e.me, me, __ATOMIC_RELAXED);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    e.map = map;
+    __atomic_store_n(&e.map, map, __ATOMIC_RELAXED);
   }
 }
 
@@ -713,6 +716,7 @@ void PrintStats() {
                      : +[](const char *d, size_t n) { WriteAll(d, n); };
   PrintGuardedSwitches(json, sink);
   PrintInlineCopies(json, sink);
+  PrintOwnershipStats(json, sink);
   if (!json) {
     Appender out(line, sizeof(line));
     out("\n%llu map%s in all, %llu used by several threads", (unsigned long long)count,

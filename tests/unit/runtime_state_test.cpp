@@ -2,6 +2,7 @@
 // plugin's code calls. Conflicts end the process, so they are death tests.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -768,6 +769,32 @@ static bool ClocksFollowTheirObjects(void *map) {
 TEST_F(RuntimeState, ClocksAreKeyedByExactAddressAndDieWithTheirMemory) {
   EXPECT_EXIT({ _exit(ClocksFollowTheirObjects(map()) ? 0 : 1); }, ::testing::ExitedWithCode(0),
               "clock");
+}
+
+// A synchronization object lives in the sync table (8 bytes per granule),
+// not in the maps' 128-byte shadow: a release into an atomic in memory that
+// never held a map maps no map shadow. Its page is marked used while its
+// clock holds something, and giving the memory back empties the clock and
+// clears the mark.
+TEST_F(RuntimeState, ASyncObjectTakesNoMapShadowAndDiesWithItsMemory) {
+  constexpr size_t kRegion = size_t(1) << mapguard::ShadowTable::kRegionBits;
+  char *raw = static_cast<char *>(mmap(nullptr, 3 * kRegion, PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(raw, MAP_FAILED);
+  char *region = reinterpret_cast<char *>((reinterpret_cast<uintptr_t>(raw) + kRegion - 1) &
+                                          ~uintptr_t(kRegion - 1));
+  auto *flag = reinterpret_cast<std::atomic<int> *>(region + 4096 + 4);
+  const uintptr_t a = reinterpret_cast<uintptr_t>(flag);
+  ASSERT_EQ(mapguard::g_shadow.Find(flag), nullptr);
+  mapguard::Release(mapguard::CurrentThread(), flag);
+  EXPECT_EQ(mapguard::g_shadow.Find(flag), nullptr) << "a sync object mapped map shadow";
+  EXPECT_NE(mapguard::g_sync_table.Find(flag), nullptr);
+  EXPECT_TRUE(mapguard::g_sync_table.MaybeUsed(a, a + 4));
+  EXPECT_TRUE(mapguard::AnySyncsInRange(a & ~uintptr_t(4095), (a & ~uintptr_t(4095)) + 4096));
+  munmap(region, 4096 * 2);  // gives the flag's memory back (the interceptor)
+  EXPECT_FALSE(mapguard::g_sync_table.MaybeUsed(a, a + 4));
+  EXPECT_FALSE(mapguard::AnySyncsInRange(a & ~uintptr_t(4095), (a & ~uintptr_t(4095)) + 4096));
+  munmap(raw, 3 * kRegion);
 }
 
 // A thread between a wait's return and its acquire keeps the clock it

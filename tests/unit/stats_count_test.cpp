@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <iterator>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -131,16 +132,22 @@ TEST(StatsCount, EveryHandOffAroundWritesIsCounted) {
 
 #if defined(__x86_64__)
 // A handler at every instruction: the trap flag (EFLAGS.TF) makes the CPU
-// raise SIGTRAP after each instruction the test thread runs, and the SIGTRAP
-// handler reads a map of its own, counting it. The kernel clears the flag
+// raise SIGTRAP after each instruction the test thread runs; the SIGTRAP
+// handler may read a map of its own, counting it. The kernel clears the flag
 // for the handler and sigreturn sets it again, so the handler itself runs
-// untraced and the interrupted code is stepped through whole: every store of
-// a count cache fill, in whatever order the compiler put them, is
-// interrupted once per access. Three maps share one count cache entry, so
-// every access refills it.
-alignas(128) char g_step_maps[3][128];  // same CountCacheIndex: 128-aligned
+// untraced and the interrupted code is stepped through whole. Map A
+// (written) and the handler's map H share one count cache entry; B (read,
+// and shared with another thread) has its own. First a handler at every
+// instruction: every store of every fill of the entry is interrupted. Then,
+// round k, one handler k instructions into a write of A whose entry holds A
+// (the write before it filled it): every instruction of the inline count,
+// CountsInline accepted and CountNow not yet done, is interrupted once.
+alignas(128) char g_step_maps[3][128];  // A, B (at +64), H
+char *const g_step_a = g_step_maps[0], *const g_step_b = g_step_maps[1] + 64,
+            *const g_step_h = g_step_maps[2];
 std::atomic<bool> g_stepping{false};
-long g_step_handler_reads;
+long g_step_at = -1;  // -1: a handler at every trap; else at trap number g_step_at only
+long g_step_traps, g_step_handler_reads;
 
 void OnTrap(int, siginfo_t *, void *context) {
   auto *uc = static_cast<ucontext_t *>(context);
@@ -148,8 +155,9 @@ void OnTrap(int, siginfo_t *, void *context) {
     uc->uc_mcontext.gregs[REG_EFL] &= ~0x100LL;
     return;
   }
-  __mapguard_read_begin(g_step_maps[2], &kRead);
-  __mapguard_read_end(g_step_maps[2], &kRead);
+  if (g_step_at != -1 && g_step_traps++ != g_step_at) return;
+  __mapguard_read_begin(g_step_h, &kRead);
+  __mapguard_read_end(g_step_h, &kRead);
   g_step_handler_reads++;
 }
 
@@ -157,44 +165,66 @@ void StartStepping(int, siginfo_t *, void *context) {
   static_cast<ucontext_t *>(context)->uc_mcontext.gregs[REG_EFL] |= 0x100;
 }
 
+void WriteA() {
+  __mapguard_write_begin(g_step_a, &kWrite);
+  __mapguard_write_end(g_step_a, &kWrite);
+}
+void ReadB() {
+  __mapguard_read_begin(g_step_b, &kRead);
+  __mapguard_read_end(g_step_b, &kRead);
+}
+
 TEST(StatsCount, AHandlerAtEveryInstructionCountsExactly) {
   CountingOn on;
-  ASSERT_EQ(mapguard::CountCacheIndex(g_step_maps[0]), mapguard::CountCacheIndex(g_step_maps[1]));
-  ASSERT_EQ(mapguard::CountCacheIndex(g_step_maps[0]), mapguard::CountCacheIndex(g_step_maps[2]));
-  constexpr int kRounds = 200;
-  std::thread stepped([] {
+  ASSERT_EQ(mapguard::CountCacheIndex(g_step_a), mapguard::CountCacheIndex(g_step_h));
+  ASSERT_NE(mapguard::CountCacheIndex(g_step_a), mapguard::CountCacheIndex(g_step_b));
+  constexpr int kEveryRounds = 100, kOffsets = 200;
+  // B and H are shared (read by another thread first): their reads take the
+  // shared paths.
+  std::thread([] {
+    ReadB();
+    __mapguard_read_begin(g_step_h, &kRead);
+    __mapguard_read_end(g_step_h, &kRead);
+  }).join();
+  long a_writes = 0, b_reads = 0;
+  std::thread stepped([&] {
     struct sigaction sa = {};
     sa.sa_sigaction = OnTrap;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigaction(SIGTRAP, &sa, nullptr);
     sa.sa_sigaction = StartStepping;
     sigaction(SIGUSR2, &sa, nullptr);
-    // Untraced first: the thread's state and the maps' records exist.
-    __mapguard_write_begin(g_step_maps[0], &kWrite);
-    __mapguard_write_end(g_step_maps[0], &kWrite);
-    __mapguard_read_begin(g_step_maps[1], &kRead);
-    __mapguard_read_end(g_step_maps[1], &kRead);
+    WriteA();  // untraced: the thread's state and the records exist
+    ReadB();
     g_stepping.store(true);
     raise(SIGUSR2);
-    for (int i = 0; i < kRounds; i++) {
-      __mapguard_write_begin(g_step_maps[0], &kWrite);
-      __mapguard_write_end(g_step_maps[0], &kWrite);
-      __mapguard_read_begin(g_step_maps[1], &kRead);
-      __mapguard_read_end(g_step_maps[1], &kRead);
+    for (int i = 0; i < kEveryRounds; i++) {
+      WriteA();
+      ReadB();
+    }
+    for (long k = 0; k < kOffsets; k++) {
+      WriteA();  // fills A's entry (the last handler took it for H)
+      g_step_traps = 0;
+      g_step_at = k;
+      WriteA();  // counted inline, a handler k instructions in
+      g_step_at = -2;  // no handler (-2 never equals a count)
+      ReadB();
     }
     g_stepping.store(false);
+    a_writes = 1 + kEveryRounds + 2 * kOffsets;
+    b_reads = 1 + kEveryRounds + kOffsets;
   });
   stepped.join();
   signal(SIGTRAP, SIG_DFL);
-  ASSERT_GT(g_step_handler_reads, 100 * kRounds);  // really stepped
-  const mapguard::MapUsage a = mapguard::UsageOf(*RecordOf(g_step_maps[0]));
-  const mapguard::MapUsage b = mapguard::UsageOf(*RecordOf(g_step_maps[1]));
-  const mapguard::MapUsage h = mapguard::UsageOf(*RecordOf(g_step_maps[2]));
-  EXPECT_EQ(a.writes, uint64_t(kRounds) + 1);
+  ASSERT_GT(g_step_handler_reads, 50 * kEveryRounds);  // really stepped
+  const mapguard::MapUsage a = mapguard::UsageOf(*RecordOf(g_step_a));
+  const mapguard::MapUsage b = mapguard::UsageOf(*RecordOf(g_step_b));
+  const mapguard::MapUsage h = mapguard::UsageOf(*RecordOf(g_step_h));
+  EXPECT_EQ(a.writes, uint64_t(a_writes));
   EXPECT_EQ(a.reads, 0u);
-  EXPECT_EQ(b.reads, uint64_t(kRounds) + 1);
+  EXPECT_EQ(b.reads, uint64_t(b_reads) + 1);
   EXPECT_EQ(b.writes, 0u);
-  EXPECT_EQ(h.reads, uint64_t(g_step_handler_reads));
+  EXPECT_EQ(h.reads, uint64_t(g_step_handler_reads) + 1);
   EXPECT_EQ(h.writes, 0u);
 }
 #endif
