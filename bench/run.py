@@ -184,12 +184,29 @@ def text_sizes(build_dir, tmp):
     return sizes
 
 
+def main_table(workloads, results):
+    """The ratios of every workload to native: time, added time against TSan's, peak RSS."""
+    lines = ["| workload | native s | overlap | hb | tsan | hb added time vs tsan | RSS overlap | RSS hb | RSS tsan |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for w in workloads:
+        n, nr = results[(w, "native")]
+        cells = [f"{results[(w, v)][0] / n:.2f}x" for v in ("overlap", "hb", "tsan")]
+        hb_added = results[(w, "hb")][0] - n
+        tsan_added = results[(w, "tsan")][0] - n
+        less = f"{tsan_added / hb_added:.1f}x less" if hb_added > 0 else "n/a"
+        rss = [f"{results[(w, v)][1] / nr:.2f}x" for v in ("overlap", "hb", "tsan")]
+        lines.append(f"| {w} | {n:.3f} | " + " | ".join(cells) + f" | {less} | " + " | ".join(rss) + " |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--only", help="comma-separated workloads: their table only, side by side "
+                                   "(no sidecar, compile-time or code-size runs; docs untouched)")
     args = ap.parse_args()
     if args.profile:
         return profile(args.build)
@@ -200,6 +217,11 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         bins = build(args.build, tmp)
         workloads = sh([bins["native"]]).stdout.split()
+        if args.only:
+            unknown = set(args.only.split(",")) - set(workloads)
+            if unknown:
+                raise SystemExit(f"bench: no workload {', '.join(sorted(unknown))} (there are: {' '.join(workloads)})")
+            workloads = [w for w in workloads if w in args.only.split(",")]
         results = {}
         sidecar = os.path.join(args.build, "bin", "mapguard-sidecar")
         if not os.path.exists(sidecar):
@@ -218,6 +240,8 @@ def main():
                 results[(w, v)] = (statistics.median(r[0] for r in runs[v]), max(r[1] for r in runs[v]))
                 print(f"  {w:14s} {v:15s} {results[(w, v)][0]:8.3f} s  {results[(w, v)][1] / 1024:7.1f} MiB",
                       flush=True)
+            if args.only:
+                continue
             # The sidecar columns: the workload's own time. Default settings
             # against hb at the same scale, in rounds with it; --full-trace
             # against native at a small scale.
@@ -238,22 +262,16 @@ def main():
             results[(w, "sidecar_full")] = (t / base, 0)
             print(f"  {w:14s} {'sidecar_full':15s} {t:8.3f} s  ({t / base:.1f}x native at scale {side_scale})",
                   flush=True)
+        if args.only:
+            print()
+            print(main_table(workloads, results))
+            return
         live = live_server(args.build, tmp, 0.3 if args.smoke else 2.0)
         plain, plugin = compile_ratio(args.build, 1 if args.smoke else 3)
         sizes = text_sizes(args.build, tmp)
         ipc = instructions_per_call(args.build, tmp, bins, (0.0005, 0.001) if args.smoke else (0.002, 0.004))
 
-    lines = ["| workload | native s | overlap | hb | tsan | hb added time vs tsan | RSS overlap | RSS hb | RSS tsan |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for w in workloads:
-        n, nr = results[(w, "native")]
-        cells = [f"{results[(w, v)][0] / n:.2f}x" for v in ("overlap", "hb", "tsan")]
-        hb_added = results[(w, "hb")][0] - n
-        tsan_added = results[(w, "tsan")][0] - n
-        less = f"{tsan_added / hb_added:.1f}x less" if hb_added > 0 else "n/a"
-        rss = [f"{results[(w, v)][1] / nr:.2f}x" for v in ("overlap", "hb", "tsan")]
-        lines.append(f"| {w} | {n:.3f} | " + " | ".join(cells) + f" | {less} | " + " | ".join(rss) + " |")
-    table = "\n".join(lines)
+    table = main_table(workloads, results)
     probe_lines = ["| workload | hb, probes compiled out | hb, probes untraced | untraced probe cost | "
                    "sidecar attached (default), vs hb | sidecar --full-trace, vs native |",
                    "|---|---|---|---|---|---|"]

@@ -232,7 +232,7 @@ MG_ALWAYS_INLINE Opened PushOwnedOrCounted(ThreadState *thr, MapShadow *s, void 
         s->owner.compare_exchange_strong(owner, me, std::memory_order_relaxed)) {
       owner = me;  // first user: it owns the map
     } else if (owner != kOwnerShared && owner != 0) {
-      RevokeOwner(thr, s, owner);
+      RevokeOwner(thr, s, map, owner);
       owner = kOwnerShared;
     }
   }

@@ -59,7 +59,7 @@ extern bool g_ownership;
 void InitOwnership();
 // `thr` is about to use a map owned by `owner` (slot + 1, or kOwnerRevoking):
 // returns once the map is shared, with the owner's open regions counted.
-void RevokeOwner(ThreadState *thr, MapShadow *s, uint32_t owner);
+void RevokeOwner(ThreadState *thr, MapShadow *s, const void *map, uint32_t owner);
 // The owner field of a map `thr` builds at construction site `created`:
 // `thr` (slot + 1), or kOwnerShared when most maps built there are taken over
 // by a second thread (SiteHandOffs), or 0 without ownership.

@@ -303,9 +303,15 @@ void ResetSyncsInRange(uintptr_t begin, uintptr_t end) {
 }
 
 bool AnySyncsInRange(uintptr_t begin, uintptr_t end) {
+  // A sync page covers 4 KiB and its mark stays until a free covers all of
+  // it, so the slots themselves are looked at: realloc copies a block only
+  // if a clock in it holds something.
+  if (!g_sync_table.MaybeUsed(begin, end)) return false;
   bool used = false;
-  g_sync_table.ForEachUsed(begin, end, [&](SyncSlot *) {
-    used = true;
+  g_sync_table.ForEachUsed(begin, end, [&](SyncSlot *s) {
+    for (uintptr_t l = s->first.load(std::memory_order_acquire); l && !used;
+         l = SyncOf(l)->next.load(std::memory_order_acquire))
+      used = SyncOf(l)->vc.Size() != 0;
     return false;  // a look only: leave the page marked
   });
   return used;

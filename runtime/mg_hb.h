@@ -31,8 +31,11 @@ namespace mapguard {
 // touches a byte of table per byte of them, not sixteen. Links are appended
 // with a compare-and-swap and never removed: freeing the object's memory
 // empties its clock (ResetSyncsInRange) and keeps the SyncVar, because a thread
-// may still be about to acquire it (see mg_access.cpp, ResetFreedShadow),
-// and postpones even that while a thread holds a pin on it (PinSync).
+// may still be between an atomic read-modify-write on the object and the
+// acquire that follows it when the thread that won the object frees it (a
+// shared_ptr's last two owners); an empty clock carries nothing, so the slot
+// counts as new. A free postpones even that while a thread holds a pin on
+// the object (PinSync).
 struct SyncVar {
   static constexpr uint32_t kInlineSlots = 8;
   SpinLock lock;
@@ -77,8 +80,8 @@ void ResetSync(const void *addr);
 // The same for every synchronization object in [begin, end) (memory given
 // back: mg_free.cpp).
 void ResetSyncsInRange(uintptr_t begin, uintptr_t end);
-// Whether [begin, end) may hold a synchronization object with a non-empty
-// clock (a look only).
+// Whether a synchronization object in [begin, end) has a non-empty clock (a
+// look only, without the objects' locks).
 bool AnySyncsInRange(uintptr_t begin, uintptr_t end);
 // Whether any region of the sync table overlapping [begin, end) is mapped.
 MG_ALWAYS_INLINE bool SyncTableMapped(uintptr_t begin, uintptr_t end) {

@@ -154,10 +154,13 @@
 // counted from the start (a locked read-modify-write each) and nobody ever
 // revokes it. Which maps will change hands is learned per construction
 // site (SiteHandOffs): once kBornSharedAfter maps built at a site were
-// revoked, at least twice as many as its builders destroyed without handing
-// them over, every later map built there starts with owner = kOwnerShared.
-// (Maps built but not yet handed over are no evidence either way: a
-// producer may build thousands before the consumer takes the first.) The decision is sticky
+// revoked, at least twice as many as were kept, every later map built there
+// starts with owner = kOwnerShared. A map is kept when its builder destroys
+// it without handing it over, or when it is a hash table handed over with
+// more than kBuiltUpElements elements (its builder used it enough that
+// owning it paid for the membarrier). Maps built but not yet handed over
+// are no evidence either way: a producer may build thousands before the
+// consumer takes the first. Only a revocation gives a site an entry. The decision is sticky
 // (a born-shared map is never revoked, so nothing would tell it is wrong
 // again) and costs a site that decided wrongly only speed: its maps' regions
 // are counted, as a shared map's are. Maps whose construction the runtime
@@ -241,15 +244,23 @@ std::atomic<uint64_t> g_revocations{0};
 constexpr uint32_t kHandOffSites = 1024;  // a power of two
 constexpr uint32_t kSiteProbes = 8;
 constexpr uint32_t kBornSharedAfter = 64;
+constexpr uint64_t kListedSites = 12;  // by print_stats
 SiteHandOffs g_handoff_sites[kHandOffSites];
 
-SiteHandOffs *HandOffsOf(const mg_site *site) {
+// The site's entry; with `claim`, taken if the site has none (only a
+// revocation claims one: the table holds sites whose maps changed hands, so
+// a construction or destruction at any other site stops at the first free
+// entry, usually the first it looks at).
+SiteHandOffs *HandOffsOf(const mg_site *site, bool claim) {
+  if (!site) return nullptr;
   const uint64_t h = (reinterpret_cast<uintptr_t>(site) >> 3) * 0x9E3779B97F4A7C15ull;
   for (uint32_t i = 0; i < kSiteProbes; i++) {
     SiteHandOffs &e = g_handoff_sites[((h >> 40) + i) & (kHandOffSites - 1)];
     const mg_site *cur = e.site.load(std::memory_order_acquire);
     if (cur == site) return &e;
-    if (!cur && (e.site.compare_exchange_strong(cur, site, std::memory_order_acq_rel) || cur == site))
+    if (cur) continue;
+    if (!claim) return nullptr;
+    if (e.site.compare_exchange_strong(cur, site, std::memory_order_acq_rel) || cur == site)
       return &e;
   }
   return nullptr;
@@ -259,11 +270,25 @@ MG_ALWAYS_INLINE void Bump(std::atomic<uint32_t> &counter) {
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-// A map built at `created` was revoked (R1 won, another thread owned it).
-void NoteRevoked(const mg_site *created) {
+// A hash table handed over with more elements than this was used a good
+// deal by its builder first (an insert is an access): owning it saved more
+// than the membarrier cost (about 200 inline accesses against one call), so
+// its revocation counts as a kept map, not as a hand-over.
+constexpr uint64_t kBuiltUpElements = 256;
+
+// The map at `map`, built at `created`, was revoked (R1 won, another thread
+// owned it).
+void NoteRevoked(const mg_site *created, const void *map) {
   if (!created) return;
-  SiteHandOffs *e = HandOffsOf(created);
+  SiteHandOffs *e = HandOffsOf(created, /*claim=*/true);
   if (!e || e->born_shared.load(std::memory_order_relaxed)) return;
+  // libstdc++'s _Hashtable: _M_element_count after the buckets, their
+  // count and the before-begin node (the layout the flag promises).
+  if ((created->flags & MG_SITE_HASHTABLE_LAYOUT) &&
+      *reinterpret_cast<const uint64_t *>(static_cast<const char *>(map) + 24) > kBuiltUpElements) {
+    Bump(e->kept);
+    return;
+  }
   Bump(e->revoked);
   const uint32_t revoked = e->revoked.load(std::memory_order_relaxed);
   if (revoked >= kBornSharedAfter && revoked >= 2 * uint64_t(e->kept.load(std::memory_order_relaxed)))
@@ -274,7 +299,7 @@ void NoteRevoked(const mg_site *created) {
 
 uint32_t OwnerOfNewMap(ThreadState *thr, const mg_site *created) {
   if (!g_ownership) return 0;
-  if (SiteHandOffs *e = HandOffsOf(created)) {
+  if (SiteHandOffs *e = HandOffsOf(created, /*claim=*/false)) {
     if (e->born_shared.load(std::memory_order_relaxed)) {
       e->born_shared_maps.fetch_add(1, std::memory_order_relaxed);
       return kOwnerShared;
@@ -285,7 +310,7 @@ uint32_t OwnerOfNewMap(ThreadState *thr, const mg_site *created) {
 
 void NoteDestroyedByOwner(const mg_site *created) {
   if (!created || !g_ownership) return;
-  SiteHandOffs *e = HandOffsOf(created);
+  SiteHandOffs *e = HandOffsOf(created, /*claim=*/false);
   if (e && !e->born_shared.load(std::memory_order_relaxed)) Bump(e->kept);
 }
 
@@ -311,9 +336,14 @@ void PrintOwnershipStats(bool json, void (*emit)(const char *, size_t)) {
         (unsigned long long)revocations, (unsigned long long)born, (unsigned long long)sites,
         sites == 1 ? "" : "s", sites ? ":" : "");
   bool first = true;
+  uint64_t listed = 0;
   for (const SiteHandOffs &e : g_handoff_sites) {
     if (!e.born_shared.load(std::memory_order_relaxed)) continue;
-    const mg_site *site = SiteIfLoaded(loaded, e.site.load(std::memory_order_relaxed));
+    if (listed++ == kListedSites) {  // the line's room
+      if (!json) out("  and %llu more\n", (unsigned long long)(sites - kListedSites));
+      break;
+    }
+    const mg_site *site = SiteIfLoaded(loaded, e.site.load(std::memory_order_acquire));
     const unsigned long long maps = e.born_shared_maps.load(std::memory_order_relaxed);
     if (json) {
       out("%s{\"file\":", first ? "" : ",");
@@ -346,7 +376,7 @@ void WaitRevocationOver(MapShadow *s) {
   }
 }
 
-void RevokeOwner(ThreadState *thr, MapShadow *s, uint32_t owner) {
+void RevokeOwner(ThreadState *thr, MapShadow *s, const void *map, uint32_t owner) {
   if (owner == kOwnerRevoking) {
     WaitRevocationOver(s);
     return;
@@ -361,7 +391,7 @@ void RevokeOwner(ThreadState *thr, MapShadow *s, uint32_t owner) {
   ThreadState *o = ThreadBySlot(owner - 1);
   if (o && o != thr) {
     g_revocations.fetch_add(1, std::memory_order_relaxed);
-    NoteRevoked(s->created_site.load(std::memory_order_relaxed));
+    NoteRevoked(s->created_site.load(std::memory_order_relaxed), map);
     // R2. It cannot fail once registered; if it ever did, counting anyway is
     // the best left to do.
     Membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);

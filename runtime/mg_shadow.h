@@ -95,9 +95,10 @@ struct MapShadow {
   // ---- ownership: the overlap check without atomic read-modify-writes ----
   // slot + 1 of the one thread that has used the map so far; its regions are
   // kept only on its own region stack, not in `state`. The first access by
-  // another thread revokes ownership (RevokeOwner): the owner counts its
-  // open regions into `state` in a signal handler, then the map is shared
-  // for good (until it is destroyed). 0: no owner yet.
+  // another thread revokes ownership (RevokeOwner): the revoker counts the
+  // owner's open regions into `state` (R3), then the map is shared for good
+  // (until it is destroyed). 0: no owner yet. A map built at a site whose
+  // maps change hands starts shared (OwnerOfNewMap).
   std::atomic<uint32_t> owner;
   // Thread number + 1 of the writer that stored writer_site: a report can
   // still name the write after that thread left its region.
@@ -179,7 +180,8 @@ class DirectTable {
       word.fetch_or(bit, std::memory_order_relaxed);
   }
   // False if no page overlapping [begin, end) is marked used; true if one
-  // is, or when unsure (a range over 16 KiB or across regions): what a free
+  // is, or when unsure (a range over 64 pages of slots, 16 KiB of map memory,
+  // or across regions): what a free
   // of a small block looks at before anything else.
   MG_ALWAYS_INLINE bool MaybeUsed(uintptr_t begin, uintptr_t end) const {
     if (MG_UNLIKELY(end - begin > (uintptr_t(64) << kPageBits) || end <= begin ||

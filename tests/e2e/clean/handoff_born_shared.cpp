@@ -13,6 +13,9 @@
 // RUN: not %t.O0 racy 2>&1 | FileCheck %s --check-prefix=RACY
 // RUN: not %t.O2 racy 2>&1 | FileCheck %s --check-prefix=RACY
 // RUN: env MAPGUARD_OPTIONS=detect=overlap %t.O2 2>&1 | FileCheck %s --check-prefix=QUIET
+// Hash tables handed over with 300 elements each: their builder used them
+// enough that owning them paid, so the site keeps building them owned.
+// RUN: env MAPGUARD_OPTIONS=print_stats=1:stats_maps=1 %t.O2 large 2>&1 | FileCheck %s --check-prefix=LARGE
 // CHECK-NOT: fatal error
 // CHECK: maps taken over from the thread that built them: 64 (one membarrier each); built shared from the start: 236, at 1 construction site whose maps change hands:
 // CHECK-NEXT: {{.*}}:{{[0-9]+}}:{{[0-9]+}} (236 maps)
@@ -22,6 +25,8 @@
 // QUIET-NOT: fatal error
 // QUIET: DONE 300 50
 // RACY: unsynchronized map writes
+// LARGE: maps taken over from the thread that built them: 100 (one membarrier each); built shared from the start: 0, at 0 construction sites whose maps change hands{{$}}
+// LARGE: DONE 100
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -30,6 +35,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 std::mutex mu;
 std::condition_variable cv;
@@ -42,7 +48,36 @@ std::unique_ptr<std::map<int, int>> Build(int n) {
   return m;
 }
 
+// Built up by the producer, then handed over: kept, not born shared.
+int HandOverLargeTables() {
+  std::mutex table_mu;
+  std::condition_variable table_cv;
+  std::unique_ptr<std::unordered_map<int, int>> table;
+  long sum = 0;
+  std::thread consumer([&] {
+    for (int n = 0; n < 100; n++) {
+      std::unique_lock<std::mutex> lock(table_mu);
+      table_cv.wait(lock, [&] { return table != nullptr; });
+      sum += table->size();
+      table.reset();
+      table_cv.notify_all();
+    }
+  });
+  for (int n = 0; n < 100; n++) {
+    auto m = std::make_unique<std::unordered_map<int, int>>();
+    for (int i = 0; i < 300; i++) (*m)[i] = n;
+    std::unique_lock<std::mutex> lock(table_mu);
+    table_cv.wait(lock, [&] { return table == nullptr; });
+    table = std::move(m);
+    table_cv.notify_all();
+  }
+  consumer.join();
+  std::printf("DONE %ld\n", sum / 300);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "large")) return HandOverLargeTables();
   const bool racy = argc > 1 && !strcmp(argv[1], "racy");
   long sum = 0;
   std::thread consumer([&] {
