@@ -66,9 +66,12 @@ MG_ALWAYS_INLINE bool Counting() { return MG_UNLIKELY(g_print_stats); }
 // the map's last user, so the changes of hands around writes, which the
 // advice's hand-off test weighs, are all counted;
 // a watched map is cached only while the trace budget is spent (its region
-// probes fire in the runtime). Asked before any side effect; CountNow counts
-// once the access can no longer go to the runtime (which would count it
-// again).
+// probes fire in the runtime). `left` is decremented only from 2 or more:
+// a handler that refills the entry between the load and the store gets a
+// value of at least 1 stored over its own, never a wrap to 2^32 - 1 (the
+// map would never be looked at again). Asked before any side effect;
+// CountNow counts once the access can no longer go to the runtime (which
+// would count it again).
 MG_ALWAYS_INLINE bool CountsInline(ThreadState *thr, MapShadow *s, void *map, bool write) {
   CountCacheEntry &e = thr->count_cache[CountCacheIndex(map)];
   return MG_LIKELY(e.map == map && e.stats == s->stats.load(std::memory_order_relaxed) &&
@@ -76,7 +79,7 @@ MG_ALWAYS_INLINE bool CountsInline(ThreadState *thr, MapShadow *s, void *map, bo
                        __atomic_load_n(&mapguard_sidecar_registry.control, __ATOMIC_RELAXED) &&
                    (!write || (e.writes && __atomic_load_n(&e.stats->last_user, __ATOMIC_RELAXED) ==
                                                e.me)) &&
-                   !(thr->waited_for & 1) && --e.left != 0);
+                   !(thr->waited_for & 1) && e.left > 1 && (e.left--, true));
 }
 // Only this thread writes its ThreadUse: no locked instruction. One
 // instruction, though, so that a signal handler on this thread that counts
