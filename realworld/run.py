@@ -301,7 +301,9 @@ NOTES.update({
                 "synchronization is taskflow's own atomics in instrumented headers; the executor's "
                 "worker registry (std::unordered_map<std::thread::id, Worker*>, written as workers "
                 "start, read by this_worker_id() from every task) and 661 other maps are used by "
-                "two or more threads, and nothing is reported. Memory under detect=hb is the "
+                "two or more threads, and nothing is reported. CPU time of the suite (user + "
+                "system of every test process, 2026-12-08): plain 34.4 s, detect=hb 62.1 s "
+                "(1.81x), detect=overlap 38.4 s (1.12x). Memory under detect=hb is the "
                 "clocks of its atomics: every task node carries several (join counter, state, "
                 "reference count), each gets a SyncVar (64 bytes, 8 clock entries in its line) and "
                 "8 bytes of sync table per 8 bytes of node. Run whole (all cases of one program in "
@@ -551,10 +553,12 @@ def run_suite(name, spec, bdir, variant, mode, log):
             proc.wait()
             rc = "timeout"
     elapsed = time.perf_counter() - start
-    peak_rss_kb = None
+    peak_rss_kb = cpu_seconds = None
     if os.path.exists(rss_path):
         with open(rss_path) as f:
-            peak_rss_kb = int(f.read().strip() or 0) or None
+            words = f.read().split()
+        peak_rss_kb = int(words[0]) if words and int(words[0]) else None
+        cpu_seconds = float(words[1]) if len(words) > 1 else None
     with open(out_path, errors="replace") as f:
         text = f.read()
     if spec["test"][0] == "ctest":
@@ -592,7 +596,8 @@ def run_suite(name, spec, bdir, variant, mode, log):
                     continue
                 tsan_races += 1
                 tsan_map_races += bool(TSAN_MAP_FRAME.search(block))
-    return {"rc": rc, "seconds": round(elapsed, 2), "passed": passed, "total": total, "peak_rss_kb": peak_rss_kb,
+    return {"rc": rc, "seconds": round(elapsed, 2), "cpu_seconds": cpu_seconds, "passed": passed,
+            "total": total, "peak_rss_kb": peak_rss_kb,
             "reports": reports, "tsan_races": tsan_races, "tsan_map_races": tsan_map_races,
             "maps_listed": maps_seen, "maps_shared": shared_maps}
 
@@ -675,12 +680,14 @@ def write_doc(results):
 
 
 def peak_rss_main(argv):
-    """--peak-rss FILE -- CMD...: runs CMD, writes its descendants' peak RSS (kB) to FILE."""
+    """--peak-rss FILE -- CMD...: runs CMD, writes its descendants' peak RSS (kB) and their CPU
+    time (user + system, seconds) to FILE."""
     import resource
     out, cmd = argv[0], argv[2:]
     rc = subprocess.run(cmd).returncode
     with open(out, "w") as f:
-        f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        f.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime:.2f}")
     if rc < 0:  # killed by a signal: die of it too, so the caller sees the same status
         signal.signal(-rc, signal.SIG_DFL)
         os.kill(os.getpid(), -rc)
