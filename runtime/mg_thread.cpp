@@ -406,7 +406,7 @@ void *ThreadTrampoline(void *p) {
   void *(*fn)(void *) = info->fn;
   void *arg = info->arg;
   sigset_t mask = info->start_mask;
-  ArenaFree(info, sizeof(StartInfo));
+  munmap(info, sizeof(StartInfo));
   pthread_sigmask(SIG_SETMASK, &mask, nullptr);
   return fn(arg);
 }
@@ -435,10 +435,10 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   MG_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *));
   auto real = real_pthread_create;
   ThreadState *parent = CurrentThread();
-  // From the runtime's arena, not mmap: a thread-per-task program paid an
-  // mmap and a munmap (a TLB shootdown on every CPU running the process)
-  // per thread for it.
-  StartInfo *info = static_cast<StartInfo *>(ArenaAlloc(sizeof(StartInfo)));
+  void *mem = mmap(nullptr, sizeof(StartInfo), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return real(thread, attr, start, arg);
+  StartInfo *info = static_cast<StartInfo *>(mem);
   info->fn = start;
   info->arg = arg;
   info->parent_number = parent->number;
@@ -476,7 +476,7 @@ extern "C" int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   pthread_sigmask(SIG_SETMASK, &mine, nullptr);
   if (rc != 0) {
     info->parent_clock.Free();
-    ArenaFree(info, sizeof(StartInfo));
+    munmap(info, sizeof(StartInfo));
     if (rec) FreeExitRecord(rec);
     return rc;
   }
