@@ -614,7 +614,7 @@ void __mapguard_construct(void *map, const mg_site *site) {
   s->owner.store(OwnerOfNewMap(thr, site), std::memory_order_relaxed);
   // The constructor's bucket count, so the first growth counts as a rehash.
   s->buckets.store((site->flags & MG_SITE_HASHTABLE_LAYOUT)
-                       ? *reinterpret_cast<const uint64_t *>(static_cast<char *>(map) + 8) + 1
+                       ? HashtableBucketCount(map) + 1
                        : 0,
                    std::memory_order_relaxed);
   if (MG_PROBE_ACTIVE(map_create) && KernelMayWatch(s)) TraceMapCreate(map, site);

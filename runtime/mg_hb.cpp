@@ -297,12 +297,20 @@ void ResetSync(const void *addr) {
   if (SyncVar *sv = GetSync(addr, false)) ResetSyncVar(sv);
 }
 
+namespace {
+// Calls fn(sv) for each SyncVar of the granule of `s`.
+template <typename Fn>
+void ForEachSyncOf(SyncSlot *s, Fn &&fn) {
+  for (uintptr_t l = s->first.load(std::memory_order_acquire); l;
+       l = SyncOf(l)->next.load(std::memory_order_acquire))
+    fn(SyncOf(l));
+}
+}  // namespace
+
 void ResetSyncsInRange(uintptr_t begin, uintptr_t end) {
   if (!g_sync_table.MaybeUsed(begin, end)) return;
   g_sync_table.ForEachUsed(begin, end, [](SyncSlot *s) {
-    for (uintptr_t l = s->first.load(std::memory_order_acquire); l;
-         l = SyncOf(l)->next.load(std::memory_order_acquire))
-      ResetSyncVar(SyncOf(l));
+    ForEachSyncOf(s, ResetSyncVar);
     return true;  // every clock empty (or a pin's let-go empties it: PinEntry)
   });
 }
@@ -314,9 +322,7 @@ bool AnySyncsInRange(uintptr_t begin, uintptr_t end) {
   if (!g_sync_table.MaybeUsed(begin, end)) return false;
   bool used = false;
   g_sync_table.ForEachUsed(begin, end, [&](SyncSlot *s) {
-    for (uintptr_t l = s->first.load(std::memory_order_acquire); l && !used;
-         l = SyncOf(l)->next.load(std::memory_order_acquire))
-      used = SyncOf(l)->vc.Size() != 0;
+    ForEachSyncOf(s, [&](SyncVar *sv) { used |= sv->vc.Size() != 0; });
     return false;  // a look only: leave the page marked
   });
   return used;

@@ -282,10 +282,7 @@ void NoteRevoked(const mg_site *created, const void *map) {
   if (!created) return;
   SiteHandOffs *e = HandOffsOf(created, /*claim=*/true);
   if (!e || e->born_shared.load(std::memory_order_relaxed)) return;
-  // libstdc++'s _Hashtable: _M_element_count after the buckets, their
-  // count and the before-begin node (the layout the flag promises).
-  if ((created->flags & MG_SITE_HASHTABLE_LAYOUT) &&
-      *reinterpret_cast<const uint64_t *>(static_cast<const char *>(map) + 24) > kBuiltUpElements) {
+  if ((created->flags & MG_SITE_HASHTABLE_LAYOUT) && HashtableSize(map) > kBuiltUpElements) {
     Bump(e->kept);
     return;
   }

@@ -72,6 +72,16 @@ struct CountCacheEntry {
   bool writes;       // writes count inline too (one user so far)
   uint32_t me;       // this thread's number + 1 (MapRecord::last_user)
 };
+// The words of a map with MG_SITE_HASHTABLE_LAYOUT (libstdc++'s and libc++'s
+// hash tables both keep them here): the bucket count after the bucket array,
+// the element count after the before-begin node.
+MG_ALWAYS_INLINE uint64_t HashtableBucketCount(const void *map) {
+  return *reinterpret_cast<const uint64_t *>(static_cast<const char *>(map) + 8);
+}
+MG_ALWAYS_INLINE uint64_t HashtableSize(const void *map) {
+  return *reinterpret_cast<const uint64_t *>(static_cast<const char *>(map) + 24);
+}
+
 // CountCacheEntry::map while CountAccess fills the entry: no map's address.
 static void *const kCountCacheFilling = reinterpret_cast<void *>(uintptr_t(1));
 constexpr uint32_t kWatchSpentAccesses = 1024;

@@ -305,9 +305,8 @@ void HandOverStats(int max_wait_us) {
 }
 
 MG_NOINLINE void NoteBucketCount(MapShadow *s, void *map) {
-  // MG_SITE_HASHTABLE_LAYOUT: both standard libraries keep these here.
-  const uint64_t buckets = *reinterpret_cast<const uint64_t *>(static_cast<char *>(map) + 8);
-  const uint64_t size = *reinterpret_cast<const uint64_t *>(static_cast<char *>(map) + 24);
+  const uint64_t buckets = HashtableBucketCount(map);
+  const uint64_t size = HashtableSize(map);
   uint64_t before = s->buckets.exchange(buckets + 1, std::memory_order_relaxed);
   bool rehashed = before != 0 && before - 1 != buckets;
   if (rehashed) TraceRehash(map, before - 1, buckets, size);
@@ -340,8 +339,8 @@ MG_NOINLINE void MeasureKeySpread(MapShadow *s, void *map) {
   if (!st && !MG_PROBE_ACTIVE(key_spread)) return;
   char *base = static_cast<char *>(map);
   void *const *bucket = *reinterpret_cast<void *const *const *>(base);
-  const uint64_t nb = *reinterpret_cast<const uint64_t *>(base + 8);
-  const uint64_t size = *reinterpret_cast<const uint64_t *>(base + 24);
+  const uint64_t nb = HashtableBucketCount(map);
+  const uint64_t size = HashtableSize(map);
   // Small maps say nothing about a hash; huge ones would take too long here
   // (and a 64 MB scratch array at most).
   if (!bucket || size < 64 || size > (uint64_t(1) << 22) || nb == 0 || nb > (uint64_t(1) << 24))

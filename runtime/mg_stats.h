@@ -104,7 +104,7 @@ MG_NOINLINE void NoteBucketCount(MapShadow *s, void *map);
 MG_ALWAYS_INLINE bool BucketCountChanged(MapShadow *s, void *map, const mg_site *site) {
   return (site->flags & MG_SITE_HASHTABLE_LAYOUT) &&
          s->buckets.load(std::memory_order_relaxed) !=
-             *reinterpret_cast<const uint64_t *>(static_cast<char *>(map) + 8) + 1;
+             HashtableBucketCount(map) + 1;
 }
 // A report (printed or not) about the map.
 void CountConflict(MapShadow *s);
