@@ -53,12 +53,9 @@ SyncVar *GetSync(const void *addr, bool create) {
 
 // Under sv->lock.
 void EmptyClock(SyncVar *sv) {
-  // Empty, and back in the SyncVar's own line: the clock of a freed object
-  // keeps no arena memory (a program that churns through millions of
-  // atomics would keep a clock's worth of entries per address it ever used).
-  // Nobody reads the clock without sv->lock here: only the holder of a lock
-  // does, and a lock is not freed while held.
-  sv->vc.ClearOnto(sv->inline_clock, SyncVar::kInlineSlots);  // the next release marks the page used again
+  // The storage stays: a late release reported by OpenMP (ReleaseSerialized
+  // without the lock under detect=overlap) may still join into it.
+  sv->vc.Clear();  // empty: the next release marks the page used again
   sv->covered_by.store(0, std::memory_order_relaxed);
 }
 

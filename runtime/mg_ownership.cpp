@@ -278,11 +278,13 @@ constexpr uint64_t kBuiltUpElements = 256;
 
 // The map at `map`, built at `created`, was revoked (R1 won, another thread
 // owned it).
-void NoteRevoked(const mg_site *created, const void *map) {
+void NoteRevoked(MapShadow *s, const mg_site *created, const void *map) {
   if (!created) return;
   SiteHandOffs *e = HandOffsOf(created, /*claim=*/true);
   if (!e || e->born_shared.load(std::memory_order_relaxed)) return;
-  if ((created->flags & MG_SITE_HASHTABLE_LAYOUT) && HashtableSize(map) > kBuiltUpElements) {
+  // A hash table's construction noted its bucket count (never 0 then): the
+  // site itself is not read, its library may be unloaded by now.
+  if (s->buckets.load(std::memory_order_relaxed) != 0 && HashtableSize(map) > kBuiltUpElements) {
     Bump(e->kept);
     return;
   }
@@ -337,7 +339,8 @@ void PrintOwnershipStats(bool json, void (*emit)(const char *, size_t)) {
   for (const SiteHandOffs &e : g_handoff_sites) {
     if (!e.born_shared.load(std::memory_order_relaxed)) continue;
     if (listed++ == kListedSites) {  // the line's room
-      if (!json) out("  and %llu more\n", (unsigned long long)(sites - kListedSites));
+      if (!json && sites > kListedSites)
+        out("  and %llu more\n", (unsigned long long)(sites - kListedSites));
       break;
     }
     const mg_site *site = SiteIfLoaded(loaded, e.site.load(std::memory_order_acquire));
@@ -388,7 +391,7 @@ void RevokeOwner(ThreadState *thr, MapShadow *s, const void *map, uint32_t owner
   ThreadState *o = ThreadBySlot(owner - 1);
   if (o && o != thr) {
     g_revocations.fetch_add(1, std::memory_order_relaxed);
-    NoteRevoked(s->created_site.load(std::memory_order_relaxed), map);
+    NoteRevoked(s, s->created_site.load(std::memory_order_relaxed), map);
     // R2. It cannot fail once registered; if it ever did, counting anyway is
     // the best left to do.
     Membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);

@@ -52,15 +52,6 @@ class VectorClock {
     Reset();
     size_ = 0;
   }
-  // Empty again, back on `n` entries at `storage` (as the constructor that
-  // takes them): a clock that had moved to the arena gives its entries back.
-  void ClearOnto(uint32_t *storage, uint32_t n) {
-    if (cap_ & kBorrowed) return Clear();
-    Free();
-    memset(storage, 0, n * sizeof(uint32_t));
-    clk_ = storage;
-    cap_ = n | kBorrowed;
-  }
 
  private:
   static constexpr uint32_t kBorrowed = 1u << 31;  // in cap_: clk_ is lent storage
